@@ -1,0 +1,1 @@
+//! Account facts through NSS (being written).

@@ -1,0 +1,1 @@
+//! ticketgate-protectd: the login-protect server (being written).
