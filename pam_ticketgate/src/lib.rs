@@ -1,1 +1,4 @@
-//! pam_ticketgate (being written).
+//! pam_ticketgate: a PAM module with three gates — credential policy, login protect, ticket gate.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod config;

@@ -1,0 +1,267 @@
+//! Config contract tests: every error names its key and line; defaults are as documented.
+
+use super::*;
+use std::path::Path;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/security/ticketgate.toml"), text)
+}
+
+fn err(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn minimal_config_takes_documented_defaults() {
+    let c = parse("version = 1\n[[scope]]\n").unwrap();
+    assert_eq!(c.module.state_dir, Path::new("/var/lib/ticketgate"));
+    assert_eq!(c.module.run_dir, Path::new("/run/ticketgate"));
+    assert_eq!(c.module.fail_delay, Duration::from_secs(2));
+    assert_eq!(c.module.unprivileged, Unprivileged::Ignore);
+    assert_eq!(c.module.audit_file, None);
+    let s = &c.scopes[0];
+    assert_eq!(s.policy_name, "default");
+    assert_eq!(s.policy, Policy::password_default());
+    assert_eq!(s.pin_policy.min_length, 4);
+    assert_eq!(s.policy.failed_logon, 3);
+    assert_eq!(s.policy.lockout_duration, Some(Duration::from_secs(1800)));
+    assert_eq!(c.offline.ticket, vec![TicketFallback::Deny]);
+    assert_eq!(c.offline.login_protect, ProtectFallback::Deny);
+}
+
+#[test]
+fn unknown_key_is_named_with_its_line() {
+    let e = err("version = 1\n[policy.default]\nfailed_logon = 3\nfailed_logins = 4\n");
+    assert!(e.contains("line 4") && e.contains("failed_logins"), "{e}");
+}
+
+#[test]
+fn wrong_type_is_named_with_its_line() {
+    let e = err("version = 1\n[module]\nfail_delay = 2\n");
+    assert!(e.contains("line 3") && e.contains("string"), "{e}");
+}
+
+#[test]
+fn out_of_range_values_follow_cisco_ranges() {
+    let cases = [
+        ("failed_logon = 101", "policy.default.failed_logon", "0-100"),
+        ("failed_logon = -1", "policy.default.failed_logon", "0-100"),
+        (
+            "reset_failed_after = \"121m\"",
+            "policy.default.reset_failed_after",
+            "1-120 minutes",
+        ),
+        (
+            "reset_failed_after = \"0m\"",
+            "policy.default.reset_failed_after",
+            "1-120 minutes",
+        ),
+        (
+            "lockout_duration = \"1441m\"",
+            "policy.default.lockout_duration",
+            "0-1440",
+        ),
+        (
+            "lockout_duration = \"25h\"",
+            "policy.default.lockout_duration",
+            "0-1440",
+        ),
+        ("history = 26", "policy.default.history", "0-25"),
+        ("min_length = 65", "policy.default.min_length", "0-64"),
+        (
+            "expires_after = \"366d\"",
+            "policy.default.expires_after",
+            "0-365",
+        ),
+        (
+            "inactive_after = \"5001d\"",
+            "policy.default.inactive_after",
+            "0-5000",
+        ),
+        (
+            "lockout_duration = \"30x\"",
+            "policy.default.lockout_duration",
+            "unknown unit",
+        ),
+    ];
+    for (line, key, range) in cases {
+        let e = err(&format!("version = 1\n[policy.default]\n{line}\n"));
+        assert!(
+            e.contains("line 3") && e.contains(key) && e.contains(range),
+            "{line}: {e}"
+        );
+    }
+}
+
+#[test]
+fn range_edges_are_accepted() {
+    let c = parse("version = 1\n[policy.p]\nfailed_logon = 100\nreset_failed_after = \"2h\"\nlockout_duration = \"0m\"\nhistory = 25\n[[scope]]\npolicy = \"p\"\n").unwrap();
+    let p = &c.scopes[0].policy;
+    assert_eq!(p.failed_logon, 100);
+    assert_eq!(p.reset_failed_after, Duration::from_secs(7200));
+    assert_eq!(
+        p.lockout_duration, None,
+        "0m means an administrator must unlock"
+    );
+}
+
+#[test]
+fn missing_referenced_policy_is_an_error() {
+    let e = err("version = 1\n[[scope]]\nusers = [\"root\"]\npolicy = \"admins\"\n");
+    assert!(
+        e.contains("line 4") && e.contains("scope[1].policy") && e.contains("[policy.admins]"),
+        "{e}"
+    );
+    let e = err("version = 1\n[[scope]]\npin_policy = \"kiosk\"\n");
+    assert!(e.contains("scope[1].pin_policy"), "{e}");
+}
+
+#[test]
+fn named_policy_starts_from_the_defaults() {
+    let c =
+        parse("version = 1\n[policy.admins]\nfailed_logon = 5\n[[scope]]\npolicy = \"admins\"\n")
+            .unwrap();
+    let p = &c.scopes[0].policy;
+    assert_eq!(p.failed_logon, 5);
+    assert_eq!(p.min_length, Policy::password_default().min_length);
+}
+
+#[test]
+fn scope_needing_a_missing_table_is_an_error() {
+    let e = err("version = 1\n[[scope]]\nticket = true\n");
+    assert!(
+        e.contains("scope[1].ticket") && e.contains("[ticket]"),
+        "{e}"
+    );
+    let e = err("version = 1\n[[scope]]\nlogin_protect = true\n");
+    assert!(e.contains("scope[1].login_protect"), "{e}");
+}
+
+#[test]
+fn bad_module_settings_are_errors() {
+    assert!(err("version = 1\n[module]\nstate_dir = \"var/lib\"\n").contains("absolute"));
+    assert!(
+        err("version = 1\n[module]\nunprivileged = \"allow\"\n").contains("module.unprivileged")
+    );
+    assert!(err("version = 1\n[module]\nfail_delay = \"61s\"\n").contains("0s-60s"));
+    assert!(err("version = 2\n").contains("version = 1"));
+    assert!(err("").contains("version"));
+}
+
+#[test]
+fn ticket_table_is_checked_now() {
+    let base = "version = 1\n[ticket]\nsystem = \"servicenow\"\nbase_url = \"https://acme.service-now.com\"\nusername = \"svc\"\nsecret_file = \"/etc/security/sn.secret\"\n";
+    let c = parse(base).unwrap();
+    let t = c.ticket.as_ref().unwrap();
+    assert_eq!(t.system, TicketSystem::ServiceNow);
+    assert!(
+        t.id_pattern.is_match("CHG0000001")
+            && !t.id_pattern.is_match("CHG0000001^ORnumberISNOTEMPTY")
+    );
+    assert_eq!(c.secret_files().len(), 1);
+    assert!(err("version = 1\n[ticket]\nsystem = \"remedy\"\n").contains("ticket.system"));
+    assert!(err(&format!("{base}bogus = 1\n")).contains("bogus"));
+    assert!(err(&format!("{base}id_pattern = \"CHG.*\"\n")).contains("anchored"));
+    assert!(err(&format!("{base}timeout = \"31s\"\n")).contains("ticket.timeout"));
+    let plain = base.replace("https://acme", "http://acme");
+    assert!(err(&plain).contains("loopback"));
+    assert!(
+        err("version = 1\n[ticket]\nsystem = \"servicenow\"\nbase_url = \"https://x\"\n")
+            .contains("ticket.username")
+    );
+    assert!(err("version = 1\n[ticket]\nsystem = \"http\"\nsecret_file = \"/s\"\nurl = \"https://t/x\"\n").contains("{id}"));
+}
+
+#[test]
+fn conditions_are_typed_and_checked() {
+    let base = "version = 1\n[ticket]\nsystem = \"jsm\"\nbase_url = \"https://acme.atlassian.net\"\nusername = \"u\"\nsecret_file = \"/s\"\n";
+    let ok = format!(
+        "{base}[[ticket.condition]]\nfield = \"/values\"\ndoc = \"approvals\"\nop = \"any\"\nwhere = {{ field = \"/finalDecision\", op = \"eq\", value = \"approved\" }}\n[[ticket.condition]]\nop = \"within\"\nstart = \"/a\"\nend = \"/b\"\ntime_format = \"epoch_ms\"\nskew = \"5m\"\n"
+    );
+    let c = parse(&ok).unwrap();
+    let conds = &c.ticket.unwrap().conditions;
+    assert_eq!(conds[0].op, Op::Any);
+    assert_eq!(conds[0].doc, ConditionDoc::Approvals);
+    assert_eq!(conds[0].where_.as_ref().unwrap().op, Op::Eq);
+    assert_eq!(conds[1].time_format, TimeFormat::EpochMs);
+    let bad = [
+        (
+            "field = \"status\"\nop = \"eq\"\nvalue = \"x\"",
+            "JSON Pointer",
+        ),
+        (
+            "field = \"/s\"\nop = \"equals\"\nvalue = \"x\"",
+            "is not one of eq",
+        ),
+        ("field = \"/s\"\nop = \"in\"", "non-empty list"),
+        ("field = \"/s\"\nop = \"eq\"", "needs value or from"),
+        (
+            "field = \"/s\"\nop = \"eq\"\nvalue = \"x\"\nfrom = \"user\"",
+            "only one of",
+        ),
+        ("field = \"/s\"\nop = \"matches\"\nvalue = \"(\"", "regex"),
+        ("op = \"within\"\nstart = \"/a\"", "both start and end"),
+        ("field = \"/s\"\nop = \"all\"", "where"),
+        ("field = \"/s\"\nop = \"eq\"\nfrom = \"uid\"", "from"),
+    ];
+    for (cond, want) in bad {
+        let e = err(&format!("{base}[[ticket.condition]]\n{cond}\n"));
+        assert!(
+            e.contains("ticket.condition[1]") && e.contains(want),
+            "{cond}: {e}"
+        );
+    }
+}
+
+#[test]
+fn protect_and_offline_are_checked_now() {
+    let p = "version = 1\n[login_protect]\nurl = \"https://protect.example.com\"\nservice_id = \"web\"\nsecret_file = \"/etc/security/p.secret\"\n";
+    let c = parse(p).unwrap();
+    assert_eq!(
+        c.login_protect.as_ref().unwrap().timeout,
+        Duration::from_secs(2)
+    );
+    assert!(err(&format!("{p}colour = 1\n")).contains("colour"));
+    assert!(
+        err("version = 1\n[offline]\nticket = [\"cached\", \"maybe\"]\n")
+            .contains("offline.ticket")
+    );
+    assert!(err("version = 1\n[offline]\nticket = []\n").contains("at least one"));
+    assert!(
+        err("version = 1\n[offline]\nlogin_protect = \"open\"\n").contains("offline.login_protect")
+    );
+    let c = parse("version = 1\n[offline]\nticket = [\"cached\", \"breakglass\", \"deny\"]\nlogin_protect = \"hybrid\"\ncached_for = \"8h\"\nretry_after = \"30s\"\n").unwrap();
+    assert_eq!(
+        c.offline.ticket,
+        vec![
+            TicketFallback::Cached,
+            TicketFallback::Breakglass,
+            TicketFallback::Deny
+        ]
+    );
+}
+
+#[test]
+fn bad_host_pattern_names_the_scope() {
+    let e = err("version = 1\n[[scope]]\nhosts = \"a;;b\"\n");
+    assert!(e.contains("line 3") && e.contains("scope[1].hosts"), "{e}");
+}
+
+#[test]
+fn every_example_in_conf_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("ticketgate") || path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        if let Err(e) = Config::parse(&path, &text) {
+            panic!("{e}");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 1, "no ticketgate*.toml found in {}", dir.display());
+}
