@@ -1,1 +1,19 @@
-//! ticketgate-protectd: the login-protect server (being written).
+//! ticketgate-protectd: the self-hostable login-protect server of pam_ticketgate (protocol v1, DESIGN §6).
+//!
+//! The binary (`src/main.rs`) only parses the command line; everything else lives here so the
+//! logic can be tested with injected time and in-memory values.
+
+pub mod api;
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod hosts;
+pub mod http;
+pub mod page;
+pub mod ratelimit;
+pub mod secret;
+pub mod server;
+pub mod store;
+pub mod totp;
+pub mod unlocks;

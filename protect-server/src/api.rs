@@ -1,0 +1,436 @@
+//! The v1 protocol (DESIGN §6) as plain functions: bytes and `now` in, status and JSON out.
+//! The HTTP glue (`http`) only moves bytes; every decision and log line is made here.
+
+use crate::audit::{Event, Sink};
+use crate::clock::since_epoch;
+use crate::hosts::HostTokens;
+use crate::ratelimit::MissLimiter;
+use crate::store::{Redeem, Store};
+use crate::unlocks::Unlocks;
+use serde::Deserialize;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// Longest user name, service ID, host, service or rhost accepted.
+pub const MAX_FIELD_LEN: usize = 256;
+
+/// An HTTP answer: status, JSON body, and for 429 the seconds to wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status code.
+    pub status: u16,
+    /// JSON body.
+    pub body: String,
+    /// `Retry-After` seconds (429 only).
+    pub retry_after: Option<u64>,
+}
+
+impl Reply {
+    fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self {
+            status,
+            body: value.to_string(),
+            retry_after: None,
+        }
+    }
+
+    /// `{"error": message}` with `status`.
+    pub fn error(status: u16, message: &str) -> Self {
+        Self::json(status, &json!({ "error": message }))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct AttemptRequest {
+    service_id: String,
+    user: String,
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    rhost: String,
+}
+
+#[derive(Deserialize)]
+struct UnlockRequest {
+    service_id: String,
+    user: String,
+    code: zeroize::Zeroizing<String>,
+}
+
+/// Everything the endpoints share.
+pub struct Protect {
+    /// Open unlock windows.
+    pub unlocks: Unlocks,
+    /// Wrong-code counter.
+    pub misses: MissLimiter,
+    /// Hosts allowed to call `/v1/attempt`.
+    pub hosts: HostTokens,
+    /// Enrollments (touched by `/v1/unlock` only).
+    pub store: Mutex<Store>,
+    /// How long an unlock lasts.
+    pub window: Duration,
+    /// Where log lines go.
+    pub log: Arc<dyn Sink>,
+}
+
+fn field_ok(value: &str, may_be_empty: bool) -> bool {
+    (may_be_empty || !value.is_empty())
+        && value.len() <= MAX_FIELD_LEN
+        && !value.chars().any(char::is_control)
+}
+
+fn peer_text(peer: Option<SocketAddr>) -> String {
+    peer.map(|p| p.to_string()).unwrap_or_default()
+}
+
+impl Protect {
+    fn bad_request(
+        &self,
+        endpoint: &str,
+        peer: Option<SocketAddr>,
+        now: SystemTime,
+        why: &str,
+    ) -> Reply {
+        Event::new("bad_request", now)
+            .field("endpoint", endpoint)
+            .field("peer", &peer_text(peer))
+            .field("reason", why)
+            .emit(self.log.as_ref());
+        Reply::error(400, why)
+    }
+
+    /// `POST /v1/attempt`: a host's module asks whether `user` may log in now; a `true` uses the
+    /// unlock up.
+    pub fn attempt(
+        &self,
+        authorization: Option<&[u8]>,
+        body: &[u8],
+        peer: Option<SocketAddr>,
+        now: SystemTime,
+    ) -> Reply {
+        let Some(host_name) =
+            HostTokens::bearer(authorization).and_then(|t| self.hosts.authenticate(t))
+        else {
+            Event::new("attempt_refused", now)
+                .field("peer", &peer_text(peer))
+                .field(
+                    "reason",
+                    if authorization.is_some() {
+                        "wrong_token"
+                    } else {
+                        "no_token"
+                    },
+                )
+                .emit(self.log.as_ref());
+            return Reply::error(401, "missing or wrong bearer token");
+        };
+        let req: AttemptRequest = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => {
+                return self.bad_request(
+                    "attempt",
+                    peer,
+                    now,
+                    &format!("body is not a v1 attempt: {e}"),
+                );
+            }
+        };
+        let all_ok = field_ok(&req.service_id, false)
+            && field_ok(&req.user, false)
+            && [&req.host, &req.service, &req.rhost]
+                .iter()
+                .all(|f| field_ok(f, true));
+        if !all_ok {
+            return self.bad_request(
+                "attempt",
+                peer,
+                now,
+                "service_id and user must be non-empty; no field may exceed 256 bytes or hold control characters",
+            );
+        }
+        let unlocked = self.unlocks.take(&req.service_id, &req.user, now);
+        Event::new("attempt", now)
+            .field("host_token", host_name)
+            .field("service_id", &req.service_id)
+            .field("user", &req.user)
+            .field("host", &req.host)
+            .field("service", &req.service)
+            .field("rhost", &req.rhost)
+            .field("unlocked", if unlocked { "true" } else { "false" })
+            .emit(self.log.as_ref());
+        Reply::json(200, &json!({ "unlocked": unlocked }))
+    }
+
+    /// `POST /v1/unlock`: the user's own device proves itself with a TOTP code and opens the window.
+    /// Reads and writes the store: call it where blocking is allowed.
+    pub fn unlock(&self, body: &[u8], peer: Option<SocketAddr>, now: SystemTime) -> Reply {
+        let req: UnlockRequest = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => {
+                // serde_json's message names the field, never echoes a value.
+                return self.bad_request(
+                    "unlock",
+                    peer,
+                    now,
+                    &format!("body is not a v1 unlock: {e}"),
+                );
+            }
+        };
+        if !field_ok(&req.service_id, false) || !field_ok(&req.user, false) {
+            return self.bad_request(
+                "unlock",
+                peer,
+                now,
+                "service_id and user must be non-empty, at most 256 bytes, without control characters",
+            );
+        }
+        let code: zeroize::Zeroizing<String> =
+            zeroize::Zeroizing::new(req.code.chars().filter(|c| !c.is_whitespace()).collect());
+        let refused = |reason: &str| {
+            Event::new("unlock_refused", now)
+                .field("service_id", &req.service_id)
+                .field("user", &req.user)
+                .field("peer", &peer_text(peer))
+                .field("reason", reason)
+        };
+        if let Some(wait) = self.misses.blocked(&req.user, now) {
+            let secs = wait.as_secs().max(1);
+            refused("rate_limited")
+                .num("retry_after", secs)
+                .emit(self.log.as_ref());
+            let mut reply = Reply::error(
+                429,
+                &format!("too many wrong codes for this user; try again in {secs} s"),
+            );
+            reply.retry_after = Some(secs);
+            return reply;
+        }
+        let verdict = {
+            let mut store = match self.store.lock() {
+                Ok(s) => s,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            store.redeem(&req.user, &req.service_id, &code, now)
+        };
+        let reason = match verdict {
+            Ok(Redeem::Accepted) => {
+                let until = self
+                    .unlocks
+                    .open(&req.service_id, &req.user, now, self.window);
+                let until_secs = since_epoch(until).as_secs();
+                Event::new("unlock", now)
+                    .field("service_id", &req.service_id)
+                    .field("user", &req.user)
+                    .field("peer", &peer_text(peer))
+                    .num("unlocked_until", until_secs)
+                    .emit(self.log.as_ref());
+                return Reply::json(200, &json!({ "unlocked_until": until_secs }));
+            }
+            Ok(Redeem::UnknownUser) => "not_enrolled",
+            Ok(Redeem::WrongService) => "wrong_service_id",
+            Ok(Redeem::WrongCode) => "wrong_code",
+            Ok(Redeem::Replayed) => "code_already_used",
+            Err(e) => {
+                Event::new("error", now)
+                    .field("endpoint", "unlock")
+                    .field("user", &req.user)
+                    .field("detail", &e.to_string())
+                    .emit(self.log.as_ref());
+                return Reply::error(500, "the server could not read its store; see its log");
+            }
+        };
+        self.misses.miss(&req.user, now);
+        refused(reason).emit(self.log.as_ref());
+        // One answer for every refusal: a caller learns nothing about who is enrolled.
+        Reply::error(403, "wrong or already used code")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Memory;
+    use crate::secret::Secret;
+    use crate::totp;
+    use std::time::UNIX_EPOCH;
+
+    const TOKEN: &[u8] = b"Bearer 0123456789abcdef-web01";
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn secret() -> Secret {
+        Secret::new(b"12345678901234567890".to_vec())
+    }
+
+    fn protect() -> (tempfile::TempDir, Arc<Memory>, Protect) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        store.enroll("alice", None, &secret(), at(0)).unwrap();
+        let log = Arc::new(Memory::default());
+        let p = Protect {
+            unlocks: Unlocks::new(),
+            misses: MissLimiter::default(),
+            hosts: HostTokens::from_tokens(vec![(
+                "web01".into(),
+                Secret::new(b"0123456789abcdef-web01".to_vec()),
+            )])
+            .unwrap(),
+            store: Mutex::new(store),
+            window: Duration::from_secs(60),
+            log: log.clone(),
+        };
+        (dir, log, p)
+    }
+
+    fn unlock_body(code: &str) -> String {
+        json!({"service_id": "web", "user": "alice", "code": code}).to_string()
+    }
+
+    fn attempt_body() -> &'static [u8] {
+        br#"{"service_id":"web","user":"alice","host":"web01","service":"sshd","rhost":"10.0.0.9"}"#
+    }
+
+    #[test]
+    fn unlock_then_one_attempt_is_true_and_the_next_false() {
+        let (_d, log, p) = protect();
+        let now = at(1_000_000_020);
+        let code = totp::code_for_step(&secret(), totp::step_at(now));
+        let r = p.unlock(unlock_body(&code).as_bytes(), None, now);
+        assert_eq!(
+            r,
+            Reply::json(200, &json!({"unlocked_until": 1_000_000_080}))
+        );
+        let a = p.attempt(Some(TOKEN), attempt_body(), None, at(1_000_000_030));
+        assert_eq!(a.body, r#"{"unlocked":true}"#);
+        let b = p.attempt(Some(TOKEN), attempt_body(), None, at(1_000_000_031));
+        assert_eq!(b.body, r#"{"unlocked":false}"#);
+        let lines = log.lines();
+        assert!(
+            lines[0].contains("event=unlock ") && lines[0].contains("user=alice"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].contains("event=attempt host_token=web01")
+                && lines[1].ends_with("unlocked=true")
+        );
+        assert!(
+            lines.iter().all(|l| !l.contains(&code)),
+            "a code reached the log: {lines:?}"
+        );
+    }
+
+    #[test]
+    fn attempt_after_the_window_is_false() {
+        let (_d, _log, p) = protect();
+        let now = at(1_000_000_020);
+        let code = totp::code_for_step(&secret(), totp::step_at(now));
+        assert_eq!(
+            p.unlock(unlock_body(&code).as_bytes(), None, now).status,
+            200
+        );
+        let a = p.attempt(Some(TOKEN), attempt_body(), None, at(1_000_000_080));
+        assert_eq!(a.body, r#"{"unlocked":false}"#);
+    }
+
+    #[test]
+    fn wrong_or_missing_token_is_401_and_leaves_the_unlock() {
+        let (_d, log, p) = protect();
+        let now = at(1_000_000_020);
+        let code = totp::code_for_step(&secret(), totp::step_at(now));
+        p.unlock(unlock_body(&code).as_bytes(), None, now);
+        assert_eq!(
+            p.attempt(Some(b"Bearer nope"), attempt_body(), None, now)
+                .status,
+            401
+        );
+        assert_eq!(p.attempt(None, attempt_body(), None, now).status, 401);
+        assert_eq!(
+            p.attempt(Some(TOKEN), attempt_body(), None, now).body,
+            r#"{"unlocked":true}"#
+        );
+        assert!(
+            log.lines()
+                .iter()
+                .any(|l| l.contains("event=attempt_refused") && l.contains("reason=wrong_token"))
+        );
+    }
+
+    #[test]
+    fn sixth_try_after_five_wrong_codes_is_429_even_with_the_right_code() {
+        let (_d, log, p) = protect();
+        let now = at(1_000_000_020);
+        let step = totp::step_at(now);
+        let valid: Vec<String> = (step - 1..=step + 1)
+            .map(|s| totp::code_for_step(&secret(), s))
+            .collect();
+        let wrong = (0..)
+            .map(|n| format!("{n:06}"))
+            .find(|c| !valid.contains(c))
+            .unwrap();
+        for i in 0..5 {
+            let r = p.unlock(unlock_body(&wrong).as_bytes(), None, at(1_000_000_020 + i));
+            assert_eq!(r.status, 403, "miss {i}");
+        }
+        let r = p.unlock(unlock_body(&valid[1]).as_bytes(), None, at(1_000_000_025));
+        assert_eq!(r.status, 429);
+        assert_eq!(r.retry_after, Some(295));
+        assert!(log.lines().last().unwrap().contains("reason=rate_limited"));
+        // Five minutes after the first miss one more try is allowed.
+        let later = at(1_000_000_320);
+        let code = totp::code_for_step(&secret(), totp::step_at(later));
+        assert_eq!(
+            p.unlock(unlock_body(&code).as_bytes(), None, later).status,
+            200
+        );
+    }
+
+    #[test]
+    fn replayed_code_and_unknown_user_get_the_same_403() {
+        let (_d, log, p) = protect();
+        let now = at(1_000_000_020);
+        let code = totp::code_for_step(&secret(), totp::step_at(now));
+        assert_eq!(
+            p.unlock(unlock_body(&code).as_bytes(), None, now).status,
+            200
+        );
+        let replay = p.unlock(unlock_body(&code).as_bytes(), None, now);
+        let stranger = p.unlock(
+            json!({"service_id": "web", "user": "mallory", "code": code})
+                .to_string()
+                .as_bytes(),
+            None,
+            now,
+        );
+        assert_eq!(replay, stranger);
+        assert_eq!(replay.status, 403);
+        let lines = log.lines();
+        assert!(lines.iter().any(|l| l.contains("reason=code_already_used")));
+        assert!(lines.iter().any(|l| l.contains("reason=not_enrolled")));
+    }
+
+    #[test]
+    fn malformed_bodies_are_400() {
+        let (_d, _log, p) = protect();
+        let now = at(1);
+        assert_eq!(p.attempt(Some(TOKEN), b"{", None, now).status, 400);
+        assert_eq!(
+            p.attempt(Some(TOKEN), br#"{"service_id":"","user":"a"}"#, None, now)
+                .status,
+            400
+        );
+        assert_eq!(
+            p.unlock(br#"{"user":"a","code":"123456"}"#, None, now)
+                .status,
+            400
+        );
+        let long = "a".repeat(300);
+        let body = json!({"service_id": "web", "user": long, "code": "123456"}).to_string();
+        assert_eq!(p.unlock(body.as_bytes(), None, now).status, 400);
+    }
+}

@@ -1,0 +1,219 @@
+//! The command line: `serve`, `enroll`, `revoke`, `list`.
+
+use crate::audit::{self, Event, Sink};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::secret::Secret;
+use crate::server;
+use crate::store::Store;
+use crate::totp;
+use clap::{Parser, Subcommand};
+use qrcode::QrCode;
+use qrcode::render::unicode::Dense1x2;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Default configuration file.
+pub const DEFAULT_CONFIG: &str = "/etc/ticketgate-protectd/protectd.toml";
+
+/// Exit status when the configuration or a file it names is refused (sysexits EX_CONFIG); the
+/// systemd unit does not restart on it.
+pub const EXIT_CONFIG: u8 = 78;
+
+/// ticketgate-protectd: the login-protect server of pam_ticketgate (protocol v1).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the v1 protocol and the unlock page until SIGTERM.
+    Serve,
+    /// Create USER's TOTP secret; prints the otpauth:// URI and a QR code to scan.
+    Enroll {
+        /// Only unlock this service ID (default: any service ID).
+        #[arg(long, value_name = "ID")]
+        service_id: Option<String>,
+        /// The login name.
+        user: String,
+    },
+    /// Delete USER's enrollment (their codes stop working at once).
+    Revoke {
+        /// The login name.
+        user: String,
+    },
+    /// List enrolled users (never their secrets).
+    List,
+}
+
+/// Why a command failed, with the exit status it maps to.
+struct Failure {
+    status: u8,
+    message: String,
+}
+
+fn fail(status: u8, message: impl ToString) -> Failure {
+    Failure {
+        status,
+        message: message.to_string(),
+    }
+}
+
+fn name_ok(what: &str, value: &str) -> Result<(), Failure> {
+    if value.is_empty()
+        || value.len() > crate::api::MAX_FIELD_LEN
+        || value.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(fail(
+            2,
+            format!("{what} {value:?} must be 1-256 bytes without spaces or control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the command line; the binary's `main` is only this.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("ticketgate-protectd: {}", f.message);
+            ExitCode::from(f.status)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let config = Config::load(&cli.config).map_err(|e| fail(EXIT_CONFIG, e))?;
+    match cli.command {
+        Command::Serve => serve(&config),
+        Command::Enroll { service_id, user } => enroll(&config, service_id.as_deref(), &user),
+        Command::Revoke { user } => {
+            let mut store = Store::open(&config.data_dir).map_err(|e| fail(1, e))?;
+            if store.revoke(&user).map_err(|e| fail(1, e))? {
+                println!("Revoked {user}.");
+                Ok(())
+            } else {
+                Err(fail(
+                    1,
+                    format!("{user} is not enrolled (see `ticketgate-protectd list`)"),
+                ))
+            }
+        }
+        Command::List => list(&config),
+    }
+}
+
+fn serve(config: &Config) -> Result<(), Failure> {
+    let log: Arc<dyn Sink> = Arc::new(audit::Stderr);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(1, format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| fail(1, format!("cannot catch SIGTERM: {e}")))?;
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| fail(1, format!("cannot catch SIGINT: {e}")))?;
+        let prepared = server::prepare(config, Arc::clone(&clock), Arc::clone(&log))
+            .map_err(|e| fail(EXIT_CONFIG, e))?;
+        let stop_log = Arc::clone(&log);
+        let shutdown = async move {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            Event::new("shutdown", clock.now())
+                .field("stage", "signal")
+                .field("signal", name)
+                .emit(stop_log.as_ref());
+        };
+        prepared
+            .run(shutdown)
+            .await
+            .map_err(|e| fail(1, format!("server failed: {e}")))
+    })
+}
+
+fn enroll(config: &Config, service_id: Option<&str>, user: &str) -> Result<(), Failure> {
+    name_ok("user", user)?;
+    if let Some(id) = service_id {
+        name_ok("service ID", id)?;
+    }
+    let secret = Secret::random(totp::SECRET_LEN)
+        .map_err(|e| fail(1, format!("cannot draw random bytes: {e}")))?;
+    let mut store = Store::open(&config.data_dir).map_err(|e| fail(1, e))?;
+    store
+        .enroll(user, service_id, &secret, SystemClock.now())
+        .map_err(|e| fail(1, e))?;
+    let account = match service_id {
+        Some(id) => format!("{user}@{id}"),
+        None => user.to_owned(),
+    };
+    let uri = totp::otpauth_uri(&secret, &config.issuer, &account);
+    let qr = QrCode::new(uri.as_bytes())
+        .map(|code| {
+            code.render::<Dense1x2>()
+                .dark_color(Dense1x2::Light)
+                .light_color(Dense1x2::Dark)
+                .quiet_zone(true)
+                .build()
+        })
+        .unwrap_or_else(|_| {
+            "(the URI is too long for a QR code; type the secret instead)".to_owned()
+        });
+    let grouped: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(
+        totp::secret_base32(&secret)
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    println!(
+        "Enrolled {user} for {}.\nScan this QR code with an authenticator app (TOTP, SHA-1, 30 s, 6 digits):\n\n{qr}\n\n{}\nSecret for typing in by hand: {}\n",
+        service_id.map_or_else(
+            || "any service ID".to_owned(),
+            |id| format!("service ID {id}")
+        ),
+        uri.as_str(),
+        grouped.as_str(),
+    );
+    Ok(())
+}
+
+fn list(config: &Config) -> Result<(), Failure> {
+    let store = Store::open(&config.data_dir).map_err(|e| fail(1, e))?;
+    let all = store.list().map_err(|e| fail(1, e))?;
+    println!(
+        "{:<24} {:<20} {:<24} LAST CODE ACCEPTED",
+        "USER", "SERVICE ID", "ENROLLED (UTC)"
+    );
+    for e in &all {
+        let enrolled = audit::rfc3339(UNIX_EPOCH + Duration::from_secs(e.created));
+        let last = e.last_step.map_or_else(
+            || "never".to_owned(),
+            |s| audit::rfc3339(UNIX_EPOCH + Duration::from_secs(s.saturating_mul(totp::STEP_SECS))),
+        );
+        println!(
+            "{:<24} {:<20} {:<24} {last}",
+            e.user,
+            e.service_id.as_deref().unwrap_or("*"),
+            enrolled
+        );
+    }
+    println!("{} enrolled", all.len());
+    Ok(())
+}

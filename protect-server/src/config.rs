@@ -1,0 +1,339 @@
+//! The server's TOML configuration: raw serde structs resolved into checked values in one step.
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Shortest accepted `unlock_window`.
+pub const MIN_UNLOCK_WINDOW: Duration = Duration::from_secs(1);
+/// Longest accepted `unlock_window`.
+pub const MAX_UNLOCK_WINDOW: Duration = Duration::from_secs(3600);
+/// `unlock_window` when the file does not set it (PassLogic: 60 s).
+pub const DEFAULT_UNLOCK_WINDOW: Duration = Duration::from_secs(60);
+
+/// Why a configuration file was refused.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file could not be read.
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is writable by group or others, so anyone could point the server elsewhere.
+    TooOpen { path: PathBuf, mode: u32 },
+    /// TOML syntax, an unknown key or a wrong type (the message names key and line).
+    Parse { path: PathBuf, message: String },
+    /// A value parsed but is not acceptable.
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read { path, source } => {
+                write!(f, "cannot read config {}: {source}", path.display())
+            }
+            Self::TooOpen { path, mode } => write!(
+                f,
+                "config {} is writable by group or others (mode {mode:04o}); run: chmod go-w {}",
+                path.display(),
+                path.display()
+            ),
+            Self::Parse { path, message } => {
+                write!(f, "config {}: {}", path.display(), message.trim_end())
+            }
+            Self::Invalid { path, key, message } => {
+                write!(f, "config {}: `{key}`: {message}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: String,
+    data_dir: PathBuf,
+    unlock_window: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    issuer: Option<String>,
+    #[serde(default)]
+    host: Vec<RawHost>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: String,
+    token_file: PathBuf,
+}
+
+/// TLS certificate chain and key files (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// One host whose module may call `/v1/attempt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostEntry {
+    /// The name logged with each attempt this host's token authenticates.
+    pub name: String,
+    /// The file holding the host's bearer token (root-owned, mode 0600 or stricter).
+    pub token_file: PathBuf,
+}
+
+/// The resolved configuration; nothing downstream re-checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address to listen on (`127.0.0.1:0` picks a free port, logged at start).
+    pub listen: SocketAddr,
+    /// Directory of the enrollment store.
+    pub data_dir: PathBuf,
+    /// How long an unlock stays usable.
+    pub unlock_window: Duration,
+    /// TLS files; plain HTTP when absent.
+    pub tls: Option<TlsFiles>,
+    /// The issuer authenticator apps show next to the account.
+    pub issuer: String,
+    /// Hosts allowed to call `/v1/attempt`.
+    pub hosts: Vec<HostEntry>,
+}
+
+/// Parses a duration such as `60s`, `2m` or `1h`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+impl Config {
+    /// Reads, checks and resolves a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(ConfigError::TooOpen {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Resolves configuration text; `path` only names the file in errors and anchors relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let anchored = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+
+        let listen: SocketAddr = raw.listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!(
+                    "{:?} is not an address:port such as \"127.0.0.1:8443\" or \"[::]:8443\"",
+                    raw.listen
+                ),
+            )
+        })?;
+        let unlock_window = match raw.unlock_window {
+            None => DEFAULT_UNLOCK_WINDOW,
+            Some(text) => parse_duration(&text)
+                .filter(|d| (MIN_UNLOCK_WINDOW..=MAX_UNLOCK_WINDOW).contains(d))
+                .ok_or_else(|| {
+                    invalid(
+                        "unlock_window",
+                        format!("{text:?} must be a duration from \"1s\" to \"1h\" (units s, m, h), e.g. \"60s\""),
+                    )
+                })?,
+        };
+        let tls = match (raw.tls_cert, raw.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: anchored(cert),
+                key: anchored(key),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "tls_key",
+                    "tls_cert is set, so tls_key must be set too".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "tls_cert",
+                    "tls_key is set, so tls_cert must be set too".into(),
+                ));
+            }
+        };
+        let issuer = raw.issuer.unwrap_or_else(|| "ticketgate".to_owned());
+        if issuer.is_empty() || issuer.contains(':') || issuer.chars().any(char::is_control) {
+            return Err(invalid(
+                "issuer",
+                "must be non-empty, without ':' or control characters".into(),
+            ));
+        }
+        let mut hosts: Vec<HostEntry> = Vec::with_capacity(raw.host.len());
+        for (i, h) in raw.host.into_iter().enumerate() {
+            let key = format!("host[{i}].name");
+            if h.name.is_empty() || h.name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(invalid(
+                    &key,
+                    "must be non-empty, without spaces or control characters".into(),
+                ));
+            }
+            if hosts.iter().any(|other| other.name == h.name) {
+                return Err(invalid(
+                    &key,
+                    format!(
+                        "{:?} appears twice; each [[host]] needs its own name",
+                        h.name
+                    ),
+                ));
+            }
+            hosts.push(HostEntry {
+                name: h.name,
+                token_file: anchored(h.token_file),
+            });
+        }
+        Ok(Self {
+            listen,
+            data_dir: anchored(raw.data_dir),
+            unlock_window,
+            tls,
+            issuer,
+            hosts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/ticketgate/protectd.toml"), text)
+    }
+
+    const MINIMAL: &str =
+        "listen = \"127.0.0.1:8443\"\ndata_dir = \"/var/lib/ticketgate-protectd\"\n";
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.unlock_window, Duration::from_secs(60));
+        assert_eq!(c.tls, None);
+        assert_eq!(c.issuer, "ticketgate");
+        assert!(c.hosts.is_empty());
+    }
+
+    #[test]
+    fn hosts_and_relative_paths_resolve_beside_the_file() {
+        let c = parse(&format!(
+            "{MINIMAL}unlock_window = \"2m\"\ntls_cert = \"cert.pem\"\ntls_key = \"/k.pem\"\n[[host]]\nname = \"web01\"\ntoken_file = \"web01.token\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.unlock_window, Duration::from_secs(120));
+        assert_eq!(
+            c.tls.unwrap().cert,
+            PathBuf::from("/etc/ticketgate/cert.pem")
+        );
+        assert_eq!(
+            c.hosts[0].token_file,
+            PathBuf::from("/etc/ticketgate/web01.token")
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = parse(&format!("{MINIMAL}unlock_windw = \"60s\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unlock_windw") && err.contains("line 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_window_and_half_tls_are_refused() {
+        for (extra, key) in [
+            ("unlock_window = \"0s\"", "unlock_window"),
+            ("unlock_window = \"2h\"", "unlock_window"),
+            ("unlock_window = \"60\"", "unlock_window"),
+            ("tls_cert = \"c.pem\"", "tls_key"),
+            ("listen = \"localhost\"", "listen"),
+        ] {
+            let text = if extra.starts_with("listen") {
+                format!("{extra}\ndata_dir = \"/d\"\n")
+            } else {
+                format!("{MINIMAL}{extra}\n")
+            };
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn duplicate_host_names_are_refused() {
+        let host = "[[host]]\nname = \"a\"\ntoken_file = \"/t\"\n";
+        let err = parse(&format!("{MINIMAL}{host}{host}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("appears twice"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("s"), None);
+        assert_eq!(parse_duration("5d"), None);
+        assert_eq!(parse_duration("-5s"), None);
+    }
+
+    #[test]
+    fn example_config_in_conf_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/protectd.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let c = Config::parse(&path, &text).unwrap();
+        assert_eq!(c.unlock_window, Duration::from_secs(60));
+        assert!(!c.hosts.is_empty());
+    }
+}

@@ -1,0 +1,136 @@
+//! HTTP glue: routes requests to the protocol functions in `api` and turns replies into responses.
+
+use crate::api::{Protect, Reply};
+use crate::clock::Clock;
+use crate::page;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 16 * 1024;
+/// How long a client may take to send its body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every connection shares.
+pub struct App {
+    /// The protocol state.
+    pub protect: Arc<Protect>,
+    /// Where "now" comes from.
+    pub clock: Arc<dyn Clock>,
+}
+
+fn response(
+    status: u16,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+fn json_reply(reply: Reply) -> Response<Full<Bytes>> {
+    let mut r = response(reply.status, "application/json", reply.body);
+    if let Some(secs) = reply.retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    if reply.status == 401 {
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut r = json_reply(Reply::error(405, &format!("use {allow}")));
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, Reply> {
+    let limited = Limited::new(body, MAX_BODY);
+    match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(Reply::error(413, "request body larger than 16 KiB"))
+        }
+        Ok(Err(_)) => Err(Reply::error(400, "request body could not be read")),
+        Err(_) => Err(Reply::error(408, "request body not received in time")),
+    }
+}
+
+/// Answers one request.
+pub async fn handle(
+    app: Arc<App>,
+    peer: Option<SocketAddr>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    let r =
+        match (path, &parts.method) {
+            ("/" | "/index.html", &Method::GET) => {
+                let mut r = response(200, "text/html; charset=utf-8", page::HTML);
+                let h = r.headers_mut();
+                h.insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(page::CSP),
+                );
+                h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+                h.insert(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                );
+                r
+            }
+            ("/" | "/index.html", _) => method_not_allowed("GET"),
+            ("/v1/health", &Method::GET) => response(200, "application/json", r#"{"status":"ok"}"#),
+            ("/v1/health", _) => method_not_allowed("GET"),
+            ("/v1/attempt", &Method::POST) => match read_body(body).await {
+                Ok(bytes) => {
+                    let auth = parts
+                        .headers
+                        .get(header::AUTHORIZATION)
+                        .map(HeaderValue::as_bytes);
+                    json_reply(app.protect.attempt(auth, &bytes, peer, app.clock.now()))
+                }
+                Err(reply) => json_reply(reply),
+            },
+            ("/v1/unlock", &Method::POST) => match read_body(body).await {
+                Ok(bytes) => {
+                    let worker = Arc::clone(&app);
+                    // The store is SQLite: blocking I/O belongs on the blocking pool.
+                    let joined = tokio::task::spawn_blocking(move || {
+                        worker.protect.unlock(&bytes, peer, worker.clock.now())
+                    })
+                    .await;
+                    json_reply(joined.unwrap_or_else(|_| {
+                        Reply::error(500, "internal error; see the server log")
+                    }))
+                }
+                Err(reply) => json_reply(reply),
+            },
+            ("/v1/attempt" | "/v1/unlock", _) => method_not_allowed("POST"),
+            _ => json_reply(Reply::error(
+                404,
+                "not found; the v1 API is /v1/attempt, /v1/unlock, /v1/health",
+            )),
+        };
+    Ok(r)
+}

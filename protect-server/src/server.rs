@@ -1,0 +1,257 @@
+//! `serve`: binds the listener, loads host tokens, TLS and the store, accepts connections, and
+//! shuts down gracefully when asked (SIGTERM / SIGINT in the binary).
+
+use crate::api::Protect;
+use crate::audit::{Event, Sink};
+use crate::clock::Clock;
+use crate::config::{Config, TlsFiles};
+use crate::hosts::{HostTokens, SecretFileProblem, TokenFileError, check_secret_file};
+use crate::http::{App, handle};
+use crate::ratelimit::MissLimiter;
+use crate::store::{Store, StoreError};
+use crate::unlocks::Unlocks;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+
+/// How long open connections get to finish after a shutdown request.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long a client may take to send request headers (slow-loris guard).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why `serve` refused to start.
+#[derive(Debug)]
+pub enum ServeError {
+    /// A `[[host]]` token file was refused.
+    Token(TokenFileError),
+    /// No `[[host]]` table, so no module could ever call `/v1/attempt`.
+    NoHosts,
+    /// The TLS certificate or key could not be used.
+    Tls { path: PathBuf, message: String },
+    /// The enrollment store could not be opened.
+    Store(StoreError),
+    /// The listen address could not be bound.
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Token(e) => e.fmt(f),
+            Self::NoHosts => f.write_str(
+                "no [[host]] table in the config: add one (name, token_file) per host whose pam_ticketgate may call /v1/attempt",
+            ),
+            Self::Tls { path, message } => write!(f, "TLS file {}: {message}", path.display()),
+            Self::Store(e) => e.fmt(f),
+            Self::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+/// A server ready to accept: every check done, the port bound.
+pub struct Prepared {
+    listener: std::net::TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Arc<App>,
+    log: Arc<dyn Sink>,
+}
+
+fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let tls_err = |path: &PathBuf, message: String| ServeError::Tls {
+        path: path.clone(),
+        message,
+    };
+    match check_secret_file(&files.key) {
+        Ok(()) => {}
+        Err(SecretFileProblem::Unreadable(e)) => return Err(tls_err(&files.key, e.to_string())),
+        Err(SecretFileProblem::NotAFile) => {
+            return Err(tls_err(&files.key, "not a regular file".into()));
+        }
+        Err(SecretFileProblem::TooOpen(mode)) => {
+            return Err(tls_err(
+                &files.key,
+                format!(
+                    "open to group or others (mode {mode:04o}); run: chmod 600 {}",
+                    files.key.display()
+                ),
+            ));
+        }
+        Err(SecretFileProblem::WrongOwner(uid)) => {
+            return Err(tls_err(
+                &files.key,
+                format!("owned by uid {uid}, not root or the server's user"),
+            ));
+        }
+    }
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| tls_err(&files.cert, format!("cannot read PEM certificates: {e}")))?;
+    if certs.is_empty() {
+        return Err(tls_err(&files.cert, "holds no CERTIFICATE block".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| tls_err(&files.key, format!("cannot read a PEM private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(&files.cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            tls_err(
+                &files.cert,
+                format!("certificate and key do not fit together: {e}"),
+            )
+        })?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// Does every check `serve` needs and binds the port; nothing is accepted yet.
+pub fn prepare(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+    log: Arc<dyn Sink>,
+) -> Result<Prepared, ServeError> {
+    if config.hosts.is_empty() {
+        return Err(ServeError::NoHosts);
+    }
+    let hosts = HostTokens::load(&config.hosts).map_err(ServeError::Token)?;
+    let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
+    let store = Store::open(&config.data_dir).map_err(ServeError::Store)?;
+    let enrolled = store.count().map_err(ServeError::Store)?;
+    let listener = std::net::TcpListener::bind(config.listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let now = clock.now();
+    Event::new("listening", now)
+        .field("addr", &addr.to_string())
+        .field("tls", if tls.is_some() { "true" } else { "false" })
+        .num("hosts", hosts.len())
+        .num("enrolled", enrolled)
+        .num("unlock_window_s", config.unlock_window.as_secs())
+        .field("data_dir", &config.data_dir.display().to_string())
+        .emit(log.as_ref());
+    if tls.is_none() {
+        Event::new("warning", now)
+            .field("reason", "plain_http")
+            .field(
+                "detail",
+                "no tls_cert/tls_key: serve only on loopback or behind a TLS proxy",
+            )
+            .emit(log.as_ref());
+    }
+    let protect = Protect {
+        unlocks: Unlocks::new(),
+        misses: MissLimiter::default(),
+        hosts,
+        store: Mutex::new(store),
+        window: config.unlock_window,
+        log: Arc::clone(&log),
+    };
+    Ok(Prepared {
+        listener,
+        tls,
+        app: Arc::new(App {
+            protect: Arc::new(protect),
+            clock,
+        }),
+        log,
+    })
+}
+
+impl Prepared {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then lets open requests finish (up to `SHUTDOWN_GRACE`).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        let graceful = GracefulShutdown::new();
+        let clock = Arc::clone(&self.app.clock);
+        tokio::pin!(shutdown);
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut shutdown => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: say so, breathe, go on.
+                    Event::new("error", clock.now())
+                        .field("reason", "accept_failed")
+                        .field("detail", &e.to_string())
+                        .emit(self.log.as_ref());
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let app = Arc::clone(&self.app);
+            let watcher = graceful.watcher();
+            let tls = self.tls.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| handle(Arc::clone(&app), Some(peer), req));
+                let mut builder = http1::Builder::new();
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT);
+                match tls {
+                    None => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(conn).await;
+                    }
+                    Some(acceptor) => {
+                        let Ok(Ok(tls_stream)) =
+                            tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                        else {
+                            return;
+                        };
+                        let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                        let _ = watcher.watch(conn).await;
+                    }
+                }
+            });
+        }
+        drop(listener);
+        Event::new("shutdown", clock.now())
+            .field("stage", "begin")
+            .emit(self.log.as_ref());
+        let finished = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+            .await
+            .is_ok();
+        Event::new("shutdown", clock.now())
+            .field("stage", "done")
+            .field("clean", if finished { "true" } else { "false" })
+            .emit(self.log.as_ref());
+        Ok(())
+    }
+}

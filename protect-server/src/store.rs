@@ -1,0 +1,430 @@
+//! The enrollment store: one SQLite file under `data_dir` holding each user's TOTP secret and the
+//! last time step accepted from it.
+//!
+//! Crash semantics: an enrollment, a revocation and every accepted code's step are committed with
+//! `synchronous = FULL` before the caller is answered, so after a crash or restart enrollments are
+//! all there and an accepted code is still refused as a replay. Open unlock windows are *not* kept
+//! here (see `unlocks`): the attempt path never touches disk.
+
+use crate::clock::since_epoch;
+use crate::secret::Secret;
+use crate::totp;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::fmt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// The database file's name inside `data_dir`.
+pub const DB_FILE: &str = "enrollments.sqlite3";
+
+/// Why the store could not do what was asked.
+#[derive(Debug)]
+pub enum StoreError {
+    /// `data_dir` or the database file could not be created or opened.
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `data_dir` is writable by group or others.
+    TooOpen { path: PathBuf, mode: u32 },
+    /// SQLite reported an error.
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// The user already has an enrollment.
+    AlreadyEnrolled { user: String },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Open { path, source } => {
+                write!(f, "cannot open store {}: {source}", path.display())
+            }
+            Self::TooOpen { path, mode } => write!(
+                f,
+                "data_dir {} is writable by group or others (mode {mode:04o}); run: chmod 700 {}",
+                path.display(),
+                path.display()
+            ),
+            Self::Sqlite { path, source } => write!(f, "store {}: {source}", path.display()),
+            Self::AlreadyEnrolled { user } => write!(
+                f,
+                "{user} is already enrolled; to issue a new secret run `ticketgate-protectd revoke {user}` first"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// One enrollment as `list` shows it (no secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentInfo {
+    /// The login name.
+    pub user: String,
+    /// The only service ID this enrollment unlocks; `None` means any.
+    pub service_id: Option<String>,
+    /// When it was created (seconds since the epoch).
+    pub created: u64,
+    /// The last time step whose code was accepted.
+    pub last_step: Option<u64>,
+}
+
+/// What checking a typed code against the store found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeem {
+    /// The code was right and fresh; its step is now used up.
+    Accepted,
+    /// No enrollment for this user.
+    UnknownUser,
+    /// The enrollment is bound to another service ID.
+    WrongService,
+    /// The code matches no step in the window.
+    WrongCode,
+    /// The code was right but its step (or a later one) was already used.
+    Replayed,
+}
+
+/// The SQLite-backed store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn step_to_sql(step: u64) -> i64 {
+    i64::try_from(step).unwrap_or(i64::MAX)
+}
+
+fn sql_to_step(v: Option<i64>) -> Option<u64> {
+    v.and_then(|n| u64::try_from(n).ok())
+}
+
+impl Store {
+    /// Opens (creating if needed) `data_dir` (mode 0700) and its database (mode 0600).
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let open_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Open { path, source }
+        };
+        if !data_dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(data_dir)
+                .map_err(open_err(data_dir))?;
+        }
+        let mode = std::fs::metadata(data_dir)
+            .map_err(open_err(data_dir))?
+            .permissions()
+            .mode()
+            & 0o7777;
+        // The database file itself is 0600; a directory others may write to would let them swap it.
+        if mode & 0o022 != 0 {
+            return Err(StoreError::TooOpen {
+                path: data_dir.to_owned(),
+                mode,
+            });
+        }
+        let path = data_dir.join(DB_FILE);
+        // Create the file ourselves so it is 0600 from its first byte; SQLite gives its -wal and
+        // -shm files the same mode.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(open_err(&path))?;
+        let sql = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(sql)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS enrollment (
+                user       TEXT PRIMARY KEY NOT NULL,
+                service_id TEXT,
+                secret     BLOB NOT NULL,
+                created    INTEGER NOT NULL,
+                last_step  INTEGER
+            ) STRICT;",
+        )
+        .map_err(sql)?;
+        Ok(Self { conn, path })
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Records a new enrollment; refuses when the user already has one.
+    pub fn enroll(
+        &mut self,
+        user: &str,
+        service_id: Option<&str>,
+        secret: &Secret,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.enroll_many(std::iter::once((user, service_id, secret)), now)
+    }
+
+    /// Records many enrollments in one transaction (bulk provisioning, the load benchmark).
+    pub fn enroll_many<'a>(
+        &mut self,
+        items: impl IntoIterator<Item = (&'a str, Option<&'a str>, &'a Secret)>,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = move |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let created = i64::try_from(since_epoch(now).as_secs()).unwrap_or(i64::MAX);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO enrollment (user, service_id, secret, created, last_step)
+                     VALUES (?1, ?2, ?3, ?4, NULL) ON CONFLICT (user) DO NOTHING",
+                )
+                .map_err(&sql)?;
+            for (user, service_id, secret) in items {
+                let added = insert
+                    .execute(params![user, service_id, secret.expose(), created])
+                    .map_err(&sql)?;
+                if added == 0 {
+                    return Err(StoreError::AlreadyEnrolled {
+                        user: user.to_owned(),
+                    });
+                }
+            }
+        }
+        tx.commit().map_err(&sql)
+    }
+
+    /// Removes a user's enrollment; false when there was none.
+    pub fn revoke(&mut self, user: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute("DELETE FROM enrollment WHERE user = ?1", params![user])
+            .map_err(self.sql())?;
+        Ok(n > 0)
+    }
+
+    /// Every enrollment, sorted by user, without secrets.
+    pub fn list(&self) -> Result<Vec<EnrollmentInfo>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT user, service_id, created, last_step FROM enrollment ORDER BY user")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(EnrollmentInfo {
+                    user: row.get(0)?,
+                    service_id: row.get(1)?,
+                    created: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                    last_step: sql_to_step(row.get(3)?),
+                })
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    /// How many users are enrolled.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM enrollment", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(self.sql())
+    }
+
+    /// Checks a typed code for `user` and `service_id` at `now`; an accepted code's step is
+    /// committed as used before this returns, atomically with the check.
+    pub fn redeem(
+        &mut self,
+        user: &str,
+        service_id: &str,
+        code: &str,
+        now: SystemTime,
+    ) -> Result<Redeem, StoreError> {
+        let path = self.path.clone();
+        let sql = move |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        let row = tx
+            .query_row(
+                "SELECT service_id, secret, last_step FROM enrollment WHERE user = ?1",
+                params![user],
+                |row| {
+                    Ok((
+                        row.get::<_, Option<String>>(0)?,
+                        Secret::new(row.get::<_, Vec<u8>>(1)?),
+                        sql_to_step(row.get(2)?),
+                    ))
+                },
+            )
+            .optional()
+            .map_err(&sql)?;
+        let Some((bound, secret, last_step)) = row else {
+            return Ok(Redeem::UnknownUser);
+        };
+        if bound.as_deref().is_some_and(|b| b != service_id) {
+            return Ok(Redeem::WrongService);
+        }
+        let Some(step) = totp::matching_step(&secret, code, now, last_step) else {
+            return Ok(if totp::matching_step(&secret, code, now, None).is_some() {
+                Redeem::Replayed
+            } else {
+                Redeem::WrongCode
+            });
+        };
+        tx.execute(
+            "UPDATE enrollment SET last_step = ?1 WHERE user = ?2",
+            params![step_to_sql(step), user],
+        )
+        .map_err(&sql)?;
+        tx.commit().map_err(&sql)?;
+        Ok(Redeem::Accepted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn secret() -> Secret {
+        Secret::new(b"12345678901234567890".to_vec())
+    }
+
+    #[test]
+    fn enrollments_survive_reopening_and_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        {
+            let mut s = Store::open(&data).unwrap();
+            s.enroll("alice", None, &secret(), at(100)).unwrap();
+            s.enroll("bob", Some("web"), &secret(), at(200)).unwrap();
+        }
+        let s = Store::open(&data).unwrap();
+        let list = s.list().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[1].service_id.as_deref(), Some("web"));
+        assert_eq!(list[0].created, 100);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join(DB_FILE)), 0o600);
+    }
+
+    #[test]
+    fn second_enrollment_for_a_user_is_refused_until_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        s.enroll("alice", None, &secret(), at(1)).unwrap();
+        let err = s.enroll("alice", None, &secret(), at(2)).unwrap_err();
+        assert!(err.to_string().contains("revoke alice"), "{err}");
+        assert!(s.revoke("alice").unwrap());
+        assert!(!s.revoke("alice").unwrap());
+        s.enroll("alice", None, &secret(), at(3)).unwrap();
+    }
+
+    #[test]
+    fn a_code_is_accepted_once_even_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = at(1_000_000_020);
+        let code = totp::code_for_step(&secret(), totp::step_at(now));
+        {
+            let mut s = Store::open(dir.path()).unwrap();
+            s.enroll("alice", None, &secret(), now).unwrap();
+            assert_eq!(
+                s.redeem("alice", "web", &code, now).unwrap(),
+                Redeem::Accepted
+            );
+            assert_eq!(
+                s.redeem("alice", "web", &code, now).unwrap(),
+                Redeem::Replayed
+            );
+        }
+        let mut s = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            s.redeem("alice", "web", &code, now).unwrap(),
+            Redeem::Replayed
+        );
+        let previous = totp::code_for_step(&secret(), totp::step_at(now) - 1);
+        assert_eq!(
+            s.redeem("alice", "web", &previous, now).unwrap(),
+            Redeem::Replayed
+        );
+        let next = totp::code_for_step(&secret(), totp::step_at(now) + 1);
+        assert_eq!(
+            s.redeem("alice", "web", &next, now).unwrap(),
+            Redeem::Accepted
+        );
+    }
+
+    #[test]
+    fn unknown_users_wrong_codes_and_other_services_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = at(1_000_000_020);
+        let mut s = Store::open(dir.path()).unwrap();
+        s.enroll("bob", Some("web"), &secret(), now).unwrap();
+        let code = totp::code_for_step(&secret(), totp::step_at(now));
+        assert_eq!(
+            s.redeem("carol", "web", &code, now).unwrap(),
+            Redeem::UnknownUser
+        );
+        assert_eq!(
+            s.redeem("bob", "db", &code, now).unwrap(),
+            Redeem::WrongService
+        );
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        assert_eq!(
+            s.redeem("bob", "web", wrong, now).unwrap(),
+            Redeem::WrongCode
+        );
+        assert_eq!(
+            s.redeem("bob", "web", &code, now).unwrap(),
+            Redeem::Accepted
+        );
+    }
+
+    #[test]
+    fn open_data_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = Store::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("chmod 700"), "{err}");
+    }
+}
