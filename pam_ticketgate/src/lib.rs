@@ -1,4 +1,18 @@
 //! pam_ticketgate: a PAM module with three gates — credential policy, login protect, ticket gate.
+//! The crate is the cdylib libpam loads and the library the `ticketgate` CLI reuses.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod args;
+pub mod audit;
 pub mod config;
+pub mod directory;
+mod ffi;
+pub mod gate;
+pub mod hooks;
+pub mod lockout;
+pub mod scope;
+pub mod store;
+pub mod user;
+
+pam::pam_hooks!(TicketGateHooks);
+use hooks::TicketGate as TicketGateHooks;

@@ -1,0 +1,279 @@
+//! Audit events (DESIGN §7): one syslog line each (authpriv, ident `pam_ticketgate`) and,
+//! with `audit_file`, the same event as one JSON object per line. Never a secret.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// The event names of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventName {
+    AuthSuccess,
+    AuthFailure,
+    HackLock,
+    AdminLock,
+    AdminUnlock,
+    AdminReset,
+    ConfigError,
+}
+
+impl EventName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthSuccess => "auth_success",
+            Self::AuthFailure => "auth_failure",
+            Self::HackLock => "hack_lock",
+            Self::AdminLock => "admin_lock",
+            Self::AdminUnlock => "admin_unlock",
+            Self::AdminReset => "admin_reset",
+            Self::ConfigError => "config_error",
+        }
+    }
+
+    fn severity(self) -> syslog::Severity {
+        match self {
+            Self::AuthSuccess | Self::AdminUnlock | Self::AdminReset => syslog::Severity::LOG_INFO,
+            Self::AuthFailure | Self::AdminLock => syslog::Severity::LOG_NOTICE,
+            Self::HackLock => syslog::Severity::LOG_WARNING,
+            Self::ConfigError => syslog::Severity::LOG_ERR,
+        }
+    }
+}
+
+/// One event: who, where, and event-specific fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub name: EventName,
+    pub user: String,
+    pub service: String,
+    pub rhost: String,
+    pub fields: Vec<(&'static str, String)>,
+}
+
+impl Event {
+    pub fn new(name: EventName, user: &str, service: &str, rhost: &str) -> Self {
+        Self {
+            name,
+            user: user.into(),
+            service: service.into(),
+            rhost: rhost.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &'static str, value: impl ToString) -> Self {
+        self.fields.push((key, value.to_string()));
+        self
+    }
+
+    /// `event=<name> user=<u> service=<s> rhost=<h> k=v ...`, values quoted when needed.
+    pub fn syslog_line(&self) -> String {
+        let mut line = format!("event={}", self.name.as_str());
+        let base = [
+            ("user", &self.user),
+            ("service", &self.service),
+            ("rhost", &self.rhost),
+        ];
+        for (k, v) in base
+            .into_iter()
+            .chain(self.fields.iter().map(|(k, v)| (*k, v)))
+        {
+            line.push(' ');
+            line.push_str(k);
+            line.push('=');
+            line.push_str(&quote(v));
+        }
+        line
+    }
+
+    /// `{"ts":…,"event":…,"user":…,"service":…,"rhost":…,…}`.
+    pub fn json_line(&self, ts: i64) -> String {
+        let mut map = serde_json::Map::new();
+        map.insert("ts".into(), ts.into());
+        map.insert("event".into(), self.name.as_str().into());
+        map.insert("user".into(), self.user.clone().into());
+        map.insert("service".into(), self.service.clone().into());
+        map.insert("rhost".into(), self.rhost.clone().into());
+        for (k, v) in &self.fields {
+            map.insert((*k).into(), v.clone().into());
+        }
+        serde_json::Value::Object(map).to_string()
+    }
+}
+
+/// Values with spaces, quotes, `=` or control characters are double-quoted and escaped, so a
+/// hostile user name or rhost cannot forge a second field or line.
+fn quote(v: &str) -> String {
+    let plain = !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '=' | '\\'));
+    if plain {
+        return v.to_string();
+    }
+    let mut out = String::from("\"");
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Where events and error lines go.
+pub trait AuditSink {
+    fn event(&self, event: &Event, now: i64);
+    /// One line saying what is wrong (config, state, directory): syslog at `err`.
+    fn error(&self, message: &str);
+}
+
+/// The real sink: syslog, plus the JSON audit file when configured.
+pub struct SystemAudit {
+    audit_file: Option<PathBuf>,
+}
+
+impl SystemAudit {
+    pub fn new(audit_file: Option<PathBuf>) -> Self {
+        Self { audit_file }
+    }
+
+    /// A `debug` line (module argument `debug`), at syslog level debug.
+    pub fn debug(message: &str) {
+        Self::syslog(syslog::Severity::LOG_DEBUG, message);
+    }
+
+    fn syslog(severity: syslog::Severity, message: &str) {
+        let formatter = syslog::Formatter3164 {
+            facility: syslog::Facility::LOG_AUTHPRIV,
+            hostname: None,
+            process: "pam_ticketgate".into(),
+            pid: std::process::id(),
+        };
+        // No syslog daemon is not a reason to refuse a login; the JSON file still records events.
+        if let Ok(mut logger) = syslog::unix(formatter) {
+            let _ = match severity {
+                syslog::Severity::LOG_ERR => logger.err(message),
+                syslog::Severity::LOG_WARNING => logger.warning(message),
+                syslog::Severity::LOG_NOTICE => logger.notice(message),
+                syslog::Severity::LOG_DEBUG => logger.debug(message),
+                _ => logger.info(message),
+            };
+        }
+    }
+}
+
+impl AuditSink for SystemAudit {
+    fn event(&self, event: &Event, now: i64) {
+        Self::syslog(event.name.severity(), &event.syslog_line());
+        if let Some(path) = &self.audit_file {
+            let mut line = event.json_line(now);
+            line.push('\n');
+            let written = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+                .open(path)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+            if let Err(e) = written {
+                Self::syslog(
+                    syslog::Severity::LOG_ERR,
+                    &format!("audit_file {}: {e}", path.display()),
+                );
+            }
+        }
+    }
+
+    fn error(&self, message: &str) {
+        Self::syslog(syslog::Severity::LOG_ERR, message);
+    }
+}
+
+/// Collects events in memory, for tests.
+#[derive(Default)]
+pub struct MemAudit {
+    pub events: Mutex<Vec<Event>>,
+    pub errors: Mutex<Vec<String>>,
+}
+
+impl MemAudit {
+    pub fn names(&self) -> Vec<&'static str> {
+        self.events
+            .lock()
+            .map(|e| e.iter().map(|e| e.name.as_str()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl AuditSink for MemAudit {
+    fn event(&self, event: &Event, _now: i64) {
+        if let Ok(mut e) = self.events.lock() {
+            e.push(event.clone());
+        }
+    }
+
+    fn error(&self, message: &str) {
+        if let Ok(mut e) = self.errors.lock() {
+            e.push(message.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_values_cannot_forge_fields_or_lines() {
+        let e = Event::new(
+            EventName::AuthFailure,
+            "evil user=root",
+            "sshd",
+            "x\nevent=admin_unlock",
+        );
+        let line = e.syslog_line();
+        assert_eq!(
+            line,
+            "event=auth_failure user=\"evil user=root\" service=sshd rhost=\"x\\x0aevent=admin_unlock\""
+        );
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn json_line_has_the_contract_keys() {
+        let e = Event::new(EventName::HackLock, "alice", "su", "").with("failures", 3);
+        let v: serde_json::Value = serde_json::from_str(&e.json_line(42)).unwrap();
+        assert_eq!(v["ts"], 42);
+        assert_eq!(v["event"], "hack_lock");
+        assert_eq!(v["user"], "alice");
+        assert_eq!(v["rhost"], "");
+        assert_eq!(v["failures"], "3");
+    }
+
+    #[test]
+    fn audit_file_gets_one_json_object_per_event() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("audit.jsonl");
+        let sink = SystemAudit::new(Some(path.clone()));
+        sink.event(
+            &Event::new(EventName::AdminLock, "bob", "ticketgate", ""),
+            1,
+        );
+        sink.event(
+            &Event::new(EventName::AdminUnlock, "bob", "ticketgate", ""),
+            2,
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let events: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1]["event"], "admin_unlock");
+    }
+}

@@ -1,0 +1,436 @@
+//! Orchestration: one function per PAM phase, taking plain values and `now`, returning an
+//! [`Outcome`]. Config loading, scope selection, lock checks and audit happen here.
+
+mod outcome;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use outcome::Outcome;
+
+use crate::audit::{AuditSink, Event, EventName};
+use crate::config::{Config, Policy, Scope, Unprivileged};
+use crate::directory::Directory;
+use crate::lockout::{self, Failure, Lock};
+use crate::scope::{self, HostNames};
+use crate::store::{Attempt, StateStore, StoreError};
+use crate::user::UserName;
+
+/// The PAM phase being run, from the hook and its phase word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// `auth ... preauth`: refuse locked accounts before any password is asked for.
+    Preauth,
+    /// `auth ... authfail`: the password was wrong; count it.
+    Authfail,
+    /// `auth ... ticket`: the password was accepted; ticket (when required) and success.
+    Ticket,
+    /// `account`: locks; resets the count after a successful authentication in this handle.
+    Account,
+    /// `password` (chauthtok).
+    Password,
+    /// `session` open / close.
+    SessionOpen,
+    SessionClose,
+}
+
+/// The login being decided, as plain values.
+#[derive(Debug, Clone)]
+pub struct Login<'a> {
+    pub user: &'a str,
+    pub service: &'a str,
+    pub rhost: &'a str,
+    pub tty: &'a str,
+    /// `PAM_SILENT`: no messages to the user.
+    pub silent: bool,
+    /// The caller runs with euid 0 and can reach state and secrets.
+    pub privileged: bool,
+    /// The `ticket` phase succeeded earlier in this PAM handle.
+    pub authenticated: bool,
+}
+
+/// Messages to the user and the failure delay; the PAM conversation in production.
+pub trait Conversation {
+    fn error(&self, message: &str);
+    fn fail_delay(&self, delay: Duration);
+}
+
+/// Everything outside the module's logic: state, directory, audit, host names, conversation.
+pub trait World {
+    fn store(&self, state_dir: &Path) -> Result<Box<dyn StateStore + '_>, StoreError>;
+    fn audit(&self, audit_file: Option<&Path>) -> Box<dyn AuditSink + '_>;
+    fn directory(&self) -> &dyn Directory;
+    fn host(&self) -> HostNames;
+    fn conversation(&self) -> &dyn Conversation;
+}
+
+/// Runs `phase` for `login` with the config at `config_path`.
+pub fn run(
+    phase: Phase,
+    config_path: &Path,
+    login: &Login,
+    world: &dyn World,
+    now: i64,
+) -> Outcome {
+    let config = match Config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            let event = Event::new(
+                EventName::ConfigError,
+                login.user,
+                login.service,
+                login.rhost,
+            )
+            .with("error", &e);
+            world.audit(None).event(&event, now);
+            return match phase {
+                Phase::SessionClose => Outcome::NotCovered,
+                _ => Outcome::ConfigBroken,
+            };
+        }
+    };
+    let audit = world.audit(config.module.audit_file.as_deref());
+    let gate = Gate {
+        config: &config,
+        login,
+        world,
+        audit: audit.as_ref(),
+        now,
+    };
+    gate.run(phase)
+}
+
+struct Gate<'a> {
+    config: &'a Config,
+    login: &'a Login<'a>,
+    world: &'a dyn World,
+    audit: &'a dyn AuditSink,
+    now: i64,
+}
+
+/// Who the login is for, once the scope and the directory have been asked.
+enum Subject<'c> {
+    /// No scope, a directory user under `local_users_only`, or a name that cannot be stored.
+    NotCovered,
+    /// A name NSS does not know: same prompts and answers as a wrong password, nothing stored.
+    Unknown,
+    Known {
+        user: UserName,
+        uid: u32,
+        scope: &'c Scope,
+    },
+}
+
+impl<'a> Gate<'a> {
+    fn run(&self, phase: Phase) -> Outcome {
+        if matches!(phase, Phase::Preauth | Phase::Authfail | Phase::Ticket)
+            && !self.config.module.fail_delay.is_zero()
+        {
+            self.world
+                .conversation()
+                .fail_delay(self.config.module.fail_delay);
+        }
+        if !self.login.privileged {
+            return self.unprivileged(phase);
+        }
+        let subject = match self.subject() {
+            Ok(s) => s,
+            Err(outcome) => {
+                return if phase == Phase::Authfail {
+                    Outcome::AuthFailed
+                } else {
+                    outcome
+                };
+            }
+        };
+        match phase {
+            Phase::Preauth => self.preauth(subject),
+            Phase::Authfail => self.authfail(subject),
+            Phase::Ticket => self.ticket(subject),
+            Phase::Account => self.account(subject),
+            // Credential changes and sessions are the credential-lifecycle issue's (#3).
+            Phase::Password | Phase::SessionOpen | Phase::SessionClose => Outcome::NotCovered,
+        }
+    }
+
+    fn unprivileged(&self, phase: Phase) -> Outcome {
+        let mode = self.config.module.unprivileged;
+        self.audit.error(&format!(
+            "caller is not root (service={} user={}): cannot reach state; unprivileged = {}",
+            self.login.service,
+            self.login.user,
+            if mode == Unprivileged::Deny {
+                "deny"
+            } else {
+                "ignore"
+            }
+        ));
+        match (phase, mode) {
+            (Phase::Authfail, _) => Outcome::AuthFailed,
+            (_, Unprivileged::Ignore) => Outcome::NotCovered,
+            (_, Unprivileged::Deny) => Outcome::UnprivilegedDenied,
+        }
+    }
+
+    fn subject(&self) -> Result<Subject<'a>, Outcome> {
+        let dir = self.world.directory();
+        let Ok(user) = UserName::parse(self.login.user) else {
+            return Ok(Subject::Unknown);
+        };
+        let account = dir
+            .lookup(user.as_str())
+            .map_err(|e| self.system_error(&format!("directory lookup of {user}: {e}")))?;
+        let host = self.world.host();
+        let scope = scope::select(
+            self.config,
+            user.as_str(),
+            account.as_ref(),
+            self.login.service,
+            &host,
+            dir,
+        )
+        .map_err(|e| self.system_error(&format!("group lookup of {user}: {e}")))?;
+        let (Some(scope), Some(account)) = (scope, account) else {
+            return Ok(if scope.is_some() {
+                Subject::Unknown
+            } else {
+                Subject::NotCovered
+            });
+        };
+        if scope.policy.local_users_only
+            && !dir
+                .is_local(user.as_str())
+                .map_err(|e| self.system_error(&e))?
+        {
+            return Ok(Subject::NotCovered);
+        }
+        Ok(Subject::Known {
+            user,
+            uid: account.uid,
+            scope,
+        })
+    }
+
+    fn store(&self) -> Result<Box<dyn StateStore + 'a>, Outcome> {
+        self.world
+            .store(&self.config.module.state_dir)
+            .map_err(|e| self.system_error(&e.to_string()))
+    }
+
+    fn system_error(&self, message: &str) -> Outcome {
+        self.audit.error(message);
+        Outcome::SystemError
+    }
+
+    fn event(&self, name: EventName, user: &str) -> Event {
+        Event::new(name, user, self.login.service, self.login.rhost)
+    }
+
+    fn attempt(&self) -> Attempt {
+        Attempt {
+            at: self.now,
+            service: self.login.service.into(),
+            rhost: self.login.rhost.into(),
+        }
+    }
+
+    fn tell(&self, message: &str) {
+        if !self.login.silent {
+            self.world.conversation().error(message);
+        }
+    }
+
+    /// The lock in force, or the outcome for unreadable state (corrupt = locked).
+    fn lock_of(&self, store: &dyn StateStore, user: &UserName) -> Result<Option<Lock>, Outcome> {
+        match store.load(user) {
+            Ok(r) => Ok(r.and_then(|r| lockout::current_lock(&r, self.now))),
+            Err(e @ StoreError::Corrupt { .. }) => {
+                self.audit.error(&e.to_string());
+                Err(Outcome::Locked)
+            }
+            Err(e) => Err(self.system_error(&e.to_string())),
+        }
+    }
+
+    fn refuse_locked(&self, user: &UserName, lock: Option<Lock>) -> Outcome {
+        let message = match lock {
+            Some(Lock::Hack { until: Some(u), .. }) => {
+                let minutes = (u - self.now + 59) / 60;
+                format!(
+                    "Account locked after too many failed logins; try again in {minutes} minute(s)."
+                )
+            }
+            Some(Lock::Hack { until: None, .. }) => {
+                "Account locked after too many failed logins; contact your administrator."
+                    .to_string()
+            }
+            Some(Lock::Admin { .. }) | None => {
+                "Account locked; contact your administrator.".to_string()
+            }
+        };
+        self.tell(&message);
+        let reason = match lock {
+            Some(Lock::Admin { .. }) => "admin_lock",
+            Some(Lock::Hack { .. }) => "hack_lock",
+            None => "corrupt_state",
+        };
+        self.audit.event(
+            &self
+                .event(EventName::AuthFailure, user.as_str())
+                .with("reason", reason),
+            self.now,
+        );
+        Outcome::Locked
+    }
+
+    fn preauth(&self, subject: Subject) -> Outcome {
+        let (user, scope) = match subject {
+            Subject::NotCovered => return Outcome::NotCovered,
+            Subject::Unknown => return Outcome::Allowed,
+            Subject::Known { user, scope, .. } => (user, scope),
+        };
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(o) => return o,
+        };
+        match self.lock_of(store.as_ref(), &user) {
+            Ok(None) => {}
+            Ok(lock @ Some(_)) => return self.refuse_locked(&user, lock),
+            Err(Outcome::Locked) => return self.refuse_locked(&user, None),
+            Err(o) => return o,
+        }
+        if scope.login_protect {
+            return self.not_in_this_build("login_protect", scope);
+        }
+        Outcome::Allowed
+    }
+
+    fn authfail(&self, subject: Subject) -> Outcome {
+        let (user, uid, scope) = match subject {
+            Subject::NotCovered => return Outcome::AuthFailed,
+            Subject::Unknown => {
+                self.audit.event(
+                    &self
+                        .event(EventName::AuthFailure, "(unknown)")
+                        .with("reason", "unknown_user"),
+                    self.now,
+                );
+                return Outcome::AuthFailed;
+            }
+            Subject::Known { user, uid, scope } => (user, uid, scope),
+        };
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(_) => return Outcome::AuthFailed,
+        };
+        let policy: &Policy = &scope.policy;
+        let mut result = Failure::AlreadyLocked;
+        let updated = store.update(&user, &mut |r| {
+            result = lockout::record_failure(r, policy, uid == 0, self.attempt());
+        });
+        if let Err(e) = updated {
+            self.audit.error(&e.to_string());
+            return Outcome::AuthFailed;
+        }
+        let failure = self.event(EventName::AuthFailure, user.as_str());
+        match result {
+            Failure::Counted { count } => {
+                self.audit.event(&failure.with("failures", count), self.now)
+            }
+            Failure::AlreadyLocked => self
+                .audit
+                .event(&failure.with("reason", "locked"), self.now),
+            Failure::LockedNow { count, until } => {
+                self.audit.event(&failure.with("failures", count), self.now);
+                let until = until.map_or_else(|| "admin".to_string(), |u| u.to_string());
+                let lock = self
+                    .event(EventName::HackLock, user.as_str())
+                    .with("failures", count)
+                    .with("until", until)
+                    .with("policy", &scope.policy_name);
+                self.audit.event(&lock, self.now);
+            }
+        }
+        Outcome::AuthFailed
+    }
+
+    fn ticket(&self, subject: Subject) -> Outcome {
+        let (user, scope) = match subject {
+            Subject::NotCovered | Subject::Unknown => return Outcome::NotCovered,
+            Subject::Known { user, scope, .. } => (user, scope),
+        };
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(o) => return o,
+        };
+        // A lock set by concurrent failures after preauth still stops this login.
+        match self.lock_of(store.as_ref(), &user) {
+            Ok(None) => {}
+            Ok(lock @ Some(_)) => return self.refuse_locked(&user, lock),
+            Err(Outcome::Locked) => return self.refuse_locked(&user, None),
+            Err(o) => return o,
+        }
+        if scope.ticket {
+            return self.not_in_this_build("ticket", scope);
+        }
+        self.audit
+            .event(&self.event(EventName::AuthSuccess, user.as_str()), self.now);
+        Outcome::Allowed
+    }
+
+    fn account(&self, subject: Subject) -> Outcome {
+        let user = match subject {
+            Subject::NotCovered | Subject::Unknown => return Outcome::NotCovered,
+            Subject::Known { user, .. } => user,
+        };
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(o) => return o,
+        };
+        let lock = if self.login.authenticated {
+            let mut lock = None;
+            let updated = store.update(&user, &mut |r| {
+                lock = lockout::current_lock(r, self.now);
+                if lock.is_none() {
+                    lockout::record_success(r, self.attempt());
+                }
+            });
+            match updated {
+                Ok(_) => Ok(lock),
+                Err(e @ StoreError::Corrupt { .. }) => {
+                    self.audit.error(&e.to_string());
+                    Err(Outcome::Locked)
+                }
+                Err(e) => Err(self.system_error(&e.to_string())),
+            }
+        } else {
+            self.lock_of(store.as_ref(), &user)
+        };
+        match lock {
+            Ok(None) => Outcome::Allowed,
+            Ok(Some(_)) | Err(Outcome::Locked) => {
+                self.tell("Account locked; contact your administrator.");
+                Outcome::AccountLocked
+            }
+            Err(o) => o,
+        }
+    }
+
+    /// A scope asks for a gate this build does not have: refuse (fail closed) and say so.
+    fn not_in_this_build(&self, what: &str, scope: &Scope) -> Outcome {
+        self.audit.error(&format!(
+            "config {}: scope[{}] sets {what} = true, but this build of pam_ticketgate has no {what} gate yet; refusing the login",
+            self.config.path.display(),
+            scope.index
+        ));
+        Outcome::ConfigBroken
+    }
+}
+
+/// A path to the config: the `config=` argument or the default.
+pub fn config_path(arg: Option<&str>) -> PathBuf {
+    PathBuf::from(arg.unwrap_or(crate::config::DEFAULT_PATH))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,22 @@
+//! The one result type every gate returns; the PAM glue maps it to a return code in one match.
+
+/// What the gate decided. Each variant has exactly one PAM code (see `hooks::pam_code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// No scope covers this login, or the module has nothing to say: `PAM_IGNORE`.
+    NotCovered,
+    /// Checks passed; the stack goes on: `PAM_SUCCESS`.
+    Allowed,
+    /// Refused before the password (locked, corrupt state): `PAM_MAXTRIES`.
+    Locked,
+    /// The account phase refuses a locked account: `PAM_PERM_DENIED`.
+    AccountLocked,
+    /// A failed logon was recorded: `PAM_AUTH_ERR`.
+    AuthFailed,
+    /// A non-root caller and `unprivileged = "deny"`: `PAM_PERM_DENIED`.
+    UnprivilegedDenied,
+    /// The configuration is broken or asks for something this build cannot do: `PAM_SERVICE_ERR`.
+    ConfigBroken,
+    /// State or the directory could not be read or written: `PAM_SYSTEM_ERR`.
+    SystemError,
+}

@@ -1,0 +1,497 @@
+//! The gate against in-memory state, directory and audit, with injected time.
+
+use super::*;
+use crate::audit::MemAudit;
+use crate::directory::MemDirectory;
+use crate::store::{MemStore, Record};
+use std::cell::RefCell;
+use std::os::unix::fs::PermissionsExt;
+
+struct TestWorld {
+    store: MemStore,
+    dir: MemDirectory,
+    audit: MemAudit,
+    messages: RefCell<Vec<String>>,
+    delays: RefCell<Vec<Duration>>,
+    state_dir_seen: RefCell<Option<PathBuf>>,
+}
+
+struct Borrowed<'a>(&'a MemStore);
+
+impl StateStore for Borrowed<'_> {
+    fn load(&self, u: &UserName) -> Result<Option<Record>, StoreError> {
+        self.0.load(u)
+    }
+    fn update(&self, u: &UserName, f: &mut dyn FnMut(&mut Record)) -> Result<Record, StoreError> {
+        self.0.update(u, f)
+    }
+    fn remove(&self, u: &UserName) -> Result<(), StoreError> {
+        self.0.remove(u)
+    }
+    fn users(&self) -> Result<Vec<UserName>, StoreError> {
+        self.0.users()
+    }
+}
+
+struct AuditRef<'a>(&'a MemAudit);
+
+impl AuditSink for AuditRef<'_> {
+    fn event(&self, e: &Event, now: i64) {
+        self.0.event(e, now);
+    }
+    fn error(&self, m: &str) {
+        self.0.error(m);
+    }
+}
+
+impl World for TestWorld {
+    fn store(&self, state_dir: &Path) -> Result<Box<dyn StateStore + '_>, StoreError> {
+        *self.state_dir_seen.borrow_mut() = Some(state_dir.to_path_buf());
+        Ok(Box::new(Borrowed(&self.store)))
+    }
+    fn audit(&self, _: Option<&Path>) -> Box<dyn AuditSink + '_> {
+        Box::new(AuditRef(&self.audit))
+    }
+    fn directory(&self) -> &dyn Directory {
+        &self.dir
+    }
+    fn host(&self) -> HostNames {
+        HostNames::from_parts("db01.example.com", "")
+    }
+    fn conversation(&self) -> &dyn Conversation {
+        self
+    }
+}
+
+impl Conversation for TestWorld {
+    fn error(&self, m: &str) {
+        self.messages.borrow_mut().push(m.to_string());
+    }
+    fn fail_delay(&self, d: Duration) {
+        self.delays.borrow_mut().push(d);
+    }
+}
+
+struct Case {
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    world: TestWorld,
+}
+
+const POLICY: &str = "version = 1\n[module]\nstate_dir = \"/var/lib/tg-test\"\nfail_delay = \"1s\"\n[[scope]]\nusers = [\"alice\", \"root\", \"carol\", \"nosuch\"]\n[policy.default]\nfailed_logon = 3\nreset_failed_after = \"30m\"\nlockout_duration = \"30m\"\n";
+
+fn case(config: &str) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ticketgate.toml");
+    std::fs::write(&path, config).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let world = TestWorld {
+        store: MemStore::default(),
+        dir: MemDirectory::default()
+            .with("alice", 1000, &["alice"], true)
+            .with("root", 0, &["root"], true)
+            .with("carol", 2000, &["staff"], false)
+            .with("bob", 1001, &["bob"], true),
+        audit: MemAudit::default(),
+        messages: RefCell::new(Vec::new()),
+        delays: RefCell::new(Vec::new()),
+        state_dir_seen: RefCell::new(None),
+    };
+    Case {
+        _dir: dir,
+        config: path,
+        world,
+    }
+}
+
+fn login(user: &str) -> Login<'_> {
+    Login {
+        user,
+        service: "sshd",
+        rhost: "192.0.2.7",
+        tty: "ssh",
+        silent: false,
+        privileged: true,
+        authenticated: false,
+    }
+}
+
+impl Case {
+    fn run(&self, phase: Phase, login: &Login, now: i64) -> Outcome {
+        run(phase, &self.config, login, &self.world, now)
+    }
+    fn record(&self, user: &str) -> Option<Record> {
+        self.world
+            .store
+            .load(&UserName::parse(user).unwrap())
+            .unwrap()
+    }
+    fn fail(&self, user: &str, now: i64) {
+        assert_eq!(
+            self.run(Phase::Preauth, &login(user), now),
+            Outcome::Allowed,
+            "preauth at {now}"
+        );
+        assert_eq!(
+            self.run(Phase::Authfail, &login(user), now),
+            Outcome::AuthFailed
+        );
+    }
+}
+
+#[test]
+fn locks_after_three_failures_and_refuses_before_the_password() {
+    let c = case(POLICY);
+    for t in 0..3 {
+        c.fail("alice", 1000 + t);
+    }
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), 1003),
+        Outcome::Locked
+    );
+    assert!(
+        c.world
+            .messages
+            .borrow()
+            .last()
+            .unwrap()
+            .contains("try again in 30 minute")
+    );
+    assert!(c.world.audit.names().contains(&"hack_lock"));
+    assert_eq!(
+        c.world.state_dir_seen.borrow().as_deref(),
+        Some(Path::new("/var/lib/tg-test"))
+    );
+    // Timed unlock: refused one second before the end, allowed at the end.
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), 1002 + 1799),
+        Outcome::Locked
+    );
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), 1002 + 1800),
+        Outcome::Allowed
+    );
+}
+
+#[test]
+fn failures_while_locked_do_not_extend_the_lock() {
+    let c = case(POLICY);
+    for t in 0..3 {
+        c.fail("alice", t);
+    }
+    let locked = c.record("alice");
+    assert_eq!(
+        c.run(Phase::Authfail, &login("alice"), 600),
+        Outcome::AuthFailed
+    );
+    assert_eq!(
+        c.record("alice").unwrap().hack_lock,
+        locked.unwrap().hack_lock
+    );
+    assert_eq!(
+        c.world.audit.events.lock().unwrap().last().unwrap().fields,
+        vec![("reason", "locked".to_string())]
+    );
+}
+
+#[test]
+fn zero_minute_lockout_lasts_until_an_administrator_unlocks() {
+    let c = case(&POLICY.replace("lockout_duration = \"30m\"", "lockout_duration = \"0m\""));
+    for t in 0..3 {
+        c.fail("alice", t);
+    }
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), 10_000_000),
+        Outcome::Locked
+    );
+    assert!(
+        c.world
+            .messages
+            .borrow()
+            .last()
+            .unwrap()
+            .contains("contact your administrator")
+    );
+    c.world
+        .store
+        .update(
+            &UserName::parse("alice").unwrap(),
+            &mut lockout::admin_unlock,
+        )
+        .unwrap();
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), 10_000_001),
+        Outcome::Allowed
+    );
+}
+
+#[test]
+fn success_resets_the_count_only_after_authentication_in_the_same_handle() {
+    let c = case(POLICY);
+    c.fail("alice", 0);
+    c.fail("alice", 1);
+    // Account-only (cron, sudo NOPASSWD, ssh public key): allowed, count untouched.
+    assert_eq!(c.run(Phase::Account, &login("alice"), 2), Outcome::Allowed);
+    assert_eq!(c.record("alice").unwrap().failures.len(), 2);
+    // Password accepted, ticket phase succeeds, then account with the marker: count reset.
+    assert_eq!(c.run(Phase::Ticket, &login("alice"), 3), Outcome::Allowed);
+    let authed = Login {
+        authenticated: true,
+        ..login("alice")
+    };
+    assert_eq!(c.run(Phase::Account, &authed, 3), Outcome::Allowed);
+    let r = c.record("alice").unwrap();
+    assert!(r.failures.is_empty());
+    assert_eq!(r.last_success.unwrap().at, 3);
+    assert!(c.world.audit.names().contains(&"auth_success"));
+    c.fail("alice", 4);
+    c.fail("alice", 5);
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), 6),
+        Outcome::Allowed,
+        "two failures after the reset do not lock"
+    );
+}
+
+#[test]
+fn admin_lock_refuses_in_preauth_and_account() {
+    let c = case(POLICY);
+    c.world
+        .store
+        .update(&UserName::parse("alice").unwrap(), &mut |r| {
+            lockout::admin_lock(r, 5)
+        })
+        .unwrap();
+    assert_eq!(c.run(Phase::Preauth, &login("alice"), 6), Outcome::Locked);
+    assert_eq!(
+        c.run(Phase::Account, &login("alice"), 6),
+        Outcome::AccountLocked
+    );
+    let authed = Login {
+        authenticated: true,
+        ..login("alice")
+    };
+    assert_eq!(c.run(Phase::Account, &authed, 6), Outcome::AccountLocked);
+    assert_eq!(
+        c.record("alice").unwrap().last_success,
+        None,
+        "a locked account records no success"
+    );
+}
+
+#[test]
+fn lock_set_after_preauth_still_stops_the_ticket_phase() {
+    let c = case(POLICY);
+    assert_eq!(c.run(Phase::Preauth, &login("alice"), 0), Outcome::Allowed);
+    for t in 0..3 {
+        c.fail("alice", t);
+    }
+    assert_eq!(c.run(Phase::Ticket, &login("alice"), 4), Outcome::Locked);
+}
+
+#[test]
+fn unknown_users_get_the_same_answers_and_nothing_is_stored() {
+    let c = case(POLICY);
+    for t in 0..5 {
+        c.fail("nosuch", t);
+    }
+    assert_eq!(c.world.store.users().unwrap(), Vec::<UserName>::new());
+    assert_eq!(
+        c.world.delays.borrow().len(),
+        10,
+        "the fail delay is asked for unknown users too"
+    );
+    assert!(c.world.messages.borrow().is_empty());
+    let events = c.world.audit.events.lock().unwrap();
+    assert!(
+        events.iter().all(|e| e.user == "(unknown)"),
+        "a typed name may be a password: not logged"
+    );
+}
+
+#[test]
+fn root_is_not_hack_locked_unless_lock_root() {
+    let c = case(POLICY);
+    for t in 0..5 {
+        c.fail("root", t);
+    }
+    assert_eq!(c.record("root").unwrap().hack_lock, None);
+    let c = case(&format!("{POLICY}lock_root = true\n"));
+    for t in 0..3 {
+        c.fail("root", t);
+    }
+    assert_eq!(c.run(Phase::Preauth, &login("root"), 4), Outcome::Locked);
+}
+
+#[test]
+fn local_users_only_leaves_directory_users_alone() {
+    let c = case(&format!("{POLICY}local_users_only = true\n"));
+    for t in 0..5 {
+        assert_eq!(
+            c.run(Phase::Preauth, &login("carol"), t),
+            Outcome::NotCovered
+        );
+        assert_eq!(
+            c.run(Phase::Authfail, &login("carol"), t),
+            Outcome::AuthFailed
+        );
+    }
+    assert_eq!(c.record("carol"), None);
+    for t in 0..3 {
+        c.fail("alice", t);
+    }
+    assert_eq!(c.run(Phase::Preauth, &login("alice"), 4), Outcome::Locked);
+}
+
+#[test]
+fn logins_outside_every_scope_are_left_alone() {
+    let c = case(POLICY);
+    for t in 0..5 {
+        assert_eq!(c.run(Phase::Preauth, &login("bob"), t), Outcome::NotCovered);
+        assert_eq!(
+            c.run(Phase::Authfail, &login("bob"), t),
+            Outcome::AuthFailed,
+            "authfail always fails"
+        );
+    }
+    assert_eq!(c.run(Phase::Account, &login("bob"), 9), Outcome::NotCovered);
+    assert_eq!(c.record("bob"), None);
+}
+
+#[test]
+fn corrupt_state_fails_closed() {
+    let c = case(POLICY);
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("alice.state"), b"garbage").unwrap();
+    let fs = crate::store::FileStore::open(d.path()).unwrap();
+    assert!(fs.load(&UserName::parse("alice").unwrap()).is_err());
+    // The same through the gate: a world whose store is that directory.
+    struct FsWorld<'a>(&'a TestWorld, PathBuf);
+    impl World for FsWorld<'_> {
+        fn store(&self, _: &Path) -> Result<Box<dyn StateStore + '_>, StoreError> {
+            Ok(Box::new(crate::store::FileStore::open(&self.1)?))
+        }
+        fn audit(&self, f: Option<&Path>) -> Box<dyn AuditSink + '_> {
+            self.0.audit(f)
+        }
+        fn directory(&self) -> &dyn Directory {
+            self.0.directory()
+        }
+        fn host(&self) -> HostNames {
+            self.0.host()
+        }
+        fn conversation(&self) -> &dyn Conversation {
+            self.0
+        }
+    }
+    let w = FsWorld(&c.world, d.path().to_path_buf());
+    assert_eq!(
+        run(Phase::Preauth, &c.config, &login("alice"), &w, 0),
+        Outcome::Locked
+    );
+    assert_eq!(
+        run(Phase::Account, &c.config, &login("alice"), &w, 0),
+        Outcome::AccountLocked
+    );
+    let authed = Login {
+        authenticated: true,
+        ..login("alice")
+    };
+    assert_eq!(
+        run(Phase::Account, &c.config, &authed, &w, 0),
+        Outcome::AccountLocked
+    );
+    assert!(
+        c.world
+            .audit
+            .errors
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("corrupt") && e.contains("ticketgate reset"))
+    );
+    assert_eq!(
+        std::fs::read(d.path().join("alice.state")).unwrap(),
+        b"garbage"
+    );
+}
+
+#[test]
+fn broken_config_fails_closed_with_one_config_error_event() {
+    let c = case("version = 1\n[policy.default]\nfailed_logon = 500\n");
+    for phase in [Phase::Preauth, Phase::Ticket, Phase::Account] {
+        assert_eq!(c.run(phase, &login("alice"), 0), Outcome::ConfigBroken);
+    }
+    let events = c.world.audit.events.lock().unwrap();
+    assert_eq!(events.len(), 3);
+    assert!(
+        events[0]
+            .syslog_line()
+            .contains("line 3: policy.default.failed_logon: 500 is out of range 0-100"),
+        "{}",
+        events[0].syslog_line()
+    );
+}
+
+#[test]
+fn scopes_needing_gates_not_in_this_build_fail_closed() {
+    let c = case(
+        "version = 1\n[[scope]]\nticket = true\nlogin_protect = true\n[ticket]\nsystem = \"http\"\nurl = \"https://t.example.com/{id}\"\nsecret_file = \"/s\"\n[login_protect]\nurl = \"https://p.example.com\"\nservice_id = \"x\"\nsecret_file = \"/s\"\n",
+    );
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), 0),
+        Outcome::ConfigBroken
+    );
+    assert_eq!(
+        c.run(Phase::Ticket, &login("alice"), 0),
+        Outcome::ConfigBroken
+    );
+    assert!(
+        c.world
+            .audit
+            .errors
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e.contains("no ticket gate"))
+    );
+}
+
+#[test]
+fn unprivileged_callers_follow_the_setting() {
+    let c = case(POLICY);
+    let user = Login {
+        privileged: false,
+        ..login("alice")
+    };
+    assert_eq!(c.run(Phase::Preauth, &user, 0), Outcome::NotCovered);
+    assert_eq!(c.run(Phase::Authfail, &user, 0), Outcome::AuthFailed);
+    assert_eq!(c.record("alice"), None);
+    let c = case(&POLICY.replace(
+        "fail_delay = \"1s\"",
+        "fail_delay = \"1s\"\nunprivileged = \"deny\"",
+    ));
+    assert_eq!(c.run(Phase::Preauth, &user, 0), Outcome::UnprivilegedDenied);
+    assert_eq!(c.run(Phase::Account, &user, 0), Outcome::UnprivilegedDenied);
+}
+
+#[test]
+fn silent_flag_suppresses_messages() {
+    let c = case(POLICY);
+    for t in 0..3 {
+        c.fail("alice", t);
+    }
+    let quiet = Login {
+        silent: true,
+        ..login("alice")
+    };
+    assert_eq!(c.run(Phase::Preauth, &quiet, 4), Outcome::Locked);
+    assert!(c.world.messages.borrow().is_empty());
+}
+
+#[test]
+fn zero_fail_delay_asks_for_none() {
+    let c = case(&POLICY.replace("fail_delay = \"1s\"", "fail_delay = \"0s\""));
+    c.fail("alice", 0);
+    assert!(c.world.delays.borrow().is_empty());
+}

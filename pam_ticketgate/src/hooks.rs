@@ -1,0 +1,197 @@
+//! PAM glue, the only module that touches libpam: read arguments and items, call the gate with
+//! plain values and `now`, map its [`Outcome`] to a PAM code.
+
+use std::cell::RefCell;
+use std::ffi::CStr;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pam::constants::{PAM_ERROR_MSG, PAM_SILENT, PamFlag, PamResultCode};
+use pam::conv::Conv;
+use pam::items::{RHost, Service, Tty};
+use pam::module::{PamHandle, PamHooks};
+
+use crate::args::{self, AuthPhase};
+use crate::audit::{AuditSink, SystemAudit};
+use crate::directory::{Directory, Nss};
+use crate::ffi;
+use crate::gate::{self, Conversation, Login, Outcome, Phase, World};
+use crate::scope::HostNames;
+use crate::store::{FileStore, StateStore, StoreError};
+
+/// Module data key marking a successful `ticket` phase (the `authsucc` of this module).
+const AUTH_OK: &str = "pam_ticketgate_auth_ok";
+
+/// The module's hooks.
+pub struct TicketGate;
+
+/// Which hook libpam called.
+#[derive(Clone, Copy)]
+enum Hook {
+    Auth,
+    Account,
+    Password,
+    OpenSession,
+    CloseSession,
+}
+
+impl PamHooks for TicketGate {
+    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        run(pamh, &args, flags, Hook::Auth)
+    }
+
+    fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        run(pamh, &args, flags, Hook::Account)
+    }
+
+    fn sm_chauthtok(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        run(pamh, &args, flags, Hook::Password)
+    }
+
+    fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        run(pamh, &args, flags, Hook::OpenSession)
+    }
+
+    fn sm_close_session(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        run(pamh, &args, flags, Hook::CloseSession)
+    }
+}
+
+/// The one mapping from outcome to PAM code: exhaustive, so fail-open vs fail-closed is visible here.
+pub fn pam_code(outcome: Outcome) -> PamResultCode {
+    match outcome {
+        Outcome::NotCovered => PamResultCode::PAM_IGNORE,
+        Outcome::Allowed => PamResultCode::PAM_SUCCESS,
+        Outcome::Locked => PamResultCode::PAM_MAXTRIES,
+        Outcome::AccountLocked => PamResultCode::PAM_PERM_DENIED,
+        Outcome::AuthFailed => PamResultCode::PAM_AUTH_ERR,
+        Outcome::UnprivilegedDenied => PamResultCode::PAM_PERM_DENIED,
+        Outcome::ConfigBroken => PamResultCode::PAM_SERVICE_ERR,
+        Outcome::SystemError => PamResultCode::PAM_SYSTEM_ERR,
+    }
+}
+
+fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> PamResultCode {
+    let parsed = raw_args
+        .iter()
+        .map(|a| {
+            a.to_str()
+                .map_err(|_| "a module argument is not UTF-8".to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|a| args::parse(a.iter().copied()));
+    let args = match parsed {
+        Ok(a) => a,
+        Err(e) => {
+            SystemAudit::new(None).error(&format!("pam.d line: {e}"));
+            return PamResultCode::PAM_SERVICE_ERR;
+        }
+    };
+    let phase = match (hook, args.auth_phase) {
+        (Hook::Auth, Some(AuthPhase::Preauth)) => Phase::Preauth,
+        (Hook::Auth, Some(AuthPhase::Authfail)) => Phase::Authfail,
+        (Hook::Auth, Some(AuthPhase::Ticket)) => Phase::Ticket,
+        (Hook::Auth, None) => {
+            SystemAudit::new(None).error("pam.d auth line: add one of preauth, authfail, ticket");
+            return PamResultCode::PAM_SERVICE_ERR;
+        }
+        (_, Some(_)) => {
+            SystemAudit::new(None)
+                .error("pam.d line: preauth/authfail/ticket belong on auth lines only");
+            return PamResultCode::PAM_SERVICE_ERR;
+        }
+        (Hook::Account, None) => Phase::Account,
+        (Hook::Password, None) => Phase::Password,
+        (Hook::OpenSession, None) => Phase::SessionOpen,
+        (Hook::CloseSession, None) => Phase::SessionClose,
+    };
+    let user = match pamh.get_user(None) {
+        Ok(u) => u,
+        Err(code) => return code,
+    };
+    let item = |v: Option<&CStr>| {
+        v.map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let service = item(pamh.get_item::<Service>().ok().flatten().map(|s| s.0));
+    let rhost = item(pamh.get_item::<RHost>().ok().flatten().map(|s| s.0));
+    let tty = item(pamh.get_item::<Tty>().ok().flatten().map(|s| s.0));
+    // SAFETY (of the get_data contract): only this module stores under AUTH_OK, always a String.
+    let authenticated = unsafe { pamh.get_data::<String>(AUTH_OK) }.is_ok_and(|u| *u == user);
+    let login = Login {
+        user: &user,
+        service: &service,
+        rhost: &rhost,
+        tty: &tty,
+        silent: flags & PAM_SILENT != 0,
+        privileged: nix::unistd::geteuid().is_root(),
+        authenticated,
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let config = gate::config_path(args.config.as_deref());
+    let outcome = {
+        let world = PamWorld {
+            pamh: RefCell::new(&mut *pamh),
+        };
+        gate::run(phase, &config, &login, &world, now)
+    };
+    if args.debug {
+        SystemAudit::debug(&format!(
+            "phase={phase:?} user={user} service={service} outcome={outcome:?}"
+        ));
+    }
+    if phase == Phase::Ticket
+        && outcome == Outcome::Allowed
+        && pamh.set_data(AUTH_OK, Box::new(user)).is_err()
+    {
+        return PamResultCode::PAM_SYSTEM_ERR;
+    }
+    pam_code(outcome)
+}
+
+/// The real world: files, NSS, syslog, and this PAM handle's conversation.
+struct PamWorld<'h> {
+    pamh: RefCell<&'h mut PamHandle>,
+}
+
+impl World for PamWorld<'_> {
+    fn store(&self, state_dir: &Path) -> Result<Box<dyn StateStore + '_>, StoreError> {
+        Ok(Box::new(FileStore::open(state_dir)?))
+    }
+
+    fn audit(&self, audit_file: Option<&Path>) -> Box<dyn AuditSink + '_> {
+        Box::new(SystemAudit::new(audit_file.map(Path::to_path_buf)))
+    }
+
+    fn directory(&self) -> &dyn Directory {
+        &Nss
+    }
+
+    fn host(&self) -> HostNames {
+        HostNames::of_this_host()
+    }
+
+    fn conversation(&self) -> &dyn Conversation {
+        self
+    }
+}
+
+impl Conversation for PamWorld<'_> {
+    fn error(&self, message: &str) {
+        let Ok(pamh) = self.pamh.try_borrow() else {
+            return;
+        };
+        if let Ok(Some(conv)) = pamh.get_item::<Conv>() {
+            let _ = conv.send(PAM_ERROR_MSG, message);
+        }
+    }
+
+    fn fail_delay(&self, delay: Duration) {
+        let micros = u32::try_from(delay.as_micros()).unwrap_or(u32::MAX);
+        if let Ok(mut pamh) = self.pamh.try_borrow_mut() {
+            ffi::fail_delay(&mut pamh, micros);
+        }
+    }
+}

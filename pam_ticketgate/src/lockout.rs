@@ -1,0 +1,288 @@
+//! Failed-logon lockout (Cisco credential policy): pure rules over a [`Record`] and `now`.
+
+use crate::config::Policy;
+use crate::store::{Attempt, HackLock, Record};
+
+/// Bound on remembered failures when `failed_logon = 0` (no limit) keeps counting.
+const MAX_REMEMBERED_FAILURES: usize = 100;
+
+/// Why an account is locked right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// `ticketgate lock`; lasts until `ticketgate unlock`.
+    Admin { since: i64 },
+    /// Too many failures; `until: None` lasts until an administrator unlocks.
+    Hack { since: i64, until: Option<i64> },
+}
+
+/// The lock in force at `now`, if any (an admin lock wins over a hack lock).
+pub fn current_lock(record: &Record, now: i64) -> Option<Lock> {
+    if let Some(since) = record.admin_lock {
+        return Some(Lock::Admin { since });
+    }
+    match record.hack_lock {
+        Some(HackLock { at, until: None }) => Some(Lock::Hack {
+            since: at,
+            until: None,
+        }),
+        Some(HackLock { at, until: Some(u) }) if u > now => Some(Lock::Hack {
+            since: at,
+            until: Some(u),
+        }),
+        _ => None,
+    }
+}
+
+/// What recording one failure did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Counted; `count` failures are now inside the window.
+    Counted { count: usize },
+    /// This failure reached the limit: the account is now hack-locked.
+    LockedNow { count: usize, until: Option<i64> },
+    /// The account was already locked: not counted, the lock is not extended.
+    AlreadyLocked,
+}
+
+/// Records a failure at `now` under `policy`. `is_root`: root is never hack-locked unless
+/// `lock_root` (its failures are still counted, for `status`).
+pub fn record_failure(
+    record: &mut Record,
+    policy: &Policy,
+    is_root: bool,
+    attempt: Attempt,
+) -> Failure {
+    let now = attempt.at;
+    if current_lock(record, now).is_some() {
+        return Failure::AlreadyLocked;
+    }
+    record.hack_lock = None;
+    let window_start = now.saturating_sub(secs(policy.reset_failed_after));
+    record.failures.retain(|&t| t > window_start && t <= now);
+    record.failures.push(now);
+    let excess = record
+        .failures
+        .len()
+        .saturating_sub(MAX_REMEMBERED_FAILURES);
+    record.failures.drain(..excess);
+    record.last_failure = Some(attempt);
+    let count = record.failures.len();
+    let limit = usize::try_from(policy.failed_logon).unwrap_or(usize::MAX);
+    if limit == 0 || count < limit || (is_root && !policy.lock_root) {
+        return Failure::Counted { count };
+    }
+    let until = policy.lockout_duration.map(|d| now.saturating_add(secs(d)));
+    record.hack_lock = Some(HackLock { at: now, until });
+    record.failures.clear();
+    Failure::LockedNow { count, until }
+}
+
+/// Failures still inside the window at `now` (what `status` shows).
+pub fn failures_in_window(record: &Record, policy: &Policy, now: i64) -> usize {
+    let window_start = now.saturating_sub(secs(policy.reset_failed_after));
+    record
+        .failures
+        .iter()
+        .filter(|&&t| t > window_start)
+        .count()
+}
+
+/// A successful authentication: the failure count starts again.
+pub fn record_success(record: &mut Record, attempt: Attempt) {
+    record.failures.clear();
+    record.last_success = Some(attempt);
+}
+
+/// `ticketgate reset`: forget failures and any hack lock (an admin lock stays).
+pub fn reset(record: &mut Record) {
+    record.failures.clear();
+    record.hack_lock = None;
+}
+
+/// `ticketgate lock`.
+pub fn admin_lock(record: &mut Record, now: i64) {
+    record.admin_lock.get_or_insert(now);
+}
+
+/// `ticketgate unlock`: lifts every lock and forgets the failures.
+pub fn admin_unlock(record: &mut Record) {
+    record.admin_lock = None;
+    reset(record);
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn policy(limit: u32, window_min: u64, lock_min: u64) -> Policy {
+        Policy {
+            failed_logon: limit,
+            reset_failed_after: Duration::from_secs(window_min * 60),
+            lockout_duration: (lock_min > 0).then(|| Duration::from_secs(lock_min * 60)),
+            ..Policy::password_default()
+        }
+    }
+
+    fn at(t: i64) -> Attempt {
+        Attempt {
+            at: t,
+            service: "sshd".into(),
+            rhost: "192.0.2.1".into(),
+        }
+    }
+
+    #[test]
+    fn locks_after_three_failures_inside_window() {
+        let p = policy(3, 30, 30);
+        let mut r = Record::default();
+        assert_eq!(
+            record_failure(&mut r, &p, false, at(1000)),
+            Failure::Counted { count: 1 }
+        );
+        assert_eq!(
+            record_failure(&mut r, &p, false, at(1001)),
+            Failure::Counted { count: 2 }
+        );
+        assert_eq!(
+            record_failure(&mut r, &p, false, at(1002)),
+            Failure::LockedNow {
+                count: 3,
+                until: Some(1002 + 1800)
+            }
+        );
+        assert_eq!(
+            current_lock(&r, 1002),
+            Some(Lock::Hack {
+                since: 1002,
+                until: Some(2802)
+            })
+        );
+    }
+
+    #[test]
+    fn failures_outside_window_are_forgotten_exactly_at_the_edge() {
+        let p = policy(3, 30, 30);
+        let mut r = Record::default();
+        record_failure(&mut r, &p, false, at(0));
+        record_failure(&mut r, &p, false, at(1));
+        // 1800 s after the first failure it has left the window (window is (now-1800, now]).
+        assert_eq!(
+            record_failure(&mut r, &p, false, at(1800)),
+            Failure::Counted { count: 2 }
+        );
+        assert_eq!(
+            record_failure(&mut r, &p, false, at(1800)),
+            Failure::LockedNow {
+                count: 3,
+                until: Some(3600)
+            }
+        );
+        let mut r = Record::default();
+        record_failure(&mut r, &p, false, at(0));
+        record_failure(&mut r, &p, false, at(1));
+        assert_eq!(
+            record_failure(&mut r, &p, false, at(1799)),
+            Failure::LockedNow {
+                count: 3,
+                until: Some(3599)
+            }
+        );
+    }
+
+    #[test]
+    fn timed_lock_ends_exactly_at_until() {
+        let p = policy(1, 30, 30);
+        let mut r = Record::default();
+        record_failure(&mut r, &p, false, at(100));
+        assert!(current_lock(&r, 100 + 1799).is_some());
+        assert_eq!(current_lock(&r, 100 + 1800), None);
+    }
+
+    #[test]
+    fn failures_while_locked_are_not_counted_and_do_not_extend() {
+        let p = policy(2, 30, 30);
+        let mut r = Record::default();
+        record_failure(&mut r, &p, false, at(0));
+        record_failure(&mut r, &p, false, at(1));
+        let locked = r.clone();
+        assert_eq!(
+            record_failure(&mut r, &p, false, at(500)),
+            Failure::AlreadyLocked
+        );
+        assert_eq!(r, locked);
+        // After expiry the count starts from zero.
+        assert_eq!(
+            record_failure(&mut r, &p, false, at(1801)),
+            Failure::Counted { count: 1 }
+        );
+    }
+
+    #[test]
+    fn zero_minute_lockout_needs_an_administrator() {
+        let p = policy(1, 30, 0);
+        let mut r = Record::default();
+        assert_eq!(
+            record_failure(&mut r, &p, false, at(0)),
+            Failure::LockedNow {
+                count: 1,
+                until: None
+            }
+        );
+        assert!(current_lock(&r, i64::MAX).is_some());
+        admin_unlock(&mut r);
+        assert_eq!(current_lock(&r, 10), None);
+    }
+
+    #[test]
+    fn root_is_counted_but_locked_only_with_lock_root() {
+        let mut p = policy(1, 30, 30);
+        let mut r = Record::default();
+        assert_eq!(
+            record_failure(&mut r, &p, true, at(0)),
+            Failure::Counted { count: 1 }
+        );
+        assert_eq!(current_lock(&r, 0), None);
+        p.lock_root = true;
+        assert!(matches!(
+            record_failure(&mut r, &p, true, at(1)),
+            Failure::LockedNow { .. }
+        ));
+    }
+
+    #[test]
+    fn no_limit_counts_but_never_locks_and_stays_bounded() {
+        let p = policy(0, 120, 30);
+        let mut r = Record::default();
+        for t in 0..500 {
+            assert!(matches!(
+                record_failure(&mut r, &p, false, at(t)),
+                Failure::Counted { .. }
+            ));
+        }
+        assert_eq!(r.failures.len(), MAX_REMEMBERED_FAILURES);
+        assert_eq!(current_lock(&r, 500), None);
+    }
+
+    #[test]
+    fn success_and_reset_clear_the_count_admin_lock_survives_reset() {
+        let p = policy(3, 30, 30);
+        let mut r = Record::default();
+        record_failure(&mut r, &p, false, at(0));
+        record_failure(&mut r, &p, false, at(1));
+        record_success(&mut r, at(2));
+        assert_eq!(
+            record_failure(&mut r, &p, false, at(3)),
+            Failure::Counted { count: 1 }
+        );
+        admin_lock(&mut r, 4);
+        reset(&mut r);
+        assert_eq!(current_lock(&r, 5), Some(Lock::Admin { since: 4 }));
+        admin_unlock(&mut r);
+        assert_eq!(current_lock(&r, 5), None);
+    }
+}

@@ -1,0 +1,480 @@
+//! Per-user state under `state_dir`: one JSON record per user, read-modify-write under an
+//! exclusive lock, written by temp file + fsync + rename, so a crash never leaves half a record.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::user::UserName;
+
+/// A record larger than this is corrupt (a real one is a few hundred bytes).
+const MAX_RECORD_BYTES: u64 = 64 * 1024;
+
+/// One login attempt, as remembered for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at: i64,
+    pub service: String,
+    pub rhost: String,
+}
+
+/// A lock set because of failed logons; `until: None` lasts until an administrator unlocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HackLock {
+    pub at: i64,
+    pub until: Option<i64>,
+}
+
+/// Everything the module remembers about one user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Times (epoch seconds) of failures inside the current window, oldest first.
+    #[serde(default)]
+    pub failures: Vec<i64>,
+    #[serde(default)]
+    pub hack_lock: Option<HackLock>,
+    /// Since when an administrator has locked the account.
+    #[serde(default)]
+    pub admin_lock: Option<i64>,
+    #[serde(default)]
+    pub last_failure: Option<Attempt>,
+    #[serde(default)]
+    pub last_success: Option<Attempt>,
+}
+
+/// Why state could not be read or written.
+#[derive(Debug)]
+pub enum StoreError {
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file exists but is not a record this module wrote; the account is treated as locked.
+    Corrupt { path: PathBuf, detail: String },
+    /// `state_dir` is not root-owned or others may write it.
+    UnsafeDir { path: PathBuf, problem: String },
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io { path, source } => write!(f, "state {}: {source}", path.display()),
+            Self::Corrupt { path, detail } => write!(
+                f,
+                "state {}: corrupt ({detail}); the account is treated as locked until `ticketgate reset`",
+                path.display()
+            ),
+            Self::UnsafeDir { path, problem } => {
+                write!(f, "state_dir {}: refused: {problem}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Where records live. Implemented by [`FileStore`] and, for tests, [`MemStore`].
+pub trait StateStore {
+    /// The user's record, `None` if nothing was ever stored.
+    fn load(&self, user: &UserName) -> Result<Option<Record>, StoreError>;
+    /// Locks the user's record, re-reads it, applies `f`, writes it back if it changed.
+    fn update(&self, user: &UserName, f: &mut dyn FnMut(&mut Record))
+    -> Result<Record, StoreError>;
+    /// Removes the user's record, corrupt or not (`ticketgate reset`).
+    fn remove(&self, user: &UserName) -> Result<(), StoreError>;
+    /// Every user that has a record.
+    fn users(&self) -> Result<Vec<UserName>, StoreError>;
+}
+
+/// The real store: `<state_dir>/<user>.state`, locked through `<state_dir>/<user>.lock`.
+pub struct FileStore {
+    dir: PathBuf,
+}
+
+impl FileStore {
+    /// Opens `dir`, creating it (root, 0700) if missing; refuses a directory others could write.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let io = |source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        match std::fs::symlink_metadata(dir) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(io)?;
+            }
+            Err(e) => return Err(io(e)),
+        }
+        let meta = std::fs::symlink_metadata(dir).map_err(io)?;
+        let unsafe_dir = |problem: String| StoreError::UnsafeDir {
+            path: dir.to_path_buf(),
+            problem,
+        };
+        if !meta.is_dir() {
+            return Err(unsafe_dir(
+                "not a directory (symbolic links are refused)".into(),
+            ));
+        }
+        if meta.uid() != 0 {
+            return Err(unsafe_dir(format!(
+                "owned by uid {}, must be owned by root",
+                meta.uid()
+            )));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(unsafe_dir(format!(
+                "mode {:04o} lets others write it; run chmod go-w",
+                meta.mode() & 0o7777
+            )));
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn path(&self, user: &UserName, ext: &str) -> PathBuf {
+        self.dir.join(format!("{}.{ext}", user.file_stem()))
+    }
+
+    fn read(&self, path: &Path) -> Result<Option<Record>, StoreError> {
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    detail: "is a symbolic link".into(),
+                });
+            }
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let mut bytes = Vec::new();
+        Read::by_ref(&mut file)
+            .take(MAX_RECORD_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| StoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        decode(&bytes)
+            .map(Some)
+            .map_err(|detail| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail,
+            })
+    }
+
+    fn write(&self, path: &Path, record: &Record) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        let bytes = encode(record).map_err(|e| io(std::io::Error::other(e)))?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&tmp)
+            .map_err(io)?;
+        let written = file.write_all(&bytes).and_then(|()| file.sync_all());
+        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(e));
+        }
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io)
+    }
+
+    fn lock(&self, user: &UserName) -> Result<Flock<File>, StoreError> {
+        let path = self.path(user, "lock");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| StoreError::Io {
+            path,
+            source: std::io::Error::from(errno),
+        })
+    }
+}
+
+impl StateStore for FileStore {
+    fn load(&self, user: &UserName) -> Result<Option<Record>, StoreError> {
+        // Writers replace the file by rename, so a reader without the lock sees a whole record.
+        self.read(&self.path(user, "state"))
+    }
+
+    fn update(
+        &self,
+        user: &UserName,
+        f: &mut dyn FnMut(&mut Record),
+    ) -> Result<Record, StoreError> {
+        let _guard = self.lock(user)?;
+        let path = self.path(user, "state");
+        let before = self.read(&path)?;
+        let mut record = before.clone().unwrap_or_default();
+        f(&mut record);
+        if before.as_ref() != Some(&record) {
+            self.write(&path, &record)?;
+        }
+        Ok(record)
+    }
+
+    fn remove(&self, user: &UserName) -> Result<(), StoreError> {
+        let _guard = self.lock(user)?;
+        let path = self.path(user, "state");
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StoreError::Io { path, source }),
+        }
+    }
+
+    fn users(&self) -> Result<Vec<UserName>, StoreError> {
+        let io = |source| StoreError::Io {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+            let name = entry.map_err(io)?.file_name();
+            if let Some(user) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".state"))
+                .and_then(UserName::from_file_stem)
+            {
+                out.push(user);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// Record format: one JSON object with a format version.
+fn encode(record: &Record) -> Result<Vec<u8>, serde_json::Error> {
+    #[derive(Serialize)]
+    struct Versioned<'a> {
+        v: u32,
+        #[serde(flatten)]
+        record: &'a Record,
+    }
+    let mut out = serde_json::to_vec(&Versioned { v: 1, record })?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// Decodes what [`encode`] wrote; anything else is an error that says why.
+pub fn decode(bytes: &[u8]) -> Result<Record, String> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        v: u32,
+        #[serde(flatten)]
+        record: Record,
+    }
+    if bytes.len() as u64 > MAX_RECORD_BYTES {
+        return Err("larger than 64 KiB".into());
+    }
+    let parsed: Versioned =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a record: {e}"))?;
+    if parsed.v != 1 {
+        return Err(format!("format version {} is not 1", parsed.v));
+    }
+    Ok(parsed.record)
+}
+
+/// In-memory store for unit tests of the gate.
+#[derive(Default)]
+pub struct MemStore {
+    records: Mutex<BTreeMap<UserName, Record>>,
+}
+
+impl StateStore for MemStore {
+    fn load(&self, user: &UserName) -> Result<Option<Record>, StoreError> {
+        Ok(self
+            .records
+            .lock()
+            .map_err(|_| poisoned())?
+            .get(user)
+            .cloned())
+    }
+
+    fn update(
+        &self,
+        user: &UserName,
+        f: &mut dyn FnMut(&mut Record),
+    ) -> Result<Record, StoreError> {
+        let mut map = self.records.lock().map_err(|_| poisoned())?;
+        let record = map.entry(user.clone()).or_default();
+        f(record);
+        Ok(record.clone())
+    }
+
+    fn remove(&self, user: &UserName) -> Result<(), StoreError> {
+        self.records.lock().map_err(|_| poisoned())?.remove(user);
+        Ok(())
+    }
+
+    fn users(&self) -> Result<Vec<UserName>, StoreError> {
+        Ok(self
+            .records
+            .lock()
+            .map_err(|_| poisoned())?
+            .keys()
+            .cloned()
+            .collect())
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Io {
+        path: PathBuf::from("<memory>"),
+        source: std::io::Error::other("lock poisoned"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn alice() -> UserName {
+        UserName::parse("alice").unwrap()
+    }
+
+    #[test]
+    fn record_round_trips_and_survives_reopen() {
+        let d = tempfile::tempdir().unwrap();
+        let store = FileStore::open(d.path()).unwrap();
+        assert_eq!(store.load(&alice()).unwrap(), None);
+        store
+            .update(&alice(), &mut |r| r.failures.push(100))
+            .unwrap();
+        let again = FileStore::open(d.path()).unwrap();
+        assert_eq!(again.load(&alice()).unwrap().unwrap().failures, vec![100]);
+        let mode = std::fs::metadata(d.path().join("alice.state"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(again.users().unwrap(), vec![alice()]);
+    }
+
+    #[test]
+    fn corrupt_record_is_reported_not_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let store = FileStore::open(d.path()).unwrap();
+        for junk in [&b"{not json"[..], b"", b"{\"v\":2}", b"[]"] {
+            std::fs::write(d.path().join("alice.state"), junk).unwrap();
+            let e = store.load(&alice()).unwrap_err();
+            assert!(e.to_string().contains("corrupt"), "{e}");
+            assert!(store.update(&alice(), &mut |r| r.failures.push(1)).is_err());
+            assert_eq!(
+                std::fs::read(d.path().join("alice.state")).unwrap(),
+                junk,
+                "must not overwrite evidence"
+            );
+        }
+        store.remove(&alice()).unwrap();
+        assert_eq!(store.load(&alice()).unwrap(), None);
+    }
+
+    #[test]
+    fn symlinked_record_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let store = FileStore::open(d.path()).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", d.path().join("alice.state")).unwrap();
+        assert!(
+            store
+                .load(&alice())
+                .unwrap_err()
+                .to_string()
+                .contains("symbolic link")
+        );
+    }
+
+    #[test]
+    fn unsafe_state_dir_is_refused_and_missing_one_created_private() {
+        let d = tempfile::tempdir().unwrap();
+        let sub = d.path().join("a/b");
+        FileStore::open(&sub).unwrap();
+        assert_eq!(
+            std::fs::metadata(&sub).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(
+            FileStore::open(&sub)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("chmod go-w")
+        );
+    }
+
+    #[test]
+    fn unchanged_record_is_not_rewritten() {
+        let d = tempfile::tempdir().unwrap();
+        let store = FileStore::open(d.path()).unwrap();
+        store
+            .update(&alice(), &mut |r| r.admin_lock = Some(5))
+            .unwrap();
+        let before = std::fs::metadata(d.path().join("alice.state"))
+            .unwrap()
+            .ino();
+        store.update(&alice(), &mut |_| {}).unwrap();
+        assert_eq!(
+            std::fs::metadata(d.path().join("alice.state"))
+                .unwrap()
+                .ino(),
+            before
+        );
+    }
+
+    #[test]
+    fn concurrent_updates_from_threads_lose_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let store = FileStore::open(d.path()).unwrap();
+                    for i in 0..25 {
+                        store.update(&alice(), &mut |r| r.failures.push(i)).unwrap();
+                    }
+                });
+            }
+        });
+        let store = FileStore::open(d.path()).unwrap();
+        assert_eq!(store.load(&alice()).unwrap().unwrap().failures.len(), 200);
+    }
+}
