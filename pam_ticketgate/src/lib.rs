@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod lockout;
 pub mod scope;
 pub mod store;
+pub mod timefmt;
 pub mod user;
 
 pam::pam_hooks!(TicketGateHooks);

@@ -43,18 +43,22 @@ impl HostNames {
 }
 
 /// The scope that covers `user` on `service`, or `None` (the module leaves the login alone).
+/// `service: None` ignores the services lists (the CLI asks "which policy applies to this user").
 /// Groups are asked of the directory only when a scope needs them.
 pub fn select<'c>(
     config: &'c Config,
     user: &str,
     account: Option<&Account>,
-    service: &str,
+    service: Option<&str>,
     host: &HostNames,
     directory: &dyn Directory,
 ) -> Result<Option<&'c Scope>, String> {
     let mut groups: Option<Vec<String>> = None;
     for scope in &config.scopes {
-        if !scope.services.is_empty() && !scope.services.iter().any(|s| s == service) {
+        if let Some(service) = service
+            && !scope.services.is_empty()
+            && !scope.services.iter().any(|s| s == service)
+        {
             continue;
         }
         if let Some(h) = &scope.hosts
@@ -110,7 +114,7 @@ failed_logon = 5
             .with("bob", 1001, &["bob"], true);
         let account = dir.lookup(user).unwrap();
         let host = HostNames::from_parts(host, "");
-        select(&c, user, account.as_ref(), service, &host, &dir)
+        select(&c, user, account.as_ref(), Some(service), &host, &dir)
             .unwrap()
             .map(|s| s.index)
     }

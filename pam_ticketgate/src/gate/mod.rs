@@ -185,7 +185,7 @@ impl<'a> Gate<'a> {
             self.config,
             user.as_str(),
             account.as_ref(),
-            self.login.service,
+            Some(self.login.service),
             &host,
             dir,
         )
@@ -418,13 +418,32 @@ impl<'a> Gate<'a> {
 
     /// A scope asks for a gate this build does not have: refuse (fail closed) and say so.
     fn not_in_this_build(&self, what: &str, scope: &Scope) -> Outcome {
-        self.audit.error(&format!(
-            "config {}: scope[{}] sets {what} = true, but this build of pam_ticketgate has no {what} gate yet; refusing the login",
-            self.config.path.display(),
-            scope.index
-        ));
+        self.audit.error(&missing_gate(self.config, scope, what));
         Outcome::ConfigBroken
     }
+}
+
+/// The line logged when a scope needs a gate this build lacks (the CLI's check-config says the same).
+pub fn missing_gate(config: &Config, scope: &Scope, what: &str) -> String {
+    format!(
+        "config {}: scope[{}] sets {what} = true, but this build of pam_ticketgate has no {what} gate yet; logins in this scope are refused",
+        config.path.display(),
+        scope.index
+    )
+}
+
+/// Every scope setting this build cannot honour, as the module would log it.
+pub fn unsupported(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for scope in &config.scopes {
+        if scope.ticket {
+            out.push(missing_gate(config, scope, "ticket"));
+        }
+        if scope.login_protect {
+            out.push(missing_gate(config, scope, "login_protect"));
+        }
+    }
+    out
 }
 
 /// A path to the config: the `config=` argument or the default.

@@ -1,1 +1,229 @@
-fn main() {}
+//! `ticketgate`: the administrator's CLI (like `faillock`). It reuses the module's config parser,
+//! state store, lockout rules and audit, so what it shows is what the module decides.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+
+use pam_ticketgate::audit::{AuditSink, Event, EventName, SystemAudit};
+use pam_ticketgate::config::{self, Config, format_duration};
+use pam_ticketgate::directory::{Directory, Nss};
+use pam_ticketgate::gate;
+use pam_ticketgate::lockout::{self, Lock};
+use pam_ticketgate::scope::{self, HostNames};
+use pam_ticketgate::store::{FileStore, Record, StateStore, StoreError};
+use pam_ticketgate::timefmt::utc;
+use pam_ticketgate::user::UserName;
+
+#[derive(Parser)]
+#[command(
+    name = "ticketgate",
+    version,
+    about = "Administer pam_ticketgate: account locks, failure counts, configuration"
+)]
+struct Cli {
+    /// Configuration file
+    #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show whether USER (or every user with state) is locked, why, until when, and recent logins
+    Status { user: Option<String> },
+    /// Forget USER's failed logons and lift a lock caused by them (an admin lock stays) [root]
+    Reset { user: String },
+    /// Lock USER until `ticketgate unlock` (admin lock) [root]
+    Lock { user: String },
+    /// Lift every lock on USER and forget its failed logons [root]
+    Unlock { user: String },
+    /// Check a configuration file (default: --config); exits 1 with the messages the module would log
+    CheckConfig { path: Option<PathBuf> },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("ticketgate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn run(cli: &Cli) -> Result<(), String> {
+    if let Command::CheckConfig { path } = &cli.command {
+        return check_config(path.as_ref().unwrap_or(&cli.config));
+    }
+    let config = Config::load(&cli.config).map_err(|e| e.to_string())?;
+    let store = FileStore::open(&config.module.state_dir).map_err(|e| e.to_string())?;
+    let audit = SystemAudit::new(config.module.audit_file.clone());
+    let now = now();
+    match &cli.command {
+        Command::Status { user: Some(u) } => {
+            let user = parse_user(u)?;
+            let record = store.load(&user).map_err(|e| e.to_string())?;
+            print!("{}", status(&config, &user, record.as_ref(), now));
+            Ok(())
+        }
+        Command::Status { user: None } => {
+            let users = store.users().map_err(|e| e.to_string())?;
+            if users.is_empty() {
+                println!("no user has state in {}", config.module.state_dir.display());
+            }
+            for user in users {
+                match store.load(&user) {
+                    Ok(record) => print!("{}", status(&config, &user, record.as_ref(), now)),
+                    Err(e) => println!("{user}: {e}"),
+                }
+            }
+            Ok(())
+        }
+        Command::Reset { user } => {
+            change(&store, &audit, user, now, EventName::AdminReset, |s, u| {
+                match s.update(u, &mut lockout::reset) {
+                    // A corrupt record keeps the account locked until reset: removing it is the repair.
+                    Err(StoreError::Corrupt { path, detail }) => {
+                        println!("{u}: removing corrupt record {} ({detail})", path.display());
+                        s.remove(u)
+                    }
+                    other => other.map(drop),
+                }
+            })
+        }
+        Command::Lock { user } => {
+            change(&store, &audit, user, now, EventName::AdminLock, |s, u| {
+                s.update(u, &mut |r| lockout::admin_lock(r, now)).map(drop)
+            })
+        }
+        Command::Unlock { user } => {
+            change(&store, &audit, user, now, EventName::AdminUnlock, |s, u| {
+                s.update(u, &mut lockout::admin_unlock).map(drop)
+            })
+        }
+        Command::CheckConfig { .. } => Ok(()),
+    }
+}
+
+fn parse_user(name: &str) -> Result<UserName, String> {
+    UserName::parse(name).map_err(|e| format!("{name:?}: {e}"))
+}
+
+fn change(
+    store: &FileStore,
+    audit: &SystemAudit,
+    user: &str,
+    now: i64,
+    event: EventName,
+    apply: impl FnOnce(&FileStore, &UserName) -> Result<(), StoreError>,
+) -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("changing state needs root".into());
+    }
+    let user = parse_user(user)?;
+    apply(store, &user).map_err(|e| e.to_string())?;
+    let operator = std::env::var("SUDO_USER").unwrap_or_else(|_| "root".into());
+    audit.event(
+        &Event::new(event, user.as_str(), "ticketgate", "").with("by", operator),
+        now,
+    );
+    println!(
+        "{user}: {}",
+        match event {
+            EventName::AdminLock => "locked by administrator",
+            EventName::AdminUnlock => "unlocked; failed logons forgotten",
+            _ => "failed logons forgotten",
+        }
+    );
+    Ok(())
+}
+
+/// The status block for one user.
+fn status(config: &Config, user: &UserName, record: Option<&Record>, now: i64) -> String {
+    let default = Record::default();
+    let record = record.unwrap_or(&default);
+    let account = Nss.lookup(user.as_str()).ok().flatten();
+    let host = HostNames::of_this_host();
+    let scope = scope::select(config, user.as_str(), account.as_ref(), None, &host, &Nss)
+        .ok()
+        .flatten();
+    let mut out = String::new();
+    let state = match lockout::current_lock(record, now) {
+        None => "not locked".to_string(),
+        Some(Lock::Admin { since }) => format!("LOCKED by an administrator since {}", utc(since)),
+        Some(Lock::Hack {
+            since,
+            until: Some(u),
+        }) => format!(
+            "LOCKED after failed logons since {} until {}",
+            utc(since),
+            utc(u)
+        ),
+        Some(Lock::Hack { since, until: None }) => format!(
+            "LOCKED after failed logons since {} until an administrator unlocks",
+            utc(since)
+        ),
+    };
+    out.push_str(&format!("{user}: {state}\n"));
+    match scope {
+        Some(s) => {
+            let n = lockout::failures_in_window(record, &s.policy, now);
+            out.push_str(&format!(
+                "  failures:     {n} of {} in the last {} (scope {}, policy {})\n",
+                s.policy.failed_logon,
+                format_duration(s.policy.reset_failed_after),
+                s.index,
+                s.policy_name
+            ));
+        }
+        None => out.push_str(&format!(
+            "  failures:     {} recorded (no scope covers this user)\n",
+            record.failures.len()
+        )),
+    }
+    let attempt = |a: &Option<pam_ticketgate::store::Attempt>| match a {
+        Some(a) if a.rhost.is_empty() => format!("{} via {}", utc(a.at), a.service),
+        Some(a) => format!("{} via {} from {}", utc(a.at), a.service, a.rhost),
+        None => "never".to_string(),
+    };
+    out.push_str(&format!(
+        "  last failure: {}\n",
+        attempt(&record.last_failure)
+    ));
+    out.push_str(&format!(
+        "  last success: {}\n",
+        attempt(&record.last_success)
+    ));
+    if account.is_none() {
+        out.push_str("  note:         NSS does not know this user\n");
+    }
+    out
+}
+
+fn check_config(path: &std::path::Path) -> Result<(), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let mut problems: Vec<String> = gate::unsupported(&config);
+    if nix::unistd::geteuid().is_root() {
+        if let Err(e) = config.check_secrets() {
+            problems.push(e.to_string());
+        }
+    } else {
+        println!("note: not root, secret files were not checked");
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("\nticketgate: "));
+    }
+    println!("{}: OK ({} scope(s))", path.display(), config.scopes.len());
+    Ok(())
+}
