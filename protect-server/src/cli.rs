@@ -217,3 +217,29 @@ fn list(config: &Config) -> Result<(), Failure> {
     println!("{} enrolled", all.len());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn systemd_unit_starts_serve_with_the_default_config() {
+        let unit = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../conf/ticketgate-protectd.service"
+        ))
+        .unwrap();
+        assert!(
+            unit.contains(&format!("--config {DEFAULT_CONFIG} serve")),
+            "ExecStart drifted from the CLI"
+        );
+        assert!(unit.contains("RestartPreventExitStatus=78"));
+        assert_eq!(EXIT_CONFIG, 78);
+    }
+}

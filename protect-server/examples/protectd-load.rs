@@ -1,0 +1,324 @@
+//! Load generator for `bench/run.sh`: bulk-enrolls users, then drives `/v1/attempt` from this
+//! second process over loopback and reports throughput, latency percentiles and the server's RSS.
+//!
+//! Bounded: it stops at `--seconds` or `--max-requests`, whichever comes first.
+
+use std::error::Error;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+use ticketgate_protectd::secret::Secret;
+use ticketgate_protectd::store::Store;
+use ticketgate_protectd::totp;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+type BoxError = Box<dyn Error + Send + Sync>;
+type Res<T> = Result<T, BoxError>;
+
+const SERVICE: &str = "bench-svc";
+
+fn usage() -> BoxError {
+    "usage: protectd-load populate DATA_DIR USERS | protectd-load load ADDR TOKEN_FILE SERVER_PID DATA_DIR CONNECTIONS SECONDS MAX_REQUESTS UNLOCKS".into()
+}
+
+fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> Res<T> {
+    args.get(i).and_then(|a| a.parse().ok()).ok_or_else(usage)
+}
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("populate") => populate(&arg::<PathBuf>(&args, 2)?, arg(&args, 3)?),
+        Some("load") => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(load(LoadArgs {
+                addr: arg(&args, 2)?,
+                token: std::fs::read_to_string(arg::<PathBuf>(&args, 3)?)?
+                    .trim()
+                    .to_owned(),
+                pid: arg(&args, 4)?,
+                data_dir: arg(&args, 5)?,
+                connections: arg(&args, 6)?,
+                seconds: arg(&args, 7)?,
+                max_requests: arg(&args, 8)?,
+                unlocks: arg(&args, 9)?,
+            }))
+        }
+        _ => Err(usage()),
+    }
+}
+
+fn user_name(i: u64) -> String {
+    format!("user{i:06}")
+}
+
+fn populate(data_dir: &std::path::Path, users: u64) -> Res<()> {
+    let started = Instant::now();
+    let mut store = Store::open(data_dir)?;
+    let mut batch: Vec<(String, Secret)> = Vec::with_capacity(10_000);
+    let mut i = 0;
+    while i < users {
+        batch.clear();
+        while i < users && batch.len() < 10_000 {
+            batch.push((user_name(i), Secret::random(totp::SECRET_LEN)?));
+            i += 1;
+        }
+        store.enroll_many(
+            batch.iter().map(|(u, s)| (u.as_str(), None, s)),
+            SystemTime::now(),
+        )?;
+    }
+    println!(
+        "populate: {} users enrolled in {:.2} s",
+        store.count()?,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+struct LoadArgs {
+    addr: SocketAddr,
+    token: String,
+    pid: u32,
+    data_dir: PathBuf,
+    connections: usize,
+    seconds: u64,
+    max_requests: u64,
+    unlocks: u64,
+}
+
+fn rss_kib(pid: u32) -> Res<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "no VmRSS in /proc/PID/status".into())
+}
+
+/// One HTTP/1.1 keep-alive connection.
+struct Conn {
+    reader: BufReader<TcpStream>,
+    line: String,
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr) -> Res<Self> {
+        let s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        Ok(Self {
+            reader: BufReader::new(s),
+            line: String::new(),
+        })
+    }
+
+    /// Sends one request, returns (status, body).
+    async fn call(&mut self, request: &[u8]) -> Res<(u16, Vec<u8>)> {
+        self.reader.get_mut().write_all(request).await?;
+        self.line.clear();
+        self.reader.read_line(&mut self.line).await?;
+        let status: u16 = self
+            .line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or("bad status line")?;
+        let mut length = 0_usize;
+        loop {
+            self.line.clear();
+            if self.reader.read_line(&mut self.line).await? == 0 {
+                return Err("connection closed".into());
+            }
+            let l = self.line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse()?;
+            }
+        }
+        let mut body = vec![0_u8; length];
+        self.reader.read_exact(&mut body).await?;
+        Ok((status, body))
+    }
+}
+
+fn post(addr: SocketAddr, path: &str, auth: Option<&str>, body: &str) -> Vec<u8> {
+    let auth = auth
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A small xorshift generator: which user each attempt names (no need for a crate here).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted.get(rank - 1).copied().unwrap_or(0)
+}
+
+async fn load(a: LoadArgs) -> Res<()> {
+    let rss_start = rss_kib(a.pid)?;
+    let users = Store::open(&a.data_dir)?.count()?;
+    println!(
+        "load: server pid {} RSS at start {} KiB; {users} users enrolled",
+        a.pid, rss_start
+    );
+
+    // Unlock the first `unlocks` users (their secrets read back from the store file).
+    let secrets: Vec<(String, Secret)> = {
+        let conn =
+            rusqlite::Connection::open(a.data_dir.join(ticketgate_protectd::store::DB_FILE))?;
+        let mut stmt =
+            conn.prepare("SELECT user, secret FROM enrollment ORDER BY user LIMIT ?1")?;
+        let rows = stmt.query_map([i64::try_from(a.unlocks)?], |r| {
+            Ok((r.get(0)?, Secret::new(r.get(1)?)))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut c = Conn::open(a.addr).await?;
+    let started = Instant::now();
+    let mut unlock_lat = Vec::with_capacity(secrets.len());
+    for (user, secret) in &secrets {
+        let code = totp::code_for_step(secret, totp::step_at(SystemTime::now()));
+        let body =
+            serde_json::json!({"service_id": SERVICE, "user": user, "code": code}).to_string();
+        let t = Instant::now();
+        let (status, _) = c.call(&post(a.addr, "/v1/unlock", None, &body)).await?;
+        unlock_lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+        if status != 200 {
+            return Err(format!("unlock of {user} answered {status}").into());
+        }
+    }
+    unlock_lat.sort_unstable();
+    println!(
+        "unlock: {} unlocks in {:.2} s, p50 {} us, p99 {} us (each commits to SQLite)",
+        secrets.len(),
+        started.elapsed().as_secs_f64(),
+        percentile(&unlock_lat, 0.50),
+        percentile(&unlock_lat, 0.99)
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let rss_samples = {
+        let (stop, pid) = (Arc::clone(&stop), a.pid);
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(r) = rss_kib(pid) {
+                    samples.push(r);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            samples
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(a.seconds);
+    let t0 = Instant::now();
+    let mut tasks = Vec::with_capacity(a.connections);
+    for n in 0..a.connections {
+        let (stop, sent, token, addr) = (
+            Arc::clone(&stop),
+            Arc::clone(&sent),
+            a.token.clone(),
+            a.addr,
+        );
+        let (max, unlocks) = (a.max_requests, a.unlocks);
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(addr).await?;
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (n as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
+            let mut lat: Vec<u32> = Vec::with_capacity(200_000);
+            let mut trues = 0_u64;
+            let mut errors = 0_u64;
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                if sent.fetch_add(1, Ordering::Relaxed) >= max {
+                    break;
+                }
+                // One attempt in 50 names an unlocked user (most of those find the unlock used up).
+                let r = rng.next();
+                let i = if r.is_multiple_of(50) && unlocks > 0 { (r >> 8) % unlocks } else { (r >> 8) % users.max(1) };
+                let body = format!(
+                    r#"{{"service_id":"{SERVICE}","user":"{}","host":"bench","service":"sshd","rhost":"127.0.0.1"}}"#,
+                    user_name(i)
+                );
+                let req = post(addr, "/v1/attempt", Some(&token), &body);
+                let t = Instant::now();
+                let (status, body) = conn.call(&req).await?;
+                lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                if status != 200 {
+                    errors += 1;
+                } else if body.as_slice() == br#"{"unlocked":true}"# {
+                    trues += 1;
+                }
+            }
+            Ok::<_, BoxError>((lat, trues, errors))
+        }));
+    }
+    let mut all = Vec::new();
+    let (mut trues, mut errors) = (0, 0);
+    for t in tasks {
+        let (lat, tr, er) = t.await??;
+        all.extend(lat);
+        trues += tr;
+        errors += er;
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let samples = rss_samples.await?;
+    all.sort_unstable();
+    let n = all.len();
+    println!(
+        "attempt: {n} requests over {} keep-alive connections in {elapsed:.2} s = {:.0} attempts/s; {trues} answered true (of {} unlocks); {errors} non-200",
+        a.connections,
+        n as f64 / elapsed,
+        a.unlocks
+    );
+    println!(
+        "attempt latency: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        f64::from(percentile(&all, 0.50)) / 1000.0,
+        f64::from(percentile(&all, 0.90)) / 1000.0,
+        f64::from(percentile(&all, 0.99)) / 1000.0,
+        f64::from(percentile(&all, 0.999)) / 1000.0,
+        f64::from(all.last().copied().unwrap_or(0)) / 1000.0
+    );
+    let rss_end = rss_kib(a.pid)?;
+    println!(
+        "server RSS: start {rss_start} KiB, end {rss_end} KiB, min/max during run {}/{} KiB ({} samples, 1/s)",
+        samples.iter().min().copied().unwrap_or(0),
+        samples.iter().max().copied().unwrap_or(0),
+        samples.len()
+    );
+    if trues > a.unlocks {
+        return Err(format!(
+            "{trues} trues for {} unlocks: an unlock was used twice",
+            a.unlocks
+        )
+        .into());
+    }
+    Ok(())
+}
