@@ -197,7 +197,14 @@ impl Protect {
                 .field("peer", &peer_text(peer))
                 .field("reason", reason)
         };
+        // The limiter check, the code check and the miss are one step under the store's lock, so
+        // concurrent wrong codes cannot slip past the fifth miss.
+        let mut store = match self.store.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
         if let Some(wait) = self.misses.blocked(&req.user, now) {
+            drop(store);
             let secs = wait.as_secs().max(1);
             refused("rate_limited")
                 .num("retry_after", secs)
@@ -209,13 +216,11 @@ impl Protect {
             reply.retry_after = Some(secs);
             return reply;
         }
-        let verdict = {
-            let mut store = match self.store.lock() {
-                Ok(s) => s,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            store.redeem(&req.user, &req.service_id, &code, now)
-        };
+        let verdict = store.redeem(&req.user, &req.service_id, &code, now);
+        if matches!(verdict, Ok(ref r) if *r != Redeem::Accepted) {
+            self.misses.miss(&req.user, now);
+        }
+        drop(store);
         let reason = match verdict {
             Ok(Redeem::Accepted) => {
                 let until = self
@@ -243,7 +248,6 @@ impl Protect {
                 return Reply::error(500, "the server could not read its store; see its log");
             }
         };
-        self.misses.miss(&req.user, now);
         refused(reason).emit(self.log.as_ref());
         // One answer for every refusal: a caller learns nothing about who is enrolled.
         Reply::error(403, "wrong or already used code")
@@ -388,6 +392,34 @@ mod tests {
             p.unlock(unlock_body(&code).as_bytes(), None, later).status,
             200
         );
+    }
+
+    #[test]
+    fn concurrent_wrong_codes_get_exactly_five_403s_then_429s() {
+        let (_d, _log, p) = protect();
+        let p = Arc::new(p);
+        let now = at(1_000_000_020);
+        let step = totp::step_at(now);
+        let valid: Vec<String> = (step - 1..=step + 1)
+            .map(|s| totp::code_for_step(&secret(), s))
+            .collect();
+        let wrong = (0..)
+            .map(|n| format!("{n:06}"))
+            .find(|c| !valid.contains(c))
+            .unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(12));
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                let (p, b, body) = (Arc::clone(&p), Arc::clone(&barrier), unlock_body(&wrong));
+                std::thread::spawn(move || {
+                    b.wait();
+                    p.unlock(body.as_bytes(), None, now).status
+                })
+            })
+            .collect();
+        let mut statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses, [vec![403; 5], vec![429; 7]].concat());
     }
 
     #[test]
