@@ -135,19 +135,23 @@ pub trait AuditSink {
 /// The real sink: syslog, plus the JSON audit file when configured.
 pub struct SystemAudit {
     audit_file: Option<PathBuf>,
+    socket: &'static str,
 }
 
 impl SystemAudit {
     pub fn new(audit_file: Option<PathBuf>) -> Self {
-        Self { audit_file }
+        Self {
+            audit_file,
+            socket: "/dev/log",
+        }
     }
 
     /// A `debug` line (module argument `debug`), at syslog level debug.
     pub fn debug(message: &str) {
-        Self::syslog(syslog::Severity::LOG_DEBUG, message);
+        Self::new(None).syslog(syslog::Severity::LOG_DEBUG, message);
     }
 
-    fn syslog(severity: syslog::Severity, message: &str) {
+    fn syslog(&self, severity: syslog::Severity, message: &str) {
         let formatter = syslog::Formatter3164 {
             facility: syslog::Facility::LOG_AUTHPRIV,
             hostname: None,
@@ -155,7 +159,13 @@ impl SystemAudit {
             pid: std::process::id(),
         };
         // No syslog daemon is not a reason to refuse a login; the JSON file still records events.
-        if let Ok(mut logger) = syslog::unix(formatter) {
+        if let Ok(mut logger) = syslog::unix_custom(formatter, self.socket) {
+            // A wedged syslog daemon (full socket queue) must not freeze logins: never block.
+            let _ = match &logger.backend {
+                syslog::LoggerBackend::Unix(sock) => sock.set_nonblocking(true),
+                syslog::LoggerBackend::UnixStream(sock) => sock.get_ref().set_nonblocking(true),
+                _ => Ok(()),
+            };
             let _ = match severity {
                 syslog::Severity::LOG_ERR => logger.err(message),
                 syslog::Severity::LOG_WARNING => logger.warning(message),
@@ -169,7 +179,7 @@ impl SystemAudit {
 
 impl AuditSink for SystemAudit {
     fn event(&self, event: &Event, now: i64) {
-        Self::syslog(event.name.severity(), &event.syslog_line());
+        self.syslog(event.name.severity(), &event.syslog_line());
         if let Some(path) = &self.audit_file {
             let mut line = event.json_line(now);
             line.push('\n');
@@ -181,7 +191,7 @@ impl AuditSink for SystemAudit {
                 .open(path)
                 .and_then(|mut f| f.write_all(line.as_bytes()));
             if let Err(e) = written {
-                Self::syslog(
+                self.syslog(
                     syslog::Severity::LOG_ERR,
                     &format!("audit_file {}: {e}", path.display()),
                 );
@@ -190,7 +200,7 @@ impl AuditSink for SystemAudit {
     }
 
     fn error(&self, message: &str) {
-        Self::syslog(syslog::Severity::LOG_ERR, message);
+        self.syslog(syslog::Severity::LOG_ERR, message);
     }
 }
 
@@ -253,6 +263,40 @@ mod tests {
         assert_eq!(v["user"], "alice");
         assert_eq!(v["rhost"], "");
         assert_eq!(v["failures"], "3");
+    }
+
+    #[test]
+    fn a_syslog_daemon_that_stops_reading_never_blocks_the_module() {
+        // Regression: send() on a full /dev/log queue blocked, and with it the login.
+        let d = tempfile::tempdir().unwrap();
+        let path: &'static str = Box::leak(
+            d.path()
+                .join("log")
+                .to_str()
+                .unwrap()
+                .to_string()
+                .into_boxed_str(),
+        );
+        let daemon = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+        let sink = SystemAudit {
+            audit_file: Some(d.path().join("a.jsonl")),
+            socket: path,
+        };
+        for _ in 0..200 {
+            sink.event(&Event::new(EventName::AuthFailure, "alice", "sshd", ""), 1);
+        }
+        let mut buf = [0u8; 1024];
+        assert!(
+            daemon.recv(&mut buf).unwrap() > 0,
+            "the first lines did arrive"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("a.jsonl"))
+                .unwrap()
+                .lines()
+                .count(),
+            200
+        );
     }
 
     #[test]

@@ -355,8 +355,12 @@ impl<'a> Gate<'a> {
     }
 
     fn ticket(&self, subject: Subject) -> Outcome {
+        // This line is reached only after the password module succeeded and jumped over
+        // `authfail`. libpam does not count a jump as a positive result, so this line must
+        // answer success even for logins no scope covers (the role Debian gives `pam_permit`
+        // after `pam_unix`); PAM_IGNORE here would fail every uncovered login.
         let (user, scope) = match subject {
-            Subject::NotCovered | Subject::Unknown => return Outcome::NotCovered,
+            Subject::NotCovered | Subject::Unknown => return Outcome::Allowed,
             Subject::Known { user, scope, .. } => (user, scope),
         };
         let store = match self.store() {

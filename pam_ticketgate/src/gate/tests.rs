@@ -354,6 +354,11 @@ fn logins_outside_every_scope_are_left_alone() {
             "authfail always fails"
         );
     }
+    assert_eq!(
+        c.run(Phase::Ticket, &login("bob"), 9),
+        Outcome::Allowed,
+        "the success line after the password jump"
+    );
     assert_eq!(c.run(Phase::Account, &login("bob"), 9), Outcome::NotCovered);
     assert_eq!(c.record("bob"), None);
 }

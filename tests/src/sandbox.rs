@@ -1,0 +1,232 @@
+//! The "container" users test in: a private mount namespace (`unshare -m`) in which a temporary
+//! directory is bound over `/etc/pam.d`, and copies of `/etc/passwd`, `/etc/shadow`, `/etc/group`
+//! that add a throwaway user with a known password. Nothing on the host changes.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+/// The throwaway user every sandbox adds.
+pub const USER: &str = "tguser";
+pub const PASSWORD: &str = "Tr0ub4dor&3-horse";
+pub const UID: u32 = 4242;
+
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    /// What arrived at `<dir>/dev/log` (the namespace's `/dev/log`), drained by a thread the way
+    /// a syslog daemon does: glibc's syslog() in pam_unix blocks when nobody reads.
+    syslog: Arc<Mutex<Vec<String>>>,
+}
+
+/// Device nodes the sandboxed `/dev` keeps (bound from the host's).
+const DEV_NODES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+impl Sandbox {
+    /// A sandbox whose config is `config_body` with `state_dir` and `audit_file` pointed inside it.
+    pub fn new(config_body: &str) -> Sandbox {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir(dir.path().join("dev")).unwrap();
+        for node in DEV_NODES {
+            std::fs::write(dir.path().join("dev").join(node), "").unwrap();
+        }
+        let socket = UnixDatagram::bind(dir.path().join("dev/log")).unwrap();
+        let syslog = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::downgrade(&syslog);
+        // Ends when the sandbox is dropped (the socket file goes with the temp dir; the read
+        // timeout lets the thread notice).
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            loop {
+                let got = socket.recv(&mut buf);
+                let Some(lines) = sink.upgrade() else { return };
+                if let Ok(n) = got {
+                    let msg =
+                        String::from_utf8_lossy(buf.get(..n).unwrap_or_default()).into_owned();
+                    lines.lock().unwrap().push(msg);
+                }
+            }
+        });
+        let s = Sandbox { dir, syslog };
+        std::fs::create_dir(s.path("pam.d")).unwrap();
+        s.service("other", "auth required pam_deny.so\naccount required pam_deny.so\npassword required pam_deny.so\nsession required pam_deny.so\n");
+        let hash = password_hash(PASSWORD);
+        let add = |file: &str, line: String| {
+            let mut text = std::fs::read_to_string(format!("/etc/{file}")).unwrap();
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&line);
+            std::fs::write(s.path(file), text).unwrap();
+        };
+        add(
+            "passwd",
+            format!("{USER}:x:{UID}:{UID}:Throwaway Tester,R1,555-0100,,:/nonexistent:/bin/sh\n"),
+        );
+        add("shadow", format!("{USER}:{hash}:19000:0:99999:7:::\n"));
+        add("group", format!("{USER}:x:{UID}:\n"));
+        std::fs::set_permissions(s.path("shadow"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        s.write_config(config_body);
+        s
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path("ticketgate.toml")
+    }
+
+    pub fn audit_file(&self) -> PathBuf {
+        self.path("audit.jsonl")
+    }
+
+    /// (Re)writes the config: `[module]` with this sandbox's state dir and audit file, then `body`.
+    pub fn write_config(&self, body: &str) {
+        let text = format!(
+            "version = 1\n[module]\nstate_dir = \"{}\"\naudit_file = \"{}\"\nfail_delay = \"0s\"\n{body}",
+            self.path("state").display(),
+            self.audit_file().display()
+        );
+        std::fs::write(self.config(), text).unwrap();
+        std::fs::set_permissions(self.config(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    /// Writes `/etc/pam.d/<name>` (inside the sandbox) from stack lines.
+    pub fn service(&self, name: &str, lines: &str) {
+        std::fs::write(self.path("pam.d").join(name), lines).unwrap();
+    }
+
+    /// The DESIGN §3 lockout stack with real pam_unix (nodelay: the module's own fail_delay rules).
+    pub fn lockout_stack(&self, name: &str) {
+        let so = crate::module_so();
+        let cfg = self.config();
+        let (so, cfg) = (so.display(), cfg.display());
+        self.service(
+            name,
+            &format!(
+                "auth     requisite                  {so} preauth config={cfg}\n\
+                 auth     [success=1 default=ignore] pam_unix.so nullok nodelay\n\
+                 auth     [default=die]              {so} authfail config={cfg}\n\
+                 auth     requisite                  {so} ticket config={cfg}\n\
+                 account  required                   {so} config={cfg}\n\
+                 account  required                   pam_unix.so\n\
+                 password required                   pam_permit.so\n\
+                 session  optional                   {so} config={cfg}\n"
+            ),
+        );
+    }
+
+    /// Runs `argv` inside a private mount namespace with this sandbox's files bound over /etc.
+    pub fn run(&self, argv: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(argv)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run unshare (util-linux; root needed for mount namespaces): {e}")
+            });
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("unshare failed") && !err.contains("mount: "),
+            "the sandbox could not be set up (run as root): {err}"
+        );
+        out
+    }
+
+    /// The command (not started) for `argv` inside the sandbox.
+    pub fn command(&self, argv: &[&str]) -> Command {
+        let d = self.dir.path().display();
+        let nodes: String = DEV_NODES
+            .iter()
+            .map(|n| format!("mount --bind /dev/{n} {d}/dev/{n} && "))
+            .collect();
+        let setup = format!(
+            "{nodes}mount --bind {d}/dev /dev && \
+             mount --bind {d}/pam.d /etc/pam.d && mount --bind {d}/passwd /etc/passwd && \
+             mount --bind {d}/shadow /etc/shadow && mount --bind {d}/group /etc/group && exec \"$@\""
+        );
+        let mut c = Command::new("unshare");
+        c.args(["-m", "--propagation", "private", "sh", "-c", &setup, "sh"])
+            .args(argv);
+        c
+    }
+
+    /// `pamtester -v <service> <user> <ops...>` with `stdin` as what the user types.
+    pub fn pamtester(&self, service: &str, user: &str, ops: &[&str], stdin: &str) -> Output {
+        let mut argv = vec!["pamtester", "-v", service, user];
+        argv.extend_from_slice(ops);
+        self.run(&argv, stdin)
+    }
+
+    /// `ticketgate --config <this sandbox's config> <args>` inside the sandbox.
+    pub fn ticketgate(&self, args: &[&str]) -> Output {
+        let bin = crate::ticketgate_bin();
+        let cfg = self.config();
+        let mut argv = vec![bin.to_str().unwrap(), "--config", cfg.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        self.run(&argv, "")
+    }
+
+    /// pam_ticketgate's syslog messages since the last call (the text after its `pam_ticketgate[pid]: ` tag).
+    pub fn syslog_lines(&self) -> Vec<String> {
+        // Give datagrams already sent a moment to be read off the socket.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let all = std::mem::take(&mut *self.syslog.lock().unwrap());
+        all.iter()
+            .filter_map(|msg| {
+                msg.split_once("pam_ticketgate[")
+                    .and_then(|(_, rest)| rest.split_once("]: "))
+            })
+            .map(|(_, m)| m.to_string())
+            .collect()
+    }
+
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        crate::read_events(&self.audit_file())
+    }
+}
+
+/// A SHA-512 crypt hash, as `openssl passwd -6` makes it (pam_unix verifies any crypt scheme).
+pub fn password_hash(password: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["passwd", "-6", "-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{password}\n").as_bytes())?;
+            c.wait_with_output()
+        });
+    let out = out.unwrap_or_else(|e| panic!("openssl not found (install openssl): {e}"));
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Output as text, for assertions and failure messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

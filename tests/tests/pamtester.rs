@@ -1,0 +1,337 @@
+//! pamtester against the DESIGN §3 stack with real pam_unix, in a private mount namespace with a
+//! throwaway user — the way an administrator tests a PAM module before deploying it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::process::Output;
+
+use ticketgate_tests::sandbox::{PASSWORD, Sandbox, USER, text};
+
+const LOCK3: &str = "[[scope]]\nusers = [\"tguser\"]\n[policy.default]\nfailed_logon = 3\nreset_failed_after = \"30m\"\nlockout_duration = \"30m\"\n";
+
+fn sandbox(body: &str) -> Sandbox {
+    let s = Sandbox::new(body);
+    s.lockout_stack("tg");
+    s
+}
+
+fn login(s: &Sandbox, password: &str) -> Output {
+    s.pamtester(
+        "tg",
+        USER,
+        &["authenticate", "acct_mgmt"],
+        &format!("{password}\n"),
+    )
+}
+
+fn ok(out: &Output) -> bool {
+    out.status.success() && text(out).contains("successfully authenticated")
+}
+
+fn asked_password(out: &Output) -> bool {
+    text(out).contains("Password:")
+}
+
+#[test]
+fn right_password_logs_in() {
+    let s = sandbox(LOCK3);
+    let out = login(&s, PASSWORD);
+    assert!(ok(&out), "{}", text(&out));
+    let names: Vec<_> = s
+        .events()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["auth_success"]);
+}
+
+#[test]
+fn locks_after_three_failures_and_refuses_before_the_password_prompt() {
+    let s = sandbox(LOCK3);
+    for _ in 0..3 {
+        let out = login(&s, "wrong");
+        assert!(!out.status.success());
+        assert!(asked_password(&out), "{}", text(&out));
+    }
+    let out = login(&s, PASSWORD);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        !asked_password(&out),
+        "locked: no password prompt: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out)
+            .contains("Account locked after too many failed logins; try again in 30 minute(s)."),
+        "{}",
+        text(&out)
+    );
+    let status = text(&s.ticketgate(&["status", USER]));
+    assert!(status.contains("LOCKED after failed logons"), "{status}");
+    assert!(
+        status.contains("last failure:") && status.contains("via tg"),
+        "{status}"
+    );
+}
+
+#[test]
+fn timed_lock_ends_by_itself() {
+    let s = sandbox(&LOCK3.replace("lockout_duration = \"30m\"", "lockout_duration = \"1m\""));
+    for _ in 0..3 {
+        login(&s, "wrong");
+    }
+    assert!(!ok(&login(&s, PASSWORD)));
+    let lock = s
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "hack_lock")
+        .unwrap();
+    let until: i64 = lock["until"].as_str().unwrap().parse().unwrap();
+    // Wait (not a timing assertion): the lock lasts one minute from the third failure.
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        if now >= until {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs((until - now) as u64));
+    }
+    let out = login(&s, PASSWORD);
+    assert!(ok(&out), "{}", text(&out));
+}
+
+#[test]
+fn zero_minute_lock_lasts_until_an_administrator_unlocks() {
+    let s = sandbox(&LOCK3.replace("lockout_duration = \"30m\"", "lockout_duration = \"0m\""));
+    for _ in 0..3 {
+        login(&s, "wrong");
+    }
+    let out = login(&s, PASSWORD);
+    assert!(
+        text(&out).contains("contact your administrator"),
+        "{}",
+        text(&out)
+    );
+    let out = s.ticketgate(&["unlock", USER]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(ok(&login(&s, PASSWORD)));
+    let names: Vec<_> = s
+        .events()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.contains(&"admin_unlock".to_string()), "{names:?}");
+}
+
+#[test]
+fn admin_lock_refuses_auth_and_account_only_logins() {
+    let s = sandbox(LOCK3);
+    assert!(s.ticketgate(&["lock", USER]).status.success());
+    let out = login(&s, PASSWORD);
+    assert!(
+        !out.status.success() && !asked_password(&out),
+        "{}",
+        text(&out)
+    );
+    // An account-only call (what sshd does after a public-key login) is refused too.
+    let out = s.pamtester("tg", USER, &["acct_mgmt"], "");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&s.ticketgate(&["status", USER])).contains("LOCKED by an administrator"));
+    assert!(s.ticketgate(&["unlock", USER]).status.success());
+    assert!(ok(&login(&s, PASSWORD)));
+}
+
+#[test]
+fn reset_forgets_failures() {
+    let s = sandbox(LOCK3);
+    login(&s, "wrong");
+    login(&s, "wrong");
+    assert!(text(&s.ticketgate(&["status", USER])).contains("failures:     2 of 3"));
+    assert!(s.ticketgate(&["reset", USER]).status.success());
+    login(&s, "wrong");
+    login(&s, "wrong");
+    assert!(
+        ok(&login(&s, PASSWORD)),
+        "two failures after reset must not lock"
+    );
+}
+
+#[test]
+fn success_resets_the_count_but_account_only_calls_do_not() {
+    let s = sandbox(LOCK3);
+    login(&s, "wrong");
+    login(&s, "wrong");
+    for _ in 0..3 {
+        assert!(s.pamtester("tg", USER, &["acct_mgmt"], "").status.success());
+    }
+    login(&s, "wrong");
+    assert!(
+        !ok(&login(&s, PASSWORD)),
+        "account-only calls must not have reset the count"
+    );
+
+    let s = sandbox(LOCK3);
+    login(&s, "wrong");
+    login(&s, "wrong");
+    assert!(ok(&login(&s, PASSWORD)));
+    login(&s, "wrong");
+    login(&s, "wrong");
+    assert!(ok(&login(&s, PASSWORD)), "the success reset the count");
+}
+
+#[test]
+fn unknown_user_gets_the_same_prompts_and_answer_and_nothing_is_stored() {
+    let s = sandbox("[[scope]]\n[policy.default]\nfailed_logon = 3\n");
+    let strip = |o: &Output, name: &str| text(o).replace(name, "USER");
+    let known = s.pamtester("tg", USER, &["authenticate"], "wrong\n");
+    for _ in 0..4 {
+        let unknown = s.pamtester("tg", "nosuchuser", &["authenticate"], "wrong\n");
+        assert_eq!(unknown.status.code(), known.status.code());
+        assert_eq!(strip(&unknown, "nosuchuser"), strip(&known, USER));
+    }
+    let files: Vec<_> = std::fs::read_dir(s.path("state"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(files.iter().all(|f| f.starts_with("tguser.")), "{files:?}");
+}
+
+#[test]
+fn broken_and_unsafe_configs_fail_closed_with_one_log_line() {
+    let s = sandbox(
+        "[[scope]]\nusers = [\"tguser\"]\n[policy.default]\nlockout_duration = \"2000m\"\n",
+    );
+    let out = login(&s, PASSWORD);
+    assert!(
+        !out.status.success() && !asked_password(&out),
+        "{}",
+        text(&out)
+    );
+    let lines = s.syslog_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("event=config_error")
+            && lines[0]
+                .contains("line 9: policy.default.lockout_duration: \\\"2000m\\\" is out of range"),
+        "{lines:?}"
+    );
+
+    s.write_config(LOCK3);
+    std::fs::set_permissions(
+        s.config(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o664),
+    )
+    .unwrap();
+    let out = login(&s, PASSWORD);
+    assert!(!out.status.success(), "{}", text(&out));
+    let lines = s.syslog_lines();
+    assert!(lines.iter().any(|l| l.contains("chmod go-w")), "{lines:?}");
+
+    std::fs::set_permissions(
+        s.config(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    assert!(ok(&login(&s, PASSWORD)), "fixed config works again");
+    let check = s.ticketgate(&["check-config"]);
+    assert!(check.status.success(), "{}", text(&check));
+}
+
+#[test]
+fn check_config_reports_what_the_module_logs() {
+    let s = sandbox("[[scope]]\n[policy.default]\nhistory = 30\n");
+    let out = s.ticketgate(&["check-config"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("line 8: policy.default.history: 30 is out of range 0-25"),
+        "{}",
+        text(&out)
+    );
+    login(&s, PASSWORD);
+    let lines = s.syslog_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("line 8: policy.default.history: 30 is out of range 0-25")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn corrupt_state_locks_until_reset() {
+    let s = sandbox(LOCK3);
+    login(&s, "wrong");
+    std::fs::write(s.path("state/tguser.state"), "\u{0}\u{1}garbage").unwrap();
+    let out = login(&s, PASSWORD);
+    assert!(
+        !out.status.success() && !asked_password(&out),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        s.syslog_lines()
+            .iter()
+            .any(|l| l.contains("corrupt") && l.contains("ticketgate reset"))
+    );
+    let reset = s.ticketgate(&["reset", USER]);
+    assert!(
+        text(&reset).contains("removing corrupt record"),
+        "{}",
+        text(&reset)
+    );
+    assert!(ok(&login(&s, PASSWORD)));
+}
+
+#[test]
+fn concurrent_failures_lock_after_exactly_the_limit() {
+    let s = sandbox(
+        "[[scope]]\nusers = [\"tguser\"]\n[policy.default]\nfailed_logon = 10\nlockout_duration = \"30m\"\n",
+    );
+    let children: Vec<_> = (0..25)
+        .map(|_| {
+            let mut c = s.command(&["pamtester", "tg", USER, "authenticate"]);
+            c.stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            let mut child = c.spawn().unwrap();
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"wrong\n").unwrap();
+            child
+        })
+        .collect();
+    for mut c in children {
+        assert!(!c.wait().unwrap().success());
+    }
+    let events = s.events();
+    let mut counted: Vec<i64> = events
+        .iter()
+        .filter(|e| e["event"] == "auth_failure" && e.get("failures").is_some())
+        .map(|e| e["failures"].as_str().unwrap().parse().unwrap())
+        .collect();
+    counted.sort();
+    assert_eq!(
+        counted,
+        (1..=10).collect::<Vec<_>>(),
+        "every count from 1 to 10 exactly once: no lost update"
+    );
+    let locks: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "hack_lock")
+        .collect();
+    assert_eq!(locks.len(), 1);
+    assert_eq!(locks[0]["failures"], "10");
+    let refused = events
+        .iter()
+        .filter(|e| e["event"] == "auth_failure" && e.get("reason").is_some())
+        .count();
+    assert_eq!(
+        refused, 15,
+        "the other 15 were refused as locked, not counted"
+    );
+}
