@@ -88,9 +88,8 @@ pub fn failures_in_window(record: &Record, policy: &Policy, now: i64) -> usize {
 }
 
 /// A successful authentication: the failure count starts again.
-pub fn record_success(record: &mut Record, attempt: Attempt) {
+pub fn record_success(record: &mut Record) {
     record.failures.clear();
-    record.last_success = Some(attempt);
 }
 
 /// `ticketgate reset`: forget failures and any hack lock (an admin lock stays).
@@ -274,7 +273,7 @@ mod tests {
         let mut r = Record::default();
         record_failure(&mut r, &p, false, at(0));
         record_failure(&mut r, &p, false, at(1));
-        record_success(&mut r, at(2));
+        record_success(&mut r);
         assert_eq!(
             record_failure(&mut r, &p, false, at(3)),
             Failure::Counted { count: 1 }

@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::user::UserName;
 
+/// Size of a `<user>.last` file: one JSON object padded with spaces (user names, services and
+/// rhosts are short; an entry that does not fit is not recorded).
+const LAST_SUCCESS_BYTES: usize = 1024;
+
 /// A record larger than this is corrupt (a real one is a few hundred bytes).
 const MAX_RECORD_BYTES: u64 = 64 * 1024;
 
@@ -32,7 +36,8 @@ pub struct HackLock {
     pub until: Option<i64>,
 }
 
-/// Everything the module remembers about one user.
+/// What the module must not forget about one user (locks and failures): written durably.
+/// The last successful login is kept apart (see [`StateStore::set_last_success`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// Times (epoch seconds) of failures inside the current window, oldest first.
@@ -45,8 +50,6 @@ pub struct Record {
     pub admin_lock: Option<i64>,
     #[serde(default)]
     pub last_failure: Option<Attempt>,
-    #[serde(default)]
-    pub last_success: Option<Attempt>,
 }
 
 /// Why state could not be read or written.
@@ -91,6 +94,12 @@ pub trait StateStore {
     fn remove(&self, user: &UserName) -> Result<(), StoreError>;
     /// Every user that has a record.
     fn users(&self) -> Result<Vec<UserName>, StoreError>;
+    /// The last successful login, if one was recorded and is readable.
+    fn last_success(&self, user: &UserName) -> Option<Attempt>;
+    /// Records a successful login. Informational, so written without fsync: every login pays
+    /// for this, and a crash can at worst lose or garble it, which reads as "none recorded" and
+    /// never locks anyone out (unlike [`Record`], which a crash must not damage).
+    fn set_last_success(&self, user: &UserName, attempt: &Attempt) -> Result<(), StoreError>;
 }
 
 /// The real store: `<state_dir>/<user>.state`, locked through `<state_dir>/<user>.lock`.
@@ -244,7 +253,11 @@ impl StateStore for FileStore {
         let before = self.read(&path)?;
         let mut record = before.clone().unwrap_or_default();
         f(&mut record);
-        if before.as_ref() != Some(&record) {
+        let unchanged = match &before {
+            Some(b) => *b == record,
+            None => record == Record::default(),
+        };
+        if !unchanged {
             self.write(&path, &record)?;
         }
         Ok(record)
@@ -258,6 +271,35 @@ impl StateStore for FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(StoreError::Io { path, source }),
         }
+    }
+
+    fn last_success(&self, user: &UserName) -> Option<Attempt> {
+        let bytes = std::fs::read(self.path(user, "last")).ok()?;
+        serde_json::from_slice(bytes.get(..LAST_SUCCESS_BYTES)?.trim_ascii_end()).ok()
+    }
+
+    fn set_last_success(&self, user: &UserName, attempt: &Attempt) -> Result<(), StoreError> {
+        let path = self.path(user, "last");
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut bytes = serde_json::to_vec(attempt).map_err(|e| io(std::io::Error::other(e)))?;
+        if bytes.len() > LAST_SUCCESS_BYTES {
+            return Err(io(std::io::Error::other("last-success entry too long")));
+        }
+        // Overwritten in place, one fixed-size write: no truncate and no rename, which on ext4
+        // would each force the data to disk (auto_da_alloc) and cost a flush on every login.
+        bytes.resize(LAST_SUCCESS_BYTES, b' ');
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&path)
+            .and_then(|f| std::os::unix::fs::FileExt::write_all_at(&f, &bytes, 0))
+            .map_err(io)
     }
 
     fn users(&self) -> Result<Vec<UserName>, StoreError> {
@@ -317,6 +359,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, String> {
 #[derive(Default)]
 pub struct MemStore {
     records: Mutex<BTreeMap<UserName, Record>>,
+    last: Mutex<BTreeMap<UserName, Attempt>>,
 }
 
 impl StateStore for MemStore {
@@ -342,6 +385,18 @@ impl StateStore for MemStore {
 
     fn remove(&self, user: &UserName) -> Result<(), StoreError> {
         self.records.lock().map_err(|_| poisoned())?.remove(user);
+        Ok(())
+    }
+
+    fn last_success(&self, user: &UserName) -> Option<Attempt> {
+        self.last.lock().ok()?.get(user).cloned()
+    }
+
+    fn set_last_success(&self, user: &UserName, attempt: &Attempt) -> Result<(), StoreError> {
+        self.last
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(user.clone(), attempt.clone());
         Ok(())
     }
 
@@ -439,6 +494,32 @@ mod tests {
                 .unwrap()
                 .to_string()
                 .contains("chmod go-w")
+        );
+    }
+
+    #[test]
+    fn last_success_is_kept_apart_and_a_garbled_one_reads_as_none() {
+        let d = tempfile::tempdir().unwrap();
+        let store = FileStore::open(d.path()).unwrap();
+        assert_eq!(store.last_success(&alice()), None);
+        let a = Attempt {
+            at: 7,
+            service: "sshd".into(),
+            rhost: "192.0.2.1".into(),
+        };
+        store.set_last_success(&alice(), &a).unwrap();
+        assert_eq!(store.last_success(&alice()), Some(a));
+        assert_eq!(
+            store.load(&alice()).unwrap(),
+            None,
+            "no durable record was needed"
+        );
+        std::fs::write(d.path().join("alice.last"), b"").unwrap();
+        assert_eq!(store.last_success(&alice()), None);
+        store.update(&alice(), &mut |r| r.failures.push(1)).unwrap();
+        assert!(
+            store.load(&alice()).is_ok(),
+            "a garbled last-success file never makes the record corrupt"
         );
     }
 

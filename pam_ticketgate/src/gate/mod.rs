@@ -180,7 +180,15 @@ impl<'a> Gate<'a> {
         let account = dir
             .lookup(user.as_str())
             .map_err(|e| self.system_error(&format!("directory lookup of {user}: {e}")))?;
-        let host = self.world.host();
+        // Host names are read (from /etc/hosts) only when some scope has host patterns.
+        let host = if self.config.scopes.iter().any(|s| s.hosts.is_some()) {
+            self.world.host()
+        } else {
+            HostNames {
+                short: String::new(),
+                fqdn: String::new(),
+            }
+        };
         let scope = scope::select(
             self.config,
             user.as_str(),
@@ -393,14 +401,22 @@ impl<'a> Gate<'a> {
         };
         let lock = if self.login.authenticated {
             let mut lock = None;
+            // Rewrites the durable record only when there were failures to forget.
             let updated = store.update(&user, &mut |r| {
                 lock = lockout::current_lock(r, self.now);
                 if lock.is_none() {
-                    lockout::record_success(r, self.attempt());
+                    lockout::record_success(r);
                 }
             });
             match updated {
-                Ok(_) => Ok(lock),
+                Ok(_) => {
+                    if lock.is_none()
+                        && let Err(e) = store.set_last_success(&user, &self.attempt())
+                    {
+                        self.audit.error(&e.to_string());
+                    }
+                    Ok(lock)
+                }
                 Err(e @ StoreError::Corrupt { .. }) => {
                     self.audit.error(&e.to_string());
                     Err(Outcome::Locked)

@@ -31,6 +31,12 @@ impl StateStore for Borrowed<'_> {
     fn users(&self) -> Result<Vec<UserName>, StoreError> {
         self.0.users()
     }
+    fn last_success(&self, u: &UserName) -> Option<crate::store::Attempt> {
+        self.0.last_success(u)
+    }
+    fn set_last_success(&self, u: &UserName, a: &crate::store::Attempt) -> Result<(), StoreError> {
+        self.0.set_last_success(u, a)
+    }
 }
 
 struct AuditRef<'a>(&'a MemAudit);
@@ -242,7 +248,14 @@ fn success_resets_the_count_only_after_authentication_in_the_same_handle() {
     assert_eq!(c.run(Phase::Account, &authed, 3), Outcome::Allowed);
     let r = c.record("alice").unwrap();
     assert!(r.failures.is_empty());
-    assert_eq!(r.last_success.unwrap().at, 3);
+    assert_eq!(
+        c.world
+            .store
+            .last_success(&UserName::parse("alice").unwrap())
+            .unwrap()
+            .at,
+        3
+    );
     assert!(c.world.audit.names().contains(&"auth_success"));
     c.fail("alice", 4);
     c.fail("alice", 5);
@@ -273,7 +286,9 @@ fn admin_lock_refuses_in_preauth_and_account() {
     };
     assert_eq!(c.run(Phase::Account, &authed, 6), Outcome::AccountLocked);
     assert_eq!(
-        c.record("alice").unwrap().last_success,
+        c.world
+            .store
+            .last_success(&UserName::parse("alice").unwrap()),
         None,
         "a locked account records no success"
     );

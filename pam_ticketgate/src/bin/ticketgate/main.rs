@@ -74,7 +74,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         Command::Status { user: Some(u) } => {
             let user = parse_user(u)?;
             let record = store.load(&user).map_err(|e| e.to_string())?;
-            print!("{}", status(&config, &user, record.as_ref(), now));
+            print!("{}", status(&config, &store, &user, record.as_ref(), now));
             Ok(())
         }
         Command::Status { user: None } => {
@@ -84,7 +84,9 @@ fn run(cli: &Cli) -> Result<(), String> {
             }
             for user in users {
                 match store.load(&user) {
-                    Ok(record) => print!("{}", status(&config, &user, record.as_ref(), now)),
+                    Ok(record) => {
+                        print!("{}", status(&config, &store, &user, record.as_ref(), now))
+                    }
                     Err(e) => println!("{user}: {e}"),
                 }
             }
@@ -150,7 +152,13 @@ fn change(
 }
 
 /// The status block for one user.
-fn status(config: &Config, user: &UserName, record: Option<&Record>, now: i64) -> String {
+fn status(
+    config: &Config,
+    store: &FileStore,
+    user: &UserName,
+    record: Option<&Record>,
+    now: i64,
+) -> String {
     let default = Record::default();
     let record = record.unwrap_or(&default);
     let account = Nss.lookup(user.as_str()).ok().flatten();
@@ -203,7 +211,7 @@ fn status(config: &Config, user: &UserName, record: Option<&Record>, now: i64) -
     ));
     out.push_str(&format!(
         "  last success: {}\n",
-        attempt(&record.last_success)
+        attempt(&store.last_success(user))
     ));
     if account.is_none() {
         out.push_str("  note:         NSS does not know this user\n");
