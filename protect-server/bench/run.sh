@@ -7,7 +7,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-target=${CARGO_TARGET_DIR:-/tmp/target-protectd}
+target=${CARGO_TARGET_DIR:-$root/target}
 users=${USERS:-100000}
 connections=${CONNECTIONS:-32}
 seconds=${SECONDS_:-20}

@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 pub const USER: &str = "tguser";
 pub const PASSWORD: &str = "Tr0ub4dor&3-horse";
 pub const UID: u32 = 4242;
+/// A supplementary group the throwaway user is a member of.
+pub const GROUP: &str = "tgadmins";
 
 pub struct Sandbox {
     dir: tempfile::TempDir,
@@ -70,7 +72,11 @@ impl Sandbox {
             format!("{USER}:x:{UID}:{UID}:Throwaway Tester,R1,555-0100,,:/nonexistent:/bin/sh\n"),
         );
         add("shadow", format!("{USER}:{hash}:19000:0:99999:7:::\n"));
-        add("group", format!("{USER}:x:{UID}:\n"));
+        // A supplementary group, for group-scoped tests.
+        add(
+            "group",
+            format!("{USER}:x:{UID}:\n{GROUP}:x:{}:{USER}\n", UID + 1),
+        );
         std::fs::set_permissions(s.path("shadow"), std::fs::Permissions::from_mode(0o640)).unwrap();
         s.write_config(config_body);
         s

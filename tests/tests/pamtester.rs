@@ -335,3 +335,68 @@ fn concurrent_failures_lock_after_exactly_the_limit() {
         "the other 15 were refused as locked, not counted"
     );
 }
+
+#[test]
+fn scope_by_supplementary_group_through_nss() {
+    let by_group = "[[scope]]\ngroups = [\"tgadmins\"]\n[policy.default]\nfailed_logon = 2\n";
+    let s = sandbox(by_group);
+    login(&s, "wrong");
+    login(&s, "wrong");
+    assert!(
+        !asked_password(&login(&s, PASSWORD)),
+        "member of tgadmins: locked"
+    );
+    let s = sandbox(&by_group.replace("tgadmins", "nobodyhere"));
+    login(&s, "wrong");
+    login(&s, "wrong");
+    assert!(
+        ok(&login(&s, PASSWORD)),
+        "not a member: no scope, no lockout"
+    );
+}
+
+#[test]
+fn check_config_refuses_a_secret_file_others_can_read() {
+    let s = sandbox(LOCK3);
+    let secret = s.path("sn.secret");
+    std::fs::write(&secret, "token").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    s.write_config(&format!(
+        "{LOCK3}[ticket]\nsystem = \"servicenow\"\nbase_url = \"https://acme.service-now.com\"\nusername = \"svc\"\nsecret_file = \"{}\"\n",
+        secret.display()
+    ));
+    let out = s.ticketgate(&["check-config"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("ticket.secret_file: secret file") && text(&out).contains("chmod 600"),
+        "{}",
+        text(&out)
+    );
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    assert!(s.ticketgate(&["check-config"]).status.success());
+}
+
+#[test]
+fn check_config_reports_gates_this_build_lacks() {
+    let s = sandbox(
+        "[[scope]]\nusers = [\"tguser\"]\nlogin_protect = true\n[login_protect]\nurl = \"https://p.example.com\"\nservice_id = \"x\"\nsecret_file = \"/nonexistent\"\n",
+    );
+    let out = s.ticketgate(&["check-config"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("no login_protect gate yet"),
+        "{}",
+        text(&out)
+    );
+    let out = login(&s, PASSWORD);
+    assert!(
+        !out.status.success() && !asked_password(&out),
+        "fail closed: {}",
+        text(&out)
+    );
+    assert!(
+        s.syslog_lines()
+            .iter()
+            .any(|l| l.contains("no login_protect gate yet"))
+    );
+}
