@@ -291,21 +291,28 @@ impl<'a> Gate<'a> {
         Outcome::Locked
     }
 
+    /// The refusal for a locked account (or one whose state cannot be read); `None` = go on.
+    fn refuse_if_locked(&self, user: &UserName) -> Option<Outcome> {
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(o) => return Some(o),
+        };
+        match self.lock_of(store.as_ref(), user) {
+            Ok(None) => None,
+            Ok(lock @ Some(_)) => Some(self.refuse_locked(user, lock)),
+            Err(Outcome::Locked) => Some(self.refuse_locked(user, None)),
+            Err(o) => Some(o),
+        }
+    }
+
     fn preauth(&self, subject: Subject) -> Outcome {
         let (user, scope) = match subject {
             Subject::NotCovered => return Outcome::NotCovered,
             Subject::Unknown => return Outcome::Allowed,
             Subject::Known { user, scope, .. } => (user, scope),
         };
-        let store = match self.store() {
-            Ok(s) => s,
-            Err(o) => return o,
-        };
-        match self.lock_of(store.as_ref(), &user) {
-            Ok(None) => {}
-            Ok(lock @ Some(_)) => return self.refuse_locked(&user, lock),
-            Err(Outcome::Locked) => return self.refuse_locked(&user, None),
-            Err(o) => return o,
+        if let Some(refused) = self.refuse_if_locked(&user) {
+            return refused;
         }
         if scope.login_protect {
             return self.not_in_this_build("login_protect", scope);
@@ -371,16 +378,9 @@ impl<'a> Gate<'a> {
             Subject::NotCovered | Subject::Unknown => return Outcome::Allowed,
             Subject::Known { user, scope, .. } => (user, scope),
         };
-        let store = match self.store() {
-            Ok(s) => s,
-            Err(o) => return o,
-        };
         // A lock set by concurrent failures after preauth still stops this login.
-        match self.lock_of(store.as_ref(), &user) {
-            Ok(None) => {}
-            Ok(lock @ Some(_)) => return self.refuse_locked(&user, lock),
-            Err(Outcome::Locked) => return self.refuse_locked(&user, None),
-            Err(o) => return o,
+        if let Some(refused) = self.refuse_if_locked(&user) {
+            return refused;
         }
         if scope.ticket {
             return self.not_in_this_build("ticket", scope);
