@@ -1,16 +1,28 @@
-//! The few libpam calls pam-bindings 0.4 lacks. Each wrapper is safe; each unsafe block says why.
+//! The few libpam calls pam-bindings 0.4 lacks (pam_fail_delay, pam_putenv). Each wrapper is safe; each unsafe block says why.
 
-use std::os::raw::{c_int, c_uint};
+use std::ffi::CString;
+use std::os::raw::{c_char, c_int, c_uint};
 
 use pam::module::PamHandle;
 
 #[link(name = "pam")]
 unsafe extern "C" {
     fn pam_fail_delay(pamh: *mut PamHandle, musec_delay: c_uint) -> c_int;
+    fn pam_putenv(pamh: *mut PamHandle, name_value: *const c_char) -> c_int;
 }
 
 /// Asks libpam to delay a failed authentication by at least `micros` (it uses the longest asked).
 pub fn fail_delay(pamh: &mut PamHandle, micros: u32) -> bool {
     // SAFETY: `pamh` is the live handle libpam passed to this hook; the call only records a number.
     unsafe { pam_fail_delay(pamh, micros) == 0 }
+}
+
+/// Sets `NAME=value` in the PAM environment (libpam copies the string).
+pub fn putenv(pamh: &mut PamHandle, name_value: &str) -> bool {
+    let Ok(c) = CString::new(name_value) else {
+        return false;
+    };
+    // SAFETY: `pamh` is the live handle; `c` is a NUL-terminated string that outlives the call,
+    // and pam_putenv copies it before returning.
+    unsafe { pam_putenv(pamh, c.as_ptr()) == 0 }
 }

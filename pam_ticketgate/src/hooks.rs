@@ -6,7 +6,10 @@ use std::ffi::CStr;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pam::constants::{PAM_ERROR_MSG, PAM_SILENT, PamFlag, PamResultCode};
+use pam::constants::{
+    PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON, PAM_SILENT, PAM_TEXT_INFO, PamFlag,
+    PamMessageStyle, PamResultCode,
+};
 use pam::conv::Conv;
 use pam::items::{RHost, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
@@ -17,6 +20,7 @@ use crate::directory::{Directory, Nss};
 use crate::ffi;
 use crate::gate::{self, Conversation, Login, Outcome, Phase, World};
 use crate::scope::HostNames;
+use crate::secret::Secret;
 use crate::store::{FileStore, StateStore, StoreError};
 
 /// Module data key marking a successful `ticket` phase (the `authsucc` of this module).
@@ -178,14 +182,40 @@ impl World for PamWorld<'_> {
     }
 }
 
+impl PamWorld<'_> {
+    fn send(&self, style: PamMessageStyle, message: &str) -> Option<Secret> {
+        let pamh = self.pamh.try_borrow().ok()?;
+        let conv = pamh.get_item::<Conv>().ok()??;
+        let reply = conv.send(style, message).ok()??;
+        let text = String::from_utf8(reply.as_bytes().to_vec()).ok()?;
+        Some(Secret::new(text))
+    }
+}
+
 impl Conversation for PamWorld<'_> {
     fn error(&self, message: &str) {
-        let Ok(pamh) = self.pamh.try_borrow() else {
-            return;
-        };
-        if let Ok(Some(conv)) = pamh.get_item::<Conv>() {
-            let _ = conv.send(PAM_ERROR_MSG, message);
-        }
+        self.send(PAM_ERROR_MSG, message);
+    }
+
+    fn info(&self, message: &str) {
+        self.send(PAM_TEXT_INFO, message);
+    }
+
+    fn prompt(&self, message: &str, echo: bool) -> Option<Secret> {
+        self.send(
+            if echo {
+                PAM_PROMPT_ECHO_ON
+            } else {
+                PAM_PROMPT_ECHO_OFF
+            },
+            message,
+        )
+    }
+
+    fn putenv(&self, name_value: &str) -> bool {
+        self.pamh
+            .try_borrow_mut()
+            .is_ok_and(|mut pamh| ffi::putenv(&mut pamh, name_value))
     }
 
     fn fail_delay(&self, delay: Duration) {

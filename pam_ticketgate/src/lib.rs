@@ -11,6 +11,7 @@ pub mod gate;
 pub mod hooks;
 pub mod lockout;
 pub mod scope;
+pub mod secret;
 pub mod store;
 pub mod timefmt;
 pub mod user;

@@ -1,6 +1,8 @@
 //! Orchestration: one function per PAM phase, taking plain values and `now`, returning an
 //! [`Outcome`]. Config loading, scope selection, lock checks and audit happen here.
 
+mod account;
+mod auth;
 mod outcome;
 
 use std::path::{Path, PathBuf};
@@ -9,10 +11,11 @@ use std::time::Duration;
 pub use outcome::Outcome;
 
 use crate::audit::{AuditSink, Event, EventName};
-use crate::config::{Config, Policy, Scope, Unprivileged};
+use crate::config::{Config, Scope, Unprivileged};
 use crate::directory::Directory;
-use crate::lockout::{self, Failure, Lock};
+use crate::lockout::{self, Lock};
 use crate::scope::{self, HostNames};
+use crate::secret::Secret;
 use crate::store::{Attempt, StateStore, StoreError};
 use crate::user::UserName;
 
@@ -49,10 +52,19 @@ pub struct Login<'a> {
     pub authenticated: bool,
 }
 
-/// Messages to the user and the failure delay; the PAM conversation in production.
+/// Messages and prompts to the user, the failure delay and the PAM environment; the PAM
+/// conversation and handle in production, a scripted fake in tests.
 pub trait Conversation {
+    /// A `PAM_ERROR_MSG` line.
     fn error(&self, message: &str);
+    /// A `PAM_TEXT_INFO` line (sshd shows these only after authentication: anything the user
+    /// must read before acting is sent as a prompt instead).
+    fn info(&self, message: &str);
+    /// Asks the user; `echo` = the answer is shown as typed. `None` if the client gave no answer.
+    fn prompt(&self, message: &str, echo: bool) -> Option<Secret>;
     fn fail_delay(&self, delay: Duration);
+    /// Sets `NAME=value` in the PAM environment (e.g. `TICKETGATE_TICKET`); false if refused.
+    fn putenv(&self, name_value: &str) -> bool;
 }
 
 /// Everything outside the module's logic: state, directory, audit, host names, conversation.
@@ -302,137 +314,6 @@ impl<'a> Gate<'a> {
             Ok(lock @ Some(_)) => Some(self.refuse_locked(user, lock)),
             Err(Outcome::Locked) => Some(self.refuse_locked(user, None)),
             Err(o) => Some(o),
-        }
-    }
-
-    fn preauth(&self, subject: Subject) -> Outcome {
-        let (user, scope) = match subject {
-            Subject::NotCovered => return Outcome::NotCovered,
-            Subject::Unknown => return Outcome::Allowed,
-            Subject::Known { user, scope, .. } => (user, scope),
-        };
-        if let Some(refused) = self.refuse_if_locked(&user) {
-            return refused;
-        }
-        if scope.login_protect {
-            return self.not_in_this_build("login_protect", scope);
-        }
-        Outcome::Allowed
-    }
-
-    fn authfail(&self, subject: Subject) -> Outcome {
-        let (user, uid, scope) = match subject {
-            Subject::NotCovered => return Outcome::AuthFailed,
-            Subject::Unknown => {
-                self.audit.event(
-                    &self
-                        .event(EventName::AuthFailure, "(unknown)")
-                        .with("reason", "unknown_user"),
-                    self.now,
-                );
-                return Outcome::AuthFailed;
-            }
-            Subject::Known { user, uid, scope } => (user, uid, scope),
-        };
-        let store = match self.store() {
-            Ok(s) => s,
-            Err(_) => return Outcome::AuthFailed,
-        };
-        let policy: &Policy = &scope.policy;
-        let mut result = Failure::AlreadyLocked;
-        let updated = store.update(&user, &mut |r| {
-            result = lockout::record_failure(r, policy, uid == 0, self.attempt());
-        });
-        if let Err(e) = updated {
-            self.audit.error(&e.to_string());
-            return Outcome::AuthFailed;
-        }
-        let failure = self.event(EventName::AuthFailure, user.as_str());
-        match result {
-            Failure::Counted { count } => {
-                self.audit.event(&failure.with("failures", count), self.now)
-            }
-            Failure::AlreadyLocked => self
-                .audit
-                .event(&failure.with("reason", "locked"), self.now),
-            Failure::LockedNow { count, until } => {
-                self.audit.event(&failure.with("failures", count), self.now);
-                let until = until.map_or_else(|| "admin".to_string(), |u| u.to_string());
-                let lock = self
-                    .event(EventName::HackLock, user.as_str())
-                    .with("failures", count)
-                    .with("until", until)
-                    .with("policy", &scope.policy_name);
-                self.audit.event(&lock, self.now);
-            }
-        }
-        Outcome::AuthFailed
-    }
-
-    fn ticket(&self, subject: Subject) -> Outcome {
-        // This line is reached only after the password module succeeded and jumped over
-        // `authfail`. libpam does not count a jump as a positive result, so this line must
-        // answer success even for logins no scope covers (the role Debian gives `pam_permit`
-        // after `pam_unix`); PAM_IGNORE here would fail every uncovered login.
-        let (user, scope) = match subject {
-            Subject::NotCovered | Subject::Unknown => return Outcome::Allowed,
-            Subject::Known { user, scope, .. } => (user, scope),
-        };
-        // A lock set by concurrent failures after preauth still stops this login.
-        if let Some(refused) = self.refuse_if_locked(&user) {
-            return refused;
-        }
-        if scope.ticket {
-            return self.not_in_this_build("ticket", scope);
-        }
-        self.audit
-            .event(&self.event(EventName::AuthSuccess, user.as_str()), self.now);
-        Outcome::Allowed
-    }
-
-    fn account(&self, subject: Subject) -> Outcome {
-        let user = match subject {
-            Subject::NotCovered | Subject::Unknown => return Outcome::NotCovered,
-            Subject::Known { user, .. } => user,
-        };
-        let store = match self.store() {
-            Ok(s) => s,
-            Err(o) => return o,
-        };
-        let lock = if self.login.authenticated {
-            let mut lock = None;
-            // Rewrites the durable record only when there were failures to forget.
-            let updated = store.update(&user, &mut |r| {
-                lock = lockout::current_lock(r, self.now);
-                if lock.is_none() {
-                    lockout::record_success(r);
-                }
-            });
-            match updated {
-                Ok(_) => {
-                    if lock.is_none()
-                        && let Err(e) = store.set_last_success(&user, &self.attempt())
-                    {
-                        self.audit.error(&e.to_string());
-                    }
-                    Ok(lock)
-                }
-                Err(e @ StoreError::Corrupt { .. }) => {
-                    self.audit.error(&e.to_string());
-                    Err(Outcome::Locked)
-                }
-                Err(e) => Err(self.system_error(&e.to_string())),
-            }
-        } else {
-            self.lock_of(store.as_ref(), &user)
-        };
-        match lock {
-            Ok(None) => Outcome::Allowed,
-            Ok(Some(_)) | Err(Outcome::Locked) => {
-                self.tell("Account locked; contact your administrator.");
-                Outcome::AccountLocked
-            }
-            Err(o) => o,
         }
     }
 

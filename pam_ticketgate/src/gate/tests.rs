@@ -73,8 +73,17 @@ impl Conversation for TestWorld {
     fn error(&self, m: &str) {
         self.messages.borrow_mut().push(m.to_string());
     }
+    fn info(&self, m: &str) {
+        self.messages.borrow_mut().push(m.to_string());
+    }
+    fn prompt(&self, m: &str, _echo: bool) -> Option<Secret> {
+        panic!("unexpected prompt {m:?}: the lockout gate never prompts");
+    }
     fn fail_delay(&self, d: Duration) {
         self.delays.borrow_mut().push(d);
+    }
+    fn putenv(&self, kv: &str) -> bool {
+        panic!("unexpected putenv {kv:?}");
     }
 }
 

@@ -1,0 +1,94 @@
+//! The `auth` phases: `preauth` (refuse locked accounts before any password), `authfail`
+//! (count a failed logon, hack-lock at the limit), `ticket` (the password was accepted).
+
+use super::{Gate, Outcome, Subject};
+use crate::audit::EventName;
+use crate::config::Policy;
+use crate::lockout::{self, Failure};
+
+impl Gate<'_> {
+    pub(super) fn preauth(&self, subject: Subject) -> Outcome {
+        let (user, scope) = match subject {
+            Subject::NotCovered => return Outcome::NotCovered,
+            Subject::Unknown => return Outcome::Allowed,
+            Subject::Known { user, scope, .. } => (user, scope),
+        };
+        if let Some(refused) = self.refuse_if_locked(&user) {
+            return refused;
+        }
+        if scope.login_protect {
+            return self.not_in_this_build("login_protect", scope);
+        }
+        Outcome::Allowed
+    }
+
+    pub(super) fn authfail(&self, subject: Subject) -> Outcome {
+        let (user, uid, scope) = match subject {
+            Subject::NotCovered => return Outcome::AuthFailed,
+            Subject::Unknown => {
+                self.audit.event(
+                    &self
+                        .event(EventName::AuthFailure, "(unknown)")
+                        .with("reason", "unknown_user"),
+                    self.now,
+                );
+                return Outcome::AuthFailed;
+            }
+            Subject::Known { user, uid, scope } => (user, uid, scope),
+        };
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(_) => return Outcome::AuthFailed,
+        };
+        let policy: &Policy = &scope.policy;
+        let mut result = Failure::AlreadyLocked;
+        let updated = store.update(&user, &mut |r| {
+            result = lockout::record_failure(r, policy, uid == 0, self.attempt());
+        });
+        if let Err(e) = updated {
+            self.audit.error(&e.to_string());
+            return Outcome::AuthFailed;
+        }
+        let failure = self.event(EventName::AuthFailure, user.as_str());
+        match result {
+            Failure::Counted { count } => {
+                self.audit.event(&failure.with("failures", count), self.now)
+            }
+            Failure::AlreadyLocked => self
+                .audit
+                .event(&failure.with("reason", "locked"), self.now),
+            Failure::LockedNow { count, until } => {
+                self.audit.event(&failure.with("failures", count), self.now);
+                let until = until.map_or_else(|| "admin".to_string(), |u| u.to_string());
+                let lock = self
+                    .event(EventName::HackLock, user.as_str())
+                    .with("failures", count)
+                    .with("until", until)
+                    .with("policy", &scope.policy_name);
+                self.audit.event(&lock, self.now);
+            }
+        }
+        Outcome::AuthFailed
+    }
+
+    pub(super) fn ticket(&self, subject: Subject) -> Outcome {
+        // This line is reached only after the password module succeeded and jumped over
+        // `authfail`. libpam does not count a jump as a positive result, so this line must
+        // answer success even for logins no scope covers (the role Debian gives `pam_permit`
+        // after `pam_unix`); PAM_IGNORE here would fail every uncovered login.
+        let (user, scope) = match subject {
+            Subject::NotCovered | Subject::Unknown => return Outcome::Allowed,
+            Subject::Known { user, scope, .. } => (user, scope),
+        };
+        // A lock set by concurrent failures after preauth still stops this login.
+        if let Some(refused) = self.refuse_if_locked(&user) {
+            return refused;
+        }
+        if scope.ticket {
+            return self.not_in_this_build("ticket", scope);
+        }
+        self.audit
+            .event(&self.event(EventName::AuthSuccess, user.as_str()), self.now);
+        Outcome::Allowed
+    }
+}
