@@ -10,6 +10,7 @@ mod ffi;
 pub mod gate;
 pub mod hooks;
 pub mod lockout;
+pub mod rules;
 pub mod scope;
 pub mod secret;
 pub mod store;
