@@ -10,6 +10,8 @@ mod ffi;
 pub mod gate;
 pub mod hooks;
 pub mod lockout;
+pub mod net;
+pub mod offline;
 pub mod rules;
 pub mod scope;
 pub mod secret;
