@@ -17,6 +17,11 @@ pub enum EventName {
     AdminUnlock,
     AdminReset,
     ConfigError,
+    ExpiredLock,
+    InactiveLock,
+    MustChange,
+    CredentialUpdate,
+    CredentialUpdateFailed,
 }
 
 impl EventName {
@@ -29,12 +34,23 @@ impl EventName {
             Self::AdminUnlock => "admin_unlock",
             Self::AdminReset => "admin_reset",
             Self::ConfigError => "config_error",
+            Self::ExpiredLock => "expired_lock",
+            Self::InactiveLock => "inactive_lock",
+            Self::MustChange => "must_change",
+            Self::CredentialUpdate => "credential_update",
+            Self::CredentialUpdateFailed => "credential_update_failed",
         }
     }
 
     fn severity(self) -> syslog::Severity {
         match self {
-            Self::AuthSuccess | Self::AdminUnlock | Self::AdminReset => syslog::Severity::LOG_INFO,
+            Self::AuthSuccess | Self::AdminUnlock | Self::AdminReset | Self::CredentialUpdate => {
+                syslog::Severity::LOG_INFO
+            }
+            Self::ExpiredLock | Self::MustChange | Self::CredentialUpdateFailed => {
+                syslog::Severity::LOG_NOTICE
+            }
+            Self::InactiveLock => syslog::Severity::LOG_WARNING,
             Self::AuthFailure | Self::AdminLock => syslog::Severity::LOG_NOTICE,
             Self::HackLock => syslog::Severity::LOG_WARNING,
             Self::ConfigError => syslog::Severity::LOG_ERR,

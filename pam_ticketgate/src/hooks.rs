@@ -72,6 +72,8 @@ pub fn pam_code(outcome: Outcome) -> PamResultCode {
         Outcome::UnprivilegedDenied => PamResultCode::PAM_PERM_DENIED,
         Outcome::ConfigBroken => PamResultCode::PAM_SERVICE_ERR,
         Outcome::SystemError => PamResultCode::PAM_SYSTEM_ERR,
+        Outcome::NewAuthtokRequired => PamResultCode::PAM_NEW_AUTHTOK_REQD,
+        Outcome::CredentialRefused => PamResultCode::PAM_AUTHTOK_ERR,
     }
 }
 
@@ -129,6 +131,7 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
         tty: &tty,
         silent: flags & PAM_SILENT != 0,
         privileged: nix::unistd::geteuid().is_root(),
+        credential: args.credential,
         authenticated,
     };
     let now = SystemTime::now()

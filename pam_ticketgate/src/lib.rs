@@ -9,6 +9,7 @@ pub mod directory;
 mod ffi;
 pub mod gate;
 pub mod hooks;
+pub mod lifecycle;
 pub mod lockout;
 pub mod net;
 pub mod offline;

@@ -13,12 +13,17 @@ pub enum Lock {
     Admin { since: i64 },
     /// Too many failures; `until: None` lasts until an administrator unlocks.
     Hack { since: i64, until: Option<i64> },
+    /// No successful login for `inactive_after`; lasts until an administrator unlocks.
+    Inactive { since: i64 },
 }
 
 /// The lock in force at `now`, if any (an admin lock wins over a hack lock).
 pub fn current_lock(record: &Record, now: i64) -> Option<Lock> {
     if let Some(since) = record.admin_lock {
         return Some(Lock::Admin { since });
+    }
+    if let Some(since) = record.inactive_lock {
+        return Some(Lock::Inactive { since });
     }
     match record.hack_lock {
         Some(HackLock { at, until: None }) => Some(Lock::Hack {
@@ -103,9 +108,12 @@ pub fn admin_lock(record: &mut Record, now: i64) {
     record.admin_lock.get_or_insert(now);
 }
 
-/// `ticketgate unlock`: lifts every lock and forgets the failures.
-pub fn admin_unlock(record: &mut Record) {
+/// `ticketgate unlock`: lifts every lock and forgets the failures. `now` restarts the
+/// inactivity clock, so an account unlocked after inactivity is not locked again at once.
+pub fn admin_unlock(record: &mut Record, now: i64) {
     record.admin_lock = None;
+    record.inactive_lock = None;
+    record.last_active = Some(now);
     reset(record);
 }
 
@@ -233,7 +241,7 @@ mod tests {
             }
         );
         assert!(current_lock(&r, i64::MAX).is_some());
-        admin_unlock(&mut r);
+        admin_unlock(&mut r, 6);
         assert_eq!(current_lock(&r, 10), None);
     }
 
@@ -281,7 +289,7 @@ mod tests {
         admin_lock(&mut r, 4);
         reset(&mut r);
         assert_eq!(current_lock(&r, 5), Some(Lock::Admin { since: 4 }));
-        admin_unlock(&mut r);
+        admin_unlock(&mut r, 6);
         assert_eq!(current_lock(&r, 5), None);
     }
 }

@@ -50,6 +50,35 @@ pub struct Record {
     pub admin_lock: Option<i64>,
     #[serde(default)]
     pub last_failure: Option<Attempt>,
+    /// When the module first saw the user (the start for expiry and inactivity when nothing
+    /// later is known: a new account does not count from 1970).
+    #[serde(default)]
+    pub first_seen: Option<i64>,
+    /// A durable last-activity stamp for the inactivity lock, refreshed at most twice a day
+    /// (the exact last success lives in the non-durable `.last` file).
+    #[serde(default)]
+    pub last_active: Option<i64>,
+    /// Since when the account is locked for inactivity (until an administrator unlocks).
+    #[serde(default)]
+    pub inactive_lock: Option<i64>,
+    #[serde(default)]
+    pub password: CredentialState,
+    #[serde(default)]
+    pub pin: CredentialState,
+}
+
+/// Lifecycle of one credential type (password or PIN).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialState {
+    /// When it was last changed through the module.
+    #[serde(default)]
+    pub last_change: Option<i64>,
+    /// `ticketgate must-change`: the next login must change it.
+    #[serde(default)]
+    pub must_change: bool,
+    /// Argon2 PHC strings of the most recent credentials, newest last.
+    #[serde(default)]
+    pub history: Vec<String>,
 }
 
 /// Why state could not be read or written.

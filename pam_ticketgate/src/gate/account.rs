@@ -1,53 +1,102 @@
-//! The `account` phase: locks, and the reset after a successful authentication in this handle.
+//! The `account` phase: locks (admin, hack, inactivity), the credential's lifecycle (expiry
+//! with warning, must-change), and the reset after a successful authentication in this handle.
 
 use super::{Gate, Outcome, Subject};
+use crate::audit::EventName;
+use crate::lifecycle::{self, Standing};
 use crate::lockout;
 use crate::store::StoreError;
 
 impl Gate<'_> {
     pub(super) fn account(&self, subject: Subject) -> Outcome {
-        let user = match subject {
+        let (user, scope) = match subject {
             Subject::NotCovered | Subject::Unknown => return Outcome::NotCovered,
-            Subject::Known { user, .. } => user,
+            Subject::Known { user, scope, .. } => (user, scope),
         };
+        let policy = self.policy(scope);
         let store = match self.store() {
             Ok(s) => s,
             Err(o) => return o,
         };
-        let lock = if self.login.authenticated {
-            let mut lock = None;
-            // Rewrites the durable record only when there were failures to forget.
-            let updated = store.update(&user, &mut |r| {
-                lock = lockout::current_lock(r, self.now);
-                if lock.is_none() {
-                    lockout::record_success(r);
-                }
-            });
-            match updated {
-                Ok(_) => {
-                    if lock.is_none()
-                        && let Err(e) = store.set_last_success(&user, &self.attempt())
-                    {
-                        self.audit.error(&e.to_string());
-                    }
-                    Ok(lock)
-                }
-                Err(e @ StoreError::Corrupt { .. }) => {
-                    self.audit.error(&e.to_string());
-                    Err(Outcome::Locked)
-                }
-                Err(e) => Err(self.system_error(&e.to_string())),
-            }
-        } else {
-            self.lock_of(store.as_ref(), &user)
+        let lock = match self.lock_of(store.as_ref(), &user, policy) {
+            Ok(lock) => lock,
+            Err(Outcome::Locked) => return self.account_locked(),
+            Err(o) => return o,
         };
-        match lock {
-            Ok(None) => Outcome::Allowed,
-            Ok(Some(_)) | Err(Outcome::Locked) => {
-                self.tell("Account locked; contact your administrator.");
-                Outcome::AccountLocked
-            }
-            Err(o) => o,
+        if lock.is_some() {
+            return self.account_locked();
         }
+        let (now, authenticated) = (self.now, self.login.authenticated);
+        // One read-modify-write: first sight (once), and after a successful authentication
+        // the reset and the durable activity stamp. It writes only when something changed.
+        let updated = store.update(&user, &mut |r| {
+            r.first_seen.get_or_insert(now);
+            if authenticated && lockout::current_lock(r, now).is_none() {
+                lockout::record_success(r);
+                lifecycle::note_activity(r, now);
+            }
+        });
+        let record = match updated {
+            Ok(r) => r,
+            Err(e @ StoreError::Corrupt { .. }) => {
+                self.audit.error(&e.to_string());
+                return self.account_locked();
+            }
+            Err(e) => return self.system_error(&e.to_string()),
+        };
+        if lockout::current_lock(&record, now).is_some() {
+            return self.account_locked();
+        }
+        if authenticated && let Err(e) = store.set_last_success(&user, &self.attempt()) {
+            self.audit.error(&e.to_string());
+        }
+        let what = match self.login.credential {
+            crate::args::Credential::Password => "password",
+            crate::args::Credential::Pin => "PIN",
+        };
+        match lifecycle::standing(&record, self.login.credential, policy, now) {
+            Standing::Fine => Outcome::Allowed,
+            Standing::ExpiresSoon { days_left, .. } => {
+                if !self.login.silent {
+                    let when = match days_left {
+                        0 => "today".to_string(),
+                        1 => "in 1 day".to_string(),
+                        n => format!("in {n} days"),
+                    };
+                    self.world
+                        .conversation()
+                        .info(&format!("Your {what} expires {when}; change it soon."));
+                }
+                Outcome::Allowed
+            }
+            Standing::Expired { at } => {
+                self.tell(&format!("Your {what} has expired; you must change it now."));
+                self.audit.event(
+                    &self
+                        .event(EventName::ExpiredLock, user.as_str())
+                        .with("expired_at", at)
+                        .with("credential", what),
+                    now,
+                );
+                Outcome::NewAuthtokRequired
+            }
+            Standing::MustChange => {
+                self.tell(&format!(
+                    "You must change your {what} now (required by your administrator)."
+                ));
+                self.audit.event(
+                    &self
+                        .event(EventName::MustChange, user.as_str())
+                        .with("credential", what),
+                    now,
+                );
+                Outcome::NewAuthtokRequired
+            }
+        }
+    }
+
+    fn account_locked(&self) -> Outcome {
+        self.tell("Account locked; contact your administrator.");
+        Outcome::AccountLocked
     }
 }

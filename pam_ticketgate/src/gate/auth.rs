@@ -13,7 +13,7 @@ impl Gate<'_> {
             Subject::Unknown => return Outcome::Allowed,
             Subject::Known { user, scope, .. } => (user, scope),
         };
-        if let Some(refused) = self.refuse_if_locked(&user) {
+        if let Some(refused) = self.refuse_if_locked(&user, self.policy(scope)) {
             return refused;
         }
         if scope.login_protect {
@@ -40,7 +40,7 @@ impl Gate<'_> {
             Ok(s) => s,
             Err(_) => return Outcome::AuthFailed,
         };
-        let policy: &Policy = &scope.policy;
+        let policy: &Policy = self.policy(scope);
         let mut result = Failure::AlreadyLocked;
         let updated = store.update(&user, &mut |r| {
             result = lockout::record_failure(r, policy, uid == 0, self.attempt());
@@ -81,7 +81,7 @@ impl Gate<'_> {
             Subject::Known { user, scope, .. } => (user, scope),
         };
         // A lock set by concurrent failures after preauth still stops this login.
-        if let Some(refused) = self.refuse_if_locked(&user) {
+        if let Some(refused) = self.refuse_if_locked(&user, self.policy(scope)) {
             return refused;
         }
         if scope.ticket {

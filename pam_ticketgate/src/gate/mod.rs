@@ -10,9 +10,11 @@ use std::time::Duration;
 
 pub use outcome::Outcome;
 
+use crate::args::Credential;
 use crate::audit::{AuditSink, Event, EventName};
-use crate::config::{Config, Scope, Unprivileged};
+use crate::config::{Config, Policy, Scope, Unprivileged};
 use crate::directory::Directory;
+use crate::lifecycle;
 use crate::lockout::{self, Lock};
 use crate::scope::{self, HostNames};
 use crate::secret::Secret;
@@ -50,6 +52,8 @@ pub struct Login<'a> {
     pub privileged: bool,
     /// The `ticket` phase succeeded earlier in this PAM handle.
     pub authenticated: bool,
+    /// `credential=password|pin`: which policy and which credential's lifecycle apply.
+    pub credential: Credential,
 }
 
 /// Messages and prompts to the user, the failure delay and the PAM environment; the PAM
@@ -260,16 +264,65 @@ impl<'a> Gate<'a> {
         }
     }
 
-    /// The lock in force, or the outcome for unreadable state (corrupt = locked).
-    fn lock_of(&self, store: &dyn StateStore, user: &UserName) -> Result<Option<Lock>, Outcome> {
-        match store.load(user) {
-            Ok(r) => Ok(r.and_then(|r| lockout::current_lock(&r, self.now))),
+    /// The policy for the credential this service checks.
+    fn policy<'s>(&self, scope: &'s Scope) -> &'s Policy {
+        match self.login.credential {
+            Credential::Password => &scope.policy,
+            Credential::Pin => &scope.pin_policy,
+        }
+    }
+
+    /// The lock in force, or the outcome for unreadable state (corrupt = locked). An account
+    /// found inactive is locked here, durably, with an `inactive_lock` event.
+    fn lock_of(
+        &self,
+        store: &dyn StateStore,
+        user: &UserName,
+        policy: &Policy,
+    ) -> Result<Option<Lock>, Outcome> {
+        let record = match store.load(user) {
+            Ok(r) => r.unwrap_or_default(),
             Err(e @ StoreError::Corrupt { .. }) => {
                 self.audit.error(&e.to_string());
-                Err(Outcome::Locked)
+                return Err(Outcome::Locked);
             }
-            Err(e) => Err(self.system_error(&e.to_string())),
+            Err(e) => return Err(self.system_error(&e.to_string())),
+        };
+        if let Some(lock) = lockout::current_lock(&record, self.now) {
+            return Ok(Some(lock));
         }
+        if policy.inactive_after.is_some() {
+            let last = store.last_success(user).map(|a| a.at);
+            if lifecycle::is_inactive(&record, last, policy, self.now) {
+                return self.lock_inactive(store, user, &record, last).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sets the inactivity lock (until an administrator unlocks) and audits it.
+    fn lock_inactive(
+        &self,
+        store: &dyn StateStore,
+        user: &UserName,
+        record: &crate::store::Record,
+        last: Option<i64>,
+    ) -> Result<Lock, Outcome> {
+        let now = self.now;
+        store
+            .update(user, &mut |r| {
+                r.inactive_lock.get_or_insert(now);
+            })
+            .map_err(|e| self.system_error(&e.to_string()))?;
+        let since = lifecycle::last_activity(record, last)
+            .map_or_else(|| "never".to_string(), |t| t.to_string());
+        self.audit.event(
+            &self
+                .event(EventName::InactiveLock, user.as_str())
+                .with("last_activity", since),
+            now,
+        );
+        Ok(Lock::Inactive { since: now })
     }
 
     fn refuse_locked(&self, user: &UserName, lock: Option<Lock>) -> Outcome {
@@ -284,6 +337,10 @@ impl<'a> Gate<'a> {
                 "Account locked after too many failed logins; contact your administrator."
                     .to_string()
             }
+            Some(Lock::Inactive { .. }) => {
+                "Account locked after a long time without a login; contact your administrator."
+                    .to_string()
+            }
             Some(Lock::Admin { .. }) | None => {
                 "Account locked; contact your administrator.".to_string()
             }
@@ -292,6 +349,7 @@ impl<'a> Gate<'a> {
         let reason = match lock {
             Some(Lock::Admin { .. }) => "admin_lock",
             Some(Lock::Hack { .. }) => "hack_lock",
+            Some(Lock::Inactive { .. }) => "inactive_lock",
             None => "corrupt_state",
         };
         self.audit.event(
@@ -304,12 +362,12 @@ impl<'a> Gate<'a> {
     }
 
     /// The refusal for a locked account (or one whose state cannot be read); `None` = go on.
-    fn refuse_if_locked(&self, user: &UserName) -> Option<Outcome> {
+    fn refuse_if_locked(&self, user: &UserName, policy: &Policy) -> Option<Outcome> {
         let store = match self.store() {
             Ok(s) => s,
             Err(o) => return Some(o),
         };
-        match self.lock_of(store.as_ref(), user) {
+        match self.lock_of(store.as_ref(), user, policy) {
             Ok(None) => None,
             Ok(lock @ Some(_)) => Some(self.refuse_locked(user, lock)),
             Err(Outcome::Locked) => Some(self.refuse_locked(user, None)),

@@ -128,6 +128,7 @@ fn login(user: &str) -> Login<'_> {
         silent: false,
         privileged: true,
         authenticated: false,
+        credential: crate::args::Credential::Password,
     }
 }
 
@@ -231,7 +232,7 @@ fn zero_minute_lockout_lasts_until_an_administrator_unlocks() {
         .store
         .update(
             &UserName::parse("alice").unwrap(),
-            &mut lockout::admin_unlock,
+            &mut |r| lockout::admin_unlock(r, 10_000_000),
         )
         .unwrap();
     assert_eq!(
@@ -523,4 +524,76 @@ fn zero_fail_delay_asks_for_none() {
     let c = case(&POLICY.replace("fail_delay = \"1s\"", "fail_delay = \"0s\""));
     c.fail("alice", 0);
     assert!(c.world.delays.borrow().is_empty());
+}
+
+const DAY: i64 = 86_400;
+
+fn lifecycle_case(extra: &str) -> Case {
+    case(&format!("{POLICY}{extra}"))
+}
+
+#[test]
+fn expired_password_requires_a_change_and_warns_before() {
+    let c = lifecycle_case("expires_after = \"90d\"\nexpiry_warning = \"14d\"\n");
+    // First sight starts the clock for a user with no recorded change.
+    assert_eq!(c.run(Phase::Account, &login("alice"), 0), Outcome::Allowed);
+    assert_eq!(c.record("alice").unwrap().first_seen, Some(0));
+    assert_eq!(c.run(Phase::Account, &login("alice"), 76 * DAY - 1), Outcome::Allowed);
+    assert!(c.world.messages.borrow().is_empty(), "no warning before the warning period");
+    assert_eq!(c.run(Phase::Account, &login("alice"), 76 * DAY), Outcome::Allowed);
+    assert_eq!(c.world.messages.borrow().last().unwrap(), "Your password expires in 14 days; change it soon.");
+    assert_eq!(c.run(Phase::Account, &login("alice"), 90 * DAY - 1), Outcome::Allowed);
+    assert_eq!(c.world.messages.borrow().last().unwrap(), "Your password expires today; change it soon.");
+    assert_eq!(c.run(Phase::Account, &login("alice"), 90 * DAY), Outcome::NewAuthtokRequired);
+    assert!(c.world.audit.names().contains(&"expired_lock"));
+    // A change (recorded by the password phase) restarts the clock.
+    c.world.store.update(&UserName::parse("alice").unwrap(), &mut |r| r.password.last_change = Some(90 * DAY)).unwrap();
+    assert_eq!(c.run(Phase::Account, &login("alice"), 90 * DAY + 1), Outcome::Allowed);
+}
+
+#[test]
+fn zero_days_never_expires() {
+    let c = lifecycle_case("expires_after = \"0d\"\n");
+    assert_eq!(c.run(Phase::Account, &login("alice"), 0), Outcome::Allowed);
+    assert_eq!(c.run(Phase::Account, &login("alice"), 3650 * DAY), Outcome::Allowed);
+}
+
+#[test]
+fn must_change_answers_new_authtok_required_until_changed() {
+    let c = case(POLICY);
+    let alice = UserName::parse("alice").unwrap();
+    c.world.store.update(&alice, &mut |r| r.password.must_change = true).unwrap();
+    assert_eq!(c.run(Phase::Account, &login("alice"), 5), Outcome::NewAuthtokRequired);
+    assert!(c.world.messages.borrow().last().unwrap().contains("You must change your password now"));
+    assert!(c.world.audit.names().contains(&"must_change"));
+    let pin = Login { credential: crate::args::Credential::Pin, ..login("alice") };
+    assert_eq!(c.run(Phase::Account, &pin, 5), Outcome::Allowed, "the PIN is a separate credential");
+    c.world.store.update(&alice, &mut |r| r.password.must_change = false).unwrap();
+    assert_eq!(c.run(Phase::Account, &login("alice"), 6), Outcome::Allowed);
+}
+
+#[test]
+fn inactivity_locks_until_an_administrator_unlocks() {
+    let c = lifecycle_case("inactive_after = \"30d\"\n");
+    let authed = Login { authenticated: true, ..login("alice") };
+    assert_eq!(c.run(Phase::Account, &authed, 0), Outcome::Allowed);
+    assert_eq!(c.run(Phase::Preauth, &login("alice"), 30 * DAY - 1), Outcome::Allowed);
+    assert_eq!(c.run(Phase::Preauth, &login("alice"), 30 * DAY), Outcome::Locked);
+    assert!(c.world.messages.borrow().last().unwrap().contains("long time without a login"));
+    assert!(c.world.audit.names().contains(&"inactive_lock"));
+    assert_eq!(c.record("alice").unwrap().inactive_lock, Some(30 * DAY));
+    assert_eq!(c.run(Phase::Account, &authed, 31 * DAY), Outcome::AccountLocked, "the lock stays");
+    let alice = UserName::parse("alice").unwrap();
+    c.world.store.update(&alice, &mut |r| lockout::admin_unlock(r, 40 * DAY)).unwrap();
+    assert_eq!(c.run(Phase::Preauth, &login("alice"), 40 * DAY + 1), Outcome::Allowed, "unlock restarts the clock");
+}
+
+#[test]
+fn a_new_user_counts_inactivity_from_first_sight_not_1970() {
+    let c = lifecycle_case("inactive_after = \"30d\"\n");
+    let t = 20_000 * DAY;
+    assert_eq!(c.run(Phase::Preauth, &login("alice"), t), Outcome::Allowed, "never seen: no start, no lock");
+    assert_eq!(c.run(Phase::Account, &login("alice"), t), Outcome::Allowed);
+    assert_eq!(c.run(Phase::Preauth, &login("alice"), t + 29 * DAY), Outcome::Allowed);
+    assert_eq!(c.run(Phase::Preauth, &login("alice"), t + 30 * DAY), Outcome::Locked);
 }

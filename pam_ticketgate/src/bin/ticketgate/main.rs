@@ -7,10 +7,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 
+use pam_ticketgate::args::Credential;
 use pam_ticketgate::audit::{AuditSink, Event, EventName, SystemAudit};
 use pam_ticketgate::config::{self, Config, format_duration};
 use pam_ticketgate::directory::{Directory, Nss};
 use pam_ticketgate::gate;
+use pam_ticketgate::lifecycle;
 use pam_ticketgate::lockout::{self, Lock};
 use pam_ticketgate::scope::{self, HostNames};
 use pam_ticketgate::store::{FileStore, Record, StateStore, StoreError};
@@ -39,8 +41,14 @@ enum Command {
     Reset { user: String },
     /// Lock USER until `ticketgate unlock` (admin lock) [root]
     Lock { user: String },
-    /// Lift every lock on USER and forget its failed logons [root]
+    /// Lift every lock on USER (admin, failed logons, inactivity) and forget its failed logons [root]
     Unlock { user: String },
+    /// Make USER change the credential at the next login (--pin: the PIN) [root]
+    MustChange {
+        user: String,
+        #[arg(long)]
+        pin: bool,
+    },
     /// Check a configuration file (default: --config); exits 1 with the messages the module would log
     CheckConfig { path: Option<PathBuf> },
 }
@@ -111,7 +119,21 @@ fn run(cli: &Cli) -> Result<(), String> {
         }
         Command::Unlock { user } => {
             change(&store, &audit, user, now, EventName::AdminUnlock, |s, u| {
-                s.update(u, &mut lockout::admin_unlock).map(drop)
+                s.update(u, &mut |r| lockout::admin_unlock(r, now))
+                    .map(drop)
+            })
+        }
+        Command::MustChange { user, pin } => {
+            change(&store, &audit, user, now, EventName::MustChange, |s, u| {
+                s.update(u, &mut |r| {
+                    let which = if *pin {
+                        Credential::Pin
+                    } else {
+                        Credential::Password
+                    };
+                    lifecycle::credential_mut(r, which).must_change = true;
+                })
+                .map(drop)
             })
         }
         Command::CheckConfig { .. } => Ok(()),
@@ -145,6 +167,7 @@ fn change(
         match event {
             EventName::AdminLock => "locked by administrator",
             EventName::AdminUnlock => "unlocked; failed logons forgotten",
+            EventName::MustChange => "must change the credential at the next login",
             _ => "failed logons forgotten",
         }
     );
@@ -182,6 +205,10 @@ fn status(
             "LOCKED after failed logons since {} until an administrator unlocks",
             utc(since)
         ),
+        Some(Lock::Inactive { since }) => format!(
+            "LOCKED for inactivity since {} until an administrator unlocks",
+            utc(since)
+        ),
     };
     out.push_str(&format!("{user}: {state}\n"));
     match scope {
@@ -213,10 +240,61 @@ fn status(
         "  last success: {}\n",
         attempt(&store.last_success(user))
     ));
+    if let Some(s) = scope {
+        for (which, name, policy) in [
+            (Credential::Password, "password", &s.policy),
+            (Credential::Pin, "PIN", &s.pin_policy),
+        ] {
+            out.push_str(&credential_status(record, which, name, policy, now));
+        }
+        if let Some(after) = s.policy.inactive_after {
+            let last = store.last_success(user).map(|a| a.at);
+            match lifecycle::last_activity(record, last) {
+                Some(t) => out.push_str(&format!(
+                    "  inactivity:   last activity {}; locks after {} without a login\n",
+                    utc(t),
+                    format_duration(after)
+                )),
+                None => out.push_str("  inactivity:   not seen yet\n"),
+            }
+        }
+    }
+    if let Some(since) = record.first_seen {
+        out.push_str(&format!("  first seen:   {}\n", utc(since)));
+    }
     if account.is_none() {
         out.push_str("  note:         NSS does not know this user\n");
     }
     out
+}
+
+/// One line about a credential: last change, must-change, expiry date and days left.
+fn credential_status(
+    record: &Record,
+    which: Credential,
+    name: &str,
+    policy: &pam_ticketgate::config::Policy,
+    now: i64,
+) -> String {
+    let state = lifecycle::credential(record, which);
+    let changed = state.last_change.map_or_else(
+        || "never changed here".to_string(),
+        |t| format!("changed {}", utc(t)),
+    );
+    let must = if state.must_change {
+        "; MUST CHANGE at next login"
+    } else {
+        ""
+    };
+    let expiry = match lifecycle::expires_at(state, record.first_seen, policy) {
+        None => "never expires".to_string(),
+        Some(at) if at <= now => format!("EXPIRED {}", utc(at)),
+        Some(at) => format!("expires {} ({} days left)", utc(at), (at - now) / 86_400),
+    };
+    format!(
+        "  {name:<13} {changed}; {expiry}{must}\n",
+        name = format!("{name}:")
+    )
 }
 
 fn check_config(path: &std::path::Path) -> Result<(), String> {
