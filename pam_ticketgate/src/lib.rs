@@ -17,6 +17,7 @@ pub mod rules;
 pub mod scope;
 pub mod secret;
 pub mod store;
+pub mod ticket;
 pub mod timefmt;
 pub mod user;
 

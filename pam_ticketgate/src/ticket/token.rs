@@ -1,0 +1,137 @@
+//! ServiceDesk Plus Cloud's Zoho OAuth access token: refreshed with the refresh token and kept
+//! under `run_dir` (root, 0600) until shortly before it expires, so most logins make no
+//! token request.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use super::{Credentials, Fetch, TicketError, system};
+use crate::config::Ticket;
+use crate::secret::Secret;
+
+/// Seconds before its expiry at which a cached token is no longer used.
+const MARGIN: i64 = 60;
+
+/// Where the access token is kept between logins.
+pub trait TokenCache {
+    /// The cached token, if it is still valid at `now`.
+    fn load(&self, now: i64) -> Option<Secret>;
+    fn store(&self, token: &Secret, expires_at: i64);
+}
+
+/// `run_dir/ticket-token`: `<expires_at> <token>`, written by temp file + rename.
+pub struct FileTokenCache {
+    path: PathBuf,
+}
+
+impl FileTokenCache {
+    pub fn new(run_dir: &std::path::Path) -> Self {
+        Self {
+            path: run_dir.join("ticket-token"),
+        }
+    }
+}
+
+impl TokenCache for FileTokenCache {
+    fn load(&self, now: i64) -> Option<Secret> {
+        let meta = fs::symlink_metadata(&self.path).ok()?;
+        if !meta.is_file()
+            || meta.uid() != nix::unistd::geteuid().as_raw()
+            || meta.mode() & 0o077 != 0
+        {
+            return None;
+        }
+        let text = Secret::new(fs::read_to_string(&self.path).ok()?);
+        let (until, token) = text.expose().trim().split_once(' ')?;
+        let until: i64 = until.parse().ok()?;
+        (now < until && !token.is_empty()).then(|| Secret::new(token.to_string()))
+    }
+
+    fn store(&self, token: &Secret, expires_at: i64) {
+        let Some(dir) = self.path.parent() else {
+            return;
+        };
+        let _ = fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir);
+        let tmp = dir.join(format!("ticket-token.{}", std::process::id()));
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(format!("{expires_at} {}", token.expose()).as_bytes()))
+            .and_then(|()| fs::rename(&tmp, &self.path));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+    }
+}
+
+/// In memory, for tests and the CLI's dry run.
+#[derive(Default)]
+pub struct MemTokenCache(Mutex<Option<(i64, Secret)>>);
+
+impl TokenCache for MemTokenCache {
+    fn load(&self, now: i64) -> Option<Secret> {
+        let guard = self.0.lock().ok()?;
+        guard
+            .as_ref()
+            .filter(|(until, _)| now < *until)
+            .map(|(_, t)| t.clone())
+    }
+
+    fn store(&self, token: &Secret, expires_at: i64) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some((expires_at, token.clone()));
+        }
+    }
+}
+
+/// A valid access token: the cached one, or a fresh one from `token_url`
+/// (`grant_type=refresh_token`).
+pub fn access_token(
+    cfg: &Ticket,
+    creds: &Credentials,
+    http: &dyn Fetch,
+    cache: &dyn TokenCache,
+    now: i64,
+) -> Result<Secret, TicketError> {
+    if let Some(t) = cache.load(now) {
+        return Ok(t);
+    }
+    let Credentials::OAuthRefresh {
+        client_id,
+        client_secret,
+        refresh_token,
+    } = creds
+    else {
+        return Err(TicketError::Config(
+            "sdp-cloud needs auth = \"oauth-refresh\"".into(),
+        ));
+    };
+    let url = cfg
+        .token_url
+        .as_ref()
+        .ok_or_else(|| TicketError::Config("ticket.token_url is not set".into()))?;
+    let reply = http.post_form(
+        url,
+        &[("Accept", "application/json")],
+        &[
+            ("refresh_token", refresh_token.expose()),
+            ("client_id", client_id),
+            ("client_secret", client_secret.expose()),
+            ("grant_type", "refresh_token"),
+        ],
+    )?;
+    let doc = system::json(&reply.body, "token refresh")?;
+    let (token, expires_in) = system::zoho_token(&doc)?;
+    let token = Secret::new(token);
+    cache.store(&token, now + expires_in.clamp(0, 86_400) - MARGIN);
+    Ok(token)
+}
