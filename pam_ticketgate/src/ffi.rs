@@ -1,7 +1,9 @@
-//! The few libpam calls pam-bindings 0.4 lacks (pam_fail_delay, pam_putenv). Each wrapper is safe; each unsafe block says why.
+//! The few libpam calls pam-bindings 0.4 lacks (pam_fail_delay, pam_putenv, setting PAM_AUTHTOK). Each wrapper is safe; each unsafe block says why.
 
 use std::ffi::CString;
-use std::os::raw::{c_char, c_int, c_uint};
+use std::os::raw::{c_char, c_int, c_uint, c_void};
+
+use zeroize::Zeroizing;
 
 use pam::module::PamHandle;
 
@@ -9,6 +11,7 @@ use pam::module::PamHandle;
 unsafe extern "C" {
     fn pam_fail_delay(pamh: *mut PamHandle, musec_delay: c_uint) -> c_int;
     fn pam_putenv(pamh: *mut PamHandle, name_value: *const c_char) -> c_int;
+    fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const c_void) -> c_int;
 }
 
 /// Asks libpam to delay a failed authentication by at least `micros` (it uses the longest asked).
@@ -25,4 +28,19 @@ pub fn putenv(pamh: &mut PamHandle, name_value: &str) -> bool {
     // SAFETY: `pamh` is the live handle; `c` is a NUL-terminated string that outlives the call,
     // and pam_putenv copies it before returning.
     unsafe { pam_putenv(pamh, c.as_ptr()) == 0 }
+}
+
+/// `PAM_AUTHTOK` (Linux-PAM `_pam_types.h`).
+const PAM_AUTHTOK: c_int = 6;
+
+/// Sets `PAM_AUTHTOK` so that the next module (`pam_unix use_authtok`) takes the new credential.
+pub fn set_authtok(pamh: &mut PamHandle, token: &str) -> bool {
+    let Ok(c) = CString::new(token) else {
+        return false;
+    };
+    // Zero our copy once libpam has made its own.
+    let c = Zeroizing::new(c.into_bytes_with_nul());
+    // SAFETY: `pamh` is the live handle; `c` is NUL-terminated and outlives the call, and
+    // pam_set_item copies string items before returning.
+    unsafe { pam_set_item(pamh, PAM_AUTHTOK, c.as_ptr().cast()) == 0 }
 }

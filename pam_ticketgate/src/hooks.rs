@@ -11,7 +11,7 @@ use pam::constants::{
     PamMessageStyle, PamResultCode,
 };
 use pam::conv::Conv;
-use pam::items::{RHost, Service, Tty};
+use pam::items::{AuthTok, OldAuthTok, RHost, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
 
 use crate::args::{self, AuthPhase};
@@ -22,6 +22,9 @@ use crate::gate::{self, Conversation, Login, Outcome, Phase, World};
 use crate::scope::HostNames;
 use crate::secret::Secret;
 use crate::store::{FileStore, StateStore, StoreError};
+
+/// `pam_sm_chauthtok`'s first pass (Linux-PAM `_pam_types.h`).
+const PAM_PRELIM_CHECK: PamFlag = 0x4000;
 
 /// Module data key marking a successful `ticket` phase (the `authsucc` of this module).
 const AUTH_OK: &str = "pam_ticketgate_auth_ok";
@@ -107,6 +110,7 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
             return PamResultCode::PAM_SERVICE_ERR;
         }
         (Hook::Account, None) => Phase::Account,
+        (Hook::Password, None) if flags & PAM_PRELIM_CHECK != 0 => Phase::PasswordPrelim,
         (Hook::Password, None) => Phase::Password,
         (Hook::OpenSession, None) => Phase::SessionOpen,
         (Hook::CloseSession, None) => Phase::SessionClose,
@@ -132,6 +136,7 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
         silent: flags & PAM_SILENT != 0,
         privileged: nix::unistd::geteuid().is_root(),
         credential: args.credential,
+        real_uid: nix::unistd::getuid().as_raw(),
         authenticated,
     };
     let now = SystemTime::now()
@@ -219,6 +224,28 @@ impl Conversation for PamWorld<'_> {
         self.pamh
             .try_borrow_mut()
             .is_ok_and(|mut pamh| ffi::putenv(&mut pamh, name_value))
+    }
+
+    fn authtok(&self) -> Option<Secret> {
+        let pamh = self.pamh.try_borrow().ok()?;
+        let tok = pamh.get_item::<AuthTok>().ok()??;
+        String::from_utf8(tok.as_bytes().to_vec())
+            .ok()
+            .map(Secret::new)
+    }
+
+    fn set_authtok(&self, token: &Secret) -> bool {
+        self.pamh
+            .try_borrow_mut()
+            .is_ok_and(|mut pamh| ffi::set_authtok(&mut pamh, token.expose()))
+    }
+
+    fn old_authtok(&self) -> Option<Secret> {
+        let pamh = self.pamh.try_borrow().ok()?;
+        let tok = pamh.get_item::<OldAuthTok>().ok()??;
+        String::from_utf8(tok.as_bytes().to_vec())
+            .ok()
+            .map(Secret::new)
     }
 
     fn fail_delay(&self, delay: Duration) {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod directory;
 mod ffi;
 pub mod gate;
+pub mod hash;
 pub mod hooks;
 pub mod lifecycle;
 pub mod lockout;

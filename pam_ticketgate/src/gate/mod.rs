@@ -4,6 +4,7 @@
 mod account;
 mod auth;
 mod outcome;
+mod password;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,7 +33,9 @@ pub enum Phase {
     Ticket,
     /// `account`: locks; resets the count after a successful authentication in this handle.
     Account,
-    /// `password` (chauthtok).
+    /// `password` (chauthtok), first pass (`PAM_PRELIM_CHECK`): may the user change it now?
+    PasswordPrelim,
+    /// `password` (chauthtok), second pass (`PAM_UPDATE_AUTHTOK`): check and record the new one.
     Password,
     /// `session` open / close.
     SessionOpen,
@@ -54,6 +57,9 @@ pub struct Login<'a> {
     pub authenticated: bool,
     /// `credential=password|pin`: which policy and which credential's lifecycle apply.
     pub credential: Credential,
+    /// The caller's real uid: `passwd` run by a user is setuid root with the user's real uid;
+    /// root (real uid 0) changing a credential is exempt from `min_change_interval`.
+    pub real_uid: u32,
 }
 
 /// Messages and prompts to the user, the failure delay and the PAM environment; the PAM
@@ -69,6 +75,18 @@ pub trait Conversation {
     fn fail_delay(&self, delay: Duration);
     /// Sets `NAME=value` in the PAM environment (e.g. `TICKETGATE_TICKET`); false if refused.
     fn putenv(&self, name_value: &str) -> bool;
+    /// `PAM_AUTHTOK`: a new credential an earlier module already obtained.
+    fn authtok(&self) -> Option<Secret> {
+        None
+    }
+    /// Sets `PAM_AUTHTOK`, for the next module's `use_authtok`.
+    fn set_authtok(&self, _token: &Secret) -> bool {
+        false
+    }
+    /// `PAM_OLDAUTHTOK`: the current credential, when the stack asked for it.
+    fn old_authtok(&self) -> Option<Secret> {
+        None
+    }
 }
 
 /// Everything outside the module's logic: state, directory, audit, host names, conversation.
@@ -164,8 +182,10 @@ impl<'a> Gate<'a> {
             Phase::Authfail => self.authfail(subject),
             Phase::Ticket => self.ticket(subject),
             Phase::Account => self.account(subject),
-            // Credential changes and sessions are the credential-lifecycle issue's (#3).
-            Phase::Password | Phase::SessionOpen | Phase::SessionClose => Outcome::NotCovered,
+            Phase::PasswordPrelim => self.password_prelim(subject),
+            Phase::Password => self.password(subject),
+            // Sessions are the rest of the credential-lifecycle issue (#3).
+            Phase::SessionOpen | Phase::SessionClose => Outcome::NotCovered,
         }
     }
 

@@ -14,6 +14,10 @@ struct TestWorld {
     messages: RefCell<Vec<String>>,
     delays: RefCell<Vec<Duration>>,
     state_dir_seen: RefCell<Option<PathBuf>>,
+    /// What the user types at prompts, in order; a prompt with nothing scripted fails the test.
+    answers: RefCell<std::collections::VecDeque<String>>,
+    prompts: RefCell<Vec<String>>,
+    authtok_set: RefCell<Option<String>>,
 }
 
 struct Borrowed<'a>(&'a MemStore);
@@ -77,7 +81,15 @@ impl Conversation for TestWorld {
         self.messages.borrow_mut().push(m.to_string());
     }
     fn prompt(&self, m: &str, _echo: bool) -> Option<Secret> {
-        panic!("unexpected prompt {m:?}: the lockout gate never prompts");
+        self.prompts.borrow_mut().push(m.to_string());
+        let answer = self.answers.borrow_mut().pop_front();
+        Some(Secret::new(
+            answer.unwrap_or_else(|| panic!("unexpected prompt {m:?}")),
+        ))
+    }
+    fn set_authtok(&self, t: &Secret) -> bool {
+        *self.authtok_set.borrow_mut() = Some(t.expose().to_string());
+        true
     }
     fn fail_delay(&self, d: Duration) {
         self.delays.borrow_mut().push(d);
@@ -111,6 +123,9 @@ fn case(config: &str) -> Case {
         messages: RefCell::new(Vec::new()),
         delays: RefCell::new(Vec::new()),
         state_dir_seen: RefCell::new(None),
+        answers: RefCell::new(Default::default()),
+        prompts: RefCell::new(Vec::new()),
+        authtok_set: RefCell::new(None),
     };
     Case {
         _dir: dir,
@@ -129,6 +144,7 @@ fn login(user: &str) -> Login<'_> {
         privileged: true,
         authenticated: false,
         credential: crate::args::Credential::Password,
+        real_uid: 0,
     }
 }
 
@@ -230,10 +246,9 @@ fn zero_minute_lockout_lasts_until_an_administrator_unlocks() {
     );
     c.world
         .store
-        .update(
-            &UserName::parse("alice").unwrap(),
-            &mut |r| lockout::admin_unlock(r, 10_000_000),
-        )
+        .update(&UserName::parse("alice").unwrap(), &mut |r| {
+            lockout::admin_unlock(r, 10_000_000)
+        })
         .unwrap();
     assert_eq!(
         c.run(Phase::Preauth, &login("alice"), 10_000_001),
@@ -538,62 +553,336 @@ fn expired_password_requires_a_change_and_warns_before() {
     // First sight starts the clock for a user with no recorded change.
     assert_eq!(c.run(Phase::Account, &login("alice"), 0), Outcome::Allowed);
     assert_eq!(c.record("alice").unwrap().first_seen, Some(0));
-    assert_eq!(c.run(Phase::Account, &login("alice"), 76 * DAY - 1), Outcome::Allowed);
-    assert!(c.world.messages.borrow().is_empty(), "no warning before the warning period");
-    assert_eq!(c.run(Phase::Account, &login("alice"), 76 * DAY), Outcome::Allowed);
-    assert_eq!(c.world.messages.borrow().last().unwrap(), "Your password expires in 14 days; change it soon.");
-    assert_eq!(c.run(Phase::Account, &login("alice"), 90 * DAY - 1), Outcome::Allowed);
-    assert_eq!(c.world.messages.borrow().last().unwrap(), "Your password expires today; change it soon.");
-    assert_eq!(c.run(Phase::Account, &login("alice"), 90 * DAY), Outcome::NewAuthtokRequired);
+    assert_eq!(
+        c.run(Phase::Account, &login("alice"), 76 * DAY - 1),
+        Outcome::Allowed
+    );
+    assert!(
+        c.world.messages.borrow().is_empty(),
+        "no warning before the warning period"
+    );
+    assert_eq!(
+        c.run(Phase::Account, &login("alice"), 76 * DAY),
+        Outcome::Allowed
+    );
+    assert_eq!(
+        c.world.messages.borrow().last().unwrap(),
+        "Your password expires in 14 days; change it soon."
+    );
+    assert_eq!(
+        c.run(Phase::Account, &login("alice"), 90 * DAY - 1),
+        Outcome::Allowed
+    );
+    assert_eq!(
+        c.world.messages.borrow().last().unwrap(),
+        "Your password expires today; change it soon."
+    );
+    assert_eq!(
+        c.run(Phase::Account, &login("alice"), 90 * DAY),
+        Outcome::NewAuthtokRequired
+    );
     assert!(c.world.audit.names().contains(&"expired_lock"));
     // A change (recorded by the password phase) restarts the clock.
-    c.world.store.update(&UserName::parse("alice").unwrap(), &mut |r| r.password.last_change = Some(90 * DAY)).unwrap();
-    assert_eq!(c.run(Phase::Account, &login("alice"), 90 * DAY + 1), Outcome::Allowed);
+    c.world
+        .store
+        .update(&UserName::parse("alice").unwrap(), &mut |r| {
+            r.password.last_change = Some(90 * DAY)
+        })
+        .unwrap();
+    assert_eq!(
+        c.run(Phase::Account, &login("alice"), 90 * DAY + 1),
+        Outcome::Allowed
+    );
 }
 
 #[test]
 fn zero_days_never_expires() {
     let c = lifecycle_case("expires_after = \"0d\"\n");
     assert_eq!(c.run(Phase::Account, &login("alice"), 0), Outcome::Allowed);
-    assert_eq!(c.run(Phase::Account, &login("alice"), 3650 * DAY), Outcome::Allowed);
+    assert_eq!(
+        c.run(Phase::Account, &login("alice"), 3650 * DAY),
+        Outcome::Allowed
+    );
 }
 
 #[test]
 fn must_change_answers_new_authtok_required_until_changed() {
     let c = case(POLICY);
     let alice = UserName::parse("alice").unwrap();
-    c.world.store.update(&alice, &mut |r| r.password.must_change = true).unwrap();
-    assert_eq!(c.run(Phase::Account, &login("alice"), 5), Outcome::NewAuthtokRequired);
-    assert!(c.world.messages.borrow().last().unwrap().contains("You must change your password now"));
+    c.world
+        .store
+        .update(&alice, &mut |r| r.password.must_change = true)
+        .unwrap();
+    assert_eq!(
+        c.run(Phase::Account, &login("alice"), 5),
+        Outcome::NewAuthtokRequired
+    );
+    assert!(
+        c.world
+            .messages
+            .borrow()
+            .last()
+            .unwrap()
+            .contains("You must change your password now")
+    );
     assert!(c.world.audit.names().contains(&"must_change"));
-    let pin = Login { credential: crate::args::Credential::Pin, ..login("alice") };
-    assert_eq!(c.run(Phase::Account, &pin, 5), Outcome::Allowed, "the PIN is a separate credential");
-    c.world.store.update(&alice, &mut |r| r.password.must_change = false).unwrap();
+    let pin = Login {
+        credential: crate::args::Credential::Pin,
+        ..login("alice")
+    };
+    assert_eq!(
+        c.run(Phase::Account, &pin, 5),
+        Outcome::Allowed,
+        "the PIN is a separate credential"
+    );
+    c.world
+        .store
+        .update(&alice, &mut |r| r.password.must_change = false)
+        .unwrap();
     assert_eq!(c.run(Phase::Account, &login("alice"), 6), Outcome::Allowed);
 }
 
 #[test]
 fn inactivity_locks_until_an_administrator_unlocks() {
     let c = lifecycle_case("inactive_after = \"30d\"\n");
-    let authed = Login { authenticated: true, ..login("alice") };
+    let authed = Login {
+        authenticated: true,
+        ..login("alice")
+    };
     assert_eq!(c.run(Phase::Account, &authed, 0), Outcome::Allowed);
-    assert_eq!(c.run(Phase::Preauth, &login("alice"), 30 * DAY - 1), Outcome::Allowed);
-    assert_eq!(c.run(Phase::Preauth, &login("alice"), 30 * DAY), Outcome::Locked);
-    assert!(c.world.messages.borrow().last().unwrap().contains("long time without a login"));
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), 30 * DAY - 1),
+        Outcome::Allowed
+    );
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), 30 * DAY),
+        Outcome::Locked
+    );
+    assert!(
+        c.world
+            .messages
+            .borrow()
+            .last()
+            .unwrap()
+            .contains("long time without a login")
+    );
     assert!(c.world.audit.names().contains(&"inactive_lock"));
     assert_eq!(c.record("alice").unwrap().inactive_lock, Some(30 * DAY));
-    assert_eq!(c.run(Phase::Account, &authed, 31 * DAY), Outcome::AccountLocked, "the lock stays");
+    assert_eq!(
+        c.run(Phase::Account, &authed, 31 * DAY),
+        Outcome::AccountLocked,
+        "the lock stays"
+    );
     let alice = UserName::parse("alice").unwrap();
-    c.world.store.update(&alice, &mut |r| lockout::admin_unlock(r, 40 * DAY)).unwrap();
-    assert_eq!(c.run(Phase::Preauth, &login("alice"), 40 * DAY + 1), Outcome::Allowed, "unlock restarts the clock");
+    c.world
+        .store
+        .update(&alice, &mut |r| lockout::admin_unlock(r, 40 * DAY))
+        .unwrap();
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), 40 * DAY + 1),
+        Outcome::Allowed,
+        "unlock restarts the clock"
+    );
 }
 
 #[test]
 fn a_new_user_counts_inactivity_from_first_sight_not_1970() {
     let c = lifecycle_case("inactive_after = \"30d\"\n");
     let t = 20_000 * DAY;
-    assert_eq!(c.run(Phase::Preauth, &login("alice"), t), Outcome::Allowed, "never seen: no start, no lock");
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), t),
+        Outcome::Allowed,
+        "never seen: no start, no lock"
+    );
     assert_eq!(c.run(Phase::Account, &login("alice"), t), Outcome::Allowed);
-    assert_eq!(c.run(Phase::Preauth, &login("alice"), t + 29 * DAY), Outcome::Allowed);
-    assert_eq!(c.run(Phase::Preauth, &login("alice"), t + 30 * DAY), Outcome::Locked);
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), t + 29 * DAY),
+        Outcome::Allowed
+    );
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), t + 30 * DAY),
+        Outcome::Locked
+    );
+}
+
+impl Case {
+    fn types(&self, answers: &[&str]) {
+        self.world
+            .answers
+            .borrow_mut()
+            .extend(answers.iter().map(|a| a.to_string()));
+    }
+    fn failed_rules(&self) -> Vec<String> {
+        let events = self.world.audit.events.lock().unwrap();
+        events
+            .iter()
+            .filter(|e| e.name == EventName::CredentialUpdateFailed)
+            .map(|e| e.fields[0].1.clone())
+            .collect()
+    }
+}
+
+const GOOD: &str = "Tr0ub4dor&3x";
+
+#[test]
+fn new_password_is_checked_recorded_and_handed_on() {
+    let c = case(POLICY);
+    let alice = UserName::parse("alice").unwrap();
+    c.world
+        .store
+        .update(&alice, &mut |r| r.password.must_change = true)
+        .unwrap();
+    c.types(&["short", "short", GOOD, GOOD]);
+    assert_eq!(
+        c.run(Phase::Password, &login("alice"), 50),
+        Outcome::Allowed
+    );
+    assert_eq!(
+        *c.world.prompts.borrow(),
+        vec![
+            "New password: ",
+            "Retype new password: ",
+            "New password: ",
+            "Retype new password: "
+        ]
+    );
+    assert!(c.world.messages.borrow()[0].contains("Too short"));
+    assert_eq!(c.failed_rules(), vec!["min_length"]);
+    assert_eq!(
+        c.world.authtok_set.borrow().as_deref(),
+        Some(GOOD),
+        "handed to pam_unix use_authtok"
+    );
+    let r = c.record("alice").unwrap();
+    assert_eq!(r.password.last_change, Some(50));
+    assert!(!r.password.must_change);
+    assert!(c.world.audit.names().contains(&"credential_update"));
+    let logged = format!("{:?}", c.world.audit.events.lock().unwrap());
+    assert!(
+        !logged.contains("Tr0ub4dor") && !logged.contains("short\""),
+        "no credential in the audit trail"
+    );
+}
+
+#[test]
+fn mismatch_and_three_bad_tries_refuse_the_change() {
+    let c = case(POLICY);
+    c.types(&[
+        GOOD,
+        "Other-Pass9",
+        "aaaaaaaa",
+        "aaaaaaaa",
+        "password1",
+        "password1",
+    ]);
+    assert_eq!(
+        c.run(Phase::Password, &login("alice"), 50),
+        Outcome::CredentialRefused
+    );
+    assert_eq!(
+        c.world.messages.borrow()[0],
+        "Sorry, the passwords do not match."
+    );
+    assert_eq!(
+        c.failed_rules(),
+        vec!["mismatch", "character_classes", "character_classes"]
+    );
+    assert_eq!(c.record("alice"), None, "nothing recorded");
+}
+
+#[test]
+fn history_refuses_recent_credentials() {
+    let c = case(&format!("{POLICY}history = 2\n"));
+    for (t, pw) in [(1, GOOD), (2, "Second-Pass9"), (3, "Third-Pass9!")] {
+        c.types(&[pw, pw]);
+        assert_eq!(
+            c.run(Phase::Password, &login("alice"), t),
+            Outcome::Allowed,
+            "{pw}"
+        );
+    }
+    c.types(&[
+        "Third-Pass9!",
+        "Third-Pass9!",
+        "Second-Pass9",
+        "Second-Pass9",
+        GOOD,
+        GOOD,
+    ]);
+    assert_eq!(
+        c.run(Phase::Password, &login("alice"), 4),
+        Outcome::Allowed,
+        "the third-newest is free again"
+    );
+    assert_eq!(c.failed_rules(), vec!["history", "history"]);
+    let r = c.record("alice").unwrap();
+    assert!(
+        r.password
+            .history
+            .iter()
+            .all(|h| h.starts_with("$argon2id$"))
+    );
+}
+
+#[test]
+fn min_change_interval_binds_users_not_root() {
+    let c = case(&format!("{POLICY}min_change_interval = \"60m\"\n"));
+    c.types(&[GOOD, GOOD]);
+    let user = Login {
+        real_uid: 1000,
+        ..login("alice")
+    };
+    assert_eq!(c.run(Phase::Password, &user, 0), Outcome::Allowed);
+    assert_eq!(
+        c.run(Phase::PasswordPrelim, &user, 3599),
+        Outcome::CredentialRefused,
+        "one second before"
+    );
+    assert!(
+        c.world
+            .messages
+            .borrow()
+            .last()
+            .unwrap()
+            .contains("too recently")
+    );
+    assert!(
+        c.world.prompts.borrow().len() == 2,
+        "refused before any prompt"
+    );
+    assert_eq!(
+        c.run(Phase::PasswordPrelim, &user, 3600),
+        Outcome::Allowed,
+        "exactly at the interval"
+    );
+    assert_eq!(
+        c.run(Phase::PasswordPrelim, &login("alice"), 1),
+        Outcome::Allowed,
+        "root resetting it is exempt"
+    );
+}
+
+#[test]
+fn pin_services_use_the_pin_policy_and_rules() {
+    let c = case(POLICY);
+    let pin = Login {
+        credential: crate::args::Credential::Pin,
+        ..login("alice")
+    };
+    c.types(&["121212", "121212", "284917", "284917"]);
+    assert_eq!(c.run(Phase::Password, &pin, 7), Outcome::Allowed);
+    assert_eq!(c.failed_rules(), vec!["distinct_digits"]);
+    assert_eq!(*c.world.prompts.borrow().first().unwrap(), "New PIN: ");
+    let r = c.record("alice").unwrap();
+    assert_eq!((r.pin.last_change, r.password.last_change), (Some(7), None));
+}
+
+#[test]
+fn password_phase_leaves_uncovered_logins_alone() {
+    let c = case(POLICY);
+    assert_eq!(
+        c.run(Phase::Password, &login("bob"), 0),
+        Outcome::NotCovered
+    );
+    assert!(c.world.prompts.borrow().is_empty());
 }

@@ -1,0 +1,234 @@
+//! The `password` phase (chauthtok): the minimum interval between changes, the new credential
+//! asked twice (or taken from an earlier module), the credential rules and the history; on
+//! success the change is recorded and must-change cleared.
+
+use super::{Gate, Outcome, Subject};
+use crate::args::Credential;
+use crate::audit::EventName;
+use crate::config::Policy;
+use crate::directory::Account;
+use crate::lifecycle;
+use crate::rules::{self, Violation};
+use crate::secret::Secret;
+use crate::store::StateStore;
+use crate::user::UserName;
+
+/// Tries the user gets within one change (as `pam_pwquality retry=3`).
+const TRIES: usize = 3;
+
+/// Most history entries kept (the Cisco maximum).
+const MAX_HISTORY: usize = 25;
+
+impl Gate<'_> {
+    /// First pass: refuse early (before any prompt) when the user changed it too recently.
+    pub(super) fn password_prelim(&self, subject: Subject) -> Outcome {
+        let Subject::Known { user, scope, .. } = subject else {
+            return Outcome::NotCovered;
+        };
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(o) => return o,
+        };
+        match self.too_soon(store.as_ref(), &user, self.policy(scope)) {
+            Ok(None) => Outcome::Allowed,
+            Ok(Some(v)) => self.refuse_change(&user, &v),
+            Err(o) => o,
+        }
+    }
+
+    pub(super) fn password(&self, subject: Subject) -> Outcome {
+        let Subject::Known { user, scope, .. } = subject else {
+            return Outcome::NotCovered;
+        };
+        let policy = self.policy(scope);
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(o) => return o,
+        };
+        match self.too_soon(store.as_ref(), &user, policy) {
+            Ok(None) => {}
+            Ok(Some(v)) => return self.refuse_change(&user, &v),
+            Err(o) => return o,
+        }
+        let account = match self.world.directory().lookup(user.as_str()) {
+            Ok(Some(a)) => a,
+            Ok(None) => return Outcome::NotCovered,
+            Err(e) => return self.system_error(&e),
+        };
+        let history = match store.load(&user) {
+            Ok(r) => lifecycle::credential(&r.unwrap_or_default(), self.login.credential)
+                .history
+                .clone(),
+            Err(e) => return self.system_error(&e.to_string()),
+        };
+        let conv = self.world.conversation();
+        let given = conv.authtok();
+        let what = self.credential_word();
+        for _ in 0..if given.is_some() { 1 } else { TRIES } {
+            let new = match &given {
+                Some(t) => Ok(t.clone()),
+                None => match self.ask_twice(what) {
+                    Some(answer) => answer,
+                    None => return Outcome::CredentialRefused,
+                },
+            };
+            match new.and_then(|n| self.check(&n, policy, &account, &history).map(|()| n)) {
+                Ok(n) => {
+                    return self.record_change(store.as_ref(), &user, &n, policy, given.is_none());
+                }
+                Err(v) => {
+                    self.tell(&v.message);
+                    self.audit.event(
+                        &self
+                            .event(EventName::CredentialUpdateFailed, user.as_str())
+                            .with("rule", v.rule)
+                            .with("credential", what),
+                        self.now,
+                    );
+                }
+            }
+        }
+        Outcome::CredentialRefused
+    }
+
+    fn credential_word(&self) -> &'static str {
+        match self.login.credential {
+            Credential::Password => "password",
+            Credential::Pin => "PIN",
+        }
+    }
+
+    /// `Some(Err)` when the two entries differ; `None` when the client gave no answer.
+    fn ask_twice(&self, what: &str) -> Option<Result<Secret, Violation>> {
+        let conv = self.world.conversation();
+        let first = conv.prompt(&format!("New {what}: "), false)?;
+        let second = conv.prompt(&format!("Retype new {what}: "), false)?;
+        Some(if first == second {
+            Ok(first)
+        } else {
+            Err(Violation::new(
+                "mismatch",
+                format!("Sorry, the {what}s do not match."),
+            ))
+        })
+    }
+
+    fn check(
+        &self,
+        new: &Secret,
+        policy: &Policy,
+        account: &Account,
+        history: &[String],
+    ) -> Result<(), Violation> {
+        match self.login.credential {
+            Credential::Password => rules::check_password(new.expose(), policy, account)?,
+            Credential::Pin => rules::check_pin(new.expose(), policy, account)?,
+        }
+        let keep = usize::try_from(policy.history).unwrap_or(0);
+        let recent = history.iter().rev().take(keep);
+        let old = self.world.conversation().old_authtok().filter(|_| keep > 0);
+        if old.is_some_and(|o| o == *new) || recent.into_iter().any(|h| crate::hash::verify(new, h))
+        {
+            return Err(Violation::new(
+                "history",
+                format!(
+                    "You used this {} recently; choose another.",
+                    self.credential_word()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `Some` when the user (not root) changed it less than `min_change_interval` ago.
+    fn too_soon(
+        &self,
+        store: &dyn StateStore,
+        user: &UserName,
+        policy: &Policy,
+    ) -> Result<Option<Violation>, Outcome> {
+        if self.login.real_uid == 0 || policy.min_change_interval.is_zero() {
+            return Ok(None);
+        }
+        let record = store
+            .load(user)
+            .map_err(|e| self.system_error(&e.to_string()))?
+            .unwrap_or_default();
+        let Some(last) = lifecycle::credential(&record, self.login.credential).last_change else {
+            return Ok(None);
+        };
+        let next = last.saturating_add(
+            i64::try_from(policy.min_change_interval.as_secs()).unwrap_or(i64::MAX),
+        );
+        if self.now >= next {
+            return Ok(None);
+        }
+        Ok(Some(Violation::new(
+            "min_change_interval",
+            format!(
+                "You changed your {} too recently; try again after {}.",
+                self.credential_word(),
+                crate::timefmt::utc(next)
+            ),
+        )))
+    }
+
+    fn refuse_change(&self, user: &UserName, v: &Violation) -> Outcome {
+        self.tell(&v.message);
+        self.audit.event(
+            &self
+                .event(EventName::CredentialUpdateFailed, user.as_str())
+                .with("rule", v.rule)
+                .with("credential", self.credential_word()),
+            self.now,
+        );
+        Outcome::CredentialRefused
+    }
+
+    /// Hands the credential to the next module and records the change: time, must-change
+    /// cleared, a salted Argon2 hash appended to the history.
+    fn record_change(
+        &self,
+        store: &dyn StateStore,
+        user: &UserName,
+        new: &Secret,
+        policy: &Policy,
+        prompted: bool,
+    ) -> Outcome {
+        if prompted && !self.world.conversation().set_authtok(new) {
+            return self.system_error("could not set PAM_AUTHTOK for the next password module");
+        }
+        let hash = if policy.history > 0 {
+            match crate::hash::hash(new) {
+                Ok(h) => Some(h),
+                Err(e) => return self.system_error(&e),
+            }
+        } else {
+            None
+        };
+        let (now, which) = (self.now, self.login.credential);
+        let updated = store.update(user, &mut |r| {
+            let state = lifecycle::credential_mut(r, which);
+            state.last_change = Some(now);
+            state.must_change = false;
+            match &hash {
+                Some(h) => {
+                    state.history.push(h.clone());
+                    let excess = state.history.len().saturating_sub(MAX_HISTORY);
+                    state.history.drain(..excess);
+                }
+                None => state.history.clear(),
+            }
+        });
+        if let Err(e) = updated {
+            return self.system_error(&e.to_string());
+        }
+        self.audit.event(
+            &self
+                .event(EventName::CredentialUpdate, user.as_str())
+                .with("credential", self.credential_word()),
+            now,
+        );
+        Outcome::Allowed
+    }
+}
