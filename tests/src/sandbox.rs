@@ -1,6 +1,8 @@
 //! The "container" users test in: a private mount namespace (`unshare -m`) in which a temporary
-//! directory is bound over `/etc/pam.d`, and copies of `/etc/passwd`, `/etc/shadow`, `/etc/group`
-//! that add a throwaway user with a known password. Nothing on the host changes.
+//! copy of `/etc` is bound over `/etc`: its own `pam.d`, and `passwd`, `shadow`, `group` that add
+//! a throwaway user with a known password. A whole directory (not single files) is bound so that
+//! tools that replace files by rename (`pam_unix` changing a password, `passwd`) work. Nothing on
+//! the host changes.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -56,7 +58,14 @@ impl Sandbox {
             }
         });
         let s = Sandbox { dir, syslog };
-        std::fs::create_dir(s.path("pam.d")).unwrap();
+        let copied = Command::new("cp")
+            .args(["-a", "/etc"])
+            .arg(s.path("etc"))
+            .status();
+        assert!(
+            copied.is_ok_and(|c| c.success()),
+            "could not copy /etc into the sandbox"
+        );
         s.service("other", "auth required pam_deny.so\naccount required pam_deny.so\npassword required pam_deny.so\nsession required pam_deny.so\n");
         let hash = password_hash(PASSWORD);
         let add = |file: &str, line: String| {
@@ -65,7 +74,7 @@ impl Sandbox {
                 text.push('\n');
             }
             text.push_str(&line);
-            std::fs::write(s.path(file), text).unwrap();
+            std::fs::write(s.path("etc").join(file), text).unwrap();
         };
         add(
             "passwd",
@@ -77,7 +86,8 @@ impl Sandbox {
             "group",
             format!("{USER}:x:{UID}:\n{GROUP}:x:{}:{USER}\n", UID + 1),
         );
-        std::fs::set_permissions(s.path("shadow"), std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::fs::set_permissions(s.path("etc/shadow"), std::fs::Permissions::from_mode(0o640))
+            .unwrap();
         s.write_config(config_body);
         s
     }
@@ -107,7 +117,7 @@ impl Sandbox {
 
     /// Writes `/etc/pam.d/<name>` (inside the sandbox) from stack lines.
     pub fn service(&self, name: &str, lines: &str) {
-        std::fs::write(self.path("pam.d").join(name), lines).unwrap();
+        std::fs::write(self.path("etc/pam.d").join(name), lines).unwrap();
     }
 
     /// The DESIGN §3 lockout stack with real pam_unix (nodelay: the module's own fail_delay rules).
@@ -165,8 +175,7 @@ impl Sandbox {
             .collect();
         let setup = format!(
             "{nodes}mount --bind {d}/dev /dev && \
-             mount --bind {d}/pam.d /etc/pam.d && mount --bind {d}/passwd /etc/passwd && \
-             mount --bind {d}/shadow /etc/shadow && mount --bind {d}/group /etc/group && exec \"$@\""
+             mount --bind {d}/etc /etc && exec \"$@\""
         );
         let mut c = Command::new("unshare");
         c.args(["-m", "--propagation", "private", "sh", "-c", &setup, "sh"])
