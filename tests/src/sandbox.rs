@@ -107,8 +107,9 @@ impl Sandbox {
     /// (Re)writes the config: `[module]` with this sandbox's state dir and audit file, then `body`.
     pub fn write_config(&self, body: &str) {
         let text = format!(
-            "version = 1\n[module]\nstate_dir = \"{}\"\naudit_file = \"{}\"\nfail_delay = \"0s\"\n{body}",
+            "version = 1\n[module]\nstate_dir = \"{}\"\nrun_dir = \"{}\"\naudit_file = \"{}\"\nfail_delay = \"0s\"\n{body}",
             self.path("state").display(),
+            self.path("run").display(),
             self.audit_file().display()
         );
         std::fs::write(self.config(), text).unwrap();

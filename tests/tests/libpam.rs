@@ -55,8 +55,9 @@ impl Fixture {
 
     fn config(&self, body: &str) {
         let text = format!(
-            "version = 1\n[module]\nstate_dir = \"{}\"\naudit_file = \"{}\"\nfail_delay = \"0s\"\n{body}",
+            "version = 1\n[module]\nstate_dir = \"{}\"\nrun_dir = \"{}\"\naudit_file = \"{}\"\nfail_delay = \"0s\"\n{body}",
             self.path("state").display(),
+            self.path("run").display(),
             self.path("audit.jsonl").display()
         );
         std::fs::write(self.path("t.toml"), text).unwrap();
