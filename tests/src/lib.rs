@@ -3,6 +3,7 @@
 //! the workspace built.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod emulators;
 pub mod libpam;
 pub mod sandbox;
 

@@ -38,3 +38,35 @@ pub trait Fetch {
         form: &[(&str, &str)],
     ) -> Result<Reply, FetchError>;
 }
+
+impl Fetch for crate::net::Client {
+    fn get(&self, url: &url::Url, headers: &[(&str, &str)]) -> Result<Reply, FetchError> {
+        crate::net::Client::get(self, url, headers)
+            .map(|r| Reply {
+                status: r.status,
+                body: r.body,
+            })
+            .map_err(from_net)
+    }
+
+    fn post_form(
+        &self,
+        url: &url::Url,
+        headers: &[(&str, &str)],
+        form: &[(&str, &str)],
+    ) -> Result<Reply, FetchError> {
+        crate::net::Client::post_form(self, url, headers, form)
+            .map(|r| Reply {
+                status: r.status,
+                body: r.body,
+            })
+            .map_err(from_net)
+    }
+}
+
+fn from_net(e: crate::net::NetError) -> FetchError {
+    match e {
+        crate::net::NetError::Unreachable(m) => FetchError::Unreachable(m),
+        crate::net::NetError::Denied(m) => FetchError::Denied(m),
+    }
+}
