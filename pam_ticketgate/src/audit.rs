@@ -17,6 +17,10 @@ pub enum EventName {
     AdminUnlock,
     AdminReset,
     ConfigError,
+    TicketAccepted,
+    TicketRejected,
+    OfflineFallback,
+    BreakglassUsed,
     ExpiredLock,
     InactiveLock,
     MustChange,
@@ -34,6 +38,10 @@ impl EventName {
             Self::AdminUnlock => "admin_unlock",
             Self::AdminReset => "admin_reset",
             Self::ConfigError => "config_error",
+            Self::TicketAccepted => "ticket_accepted",
+            Self::TicketRejected => "ticket_rejected",
+            Self::OfflineFallback => "offline_fallback",
+            Self::BreakglassUsed => "breakglass_used",
             Self::ExpiredLock => "expired_lock",
             Self::InactiveLock => "inactive_lock",
             Self::MustChange => "must_change",
@@ -54,6 +62,10 @@ impl EventName {
             Self::AuthFailure | Self::AdminLock => syslog::Severity::LOG_NOTICE,
             Self::HackLock => syslog::Severity::LOG_WARNING,
             Self::ConfigError => syslog::Severity::LOG_ERR,
+            Self::TicketAccepted => syslog::Severity::LOG_INFO,
+            Self::TicketRejected => syslog::Severity::LOG_NOTICE,
+            // Logins let on without the ticket system's word are loud.
+            Self::OfflineFallback | Self::BreakglassUsed => syslog::Severity::LOG_WARNING,
         }
     }
 }

@@ -75,6 +75,7 @@ pub fn pam_code(outcome: Outcome) -> PamResultCode {
         Outcome::UnprivilegedDenied => PamResultCode::PAM_PERM_DENIED,
         Outcome::ConfigBroken => PamResultCode::PAM_SERVICE_ERR,
         Outcome::SystemError => PamResultCode::PAM_SYSTEM_ERR,
+        Outcome::Unavailable => PamResultCode::PAM_AUTHINFO_UNAVAIL,
         Outcome::NewAuthtokRequired => PamResultCode::PAM_NEW_AUTHTOK_REQD,
         Outcome::CredentialRefused => PamResultCode::PAM_AUTHTOK_ERR,
     }

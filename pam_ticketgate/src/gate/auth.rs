@@ -76,16 +76,58 @@ impl Gate<'_> {
         // `authfail`. libpam does not count a jump as a positive result, so this line must
         // answer success even for logins no scope covers (the role Debian gives `pam_permit`
         // after `pam_unix`); PAM_IGNORE here would fail every uncovered login.
-        let (user, scope) = match subject {
+        let (user, uid, scope) = match subject {
             Subject::NotCovered | Subject::Unknown => return Outcome::Allowed,
-            Subject::Known { user, scope, .. } => (user, scope),
+            Subject::Known { user, uid, scope } => (user, uid, scope),
         };
         // A lock set by concurrent failures after preauth still stops this login.
         if let Some(refused) = self.refuse_if_locked(&user, self.policy(scope)) {
             return refused;
         }
         if scope.ticket {
-            return self.not_in_this_build("ticket", scope);
+            use crate::ticket::login::{self, Prompter, Verdict};
+            /// The conversation as the ticket gate needs it (messages obey `PAM_SILENT`).
+            struct Ui<'g, 'a>(&'g Gate<'a>);
+            impl Prompter for Ui<'_, '_> {
+                fn ask(&self, message: &str, echo: bool) -> Option<crate::secret::Secret> {
+                    self.0.world.conversation().prompt(message, echo)
+                }
+                fn tell(&self, message: &str) {
+                    self.0.tell(message);
+                }
+            }
+            let host = self.world.host();
+            let cfg = self.config.ticket.as_ref();
+            let request = login::Request {
+                config: self.config,
+                service: self.login.service,
+                rhost: self.login.rhost,
+                facts: crate::ticket::Facts {
+                    user: user.as_str().to_string(),
+                    host: host.short,
+                    host_fqdn: host.fqdn,
+                    rhost: self.login.rhost.to_string(),
+                    service: self.login.service.to_string(),
+                    user_map: cfg.and_then(|c| login::user_map(c, user.as_str())),
+                },
+                now: self.now,
+            };
+            match login::decide(&request, self.audit, &Ui(self), &login::connect_net) {
+                Verdict::Accepted(id) => {
+                    if !self
+                        .world
+                        .conversation()
+                        .putenv(&format!("TICKETGATE_TICKET={id}"))
+                    {
+                        return self.system_error("pam_putenv(TICKETGATE_TICKET) failed");
+                    }
+                }
+                // A rejected ticket counts as a failed logon, exactly as a wrong password.
+                Verdict::Rejected => return self.authfail(Subject::Known { user, uid, scope }),
+                Verdict::Unavailable => return Outcome::Unavailable,
+                Verdict::NoAnswer => return Outcome::AuthFailed,
+                Verdict::ConfigBroken => return Outcome::ConfigBroken,
+            }
         }
         self.audit
             .event(&self.event(EventName::AuthSuccess, user.as_str()), self.now);

@@ -415,9 +415,6 @@ pub fn missing_gate(config: &Config, scope: &Scope, what: &str) -> String {
 pub fn unsupported(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
     for scope in &config.scopes {
-        if scope.ticket {
-            out.push(missing_gate(config, scope, "ticket"));
-        }
         if scope.login_protect {
             out.push(missing_gate(config, scope, "login_protect"));
         }

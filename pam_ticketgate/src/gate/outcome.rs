@@ -19,6 +19,9 @@ pub enum Outcome {
     ConfigBroken,
     /// State or the directory could not be read or written: `PAM_SYSTEM_ERR`.
     SystemError,
+    /// A server the login needs is unreachable and the offline fallback says deny:
+    /// `PAM_AUTHINFO_UNAVAIL`.
+    Unavailable,
     /// Expired or must-change: the user must change the credential to go on: `PAM_NEW_AUTHTOK_REQD`.
     NewAuthtokRequired,
     /// A new credential was refused (rules, history, interval, mismatch): `PAM_AUTHTOK_ERR`.

@@ -481,14 +481,10 @@ fn broken_config_fails_closed_with_one_config_error_event() {
 #[test]
 fn scopes_needing_gates_not_in_this_build_fail_closed() {
     let c = case(
-        "version = 1\n[[scope]]\nticket = true\nlogin_protect = true\n[ticket]\nsystem = \"http\"\nurl = \"https://t.example.com/{id}\"\nsecret_file = \"/s\"\n[login_protect]\nurl = \"https://p.example.com\"\nservice_id = \"x\"\nsecret_file = \"/s\"\n",
+        "version = 1\n[[scope]]\nlogin_protect = true\n[login_protect]\nurl = \"https://p.example.com\"\nservice_id = \"x\"\nsecret_file = \"/s\"\n",
     );
     assert_eq!(
         c.run(Phase::Preauth, &login("alice"), 0),
-        Outcome::ConfigBroken
-    );
-    assert_eq!(
-        c.run(Phase::Ticket, &login("alice"), 0),
         Outcome::ConfigBroken
     );
     assert!(
@@ -498,7 +494,7 @@ fn scopes_needing_gates_not_in_this_build_fail_closed() {
             .lock()
             .unwrap()
             .iter()
-            .any(|e| e.contains("no ticket gate"))
+            .any(|e| e.contains("no login_protect gate"))
     );
 }
 

@@ -2,8 +2,11 @@
 //! request, the fetch from each ticket system, its built-in checks, and the conditions.
 //! Plain values in, a verdict out; the gate (`gate/auth.rs`) prompts, audits and decides.
 
+pub mod breakglass;
+pub mod cache;
 pub mod eval;
 pub mod fetch;
+pub mod login;
 pub mod system;
 pub mod time;
 pub mod token;

@@ -1,0 +1,177 @@
+//! Accepted tickets, per user, under `run_dir/ticket-cache/`: the verdict cache (`[ticket]
+//! cache`: reuse an accepted (user, ticket, host) without a request) and the offline `cached`
+//! fallback (`[offline] cached_for`, window still open) read the same records.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Records older than this are dropped on write, whatever the config says.
+const KEEP_SECS: i64 = 7 * 86_400;
+/// At most this many records per user are kept (newest first).
+const KEEP_MAX: usize = 32;
+
+/// One ticket accepted online.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub ticket: String,
+    pub host: String,
+    /// When the ticket system said yes (epoch s).
+    pub at: i64,
+    /// End of the ticket's change window, if a `within` condition gave one.
+    pub window_end: Option<i64>,
+}
+
+/// The per-user cache files.
+pub struct TicketCache {
+    dir: PathBuf,
+}
+
+impl TicketCache {
+    pub fn new(run_dir: &Path) -> Self {
+        Self {
+            dir: run_dir.join("ticket-cache"),
+        }
+    }
+
+    fn file(&self, user: &str) -> PathBuf {
+        // Hex keeps any user name a single, harmless file name.
+        let hex: String = user.bytes().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(hex)
+    }
+
+    /// The user's records; a file that is missing, unreadable, not ours or writable by
+    /// others reads as empty (the network is asked, which can only cost time).
+    pub fn load(&self, user: &str) -> Vec<Accepted> {
+        let path = self.file(user);
+        let trusted = fs::symlink_metadata(&path).is_ok_and(|m| {
+            m.is_file() && m.uid() == nix::unistd::geteuid().as_raw() && m.mode() & 0o077 == 0
+        });
+        if !trusted {
+            return Vec::new();
+        }
+        fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// A record for `(ticket, host)` accepted within `max_age` seconds whose window (if any)
+    /// is still open at `now`.
+    pub fn find(
+        &self,
+        user: &str,
+        ticket: &str,
+        host: &str,
+        max_age: i64,
+        now: i64,
+    ) -> Option<Accepted> {
+        self.load(user).into_iter().find(|a| {
+            a.ticket == ticket
+                && a.host == host
+                && a.at <= now
+                && now - a.at < max_age
+                && a.window_end.is_none_or(|end| now <= end)
+        })
+    }
+
+    /// Records an online acceptance (best effort: a cache that cannot be written costs a request later).
+    pub fn record(&self, user: &str, accepted: Accepted) -> Result<(), String> {
+        let now = accepted.at;
+        let mut all = self.load(user);
+        all.retain(|a| {
+            !(a.ticket == accepted.ticket && a.host == accepted.host) && now - a.at < KEEP_SECS
+        });
+        all.insert(0, accepted);
+        all.truncate(KEEP_MAX);
+        let text = serde_json::to_vec(&all).map_err(|e| e.to_string())?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        let path = self.file(user);
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(&text))
+            .and_then(|()| fs::rename(&tmp, &path));
+        written.map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            format!("{}: {e}", path.display())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acc(ticket: &str, at: i64, window_end: Option<i64>) -> Accepted {
+        Accepted {
+            ticket: ticket.into(),
+            host: "db01".into(),
+            at,
+            window_end,
+        }
+    }
+
+    #[test]
+    fn finds_only_fresh_records_for_the_same_ticket_and_host_with_an_open_window() {
+        let d = tempfile::tempdir().unwrap();
+        let c = TicketCache::new(d.path());
+        c.record("alice", acc("CHG0000001", 1000, Some(5000)))
+            .unwrap();
+        assert!(c.find("alice", "CHG0000001", "db01", 120, 1100).is_some());
+        assert!(
+            c.find("alice", "CHG0000001", "db01", 120, 1120).is_none(),
+            "too old"
+        );
+        assert!(c.find("alice", "CHG0000002", "db01", 120, 1100).is_none());
+        assert!(c.find("alice", "CHG0000001", "web01", 120, 1100).is_none());
+        assert!(c.find("bob", "CHG0000001", "db01", 120, 1100).is_none());
+        assert!(
+            c.find("alice", "CHG0000001", "db01", 10_000, 5001)
+                .is_none(),
+            "window closed"
+        );
+        assert!(
+            c.find("alice", "CHG0000001", "db01", 120, 999).is_none(),
+            "from the future"
+        );
+    }
+
+    #[test]
+    fn a_file_others_can_write_is_ignored() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let c = TicketCache::new(d.path());
+        c.record("alice", acc("T1", 1, None)).unwrap();
+        let f = c.file("alice");
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(c.load("alice").is_empty());
+    }
+
+    #[test]
+    fn rerecording_replaces_and_the_list_stays_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let c = TicketCache::new(d.path());
+        for i in 0..40 {
+            c.record("alice", acc(&format!("T{i}"), 100 + i, None))
+                .unwrap();
+        }
+        c.record("alice", acc("T39", 500, None)).unwrap();
+        let all = c.load("alice");
+        assert_eq!(all.len(), KEEP_MAX);
+        assert_eq!(all[0].at, 500);
+        assert_eq!(all.iter().filter(|a| a.ticket == "T39").count(), 1);
+    }
+}

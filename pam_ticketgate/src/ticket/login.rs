@@ -1,0 +1,342 @@
+//! One login's ticket decision: prompt, ID checks, verdict cache, breaker, fetch and
+//! conditions, then the offline fallbacks in order — each step audited. The gate maps the
+//! [`Verdict`] to an outcome (a rejection counts as a failed logon).
+
+use std::path::Path;
+
+use super::breakglass::{Breakglass, Check};
+use super::cache::{Accepted, TicketCache};
+use super::token::FileTokenCache;
+use super::{CondResult, Credentials, Facts, Fetch, TicketError, normalise_id};
+use crate::audit::{AuditSink, Event, EventName};
+use crate::config::{Config, Ticket, TicketFallback, TicketSystem};
+use crate::offline::Breaker;
+use crate::secret::Secret;
+
+/// What the ticket gate decided for this login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The ticket (normalised ID) lets the login on; `TICKETGATE_TICKET` is to be set.
+    Accepted(String),
+    /// Rejected: counts as a failed logon.
+    Rejected,
+    /// The ticket system is unreachable and no fallback let the login on.
+    Unavailable,
+    /// The client answered no prompt.
+    NoAnswer,
+    /// The ticket configuration or a secret file cannot be used.
+    ConfigBroken,
+}
+
+/// How the gate talks to the user.
+pub trait Prompter {
+    /// Asks; `None` when the client gives no answer.
+    fn ask(&self, message: &str, echo: bool) -> Option<Secret>;
+    /// One short line (an error message; nothing under `PAM_SILENT`).
+    fn tell(&self, message: &str);
+}
+
+/// Makes the HTTP client for `[ticket]` (the real one, or a fake in tests).
+pub type Connect<'a> = &'a dyn Fn(&Ticket) -> Result<Box<dyn Fetch + 'a>, TicketError>;
+
+/// The production client: `net::Client` with the ticket's deadline and `ca_file`.
+pub fn connect_net(cfg: &Ticket) -> Result<Box<dyn Fetch>, TicketError> {
+    crate::net::Client::new(cfg.timeout, cfg.ca_file.as_deref())
+        .map(|c| Box::new(c) as Box<dyn Fetch>)
+        .map_err(|e| TicketError::Config(e.to_string()))
+}
+
+/// The login being decided.
+pub struct Request<'a> {
+    pub config: &'a Config,
+    pub service: &'a str,
+    pub rhost: &'a str,
+    /// `facts.user` is the login name; `facts.host` keys the caches.
+    pub facts: Facts,
+    pub now: i64,
+}
+
+/// The name a system has in the config and the audit trail.
+pub fn system_name(s: TicketSystem) -> &'static str {
+    match s {
+        TicketSystem::ServiceNow => "servicenow",
+        TicketSystem::Jira => "jira",
+        TicketSystem::Jsm => "jsm",
+        TicketSystem::Sdp => "sdp",
+        TicketSystem::SdpMsp => "sdp-msp",
+        TicketSystem::SdpCloud => "sdp-cloud",
+        TicketSystem::Http => "http",
+    }
+}
+
+/// `label=ok("seen"); label=FAIL("seen")`, for the audit trail.
+pub fn conditions_line(results: &[CondResult]) -> String {
+    results
+        .iter()
+        .map(|r| {
+            format!(
+                "{}={}({})",
+                r.label,
+                if r.ok { "ok" } else { "FAIL" },
+                r.seen
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+struct Run<'a> {
+    req: &'a Request<'a>,
+    cfg: &'a Ticket,
+    audit: &'a dyn AuditSink,
+    ui: &'a dyn Prompter,
+}
+
+/// Decides the ticket for `req` (the scope requires one).
+pub fn decide(
+    req: &Request,
+    audit: &dyn AuditSink,
+    ui: &dyn Prompter,
+    connect: Connect,
+) -> Verdict {
+    let Some(cfg) = req.config.ticket.as_ref() else {
+        audit.error(&format!(
+            "config {}: a scope sets ticket = true but there is no [ticket] section",
+            req.config.path.display()
+        ));
+        return Verdict::ConfigBroken;
+    };
+    Run {
+        req,
+        cfg,
+        audit,
+        ui,
+    }
+    .decide(connect)
+}
+
+impl Run<'_> {
+    fn event(&self, name: EventName) -> Event {
+        Event::new(name, &self.req.facts.user, self.req.service, self.req.rhost)
+            .with("system", system_name(self.cfg.system))
+    }
+
+    fn reject(&self, ticket: &str, e: &TicketError, conditions: Option<&[CondResult]>) -> Verdict {
+        let mut ev = self
+            .event(EventName::TicketRejected)
+            .with("ticket", ticket)
+            .with(
+                "reason",
+                if conditions.is_some() {
+                    "conditions"
+                } else {
+                    e.reason()
+                },
+            );
+        if conditions.is_none() {
+            ev = ev.with("detail", e);
+        }
+        if let Some(c) = conditions {
+            ev = ev.with("conditions", conditions_line(c));
+        }
+        self.audit.event(&ev, self.req.now);
+        self.ui.tell(if conditions.is_some() {
+            "Ticket rejected: it does not allow this login."
+        } else {
+            e.user_message()
+        });
+        Verdict::Rejected
+    }
+
+    fn accept(&self, id: &str, source: &str, conditions: Option<&[CondResult]>) -> Verdict {
+        let mut ev = self
+            .event(EventName::TicketAccepted)
+            .with("ticket", id)
+            .with("source", source);
+        if let Some(c) = conditions {
+            ev = ev.with("conditions", conditions_line(c));
+        }
+        self.audit.event(&ev, self.req.now);
+        Verdict::Accepted(id.to_string())
+    }
+
+    fn decide(&self, connect: Connect) -> Verdict {
+        let Some(typed) = self.ui.ask(&self.cfg.prompt, true) else {
+            return Verdict::NoAnswer;
+        };
+        let id = match normalise_id(self.cfg, typed.expose()) {
+            Ok(id) => id,
+            Err(e) => {
+                // What was typed is not logged: it may be a password typed at the wrong prompt.
+                let shown = format!("(invalid, {} characters)", typed.expose().chars().count());
+                return self.reject(&shown, &e, None);
+            }
+        };
+        let module = &self.req.config.module;
+        let (now, user, host) = (self.req.now, &self.req.facts.user, &self.req.facts.host);
+        let cache = TicketCache::new(&module.run_dir);
+        let cache_secs = i64::try_from(self.cfg.cache.as_secs()).unwrap_or(i64::MAX);
+        if cache_secs > 0 && cache.find(user, &id, host, cache_secs, now).is_some() {
+            return self.accept(&id, "cache", None);
+        }
+        let breaker = Breaker::new(&module.run_dir, "ticket");
+        if breaker.is_open(now) {
+            return self.offline(&id, "breaker open (retry_after)", &cache);
+        }
+        let creds = match Credentials::load(&self.req.config.path, self.cfg) {
+            Ok(c) => c,
+            Err(e) => return self.broken(&e),
+        };
+        let http = match connect(self.cfg) {
+            Ok(h) => h,
+            Err(e) => return self.broken(&e),
+        };
+        let tokens = FileTokenCache::new(&module.run_dir);
+        let checked = super::check(
+            self.cfg,
+            &id,
+            &creds,
+            http.as_ref(),
+            &tokens,
+            &self.req.facts,
+            now,
+        );
+        match checked {
+            Ok(c) => {
+                breaker.close();
+                if !c.accepted() {
+                    return self.reject(&id, &TicketError::NotFound, Some(&c.results));
+                }
+                let record = Accepted {
+                    ticket: id.clone(),
+                    host: host.clone(),
+                    at: now,
+                    window_end: c.window_end,
+                };
+                if let Err(e) = cache.record(user, record) {
+                    self.audit.error(&format!("ticket cache: {e}"));
+                }
+                self.accept(&id, "online", Some(&c.results))
+            }
+            Err(TicketError::Unreachable(why)) => {
+                breaker.trip(now, self.req.config.offline.retry_after);
+                self.offline(&id, &why, &cache)
+            }
+            Err(e @ TicketError::Config(_)) => self.broken(&e),
+            Err(e) => {
+                breaker.close();
+                self.reject(&id, &e, None)
+            }
+        }
+    }
+
+    fn broken(&self, e: &TicketError) -> Verdict {
+        self.audit
+            .error(&format!("config {}: {e}", self.req.config.path.display()));
+        self.ui
+            .tell("Ticket rejected: the ticket system refused the check.");
+        Verdict::ConfigBroken
+    }
+
+    fn fallback_event(&self, id: &str, mode: &str, why: &str) {
+        let ev = self
+            .event(EventName::OfflineFallback)
+            .with("gate", "ticket")
+            .with("mode", mode)
+            .with("ticket", id)
+            .with("detail", why);
+        self.audit.event(&ev, self.req.now);
+    }
+
+    /// The system is unreachable: `[offline] ticket`, in order.
+    fn offline(&self, id: &str, why: &str, cache: &TicketCache) -> Verdict {
+        let offline = &self.req.config.offline;
+        let now = self.req.now;
+        for mode in &offline.ticket {
+            match mode {
+                TicketFallback::Cached => {
+                    let max = i64::try_from(offline.cached_for.as_secs()).unwrap_or(i64::MAX);
+                    let (user, host) = (&self.req.facts.user, &self.req.facts.host);
+                    if cache.find(user, id, host, max, now).is_some() {
+                        self.fallback_event(id, "cached", why);
+                        return self.accept(id, "offline_cached", None);
+                    }
+                }
+                TicketFallback::Breakglass => {
+                    if let Some(v) = self.breakglass(id, why) {
+                        return v;
+                    }
+                }
+                TicketFallback::Allow => {
+                    self.fallback_event(id, "allow", why);
+                    return self.accept(id, "offline_allow", None);
+                }
+                TicketFallback::Deny => break,
+            }
+        }
+        self.fallback_event(id, "deny", why);
+        let ev = self
+            .event(EventName::TicketRejected)
+            .with("ticket", id)
+            .with("reason", "unreachable")
+            .with("detail", why);
+        self.audit.event(&ev, now);
+        self.ui
+            .tell("Ticket system unreachable; logins that need a ticket are refused for now.");
+        Verdict::Unavailable
+    }
+
+    /// `None` = no codes exist (try the next fallback).
+    fn breakglass(&self, id: &str, why: &str) -> Option<Verdict> {
+        let store = Breakglass::new(&self.req.config.module.state_dir);
+        match store.remaining() {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => {
+                self.audit.error(&format!("breakglass: {e}"));
+                return None;
+            }
+        }
+        let code = self
+            .ui
+            .ask("Ticket system unreachable. Break-glass code: ", false)?;
+        match store.use_code(&code, self.req.now) {
+            Ok(Check::Used { remaining }) => {
+                self.fallback_event(id, "breakglass", why);
+                let ev = self
+                    .event(EventName::BreakglassUsed)
+                    .with("ticket", id)
+                    .with("remaining", remaining);
+                self.audit.event(&ev, self.req.now);
+                Some(self.accept(id, "breakglass", None))
+            }
+            Ok(Check::Wrong) => {
+                let ev = self
+                    .event(EventName::TicketRejected)
+                    .with("ticket", id)
+                    .with("reason", "breakglass_wrong");
+                self.audit.event(&ev, self.req.now);
+                self.ui.tell("Ticket rejected: wrong break-glass code.");
+                Some(Verdict::Rejected)
+            }
+            Ok(Check::NoCodes) => None,
+            Err(e) => {
+                self.audit.error(&format!("breakglass: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// `user_map` with `{user}` replaced.
+pub fn user_map(cfg: &Ticket, user: &str) -> Option<String> {
+    cfg.user_map.as_ref().map(|m| m.replace("{user}", user))
+}
+
+/// The secret and config checks `ticketgate check-config` adds for `[ticket]`.
+pub fn check_files(config_path: &Path, cfg: &Ticket) -> Result<(), TicketError> {
+    Credentials::load(config_path, cfg).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests;
