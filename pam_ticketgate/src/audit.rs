@@ -26,6 +26,10 @@ pub enum EventName {
     MustChange,
     CredentialUpdate,
     CredentialUpdateFailed,
+    ProtectLocked,
+    ProtectUnlockUsed,
+    ProtectDisabled,
+    ProtectEnabled,
 }
 
 impl EventName {
@@ -47,6 +51,10 @@ impl EventName {
             Self::MustChange => "must_change",
             Self::CredentialUpdate => "credential_update",
             Self::CredentialUpdateFailed => "credential_update_failed",
+            Self::ProtectLocked => "protect_locked",
+            Self::ProtectUnlockUsed => "protect_unlock_used",
+            Self::ProtectDisabled => "protect_disabled",
+            Self::ProtectEnabled => "protect_enabled",
         }
     }
 
@@ -66,6 +74,9 @@ impl EventName {
             Self::TicketRejected => syslog::Severity::LOG_NOTICE,
             // Logins let on without the ticket system's word are loud.
             Self::OfflineFallback | Self::BreakglassUsed => syslog::Severity::LOG_WARNING,
+            Self::ProtectUnlockUsed | Self::ProtectEnabled => syslog::Severity::LOG_INFO,
+            Self::ProtectLocked => syslog::Severity::LOG_NOTICE,
+            Self::ProtectDisabled => syslog::Severity::LOG_WARNING,
         }
     }
 }

@@ -78,6 +78,7 @@ pub fn pam_code(outcome: Outcome) -> PamResultCode {
         Outcome::Unavailable => PamResultCode::PAM_AUTHINFO_UNAVAIL,
         Outcome::NewAuthtokRequired => PamResultCode::PAM_NEW_AUTHTOK_REQD,
         Outcome::CredentialRefused => PamResultCode::PAM_AUTHTOK_ERR,
+        Outcome::ProtectLocked => PamResultCode::PAM_AUTH_ERR,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod lockout;
 pub mod net;
 pub mod offline;
+pub mod protect;
 pub mod rules;
 pub mod scope;
 pub mod secret;

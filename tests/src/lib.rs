@@ -1,10 +1,16 @@
 //! Test harness shared by the integration tests and the benchmark: an in-process libpam client
 //! (`pam_start_confdir`), a private-mount-namespace sandbox for pamtester, and paths to what
 //! the workspace built.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod emulators;
 pub mod libpam;
+pub mod protect_emulator;
 pub mod sandbox;
 
 use std::path::PathBuf;

@@ -217,8 +217,9 @@ fn broken_and_unsafe_configs_fail_closed_with_one_log_line() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
         lines[0].contains("event=config_error")
-            && lines[0]
-                .contains("line 9: policy.default.lockout_duration: \\\"2000m\\\" is out of range"),
+            && lines[0].contains(
+                "line 10: policy.default.lockout_duration: \\\"2000m\\\" is out of range"
+            ),
         "{lines:?}"
     );
 
@@ -249,7 +250,7 @@ fn check_config_reports_what_the_module_logs() {
     let out = s.ticketgate(&["check-config"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).contains("line 8: policy.default.history: 30 is out of range 0-25"),
+        text(&out).contains("line 9: policy.default.history: 30 is out of range 0-25"),
         "{}",
         text(&out)
     );
@@ -258,7 +259,7 @@ fn check_config_reports_what_the_module_logs() {
     assert!(
         lines
             .iter()
-            .any(|l| l.contains("line 8: policy.default.history: 30 is out of range 0-25")),
+            .any(|l| l.contains("line 9: policy.default.history: 30 is out of range 0-25")),
         "{lines:?}"
     );
 }
@@ -377,14 +378,14 @@ fn check_config_refuses_a_secret_file_others_can_read() {
 }
 
 #[test]
-fn check_config_reports_gates_this_build_lacks() {
+fn protected_scope_with_a_missing_secret_file_fails_closed() {
     let s = sandbox(
         "[[scope]]\nusers = [\"tguser\"]\nlogin_protect = true\n[login_protect]\nurl = \"https://p.example.com\"\nservice_id = \"x\"\nsecret_file = \"/nonexistent\"\n",
     );
     let out = s.ticketgate(&["check-config"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).contains("no login_protect gate yet"),
+        text(&out).contains("login_protect.secret_file"),
         "{}",
         text(&out)
     );
@@ -397,6 +398,6 @@ fn check_config_reports_gates_this_build_lacks() {
     assert!(
         s.syslog_lines()
             .iter()
-            .any(|l| l.contains("no login_protect gate yet"))
+            .any(|l| l.contains("event=config_error") && l.contains("login_protect.secret_file"))
     );
 }

@@ -8,16 +8,18 @@ use crate::lockout::{self, Failure};
 
 impl Gate<'_> {
     pub(super) fn preauth(&self, subject: Subject) -> Outcome {
-        let (user, scope) = match subject {
+        let (user, uid, scope) = match subject {
             Subject::NotCovered => return Outcome::NotCovered,
             Subject::Unknown => return Outcome::Allowed,
-            Subject::Known { user, scope, .. } => (user, scope),
+            Subject::Known { user, uid, scope } => (user, uid, scope),
         };
         if let Some(refused) = self.refuse_if_locked(&user, self.policy(scope)) {
             return refused;
         }
-        if scope.login_protect {
-            return self.not_in_this_build("login_protect", scope);
+        if scope.login_protect
+            && let Some(refused) = self.login_protect(&user, uid, scope)
+        {
+            return refused;
         }
         Outcome::Allowed
     }

@@ -5,6 +5,7 @@ mod account;
 mod auth;
 mod outcome;
 mod password;
+mod protect;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -394,32 +395,12 @@ impl<'a> Gate<'a> {
             Err(o) => Some(o),
         }
     }
-
-    /// A scope asks for a gate this build does not have: refuse (fail closed) and say so.
-    fn not_in_this_build(&self, what: &str, scope: &Scope) -> Outcome {
-        self.audit.error(&missing_gate(self.config, scope, what));
-        Outcome::ConfigBroken
-    }
 }
 
-/// The line logged when a scope needs a gate this build lacks (the CLI's check-config says the same).
-pub fn missing_gate(config: &Config, scope: &Scope, what: &str) -> String {
-    format!(
-        "config {}: scope[{}] sets {what} = true, but this build of pam_ticketgate has no {what} gate yet; logins in this scope are refused",
-        config.path.display(),
-        scope.index
-    )
-}
-
-/// Every scope setting this build cannot honour, as the module would log it.
-pub fn unsupported(config: &Config) -> Vec<String> {
-    let mut out = Vec::new();
-    for scope in &config.scopes {
-        if scope.login_protect {
-            out.push(missing_gate(config, scope, "login_protect"));
-        }
-    }
-    out
+/// Every scope setting this build cannot honour, as the module would log it: none since the
+/// ticket gate and login protect landed (kept for `ticketgate check-config`).
+pub fn unsupported(_config: &Config) -> Vec<String> {
+    Vec::new()
 }
 
 /// A path to the config: the `config=` argument or the default.

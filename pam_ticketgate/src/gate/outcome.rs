@@ -26,4 +26,7 @@ pub enum Outcome {
     NewAuthtokRequired,
     /// A new credential was refused (rules, history, interval, mismatch): `PAM_AUTHTOK_ERR`.
     CredentialRefused,
+    /// Login protect is on (or its server refused the check): refused before the password,
+    /// not a failed logon: `PAM_AUTH_ERR`.
+    ProtectLocked,
 }

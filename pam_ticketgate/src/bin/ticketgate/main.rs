@@ -7,6 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 
+mod protect_cmd;
+
 use pam_ticketgate::args::Credential;
 use pam_ticketgate::audit::{AuditSink, Event, EventName, SystemAudit};
 use pam_ticketgate::config::{self, Config, format_duration};
@@ -51,6 +53,22 @@ enum Command {
     },
     /// Check a configuration file (default: --config); exits 1 with the messages the module would log
     CheckConfig { path: Option<PathBuf> },
+    /// Switch login protect off (`disable`: no check is made) or back on, on this host [root]
+    Protect {
+        #[arg(value_parser = ["enable", "disable"])]
+        action: String,
+    },
+    /// Offline PIN for `[offline] login_protect = "hybrid"`
+    OfflinePin {
+        #[command(subcommand)]
+        action: OfflinePinAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum OfflinePinAction {
+    /// Read USER's offline PIN twice (terminal or stdin), check the PIN rules, store its hash [root]
+    Set { user: String },
 }
 
 fn main() -> ExitCode {
@@ -137,6 +155,12 @@ fn run(cli: &Cli) -> Result<(), String> {
             })
         }
         Command::CheckConfig { .. } => Ok(()),
+        Command::Protect { action } => {
+            protect_cmd::switch_protect(&config, &audit, action == "disable", now)
+        }
+        Command::OfflinePin {
+            action: OfflinePinAction::Set { user },
+        } => protect_cmd::set_offline_pin(&config, &audit, user, now),
     }
 }
 

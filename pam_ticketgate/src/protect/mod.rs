@@ -1,0 +1,116 @@
+//! Login protect (PassLogic model): asks the protect server whether the user unlocked this login, with the breaker, the administrator's switch and the offline PIN.
+
+mod client;
+pub mod pin;
+pub mod switch;
+
+use std::path::Path;
+use std::time::Duration;
+
+pub use client::answer_of;
+
+use crate::config::Protect;
+use crate::net::{Client, NetError};
+use crate::offline::Breaker;
+use crate::secret::Secret;
+
+/// The breaker's name under `run_dir`.
+pub const BREAKER: &str = "login_protect";
+
+/// The fields of one `POST /v1/attempt` (DESIGN §6).
+#[derive(Debug, Clone)]
+pub struct Attempt<'a> {
+    pub service_id: &'a str,
+    pub user: &'a str,
+    pub host: &'a str,
+    pub service: &'a str,
+    pub rhost: &'a str,
+}
+
+/// What the server (or its absence) says about one login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// The user unlocked; the server has used the unlock up.
+    Unlocked,
+    /// Protection is on: refuse before the password.
+    Locked,
+    /// The server cannot be reached (or the breaker says skip it): `[offline] login_protect` decides.
+    Offline(String),
+    /// A verdict or misconfiguration (401/403, TLS, malformed answer): refuse, never fall back.
+    Denied(String),
+}
+
+/// The protect server as the gate sees it: the HTTP client in production, a script in tests.
+pub trait ProtectServer {
+    fn attempt(&self, attempt: &Attempt) -> Result<bool, NetError>;
+}
+
+/// The real server at `[login_protect] url`, authenticated with the host's bearer token.
+pub struct HttpServer<'a> {
+    pub protect: &'a Protect,
+    pub token: &'a Secret,
+}
+
+impl ProtectServer for HttpServer<'_> {
+    fn attempt(&self, attempt: &Attempt) -> Result<bool, NetError> {
+        client::attempt(self.protect, self.token, attempt)
+    }
+}
+
+/// Asks `server` about `attempt` unless the breaker is open; trips the breaker when it is
+/// unreachable (for `retry_after`), closes it when it answers.
+pub fn check(
+    server: &dyn ProtectServer,
+    breaker: &Breaker,
+    retry_after: Duration,
+    attempt: &Attempt,
+    now: i64,
+) -> Check {
+    if breaker.is_open(now) {
+        let until = breaker.open_until().unwrap_or(now);
+        return Check::Offline(format!(
+            "skipped: the server failed recently (retry after {until})"
+        ));
+    }
+    match server.attempt(attempt) {
+        Ok(true) => {
+            breaker.close();
+            Check::Unlocked
+        }
+        Ok(false) => {
+            breaker.close();
+            Check::Locked
+        }
+        Err(NetError::Unreachable(m)) => {
+            breaker.trip(now, retry_after);
+            Check::Offline(m)
+        }
+        Err(NetError::Denied(m)) => {
+            // The server answered: it is up, whatever it said.
+            breaker.close();
+            Check::Denied(m)
+        }
+    }
+}
+
+/// Reads the host token from `secret_file` (already checked for owner and mode by the caller):
+/// the first line, without surrounding white space.
+pub fn read_token(path: &Path) -> Result<Secret, String> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?,
+    );
+    let token = text.lines().next().unwrap_or("").trim();
+    if token.is_empty() {
+        return Err(format!("{}: empty token", path.display()));
+    }
+    Ok(Secret::new(token.to_string()))
+}
+
+/// One client per call: the config's `timeout` is the one deadline.
+fn client(protect: &Protect) -> Result<Client, NetError> {
+    Client::new(protect.timeout, None)
+}
+
+#[cfg(test)]
+mod tests;
