@@ -26,6 +26,9 @@ pub enum EventName {
     MustChange,
     CredentialUpdate,
     CredentialUpdateFailed,
+    SessionOpen,
+    SessionClose,
+    SessionTerminated,
     ProtectLocked,
     ProtectUnlockUsed,
     ProtectDisabled,
@@ -51,6 +54,9 @@ impl EventName {
             Self::MustChange => "must_change",
             Self::CredentialUpdate => "credential_update",
             Self::CredentialUpdateFailed => "credential_update_failed",
+            Self::SessionOpen => "session_open",
+            Self::SessionClose => "session_close",
+            Self::SessionTerminated => "session_terminated",
             Self::ProtectLocked => "protect_locked",
             Self::ProtectUnlockUsed => "protect_unlock_used",
             Self::ProtectDisabled => "protect_disabled",
@@ -66,7 +72,8 @@ impl EventName {
             Self::ExpiredLock | Self::MustChange | Self::CredentialUpdateFailed => {
                 syslog::Severity::LOG_NOTICE
             }
-            Self::InactiveLock => syslog::Severity::LOG_WARNING,
+            Self::InactiveLock | Self::SessionTerminated => syslog::Severity::LOG_WARNING,
+            Self::SessionOpen | Self::SessionClose => syslog::Severity::LOG_INFO,
             Self::AuthFailure | Self::AdminLock => syslog::Severity::LOG_NOTICE,
             Self::HackLock => syslog::Severity::LOG_WARNING,
             Self::ConfigError => syslog::Severity::LOG_ERR,

@@ -1,4 +1,5 @@
-//! The few libpam calls pam-bindings 0.4 lacks (pam_fail_delay, pam_putenv, setting PAM_AUTHTOK). Each wrapper is safe; each unsafe block says why.
+//! The few libpam calls pam-bindings 0.4 lacks (pam_fail_delay, pam_putenv, pam_getenv, setting
+//! PAM_AUTHTOK). Each wrapper is safe; each unsafe block says why.
 
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int, c_uint, c_void};
@@ -12,6 +13,7 @@ unsafe extern "C" {
     fn pam_fail_delay(pamh: *mut PamHandle, musec_delay: c_uint) -> c_int;
     fn pam_putenv(pamh: *mut PamHandle, name_value: *const c_char) -> c_int;
     fn pam_set_item(pamh: *mut PamHandle, item_type: c_int, item: *const c_void) -> c_int;
+    fn pam_getenv(pamh: *mut PamHandle, name: *const c_char) -> *const c_char;
 }
 
 /// Asks libpam to delay a failed authentication by at least `micros` (it uses the longest asked).
@@ -43,4 +45,18 @@ pub fn set_authtok(pamh: &mut PamHandle, token: &str) -> bool {
     // SAFETY: `pamh` is the live handle; `c` is NUL-terminated and outlives the call, and
     // pam_set_item copies string items before returning.
     unsafe { pam_set_item(pamh, PAM_AUTHTOK, c.as_ptr().cast()) == 0 }
+}
+
+/// A variable of the PAM environment, copied out.
+pub fn getenv(pamh: &mut PamHandle, name: &str) -> Option<String> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: `pamh` is the live handle and `c` a NUL-terminated string; the result is NULL or
+    // a pointer into libpam's environment, valid until the environment changes — copied at once.
+    let value = unsafe { pam_getenv(pamh, c.as_ptr()) };
+    if value.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL, NUL-terminated (libpam's own string), read before any other PAM call.
+    let text = unsafe { std::ffi::CStr::from_ptr(value) };
+    text.to_str().ok().map(str::to_string)
 }

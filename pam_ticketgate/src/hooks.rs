@@ -139,6 +139,7 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
         privileged: nix::unistd::geteuid().is_root(),
         credential: args.credential,
         real_uid: nix::unistd::getuid().as_raw(),
+        pid: nix::unistd::getpid().as_raw(),
         authenticated,
     };
     let now = SystemTime::now()
@@ -240,6 +241,11 @@ impl Conversation for PamWorld<'_> {
         self.pamh
             .try_borrow_mut()
             .is_ok_and(|mut pamh| ffi::set_authtok(&mut pamh, token.expose()))
+    }
+
+    fn getenv(&self, name: &str) -> Option<String> {
+        let mut pamh = self.pamh.try_borrow_mut().ok()?;
+        ffi::getenv(&mut pamh, name)
     }
 
     fn old_authtok(&self) -> Option<Secret> {

@@ -18,6 +18,7 @@ pub mod protect;
 pub mod rules;
 pub mod scope;
 pub mod secret;
+pub mod session;
 pub mod store;
 pub mod ticket;
 pub mod timefmt;

@@ -45,14 +45,33 @@ pub fn module_so() -> PathBuf {
     }
 }
 
-/// The `ticketgate` CLI binary built beside the module.
+/// The `ticketgate` CLI binary built beside the module, rebuilt if its sources changed: cargo
+/// builds another package's binaries for tests only when asked, and a stale CLI would test old
+/// code.
 pub fn ticketgate_bin() -> PathBuf {
-    let p = target_dir().join("ticketgate");
-    assert!(
-        p.exists(),
-        "{} not found: run `cargo build --workspace` (scripts/test.sh does)",
-        p.display()
-    );
+    workspace_bin("pam_ticketgate", "ticketgate")
+}
+
+/// A binary of a workspace package, brought up to date (once per test process) in the target
+/// directory the tests themselves were built in.
+pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let dir = target_dir();
+    let mut built = BUILT.lock().unwrap();
+    if !built.iter().any(|b| b == bin) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let root = dir.parent().unwrap();
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.args(["build", "-q", "-p", package, "--bin", bin, "--target-dir"]).arg(root);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).status();
+        assert!(status.is_ok_and(|s| s.success()), "could not build {bin} (cargo build -p {package})");
+        built.push(bin.to_string());
+    }
+    let p = dir.join(bin);
+    assert!(p.exists(), "{} not found after building it", p.display());
     p
 }
 

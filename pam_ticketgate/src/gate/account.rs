@@ -5,7 +5,7 @@ use super::{Gate, Outcome, Subject};
 use crate::audit::EventName;
 use crate::lifecycle::{self, Standing};
 use crate::lockout;
-use crate::store::StoreError;
+use crate::store::{Record, StoreError};
 
 impl Gate<'_> {
     pub(super) fn account(&self, subject: Subject) -> Outcome {
@@ -18,8 +18,8 @@ impl Gate<'_> {
             Ok(s) => s,
             Err(o) => return o,
         };
-        let lock = match self.lock_of(store.as_ref(), &user, policy) {
-            Ok(lock) => lock,
+        let (loaded, lock) = match self.record_and_lock(store.as_ref(), &user, policy) {
+            Ok(found) => found,
             Err(Outcome::Locked) => return self.account_locked(),
             Err(o) => return o,
         };
@@ -27,22 +27,29 @@ impl Gate<'_> {
             return self.account_locked();
         }
         let (now, authenticated) = (self.now, self.login.authenticated);
-        // One read-modify-write: first sight (once), and after a successful authentication
-        // the reset and the durable activity stamp. It writes only when something changed.
-        let updated = store.update(&user, &mut |r| {
+        let apply = |r: &mut Record| {
             r.first_seen.get_or_insert(now);
             if authenticated && lockout::current_lock(r, now).is_none() {
                 lockout::record_success(r);
                 lifecycle::note_activity(r, now);
             }
-        });
-        let record = match updated {
-            Ok(r) => r,
-            Err(e @ StoreError::Corrupt { .. }) => {
-                self.audit.error(&e.to_string());
-                return self.account_locked();
+        };
+        // Most logins change nothing durable: then no lock file and no write. Otherwise one
+        // read-modify-write under the lock (first sight; the reset and activity stamp after a
+        // successful authentication).
+        let mut probe = loaded.clone();
+        apply(&mut probe);
+        let record = if probe == loaded {
+            loaded
+        } else {
+            match store.update(&user, &mut |r| apply(r)) {
+                Ok(r) => r,
+                Err(e @ StoreError::Corrupt { .. }) => {
+                    self.audit.error(&e.to_string());
+                    return self.account_locked();
+                }
+                Err(e) => return self.system_error(&e.to_string()),
             }
-            Err(e) => return self.system_error(&e.to_string()),
         };
         if lockout::current_lock(&record, now).is_some() {
             return self.account_locked();

@@ -5,7 +5,7 @@ mod account;
 mod auth;
 mod outcome;
 mod password;
-mod protect;
+mod session;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,7 +20,7 @@ use crate::lifecycle;
 use crate::lockout::{self, Lock};
 use crate::scope::{self, HostNames};
 use crate::secret::Secret;
-use crate::store::{Attempt, StateStore, StoreError};
+use crate::store::{Attempt, Record, StateStore, StoreError};
 use crate::user::UserName;
 
 /// The PAM phase being run, from the hook and its phase word.
@@ -61,6 +61,8 @@ pub struct Login<'a> {
     /// The caller's real uid: `passwd` run by a user is setuid root with the user's real uid;
     /// root (real uid 0) changing a credential is exempt from `min_change_interval`.
     pub real_uid: u32,
+    /// The PAM client's process (it opens and closes the session; ending it ends the session).
+    pub pid: i32,
 }
 
 /// Messages and prompts to the user, the failure delay and the PAM environment; the PAM
@@ -86,6 +88,10 @@ pub trait Conversation {
     }
     /// `PAM_OLDAUTHTOK`: the current credential, when the stack asked for it.
     fn old_authtok(&self) -> Option<Secret> {
+        None
+    }
+    /// A variable of the PAM environment (`pam_getenv`).
+    fn getenv(&self, _name: &str) -> Option<String> {
         None
     }
 }
@@ -185,8 +191,8 @@ impl<'a> Gate<'a> {
             Phase::Account => self.account(subject),
             Phase::PasswordPrelim => self.password_prelim(subject),
             Phase::Password => self.password(subject),
-            // Sessions are the rest of the credential-lifecycle issue (#3).
-            Phase::SessionOpen | Phase::SessionClose => Outcome::NotCovered,
+            Phase::SessionOpen => self.session_open(subject),
+            Phase::SessionClose => self.session_close(subject),
         }
     }
 
@@ -295,12 +301,12 @@ impl<'a> Gate<'a> {
 
     /// The lock in force, or the outcome for unreadable state (corrupt = locked). An account
     /// found inactive is locked here, durably, with an `inactive_lock` event.
-    fn lock_of(
-        &self,
-        store: &dyn StateStore,
-        user: &UserName,
-        policy: &Policy,
-    ) -> Result<Option<Lock>, Outcome> {
+    fn lock_of(&self, store: &dyn StateStore, user: &UserName, policy: &Policy) -> Result<Option<Lock>, Outcome> {
+        self.record_and_lock(store, user, policy).map(|(_, lock)| lock)
+    }
+
+    /// The user's record (default when none) and the lock in force, as [`Self::lock_of`].
+    fn record_and_lock(&self, store: &dyn StateStore, user: &UserName, policy: &Policy) -> Result<(Record, Option<Lock>), Outcome> {
         let record = match store.load(user) {
             Ok(r) => r.unwrap_or_default(),
             Err(e @ StoreError::Corrupt { .. }) => {
@@ -310,15 +316,16 @@ impl<'a> Gate<'a> {
             Err(e) => return Err(self.system_error(&e.to_string())),
         };
         if let Some(lock) = lockout::current_lock(&record, self.now) {
-            return Ok(Some(lock));
+            return Ok((record, Some(lock)));
         }
         if policy.inactive_after.is_some() {
             let last = store.last_success(user).map(|a| a.at);
             if lifecycle::is_inactive(&record, last, policy, self.now) {
-                return self.lock_inactive(store, user, &record, last).map(Some);
+                let lock = self.lock_inactive(store, user, &record, last)?;
+                return Ok((record, Some(lock)));
             }
         }
-        Ok(None)
+        Ok((record, None))
     }
 
     /// Sets the inactivity lock (until an administrator unlocks) and audits it.

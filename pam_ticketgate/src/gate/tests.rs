@@ -145,6 +145,7 @@ fn login(user: &str) -> Login<'_> {
         authenticated: false,
         credential: crate::args::Credential::Password,
         real_uid: 0,
+        pid: i32::try_from(std::process::id()).unwrap(),
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 
+mod sessions;
 mod protect_cmd;
 
 use pam_ticketgate::args::Credential;
@@ -50,6 +51,14 @@ enum Command {
         user: String,
         #[arg(long)]
         pin: bool,
+    },
+    /// List the open sessions on this host (of USER): user, pid, service, tty, rhost, ticket, start
+    Sessions { user: Option<String> },
+    /// End USER's sessions on this host: SIGHUP and SIGTERM, then SIGKILL after --grace seconds [root]
+    Terminate {
+        user: String,
+        #[arg(long, default_value_t = 5)]
+        grace: u64,
     },
     /// Check a configuration file (default: --config); exits 1 with the messages the module would log
     CheckConfig { path: Option<PathBuf> },
@@ -154,6 +163,8 @@ fn run(cli: &Cli) -> Result<(), String> {
                 .map(drop)
             })
         }
+        Command::Sessions { user } => sessions::list(&config, user.as_deref()),
+        Command::Terminate { user, grace } => sessions::terminate(&config, &audit, user, std::time::Duration::from_secs(*grace), now),
         Command::CheckConfig { .. } => Ok(()),
         Command::Protect { action } => {
             protect_cmd::switch_protect(&config, &audit, action == "disable", now)

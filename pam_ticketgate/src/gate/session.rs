@@ -1,0 +1,49 @@
+//! The `session` phase: record each session under `run_dir` on open, remove it on close, so
+//! that `ticketgate sessions` can list and `ticketgate terminate` can end them.
+
+use super::{Gate, Outcome, Subject};
+use crate::audit::EventName;
+use crate::session::{self, SessionRecord, Sessions};
+
+impl Gate<'_> {
+    pub(super) fn session_open(&self, subject: Subject) -> Outcome {
+        let Subject::Known { user, .. } = subject else {
+            return Outcome::NotCovered;
+        };
+        let pid = self.login.pid;
+        let Some(start_ticks) = session::start_ticks(pid) else {
+            return self.system_error(&format!("session of {user}: process {pid} not found in /proc"));
+        };
+        let ticket = self.world.conversation().getenv("TICKETGATE_TICKET");
+        let record = SessionRecord {
+            user: user.as_str().into(),
+            service: self.login.service.into(),
+            tty: self.login.tty.into(),
+            rhost: self.login.rhost.into(),
+            pid,
+            start_ticks,
+            ticket: ticket.clone(),
+            start: self.now,
+        };
+        if let Err(e) = Sessions::new(&self.config.module.run_dir).open(&record) {
+            return self.system_error(&e.to_string());
+        }
+        let event = self.event(EventName::SessionOpen, user.as_str()).with("tty", self.login.tty).with("pid", pid);
+        self.audit.event(&event.with("ticket", ticket.unwrap_or_default()), self.now);
+        Outcome::Allowed
+    }
+
+    pub(super) fn session_close(&self, subject: Subject) -> Outcome {
+        let Subject::Known { user, .. } = subject else {
+            return Outcome::NotCovered;
+        };
+        match Sessions::new(&self.config.module.run_dir).close(self.login.pid) {
+            Some(r) => {
+                let event = self.event(EventName::SessionClose, user.as_str()).with("tty", &r.tty).with("pid", r.pid);
+                self.audit.event(&event.with("seconds", self.now.saturating_sub(r.start)), self.now);
+                Outcome::Allowed
+            }
+            None => Outcome::NotCovered,
+        }
+    }
+}

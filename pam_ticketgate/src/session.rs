@@ -1,0 +1,188 @@
+//! Login sessions on this host: one record per open session under `run_dir/sessions`, so the
+//! CLI can list and terminate them. Entries whose process is gone (or whose pid was reused) are
+//! pruned when listed.
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// One open session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub user: String,
+    pub service: String,
+    pub tty: String,
+    pub rhost: String,
+    /// The process that opened the session (sshd's per-connection process, su, login): ending
+    /// it ends the session.
+    pub pid: i32,
+    /// That process's start time (clock ticks after boot), to tell a reused pid apart.
+    pub start_ticks: u64,
+    pub ticket: Option<String>,
+    pub start: i64,
+}
+
+/// Why session state could not be used.
+#[derive(Debug)]
+pub struct SessionError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sessions {}: {}", self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+/// `run_dir/sessions`, one `<pid>.json` per session.
+pub struct Sessions {
+    dir: PathBuf,
+}
+
+impl Sessions {
+    pub fn new(run_dir: &Path) -> Self {
+        Self { dir: run_dir.join("sessions") }
+    }
+
+    fn err(&self, source: std::io::Error) -> SessionError {
+        SessionError { path: self.dir.clone(), source }
+    }
+
+    fn path(&self, pid: i32) -> PathBuf {
+        self.dir.join(format!("{pid}.json"))
+    }
+
+    /// Records a session (replacing a stale record of the same pid).
+    pub fn open(&self, record: &SessionRecord) -> Result<(), SessionError> {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(|e| self.err(e))?;
+        let bytes = serde_json::to_vec(record).map_err(|e| self.err(std::io::Error::other(e)))?;
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(self.path(record.pid))
+            .and_then(|mut f| f.write_all(&bytes))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Removes the session opened by `pid`; `None` if there was none.
+    pub fn close(&self, pid: i32) -> Option<SessionRecord> {
+        let path = self.path(pid);
+        let record = read(&path);
+        std::fs::remove_file(&path).ok()?;
+        record
+    }
+
+    /// Every live session (of `user`, if given), oldest first; stale records are removed.
+    pub fn list(&self, user: Option<&str>) -> Result<Vec<SessionRecord>, SessionError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.err(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(|e| self.err(e))?.path();
+            match read(&path) {
+                Some(r) if is_alive(r.pid, r.start_ticks) => {
+                    if user.is_none_or(|u| u == r.user) {
+                        out.push(r);
+                    }
+                }
+                _ => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        out.sort_by_key(|r| (r.start, r.pid));
+        Ok(out)
+    }
+}
+
+fn read(path: &Path) -> Option<SessionRecord> {
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The start time of `pid` in clock ticks after boot (field 22 of `/proc/<pid>/stat`).
+pub fn start_ticks(pid: i32) -> Option<u64> {
+    stat(pid).map(|(_, ticks)| ticks)
+}
+
+/// (state, start time) of `pid` from `/proc/<pid>/stat`.
+fn stat(pid: i32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: count after the last ')'.
+    let mut rest = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    Some((state, rest.nth(18)?.parse().ok()?))
+}
+
+/// True when `pid` runs and is the process that was recorded (same start time). A zombie (it
+/// ended, its parent has not collected it yet) is not alive.
+pub fn is_alive(pid: i32, recorded_start: u64) -> bool {
+    pid > 0 && stat(pid).is_some_and(|(state, ticks)| state != 'Z' && ticks == recorded_start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(pid: i32, start_ticks: u64, user: &str) -> SessionRecord {
+        SessionRecord {
+            user: user.into(),
+            service: "su".into(),
+            tty: "pts/1".into(),
+            rhost: String::new(),
+            pid,
+            start_ticks,
+            ticket: Some("CHG0000001".into()),
+            start: 10,
+        }
+    }
+
+    #[test]
+    fn live_sessions_are_listed_and_dead_or_reused_pids_pruned() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Sessions::new(d.path());
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let ticks = start_ticks(pid).unwrap();
+        s.open(&record(pid, ticks, "alice")).unwrap();
+        s.open(&record(pid + 100_000, 1, "bob")).unwrap();
+        let me = i32::try_from(std::process::id()).unwrap();
+        s.open(&record(me, start_ticks(me).unwrap() + 1, "carol")).unwrap();
+        assert_eq!(s.list(None).unwrap(), vec![record(pid, ticks, "alice")]);
+        assert_eq!(s.list(Some("bob")).unwrap(), vec![]);
+        assert_eq!(std::fs::read_dir(d.path().join("sessions")).unwrap().count(), 1, "stale records removed");
+        child.kill().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(s.list(None).unwrap().is_empty(), "a zombie is not a live session");
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn close_removes_the_record() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Sessions::new(d.path());
+        let me = i32::try_from(std::process::id()).unwrap();
+        s.open(&record(me, start_ticks(me).unwrap(), "alice")).unwrap();
+        assert_eq!(s.close(me).unwrap().user, "alice");
+        assert_eq!(s.close(me), None);
+    }
+
+    #[test]
+    fn start_ticks_survives_odd_command_names() {
+        assert!(start_ticks(i32::try_from(std::process::id()).unwrap()).is_some());
+        assert_eq!(start_ticks(-1), None);
+    }
+}
