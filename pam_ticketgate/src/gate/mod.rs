@@ -6,6 +6,7 @@ mod auth;
 mod outcome;
 mod password;
 mod session;
+mod protect;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
