@@ -7,6 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 
+mod ticket_cli;
+
 mod sessions;
 mod protect_cmd;
 
@@ -59,6 +61,20 @@ enum Command {
         user: String,
         #[arg(long, default_value_t = 5)]
         grace: u64,
+    },
+    /// Dry run of the ticket gate: fetch ID and print each condition with the value seen (logs no one in)
+    TestTicket {
+        #[arg(long)]
+        user: String,
+        /// The host name the conditions see (default: this host)
+        #[arg(long)]
+        host: Option<String>,
+        id: String,
+    },
+    /// Break-glass codes for the offline `breakglass` ticket fallback
+    Breakglass {
+        #[command(subcommand)]
+        action: ticket_cli::BreakglassAction,
     },
     /// Check a configuration file (default: --config); exits 1 with the messages the module would log
     CheckConfig { path: Option<PathBuf> },
@@ -165,6 +181,10 @@ fn run(cli: &Cli) -> Result<(), String> {
         }
         Command::Sessions { user } => sessions::list(&config, user.as_deref()),
         Command::Terminate { user, grace } => sessions::terminate(&config, &audit, user, std::time::Duration::from_secs(*grace), now),
+        Command::TestTicket { user, host, id } => {
+            ticket_cli::test_ticket(&config, user, host.as_deref(), id, now)
+        }
+        Command::Breakglass { action } => ticket_cli::breakglass(&config, action, now),
         Command::CheckConfig { .. } => Ok(()),
         Command::Protect { action } => {
             protect_cmd::switch_protect(&config, &audit, action == "disable", now)

@@ -1,0 +1,98 @@
+//! `ticketgate test-ticket` (the module's own fetch and evaluation, as a dry run that logs no
+//! one in and uses no cache or breaker) and `ticketgate breakglass generate N`.
+
+use clap::Subcommand;
+
+use pam_ticketgate::config::Config;
+use pam_ticketgate::scope::HostNames;
+use pam_ticketgate::ticket::login::{self, connect_net};
+use pam_ticketgate::ticket::token::FileTokenCache;
+use pam_ticketgate::ticket::{self, Credentials, Facts, breakglass::Breakglass};
+
+#[derive(Subcommand)]
+pub enum BreakglassAction {
+    /// Replace every break-glass code with N new ones and show them once [root]
+    Generate { n: usize },
+}
+
+/// Fetches `id` as the module would for `user` on `host` and prints each condition.
+pub fn test_ticket(
+    config: &Config,
+    user: &str,
+    host: Option<&str>,
+    id: &str,
+    now: i64,
+) -> Result<(), String> {
+    let cfg = config
+        .ticket
+        .as_ref()
+        .ok_or_else(|| format!("{}: no [ticket] section", config.path.display()))?;
+    let this = HostNames::of_this_host();
+    let (short, fqdn) = match host {
+        Some(h) => (h.split('.').next().unwrap_or(h).to_string(), h.to_string()),
+        None => (this.short, this.fqdn),
+    };
+    let facts = Facts {
+        user: user.to_string(),
+        host: short,
+        host_fqdn: fqdn,
+        rhost: String::new(),
+        service: "ticketgate".into(),
+        user_map: login::user_map(cfg, user),
+    };
+    let system = login::system_name(cfg.system);
+    let id =
+        ticket::normalise_id(cfg, id).map_err(|e| format!("REJECTED before any request: {e}"))?;
+    let creds = Credentials::load(&config.path, cfg).map_err(|e| e.to_string())?;
+    let http = connect_net(cfg).map_err(|e| e.to_string())?;
+    let tokens = FileTokenCache::new(&config.module.run_dir);
+    println!(
+        "ticket {id} ({system}) for user {user} on {} / {}:",
+        facts.host, facts.host_fqdn
+    );
+    match ticket::check(cfg, &id, &creds, http.as_ref(), &tokens, &facts, now) {
+        Ok(checked) => {
+            for r in &checked.results {
+                println!(
+                    "  {:<4}  {}  seen {}",
+                    if r.ok { "ok" } else { "FAIL" },
+                    r.label,
+                    r.seen
+                );
+            }
+            if checked.results.is_empty() {
+                println!("  (no conditions: the built-in checks passed)");
+            }
+            if checked.accepted() {
+                println!("ACCEPTED");
+                Ok(())
+            } else {
+                Err("REJECTED: a condition does not hold".into())
+            }
+        }
+        Err(e) => Err(format!("REJECTED ({}): {e}", e.reason())),
+    }
+}
+
+/// `breakglass generate N`.
+pub fn breakglass(config: &Config, action: &BreakglassAction, now: i64) -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("breakglass: run as root".into());
+    }
+    match action {
+        BreakglassAction::Generate { n } => {
+            let store = Breakglass::new(&config.module.state_dir);
+            let codes = store.generate(*n, now)?;
+            println!(
+                "{} break-glass code(s); each works once, only while the ticket system is unreachable.\n\
+                 They are shown now and never again (stored hashed in {}); earlier codes no longer work.",
+                codes.len(),
+                config.module.state_dir.join("breakglass.json").display()
+            );
+            for c in &codes {
+                println!("{}", c.expose());
+            }
+            Ok(())
+        }
+    }
+}
