@@ -48,11 +48,16 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(run_dir: &Path) -> Self {
-        Self { dir: run_dir.join("sessions") }
+        Self {
+            dir: run_dir.join("sessions"),
+        }
     }
 
     fn err(&self, source: std::io::Error) -> SessionError {
-        SessionError { path: self.dir.clone(), source }
+        SessionError {
+            path: self.dir.clone(),
+            source,
+        }
     }
 
     fn path(&self, pid: i32) -> PathBuf {
@@ -61,7 +66,11 @@ impl Sessions {
 
     /// Records a session (replacing a stale record of the same pid).
     pub fn open(&self, record: &SessionRecord) -> Result<(), SessionError> {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(|e| self.err(e))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|e| self.err(e))?;
         let bytes = serde_json::to_vec(record).map_err(|e| self.err(std::io::Error::other(e)))?;
         OpenOptions::new()
             .write(true)
@@ -154,19 +163,32 @@ mod tests {
     fn live_sessions_are_listed_and_dead_or_reused_pids_pruned() {
         let d = tempfile::tempdir().unwrap();
         let s = Sessions::new(d.path());
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let pid = i32::try_from(child.id()).unwrap();
         let ticks = start_ticks(pid).unwrap();
         s.open(&record(pid, ticks, "alice")).unwrap();
         s.open(&record(pid + 100_000, 1, "bob")).unwrap();
         let me = i32::try_from(std::process::id()).unwrap();
-        s.open(&record(me, start_ticks(me).unwrap() + 1, "carol")).unwrap();
+        s.open(&record(me, start_ticks(me).unwrap() + 1, "carol"))
+            .unwrap();
         assert_eq!(s.list(None).unwrap(), vec![record(pid, ticks, "alice")]);
         assert_eq!(s.list(Some("bob")).unwrap(), vec![]);
-        assert_eq!(std::fs::read_dir(d.path().join("sessions")).unwrap().count(), 1, "stale records removed");
+        assert_eq!(
+            std::fs::read_dir(d.path().join("sessions"))
+                .unwrap()
+                .count(),
+            1,
+            "stale records removed"
+        );
         child.kill().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(100));
-        assert!(s.list(None).unwrap().is_empty(), "a zombie is not a live session");
+        assert!(
+            s.list(None).unwrap().is_empty(),
+            "a zombie is not a live session"
+        );
         child.wait().unwrap();
     }
 
@@ -175,7 +197,8 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let s = Sessions::new(d.path());
         let me = i32::try_from(std::process::id()).unwrap();
-        s.open(&record(me, start_ticks(me).unwrap(), "alice")).unwrap();
+        s.open(&record(me, start_ticks(me).unwrap(), "alice"))
+            .unwrap();
         assert_eq!(s.close(me).unwrap().user, "alice");
         assert_eq!(s.close(me), None);
     }

@@ -62,12 +62,16 @@ pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let root = dir.parent().unwrap();
         let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "-q", "-p", package, "--bin", bin, "--target-dir"]).arg(root);
+        cmd.args(["build", "-q", "-p", package, "--bin", bin, "--target-dir"])
+            .arg(root);
         if dir.ends_with("release") {
             cmd.arg("--release");
         }
         let status = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).status();
-        assert!(status.is_ok_and(|s| s.success()), "could not build {bin} (cargo build -p {package})");
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "could not build {bin} (cargo build -p {package})"
+        );
         built.push(bin.to_string());
     }
     let p = dir.join(bin);

@@ -240,7 +240,9 @@ fn a_real_su_session_is_listed_and_terminated() {
         ),
     );
     let mut su = s.command(&["su", "-s", "/bin/sh", USER, "-c", "sleep 120"]);
-    su.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    su.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
     let mut su = su.spawn().unwrap();
     // Wait (bounded) for su to open its session.
     let mut listed = String::new();
@@ -251,15 +253,29 @@ fn a_real_su_session_is_listed_and_terminated() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert!(listed.starts_with(&format!("{USER} pid ")) && listed.contains(" su "), "{listed}");
+    assert!(
+        listed.starts_with(&format!("{USER} pid ")) && listed.contains(" su "),
+        "{listed}"
+    );
     let out = s.ticketgate(&["terminate", USER]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("terminated (SIGHUP+SIGTERM)"), "{}", text(&out));
+    assert!(
+        text(&out).contains("terminated (SIGHUP+SIGTERM)"),
+        "{}",
+        text(&out)
+    );
     let status = su.wait().unwrap();
     assert!(!status.success(), "su ended by the hangup");
     assert!(text(&s.ticketgate(&["sessions", USER])).contains("no sessions"));
-    let names: Vec<String> = s.events().iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = s
+        .events()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
     for want in ["session_open", "session_terminated", "session_close"] {
-        assert!(names.contains(&want.to_string()), "{want} missing from {names:?}");
+        assert!(
+            names.contains(&want.to_string()),
+            "{want} missing from {names:?}"
+        );
     }
 }

@@ -5,8 +5,8 @@ mod account;
 mod auth;
 mod outcome;
 mod password;
-mod session;
 mod protect;
+mod session;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -302,12 +302,23 @@ impl<'a> Gate<'a> {
 
     /// The lock in force, or the outcome for unreadable state (corrupt = locked). An account
     /// found inactive is locked here, durably, with an `inactive_lock` event.
-    fn lock_of(&self, store: &dyn StateStore, user: &UserName, policy: &Policy) -> Result<Option<Lock>, Outcome> {
-        self.record_and_lock(store, user, policy).map(|(_, lock)| lock)
+    fn lock_of(
+        &self,
+        store: &dyn StateStore,
+        user: &UserName,
+        policy: &Policy,
+    ) -> Result<Option<Lock>, Outcome> {
+        self.record_and_lock(store, user, policy)
+            .map(|(_, lock)| lock)
     }
 
     /// The user's record (default when none) and the lock in force, as [`Self::lock_of`].
-    fn record_and_lock(&self, store: &dyn StateStore, user: &UserName, policy: &Policy) -> Result<(Record, Option<Lock>), Outcome> {
+    fn record_and_lock(
+        &self,
+        store: &dyn StateStore,
+        user: &UserName,
+        policy: &Policy,
+    ) -> Result<(Record, Option<Lock>), Outcome> {
         let record = match store.load(user) {
             Ok(r) => r.unwrap_or_default(),
             Err(e @ StoreError::Corrupt { .. }) => {

@@ -12,7 +12,9 @@ impl Gate<'_> {
         };
         let pid = self.login.pid;
         let Some(start_ticks) = session::start_ticks(pid) else {
-            return self.system_error(&format!("session of {user}: process {pid} not found in /proc"));
+            return self.system_error(&format!(
+                "session of {user}: process {pid} not found in /proc"
+            ));
         };
         let ticket = self.world.conversation().getenv("TICKETGATE_TICKET");
         let record = SessionRecord {
@@ -28,8 +30,12 @@ impl Gate<'_> {
         if let Err(e) = Sessions::new(&self.config.module.run_dir).open(&record) {
             return self.system_error(&e.to_string());
         }
-        let event = self.event(EventName::SessionOpen, user.as_str()).with("tty", self.login.tty).with("pid", pid);
-        self.audit.event(&event.with("ticket", ticket.unwrap_or_default()), self.now);
+        let event = self
+            .event(EventName::SessionOpen, user.as_str())
+            .with("tty", self.login.tty)
+            .with("pid", pid);
+        self.audit
+            .event(&event.with("ticket", ticket.unwrap_or_default()), self.now);
         Outcome::Allowed
     }
 
@@ -39,8 +45,14 @@ impl Gate<'_> {
         };
         match Sessions::new(&self.config.module.run_dir).close(self.login.pid) {
             Some(r) => {
-                let event = self.event(EventName::SessionClose, user.as_str()).with("tty", &r.tty).with("pid", r.pid);
-                self.audit.event(&event.with("seconds", self.now.saturating_sub(r.start)), self.now);
+                let event = self
+                    .event(EventName::SessionClose, user.as_str())
+                    .with("tty", &r.tty)
+                    .with("pid", r.pid);
+                self.audit.event(
+                    &event.with("seconds", self.now.saturating_sub(r.start)),
+                    self.now,
+                );
                 Outcome::Allowed
             }
             None => Outcome::NotCovered,

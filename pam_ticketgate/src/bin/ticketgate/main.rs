@@ -9,8 +9,8 @@ use clap::{Parser, Subcommand};
 
 mod ticket_cli;
 
-mod sessions;
 mod protect_cmd;
+mod sessions;
 
 use pam_ticketgate::args::Credential;
 use pam_ticketgate::audit::{AuditSink, Event, EventName, SystemAudit};
@@ -180,7 +180,13 @@ fn run(cli: &Cli) -> Result<(), String> {
             })
         }
         Command::Sessions { user } => sessions::list(&config, user.as_deref()),
-        Command::Terminate { user, grace } => sessions::terminate(&config, &audit, user, std::time::Duration::from_secs(*grace), now),
+        Command::Terminate { user, grace } => sessions::terminate(
+            &config,
+            &audit,
+            user,
+            std::time::Duration::from_secs(*grace),
+            now,
+        ),
         Command::TestTicket { user, host, id } => {
             ticket_cli::test_ticket(&config, user, host.as_deref(), id, now)
         }

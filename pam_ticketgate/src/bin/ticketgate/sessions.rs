@@ -12,7 +12,9 @@ use pam_ticketgate::timefmt::utc;
 
 /// Prints the live sessions (of `user`), one line each.
 pub fn list(config: &Config, user: Option<&str>) -> Result<(), String> {
-    let sessions = Sessions::new(&config.module.run_dir).list(user).map_err(|e| e.to_string())?;
+    let sessions = Sessions::new(&config.module.run_dir)
+        .list(user)
+        .map_err(|e| e.to_string())?;
     if sessions.is_empty() {
         println!("no sessions");
     }
@@ -23,31 +25,63 @@ pub fn list(config: &Config, user: Option<&str>) -> Result<(), String> {
 }
 
 fn line(s: &SessionRecord) -> String {
-    let from = if s.rhost.is_empty() { String::new() } else { format!(" from {}", s.rhost) };
-    let ticket = s.ticket.as_deref().map(|t| format!(" ticket {t}")).unwrap_or_default();
-    format!("{} pid {} {} {}{}{} since {}", s.user, s.pid, s.service, if s.tty.is_empty() { "-" } else { &s.tty }, from, ticket, utc(s.start))
+    let from = if s.rhost.is_empty() {
+        String::new()
+    } else {
+        format!(" from {}", s.rhost)
+    };
+    let ticket = s
+        .ticket
+        .as_deref()
+        .map(|t| format!(" ticket {t}"))
+        .unwrap_or_default();
+    format!(
+        "{} pid {} {} {}{}{} since {}",
+        s.user,
+        s.pid,
+        s.service,
+        if s.tty.is_empty() { "-" } else { &s.tty },
+        from,
+        ticket,
+        utc(s.start)
+    )
 }
 
 /// Ends every session of `user`: SIGHUP (what sshd and a terminal hang-up use) and SIGTERM
 /// (what su and login act on), then SIGKILL for those still running after `grace`.
-pub fn terminate(config: &Config, audit: &dyn AuditSink, user: &str, grace: Duration, now: i64) -> Result<(), String> {
+pub fn terminate(
+    config: &Config,
+    audit: &dyn AuditSink,
+    user: &str,
+    grace: Duration,
+    now: i64,
+) -> Result<(), String> {
     if !nix::unistd::geteuid().is_root() {
         return Err("terminating sessions needs root".into());
     }
-    let sessions = Sessions::new(&config.module.run_dir).list(Some(user)).map_err(|e| e.to_string())?;
+    let sessions = Sessions::new(&config.module.run_dir)
+        .list(Some(user))
+        .map_err(|e| e.to_string())?;
     if sessions.is_empty() {
         println!("{user}: no sessions");
         return Ok(());
     }
     let me = nix::unistd::getpid().as_raw();
-    let targets: Vec<&SessionRecord> = sessions.iter().filter(|s| s.pid > 1 && s.pid != me).collect();
+    let targets: Vec<&SessionRecord> = sessions
+        .iter()
+        .filter(|s| s.pid > 1 && s.pid != me)
+        .collect();
     for s in &targets {
         // The start-time check in `list` guards against a reused pid.
         let _ = kill(Pid::from_raw(s.pid), Signal::SIGHUP);
         let _ = kill(Pid::from_raw(s.pid), Signal::SIGTERM);
     }
     let deadline = Instant::now() + grace;
-    while Instant::now() < deadline && targets.iter().any(|s| session::is_alive(s.pid, s.start_ticks)) {
+    while Instant::now() < deadline
+        && targets
+            .iter()
+            .any(|s| session::is_alive(s.pid, s.start_ticks))
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
     for s in targets {
@@ -57,7 +91,10 @@ pub fn terminate(config: &Config, audit: &dyn AuditSink, user: &str, grace: Dura
         } else {
             "SIGHUP+SIGTERM"
         };
-        let event = Event::new(EventName::SessionTerminated, &s.user, &s.service, &s.rhost).with("pid", s.pid).with("tty", &s.tty).with("signal", signal);
+        let event = Event::new(EventName::SessionTerminated, &s.user, &s.service, &s.rhost)
+            .with("pid", s.pid)
+            .with("tty", &s.tty)
+            .with("signal", signal);
         audit.event(&event, now);
         println!("terminated ({signal}): {}", line(s));
     }
