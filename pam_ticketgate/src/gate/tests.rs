@@ -18,6 +18,8 @@ struct TestWorld {
     answers: RefCell<std::collections::VecDeque<String>>,
     prompts: RefCell<Vec<String>>,
     authtok_set: RefCell<Option<String>>,
+    /// `PAM_AUTHTOK` as an earlier module left it.
+    given_authtok: RefCell<Option<String>>,
 }
 
 struct Borrowed<'a>(&'a MemStore);
@@ -87,6 +89,9 @@ impl Conversation for TestWorld {
             answer.unwrap_or_else(|| panic!("unexpected prompt {m:?}")),
         ))
     }
+    fn authtok(&self) -> Option<Secret> {
+        self.given_authtok.borrow().clone().map(Secret::new)
+    }
     fn set_authtok(&self, t: &Secret) -> bool {
         *self.authtok_set.borrow_mut() = Some(t.expose().to_string());
         true
@@ -126,6 +131,7 @@ fn case(config: &str) -> Case {
         answers: RefCell::new(Default::default()),
         prompts: RefCell::new(Vec::new()),
         authtok_set: RefCell::new(None),
+        given_authtok: RefCell::new(None),
     };
     Case {
         _dir: dir,
@@ -874,4 +880,27 @@ fn password_phase_leaves_uncovered_logins_alone() {
         Outcome::NotCovered
     );
     assert!(c.world.prompts.borrow().is_empty());
+}
+
+#[test]
+fn a_credential_from_an_earlier_module_is_checked_without_prompting() {
+    let c = case(POLICY);
+    *c.world.given_authtok.borrow_mut() = Some("weakpass".into());
+    assert_eq!(
+        c.run(Phase::Password, &login("alice"), 1),
+        Outcome::CredentialRefused
+    );
+    assert!(
+        c.world.prompts.borrow().is_empty(),
+        "no prompt: the earlier module's token is used"
+    );
+    assert_eq!(c.failed_rules(), vec!["character_classes"]);
+    *c.world.given_authtok.borrow_mut() = Some(GOOD.into());
+    assert_eq!(c.run(Phase::Password, &login("alice"), 2), Outcome::Allowed);
+    assert_eq!(
+        *c.world.authtok_set.borrow(),
+        None,
+        "PAM_AUTHTOK is already set; not set again"
+    );
+    assert_eq!(c.record("alice").unwrap().password.last_change, Some(2));
 }
