@@ -22,6 +22,9 @@ use std::time::Duration;
 
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 
+/// The URL type the client takes (re-exported so callers need no `url` dependency of their own).
+pub use url::Url;
+
 /// The largest response body accepted; larger is a `Denied` answer.
 pub const MAX_BODY: u64 = 1024 * 1024;
 
