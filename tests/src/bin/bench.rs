@@ -10,6 +10,14 @@
 //! alternate between the stacks so that machine noise hits all three alike; each figure is the
 //! median of the rounds. Prints µs per login and the overhead ratio
 //! (ticketgate − permit) / (faillock − permit). Bounded: `--logins N` per stack (default 20000).
+//!
+//! Login protect, measured apart with its own alternating rounds (see `protect_figures`):
+//! the lockout stack as the baseline; the same stack with login protect against the protocol
+//! emulator on loopback (unlocked before each login); a bare client sending the same
+//! `POST /v1/attempt` on a new connection (the server's share); and login protect against a
+//! dead server (connection refused) with the breaker open and `[offline] login_protect =
+//! "unlocked"`. Module's own time = protect − baseline − bare round trip (goal ≤ 2 ms); dead
+//! server = protect-dead − baseline (goal ≤ 5 ms).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -22,6 +30,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use ticketgate_tests::libpam::{PAM_SUCCESS, Session};
+use ticketgate_tests::protect_emulator::{Emulator, dead_url};
 use ticketgate_tests::{module_so, system_module};
 
 const USER: &str = "daemon";
@@ -109,6 +118,7 @@ fn main() {
     }
     let ratio = (med[2] - med[0]) / (med[1] - med[0]);
     println!("overhead ratio ticketgate/faillock: {ratio:.2} (goal <= 1.0)");
+    protect_figures(d, per_round);
 }
 
 fn login(dir: &Path, service: &str) {
@@ -120,4 +130,115 @@ fn login(dir: &Path, service: &str) {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
+}
+
+/// Login protect's cost: its own stacks and configs under `d`, rounds alternating between the
+/// baseline, the live server, the dead server and a bare client; medians of the rounds.
+fn protect_figures(d: &Path, per_round: usize) {
+    const TOKEN: &str = "bench-host-token";
+    const SID: &str = "bench";
+    let (so, permit) = (module_so(), system_module("pam_permit.so"));
+    let (so, permit) = (so.display(), permit.display());
+    let secret = d.join("protect.secret");
+    std::fs::write(&secret, TOKEN).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let emu = Emulator::start(TOKEN);
+    let stacks = [
+        ("protect-base", String::new()),
+        ("protect-live", emu.url()),
+        ("protect-dead", dead_url()),
+    ];
+    for (name, url) in &stacks {
+        let protect = if url.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "login_protect = true\n[login_protect]\nurl = \"{url}\"\nservice_id = \"{SID}\"\nsecret_file = \"{}\"\ntimeout = \"2s\"\n\
+                 [offline]\nlogin_protect = \"unlocked\"\nretry_after = \"1h\"\n",
+                secret.display()
+            )
+        };
+        let cfg = d.join(format!("{name}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "version = 1\n[module]\nstate_dir = \"{}\"\nrun_dir = \"{}\"\nfail_delay = \"0s\"\n\
+                 [policy.default]\nfailed_logon = 3\n[[scope]]\nusers = [\"{USER}\"]\n{protect}",
+                d.join(format!("state-{name}")).display(),
+                d.join(format!("run-{name}")).display(),
+            ),
+        )
+        .unwrap();
+        let cfg = cfg.display();
+        std::fs::write(
+            d.join(name),
+            format!(
+                "auth requisite {so} preauth config={cfg}\n\
+                 auth [success=1 default=ignore] {permit}\n\
+                 auth [default=die] {so} authfail config={cfg}\n\
+                 auth requisite {so} ticket config={cfg}\n\
+                 account required {so} config={cfg}\n"
+            ),
+        )
+        .unwrap();
+    }
+    let unlock = || emu.unlock(SID, USER);
+    for (name, _) in &stacks {
+        unlock();
+        login(d, name); // warm up; opens the dead server's breaker; fails loudly on a refusal
+    }
+    assert!(
+        d.join("run-protect-dead/breaker.login_protect").exists(),
+        "the dead server's breaker must be open"
+    );
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); stacks.len() + 1];
+    for _ in 0..ROUNDS {
+        for (i, (name, _)) in stacks.iter().enumerate() {
+            let start = Instant::now();
+            for _ in 0..per_round {
+                if *name == "protect-live" {
+                    unlock();
+                }
+                login(d, name);
+            }
+            samples[i].push(start.elapsed().as_secs_f64() * 1e6 / per_round as f64);
+        }
+        let start = Instant::now();
+        for _ in 0..per_round {
+            unlock();
+            bare_attempt(&emu, TOKEN, SID);
+        }
+        samples[stacks.len()].push(start.elapsed().as_secs_f64() * 1e6 / per_round as f64);
+    }
+    let med: Vec<f64> = samples.iter_mut().map(|v| median(v)).collect();
+    println!("login protect, {per_round} logins x {ROUNDS} rounds (median of rounds):");
+    println!("  lockout stack (baseline)        {:>8.1} µs/login", med[0]);
+    println!("  + protect, live loopback server {:>8.1} µs/login", med[1]);
+    println!("  + protect, dead server, breaker {:>8.1} µs/login", med[2]);
+    println!("  bare POST /v1/attempt round trip {:>7.1} µs", med[3]);
+    println!(
+        "  module's own time beyond the server's: {:.1} µs per login (goal <= 2000)",
+        med[1] - med[0] - med[3]
+    );
+    println!(
+        "  dead server with the breaker open: +{:.1} µs per login (goal <= 5000)",
+        med[2] - med[0]
+    );
+}
+
+/// One `POST /v1/attempt` by a bare client on a new connection: the server's share of a check.
+fn bare_attempt(emu: &Emulator, token: &str, sid: &str) {
+    let body = format!(
+        r#"{{"service_id":"{sid}","user":"{USER}","host":"h","service":"bench","rhost":""}}"#
+    );
+    let addr = emu.url().trim_start_matches("http://").to_string();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "POST /v1/attempt HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    std::io::Write::write_all(&mut c, request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
+    assert!(answer.contains(r#"{"unlocked":true}"#), "{answer}");
 }
