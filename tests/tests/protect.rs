@@ -9,8 +9,11 @@
     clippy::indexing_slicing
 )]
 
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use ticketgate_tests::protect_emulator::{Emulator, Reply, Silent, dead_url};
 use ticketgate_tests::sandbox::{PASSWORD, Sandbox, USER, text};
@@ -207,15 +210,57 @@ fn administrators_switch_both_ways_and_in_the_config() {
 fn wait_for_unlock_when_the_unlock_arrives_during_the_prompt() {
     let emu = Emulator::start(TOKEN);
     let s = sandbox(&emu.url(), "wait_for_unlock = true", "");
-    // First attempt locked; the user unlocks on the phone while the prompt waits.
-    emu.script(vec![Reply::Unlocked(false), Reply::Unlocked(true)]);
-    let out = login(&s, &format!("\n{PASSWORD}\n"));
-    assert!(ok(&out), "{}", text(&out));
-    let t = text(&out);
-    let prompt = t.find("unlock on your device, then press Enter").expect(&t);
-    let password = t.find("Password:").expect(&t);
-    assert!(prompt < password, "{t}");
-    assert_eq!(emu.seen().len(), 2);
+    let mut child = s
+        .command(&["pamtester", "-v", "tg", USER, "authenticate", "acct_mgmt"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // libpam_misc's conversation writes prompts to stderr, unbuffered.
+    let mut prompts = child.stderr.take().unwrap();
+    let mut info = child.stdout.take().unwrap();
+    let info = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = info.read_to_string(&mut text);
+        text
+    });
+    // Read what pamtester shows until the wait prompt is there (bounded: a reader thread and a
+    // 30 s limit), then unlock "on the phone" while the module waits, then press Enter.
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        let mut told = false;
+        loop {
+            let n = prompts.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                return String::from_utf8_lossy(&seen).into_owned();
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if !told && String::from_utf8_lossy(&seen).contains("then press Enter") {
+                told = true;
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the wait prompt did not appear within 30 s");
+    assert_eq!(emu.seen().len(), 1, "one attempt before the prompt");
+    emu.unlock(SID, USER);
+    stdin
+        .write_all(format!("\n{PASSWORD}\n").as_bytes())
+        .unwrap();
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let shown = reader.join().unwrap() + &info.join().unwrap();
+    assert!(status.success(), "{shown}");
+    assert!(shown.contains("successfully authenticated"), "{shown}");
+    let prompt = shown.find("then press Enter").unwrap();
+    let password = shown.find("Password:").expect(&shown);
+    assert!(prompt < password, "{shown}");
+    assert_eq!(emu.seen().len(), 2, "asked once more after Enter");
     assert_eq!(last(&s, "protect_unlock_used")["waited"], "true");
 }
 
