@@ -62,6 +62,20 @@ impl PamHooks for TicketGate {
     fn sm_close_session(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
         run(pamh, &args, flags, Hook::CloseSession)
     }
+
+    /// Sets no credentials. The `ticket` line answers success here as in `pam_authenticate`
+    /// (issue 7): when `pam_setcred` runs in a process that did not authenticate — sshd's
+    /// keyboard-interactive authenticates in a child — libpam does not count pam_unix's
+    /// `success=1` jump, and without one success on the stack sshd's pam_setcred fails
+    /// (`PAM_PERM_DENIED`) and drops the login.
+    fn sm_setcred(_pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
+        let words: Option<Vec<&str>> = args.iter().map(|a| a.to_str().ok()).collect();
+        let phase = words.and_then(|w| args::parse(w.iter().copied()).ok()?.auth_phase);
+        match phase {
+            Some(AuthPhase::Ticket) => PamResultCode::PAM_SUCCESS,
+            Some(AuthPhase::Preauth | AuthPhase::Authfail) | None => PamResultCode::PAM_IGNORE,
+        }
+    }
 }
 
 /// The one mapping from outcome to PAM code: exhaustive, so fail-open vs fail-closed is visible here.

@@ -11,6 +11,7 @@
 pub mod emulators;
 pub mod libpam;
 pub mod protect_emulator;
+pub mod pty;
 pub mod sandbox;
 
 use std::path::PathBuf;
