@@ -1,0 +1,200 @@
+//! End to end through `su` and `login` (issue 7): the real programs, on a pty inside the
+//! namespace sandbox, with the DESIGN §3 stack as their `/etc/pam.d/su` and `/etc/pam.d/login`,
+//! answered as a person at a terminal would. The ticket system is the loopback HTTP emulator.
+//! `su` runs as `nobody` (root's `su` skips authentication through `pam_rootok`, as it should);
+//! `login` runs as root, as getty starts it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::os::unix::fs::PermissionsExt;
+
+use ticketgate_tests::emulators::http;
+use ticketgate_tests::pty::{self, Pty};
+use ticketgate_tests::sandbox::{PASSWORD, Sandbox, USER, text};
+
+/// A sandbox requiring a ticket of the throwaway user, against the generic HTTP system: `T-1`
+/// approved, `T-2` pending; `service` gets the DESIGN stack.
+fn ticket_sandbox(service: &str) -> (http::HttpTickets, Sandbox) {
+    let h = http::HttpTickets::start();
+    h.add(http::ticket("T-1", "approved", USER, "db01"));
+    h.add(http::ticket("T-2", "pending", USER, "db01"));
+    let s = Sandbox::new("");
+    let secret = s.path("http.secret");
+    std::fs::write(&secret, format!("{}\n", http::TOKEN)).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    s.write_config(&format!(
+        "[[scope]]\nusers = [\"{USER}\"]\nticket = true\n[policy.default]\nfailed_logon = 3\n\
+         [ticket]\nsystem = \"http\"\nurl = \"{}/api/tickets/{{id}}\"\nsecret_file = \"{}\"\ntimeout = \"2s\"\n\
+         [[ticket.condition]]\nfield = \"/status\"\nop = \"eq\"\nvalue = \"approved\"\n\
+         [[ticket.condition]]\nfield = \"/owner\"\nop = \"eq\"\nfrom = \"user\"\n\
+         [offline]\nticket = [\"deny\"]\n",
+        h.url(),
+        secret.display()
+    ));
+    s.lockout_stack(service);
+    (h, s)
+}
+
+/// `su tguser -c <command>` typed by an unprivileged user (`nobody`) on a pty.
+fn su(s: &Sandbox, command: &str) -> Pty {
+    for tool in ["/usr/bin/su", "/usr/bin/setpriv"] {
+        assert!(
+            std::path::Path::new(tool).exists(),
+            "{tool} not found: install util-linux"
+        );
+    }
+    Pty::spawn(pty::sandboxed(
+        s,
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "su",
+            USER,
+            "-c",
+            command,
+        ],
+    ))
+}
+
+/// `login tguser` on a pty, as getty would start it.
+fn login(s: &Sandbox) -> Pty {
+    assert!(
+        std::path::Path::new("/usr/bin/login").exists()
+            || std::path::Path::new("/bin/login").exists(),
+        "login not found: install login"
+    );
+    Pty::spawn(pty::sandboxed(s, &["login", USER]))
+}
+
+fn last(s: &Sandbox, event: &str) -> serde_json::Value {
+    let events = s.events();
+    events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == event)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {event} in {events:?}"))
+}
+
+fn has_line(p: &Pty, line: &str) -> bool {
+    p.transcript().lines().any(|l| l.trim_end() == line)
+}
+
+#[test]
+fn su_password_then_ticket_exports_the_ticket() {
+    let (_h, s) = ticket_sandbox("su");
+    let mut p = su(&s, "env");
+    p.expect("Password:");
+    p.send(&format!("{PASSWORD}\n"));
+    p.expect("Ticket ID:");
+    p.send("T-1\n");
+    let status = p.finish();
+    assert!(status.success(), "{}", p.transcript());
+    assert!(has_line(&p, "TICKETGATE_TICKET=T-1"), "{}", p.transcript());
+    let ev = last(&s, "ticket_accepted");
+    assert_eq!(
+        (ev["ticket"].as_str(), ev["service"].as_str()),
+        (Some("T-1"), Some("su"))
+    );
+}
+
+#[test]
+fn su_unapproved_ticket_is_refused() {
+    let (_h, s) = ticket_sandbox("su");
+    let mut p = su(&s, "env");
+    p.expect("Password:");
+    p.send(&format!("{PASSWORD}\n"));
+    p.expect("Ticket ID:");
+    p.send("T-2\n");
+    let status = p.finish();
+    assert!(!status.success(), "{}", p.transcript());
+    assert!(
+        p.transcript()
+            .contains("Ticket rejected: it does not allow this login"),
+        "{}",
+        p.transcript()
+    );
+    assert!(
+        !p.transcript().contains("TICKETGATE_TICKET"),
+        "{}",
+        p.transcript()
+    );
+    assert_eq!(last(&s, "ticket_rejected")["ticket"], "T-2");
+}
+
+#[test]
+fn su_wrong_password_never_reaches_the_ticket_prompt_and_locks_at_the_limit() {
+    let (h, s) = ticket_sandbox("su");
+    for _ in 0..3 {
+        let mut p = su(&s, "env");
+        p.expect("Password:");
+        p.send("not-the-password\n");
+        assert!(!p.finish().success(), "{}", p.transcript());
+        assert!(!p.transcript().contains("Ticket ID:"), "{}", p.transcript());
+    }
+    assert_eq!(h.server.count(), 0, "no ticket request");
+    assert_eq!(last(&s, "hack_lock")["failures"], "3");
+    let mut p = su(&s, "env");
+    assert!(!p.finish().success(), "{}", p.transcript());
+    assert!(!p.transcript().contains("Password:"), "{}", p.transcript());
+    assert!(
+        p.transcript()
+            .contains("Account locked after too many failed logins"),
+        "{}",
+        p.transcript()
+    );
+}
+
+#[test]
+fn login_password_then_ticket_gives_a_shell_with_the_ticket() {
+    let (_h, s) = ticket_sandbox("login");
+    let mut p = login(&s);
+    p.expect("Password:");
+    p.send(&format!("{PASSWORD}\n"));
+    p.expect("Ticket ID:");
+    p.send("T-1\n");
+    // The login shell, on the same terminal (input typed before its prompt is flushed by login).
+    p.expect("$ ");
+    p.send("echo shell-$((6*7)); env; exit\n");
+    p.expect("shell-42");
+    let status = p.finish();
+    assert!(status.success(), "{}", p.transcript());
+    assert!(has_line(&p, "TICKETGATE_TICKET=T-1"), "{}", p.transcript());
+    let ev = last(&s, "ticket_accepted");
+    assert_eq!(
+        (ev["ticket"].as_str(), ev["service"].as_str()),
+        (Some("T-1"), Some("login"))
+    );
+    let open = last(&s, "session_open");
+    assert_eq!(open["service"], "login");
+    assert!(
+        open["tty"].as_str().is_some_and(|t| t.contains("pts/")),
+        "{open}"
+    );
+    let out = s.ticketgate(&["sessions", USER]);
+    assert!(
+        text(&out).contains("no sessions"),
+        "closed on logout: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn login_wrong_password_never_reaches_the_ticket_prompt() {
+    let (h, s) = ticket_sandbox("login");
+    let mut p = login(&s);
+    p.expect("Password:");
+    p.send("not-the-password\n");
+    // login asks again (user name, then password) after a failure; stop there.
+    let next = p.find_any(&["Ticket ID:", "login:", "Login incorrect"]);
+    assert!(matches!(next, Some(1 | 2)), "{}", p.transcript());
+    assert!(!p.transcript().contains("Ticket ID:"), "{}", p.transcript());
+    assert_eq!(h.server.count(), 0, "no ticket request");
+    assert_eq!(last(&s, "auth_failure")["failures"], "1");
+}
