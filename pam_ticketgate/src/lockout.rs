@@ -63,7 +63,10 @@ pub fn record_failure(
     }
     record.hack_lock = None;
     let window_start = now.saturating_sub(secs(policy.reset_failed_after));
-    record.failures.retain(|&t| t > window_start && t <= now);
+    // Keep failures stamped after `now` too: a process that read the clock before another
+    // took the lock sees that one's (newer) failure here, and must count it (regression:
+    // concurrent failures under load counted 1,2,2,3,3,…).
+    record.failures.retain(|&t| t > window_start);
     record.failures.push(now);
     let excess = record
         .failures
@@ -197,6 +200,22 @@ mod tests {
             Failure::LockedNow {
                 count: 3,
                 until: Some(3599)
+            }
+        );
+    }
+
+    #[test]
+    fn a_failure_recorded_with_an_older_clock_reading_loses_no_newer_failure() {
+        let p = policy(3, 30, 30);
+        let mut r = Record::default();
+        record_failure(&mut r, &p, false, at(1001));
+        record_failure(&mut r, &p, false, at(1002));
+        // This process read the clock (1000) before the other two took the lock.
+        assert_eq!(
+            record_failure(&mut r, &p, false, at(1000)),
+            Failure::LockedNow {
+                count: 3,
+                until: Some(2800)
             }
         );
     }
