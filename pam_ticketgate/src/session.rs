@@ -136,6 +136,39 @@ fn stat(pid: i32) -> Option<(char, u64)> {
     Some((state, rest.nth(18)?.parse().ok()?))
 }
 
+/// Every process below `pid` (children, their children, …) with its start time, from the
+/// parent pids in `/proc`: what a session's leader started — for an sshd session without a
+/// terminal, the user's commands, which no hang-up reaches when the leader ends.
+pub fn descendants(pid: i32) -> Vec<(i32, u64)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let procs: Vec<(i32, i32, u64)> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| parent_and_start(p).map(|(ppid, start)| (p, ppid, start)))
+        .collect();
+    let mut found: Vec<(i32, u64)> = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for &(p, ppid, start) in &procs {
+            if ppid == parent && p != pid && !found.iter().any(|&(f, _)| f == p) {
+                found.push((p, start));
+                frontier.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// (parent pid, start time) of `pid` from `/proc/<pid>/stat` (fields 4 and 22).
+fn parent_and_start(pid: i32) -> Option<(i32, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut rest = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let ppid = rest.nth(1)?.parse().ok()?;
+    Some((ppid, rest.nth(17)?.parse().ok()?))
+}
+
 /// True when `pid` runs and is the process that was recorded (same start time). A zombie (it
 /// ended, its parent has not collected it yet) is not alive.
 pub fn is_alive(pid: i32, recorded_start: u64) -> bool {
@@ -207,5 +240,41 @@ mod tests {
     fn start_ticks_survives_odd_command_names() {
         assert!(start_ticks(i32::try_from(std::process::id()).unwrap()).is_some());
         assert_eq!(start_ticks(-1), None);
+    }
+
+    #[test]
+    fn descendants_include_children_and_grandchildren_with_their_start() {
+        // sh starts sleep as its child: both are below this test process.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let sh = i32::try_from(child.id()).unwrap();
+        let me = i32::try_from(std::process::id()).unwrap();
+        // Bounded wait for sh to have started sleep.
+        let mut grandchildren = Vec::new();
+        for _ in 0..500 {
+            grandchildren = descendants(sh);
+            if !grandchildren.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let below = descendants(me);
+        let _ = child.kill();
+        let _ = child.wait();
+        for (p, _) in &grandchildren {
+            let _ = std::process::Command::new("kill")
+                .arg(p.to_string())
+                .status();
+        }
+        assert!(below.iter().any(|&(p, _)| p == sh), "{below:?}");
+        let [(sleep, start)] = grandchildren[..] else {
+            panic!("one grandchild expected: {grandchildren:?}");
+        };
+        assert!(below.contains(&(sleep, start)), "{below:?}");
+        assert_eq!(start_ticks(sleep), Some(start));
+        assert!(!descendants(me).iter().any(|&(p, _)| p == me));
     }
 }

@@ -32,7 +32,8 @@ struct Sshd {
 }
 
 impl Sshd {
-    /// The settings the README documents, plus `extra` config lines.
+    /// The settings the README documents; `extra` config lines come first (sshd keeps the
+    /// first value it reads for a keyword).
     fn start(s: &Sandbox, extra: &str) -> Sshd {
         assert!(
             std::path::Path::new(SSHD).exists(),
@@ -52,10 +53,10 @@ impl Sshd {
         std::fs::write(
             &config,
             format!(
-                "ListenAddress 127.0.0.1:{port}\nHostKey {key}\nPidFile none\n\
+                "{extra}\nListenAddress 127.0.0.1:{port}\nHostKey {key}\nPidFile none\n\
                  UsePAM yes\nKbdInteractiveAuthentication yes\nPasswordAuthentication no\n\
                  PubkeyAuthentication no\nPermitRootLogin no\nStrictModes no\n\
-                 AuthorizedKeysFile none\nPrintMotd no\nPrintLastLog no\nLogLevel VERBOSE\n{extra}\n",
+                 AuthorizedKeysFile none\nPrintMotd no\nPrintLastLog no\nLogLevel VERBOSE\n",
                 key = key.display()
             ),
         )
@@ -92,8 +93,17 @@ impl Sshd {
     /// The real ssh client, on a pty, logging in as the throwaway user over keyboard-interactive
     /// (one round of prompts per connection) and running `command`.
     fn ssh(&self, command: &str) -> Pty {
+        self.ssh_with(
+            &["-o", "PreferredAuthentications=keyboard-interactive"],
+            command,
+        )
+    }
+
+    /// The same with client options `first` (ssh keeps the first value given for an option).
+    fn ssh_with(&self, first: &[&str], command: &str) -> Pty {
         let mut c = Command::new("ssh");
-        c.args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no"])
+        c.args(first)
+            .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no"])
             .args(["-o", "UserKnownHostsFile=/dev/null"])
             .args(["-o", "PreferredAuthentications=keyboard-interactive"])
             .args(["-o", "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=10"])
@@ -152,6 +162,14 @@ fn descendants(root: i32) -> Vec<i32> {
     }
     found.remove(0);
     found
+}
+
+/// True while `pid` exists and is not a zombie.
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| st.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
 }
 
 fn free_port() -> u16 {
@@ -405,12 +423,26 @@ fn login_protect_wait_for_unlock_over_ssh() {
 fn a_live_ssh_session_is_listed_with_its_ticket_and_terminated() {
     let (_h, s) = ticket_sandbox();
     let d = Sshd::start(&s, "");
-    let mut p = d.ssh("echo session-up; sleep 120");
+    // The command runs as the shell's pid ($$, then exec), so the test can see it end.
+    let mut p = d.ssh("echo session-up pid=$$; exec sleep 120");
     p.expect("Password:");
     p.send(&format!("{PASSWORD}\n"));
     p.expect("Ticket ID:");
     p.send("T-1\n");
-    p.expect("session-up");
+    p.expect("session-up pid=");
+    p.expect("\n");
+    let user_cmd: i32 = p
+        .transcript()
+        .split("session-up pid=")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(running(user_cmd), "{}", why(&p, &d));
     let listed = text(&s.ticketgate(&["sessions", USER]));
     assert!(
         listed.starts_with(&format!("{USER} pid ")) && listed.contains(" sshd "),
@@ -429,6 +461,13 @@ fn a_live_ssh_session_is_listed_with_its_ticket_and_terminated() {
     assert!(out.status.success(), "{}", text(&out));
     let status = p.finish();
     assert!(!status.success(), "the ssh session ended: {}", why(&p, &d));
+    // Regression (issue 7): without a terminal no hang-up reaches the user's command when sshd's
+    // process ends; terminate ends the processes below the session's process too.
+    assert!(
+        !running(user_cmd),
+        "the user's command ended too: {}",
+        why(&p, &d)
+    );
     assert!(
         text(&s.ticketgate(&["sessions", USER])).contains("no sessions"),
         "{}",
@@ -441,4 +480,70 @@ fn a_live_ssh_session_is_listed_with_its_ticket_and_terminated() {
             "{want} missing from {names:?}"
         );
     }
+}
+
+/// `AuthenticationMethods publickey,keyboard-interactive`: a key alone does not log in; after
+/// the key, the PAM stack asks for the password and the ticket as for everyone else.
+#[test]
+fn publickey_then_keyboard_interactive_still_asks_for_the_ticket() {
+    let (h, s) = ticket_sandbox();
+    let key = s.path("client_ed25519");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success(), "{}", text(&keygen));
+    let authorized = s.path("authorized_keys");
+    std::fs::copy(key.with_extension("pub"), &authorized).unwrap();
+    std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let d = Sshd::start(
+        &s,
+        &format!(
+            "PubkeyAuthentication yes\nAuthorizedKeysFile {}\n\
+             AuthenticationMethods publickey,keyboard-interactive",
+            authorized.display()
+        ),
+    );
+    let with_key = [
+        "-o",
+        "PreferredAuthentications=publickey,keyboard-interactive",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+        key.to_str().unwrap(),
+    ];
+    let mut p = d.ssh_with(&with_key, "env");
+    p.expect("Password:");
+    p.send(&format!("{PASSWORD}\n"));
+    p.expect("Ticket ID:");
+    p.send("T-1\n");
+    let status = p.finish();
+    assert!(status.success(), "{}", why(&p, &d));
+    assert!(
+        p.transcript()
+            .lines()
+            .any(|l| l.trim_end() == "TICKETGATE_TICKET=T-1"),
+        "{}",
+        why(&p, &d)
+    );
+    assert!(
+        d.log().contains(&format!("Partial publickey for {USER}")),
+        "{}",
+        d.log()
+    );
+    // Without the key, keyboard-interactive is never offered: no prompt, no ticket request.
+    let fetched = h.server.count();
+    let mut p = d.ssh_with(
+        &["-o", "IdentitiesOnly=yes", "-o", "IdentityFile=none"],
+        "env",
+    );
+    assert!(!p.finish().success(), "{}", why(&p, &d));
+    assert!(!p.transcript().contains("Password:"), "{}", why(&p, &d));
+    assert!(
+        p.transcript().contains("Permission denied"),
+        "{}",
+        why(&p, &d)
+    );
+    assert_eq!(h.server.count(), fetched);
 }

@@ -48,7 +48,9 @@ fn line(s: &SessionRecord) -> String {
 }
 
 /// Ends every session of `user`: SIGHUP (what sshd and a terminal hang-up use) and SIGTERM
-/// (what su and login act on), then SIGKILL for those still running after `grace`.
+/// (what su and login act on) to each session's process and every process below it (an sshd
+/// session without a terminal passes no hang-up on to the user's commands), then SIGKILL for
+/// those still running after `grace`.
 pub fn terminate(
     config: &Config,
     audit: &dyn AuditSink,
@@ -71,18 +73,36 @@ pub fn terminate(
         .iter()
         .filter(|s| s.pid > 1 && s.pid != me)
         .collect();
+    // Found before any signal: once a leader ends, its children belong to init.
+    let below: Vec<(i32, u64)> = targets
+        .iter()
+        .flat_map(|s| session::descendants(s.pid))
+        .filter(|&(p, _)| p > 1 && p != me)
+        .collect();
     for s in &targets {
         // The start-time check in `list` guards against a reused pid.
         let _ = kill(Pid::from_raw(s.pid), Signal::SIGHUP);
         let _ = kill(Pid::from_raw(s.pid), Signal::SIGTERM);
     }
+    for &(p, start) in &below {
+        if session::is_alive(p, start) {
+            let _ = kill(Pid::from_raw(p), Signal::SIGHUP);
+            let _ = kill(Pid::from_raw(p), Signal::SIGTERM);
+        }
+    }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline
-        && targets
+        && (targets
             .iter()
             .any(|s| session::is_alive(s.pid, s.start_ticks))
+            || below.iter().any(|&(p, start)| session::is_alive(p, start)))
     {
         std::thread::sleep(Duration::from_millis(50));
+    }
+    for &(p, start) in &below {
+        if session::is_alive(p, start) {
+            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+        }
     }
     for s in targets {
         let signal = if session::is_alive(s.pid, s.start_ticks) {
