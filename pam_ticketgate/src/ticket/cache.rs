@@ -3,10 +3,11 @@
 //! fallback (`[offline] cached_for`, window still open) read the same records.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 /// Records older than this are dropped on write, whatever the config says.
@@ -79,35 +80,45 @@ impl TicketCache {
     }
 
     /// Records an online acceptance (best effort: a cache that cannot be written costs a request later).
+    ///
+    /// Written in place under an exclusive lock, not by temp file + rename: on ext4 a rename
+    /// over an existing file forces a flush (milliseconds on a busy disk, on every login). A
+    /// reader that catches a half-written file sees no records, which only costs a request.
     pub fn record(&self, user: &str, accepted: Accepted) -> Result<(), String> {
         let now = accepted.at;
-        let mut all = self.load(user);
-        all.retain(|a| {
-            !(a.ticket == accepted.ticket && a.host == accepted.host) && now - a.at < KEEP_SECS
-        });
-        all.insert(0, accepted);
-        all.truncate(KEEP_MAX);
-        let text = serde_json::to_vec(&all).map_err(|e| e.to_string())?;
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
             .map_err(|e| format!("{}: {e}", self.dir.display()))?;
         let path = self.file(user);
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let written = fs::OpenOptions::new()
+        let err = |e: std::io::Error| format!("{}: {e}", path.display());
+        let file = fs::OpenOptions::new()
+            .read(true)
             .write(true)
             .create(true)
-            .truncate(true)
+            .truncate(false)
             .mode(0o600)
             .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(&text))
-            .and_then(|()| fs::rename(&tmp, &path));
-        written.map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            format!("{}: {e}", path.display())
-        })
+            .open(&path)
+            .map_err(err)?;
+        let mut file = Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, e)| format!("{}: {e}", path.display()))?;
+        let mut old = Vec::new();
+        file.read_to_end(&mut old).map_err(err)?;
+        let mut all: Vec<Accepted> = serde_json::from_slice(&old).unwrap_or_default();
+        all.retain(|a| {
+            !(a.ticket == accepted.ticket && a.host == accepted.host) && now - a.at < KEEP_SECS
+        });
+        all.insert(0, accepted);
+        all.truncate(KEEP_MAX);
+        let text = serde_json::to_vec(&all).map_err(|e| e.to_string())?;
+        file.write_all_at(&text, 0).map_err(err)?;
+        let len = u64::try_from(text.len()).unwrap_or(u64::MAX);
+        if u64::try_from(old.len()).unwrap_or(0) > len {
+            file.set_len(len).map_err(err)?;
+        }
+        Ok(())
     }
 }
 

@@ -11,6 +11,15 @@
 //! median of the rounds. Prints µs per login and the overhead ratio
 //! (ticketgate − permit) / (faillock − permit). Bounded: `--logins N` per stack (default 20000).
 //!
+//! The ticket gate, in the same run (a ServiceNow emulator on loopback answers the fetches):
+//! 4. `ticket-cached`: the lockout stack with `ticket = true`, every login served from the verdict
+//!    cache (goal: overhead ≤ 1.5 × the lockout stack's);
+//! 5. `ticket-cold`: `cache = "0s"`, every login fetches the ticket; the module's own time is this
+//!    minus `ticket-cached` minus a bare HTTP GET of the same answer (goal ≤ 2 ms);
+//! 6. `ticket-dead`: the system refuses connections, the breaker is open, `[offline] ticket =
+//!    ["allow"]` (goal ≤ 5 ms over the lockout stack); and, once, the first login against a
+//!    silent system with `timeout = "1s"` (goal: decided within timeout + 0.5 s).
+//!
 //! Login protect, measured apart with its own alternating rounds (see `protect_figures`):
 //! the lockout stack as the baseline; the same stack with login protect against the protocol
 //! emulator on loopback (unlocked before each login); a bare client sending the same
@@ -25,9 +34,12 @@
     clippy::indexing_slicing
 )]
 
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Instant;
+
+use ticketgate_tests::emulators::{Mode, servicenow};
 
 use ticketgate_tests::libpam::{PAM_SUCCESS, Session};
 use ticketgate_tests::protect_emulator::{Emulator, dead_url};
@@ -92,10 +104,80 @@ fn main() {
     )
     .unwrap();
 
-    let stacks = ["permit", "faillock", "ticketgate"];
+    let sn = servicenow::ServiceNow::start();
+    sn.add(
+        "change_request",
+        servicenow::change(
+            "CHG0000001",
+            USER,
+            "2000-01-01 00:00:00",
+            "2100-01-01 00:00:00",
+        ),
+    );
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let secret = d.join("sn.secret");
+    std::fs::write(&secret, servicenow::PASSWORD).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let ticket_cfg = |name: &str, url: &str, cache: &str, timeout: &str| {
+        let run = d.join(format!("run-{name}"));
+        let path = d.join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "version = 1\n[module]\nstate_dir = \"{}\"\nrun_dir = \"{}\"\nfail_delay = \"0s\"\n[[scope]]\nusers = [\"{USER}\"]\nticket = true\n[policy.default]\nfailed_logon = 3\n\
+                 [ticket]\nsystem = \"servicenow\"\nbase_url = \"{url}\"\nusername = \"{}\"\nsecret_file = \"{}\"\ncache = \"{cache}\"\ntimeout = \"{timeout}\"\n\
+                 [[ticket.condition]]\nfield = \"/result/0/approval\"\nop = \"eq\"\nvalue = \"approved\"\n\
+                 [[ticket.condition]]\nfield = \"/result/0/requested_by.user_name\"\nop = \"eq\"\nfrom = \"user\"\n\
+                 [offline]\nticket = [\"allow\"]\nretry_after = \"1h\"\n",
+                d.join(format!("state-{name}")).display(),
+                run.display(),
+                servicenow::USER,
+                secret.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join(name),
+            format!(
+                "auth requisite {so} preauth config={0}\n\
+                 auth [success=1 default=ignore] {permit}\n\
+                 auth [default=die] {so} authfail config={0}\n\
+                 auth requisite {so} ticket config={0}\n\
+                 account required {so} config={0}\n",
+                path.display()
+            ),
+        )
+        .unwrap();
+    };
+    ticket_cfg("ticket-cached", &sn.url(), "1h", "3s");
+    ticket_cfg("ticket-cold", &sn.url(), "0s", "3s");
+    ticket_cfg(
+        "ticket-dead",
+        &format!("http://127.0.0.1:{dead_port}"),
+        "0s",
+        "3s",
+    );
+
+    let stacks = [
+        "permit",
+        "faillock",
+        "ticketgate",
+        "ticket-cached",
+        "ticket-cold",
+        "ticket-dead",
+    ];
     for s in stacks {
         login(d, s); // warm up, and fail loudly if a stack does not let the user in
     }
+    assert!(
+        d.join("run-ticket-dead/breaker.ticket").exists(),
+        "the dead system's breaker must be open"
+    );
+    let fetches_before = sn.server.count();
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); stacks.len()];
     for _ in 0..ROUNDS {
         for (i, s) in stacks.iter().enumerate() {
@@ -118,11 +200,64 @@ fn main() {
     }
     let ratio = (med[2] - med[0]) / (med[1] - med[0]);
     println!("overhead ratio ticketgate/faillock: {ratio:.2} (goal <= 1.0)");
+
+    let fetches = sn.server.count() - fetches_before;
+    assert_eq!(
+        fetches,
+        per_round * ROUNDS,
+        "only ticket-cold logins fetch (one request each)"
+    );
+    let get = bare_get(&sn.url(), 2000);
+    let lockout = med[2] - med[0];
+    println!(
+        "(a) ticket from the verdict cache: +{:.1} µs over pam_permit = {:.2} x the lockout stack's overhead (goal <= 1.5)",
+        med[3] - med[0],
+        (med[3] - med[0]) / lockout
+    );
+    println!(
+        "(b) cold fetch: {:.1} µs more than a cached ticket; a bare HTTP GET of the same answer takes {get:.1} µs; module's own time {:.2} ms (goal <= 2 ms)",
+        med[4] - med[3],
+        (med[4] - med[3] - get) / 1000.0
+    );
+    println!(
+        "(c) dead system, breaker open: +{:.1} µs per login over the lockout stack (goal <= 5000 µs)",
+        med[5] - med[2]
+    );
+    sn.server.set_mode(Mode::Silent);
+    ticket_cfg("ticket-silent", &sn.url(), "0s", "1s");
+    let start = Instant::now();
+    login(d, "ticket-silent");
+    println!(
+        "(c) first login against a silent system (timeout = 1s): decided in {:.3} s (goal <= 1.5 s)",
+        start.elapsed().as_secs_f64()
+    );
     protect_figures(d, per_round);
 }
 
+/// µs per bare `GET` (connect, request, read to close) of the emulator's ticket answer, median
+/// of `n`: the part of a cold fetch that is the server's and the kernel's, not the module's.
+fn bare_get(base: &str, n: usize) -> f64 {
+    let addr = base.trim_start_matches("http://").to_string();
+    let auth = ticketgate_tests::emulators::basic(servicenow::USER, servicenow::PASSWORD);
+    let request = format!(
+        "GET /api/now/table/change_request?sysparm_query=number%3DCHG0000001&sysparm_fields=sys_id%2Cnumber%2Cstate%2Cactive%2Capproval%2Crequested_by.user_name HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nAccept: application/json\r\n\r\n"
+    );
+    let mut times: Vec<f64> = (0..n)
+        .map(|_| {
+            let start = Instant::now();
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            c.write_all(request.as_bytes()).unwrap();
+            let mut body = Vec::new();
+            c.read_to_end(&mut body).unwrap();
+            assert!(body.starts_with(b"HTTP/1.1 200"));
+            start.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    median(&mut times)
+}
+
 fn login(dir: &Path, service: &str) {
-    let mut s = Session::start(dir, service, USER, &[]);
+    let mut s = Session::start(dir, service, USER, &["CHG0000001"]);
     assert_eq!(s.authenticate(0), PAM_SUCCESS, "{service}: authenticate");
     assert_eq!(s.acct_mgmt(0), PAM_SUCCESS, "{service}: acct_mgmt");
 }

@@ -146,8 +146,15 @@ impl Server {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
-                let (r, m, s, h) = (r.clone(), m.clone(), s.clone(), handler.clone());
-                std::thread::spawn(move || serve(conn, &r, &m, &s, h.as_ref()));
+                // Answers that come at once are served on this thread (no thread start in the
+                // measured latency); slow and silent ones get their own thread.
+                let current = *m.lock().unwrap();
+                if matches!(current, Mode::Slow(_) | Mode::Silent) {
+                    let (r, m, s, h) = (r.clone(), m.clone(), s.clone(), handler.clone());
+                    std::thread::spawn(move || serve(conn, &r, &m, &s, h.as_ref()));
+                } else {
+                    serve(conn, &r, &m, &s, handler.as_ref());
+                }
             }
         });
         Server {
@@ -313,8 +320,11 @@ fn serve(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    let _ = conn.write_all(head.as_bytes());
-    let _ = conn.write_all(&body);
+    // One write: a second small write would wait for the client's delayed ACK (Nagle).
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(&body);
+    let _ = conn.set_nodelay(true);
+    let _ = conn.write_all(&bytes);
     let _ = conn.flush();
 }
 
