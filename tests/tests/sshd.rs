@@ -101,7 +101,11 @@ impl Sshd {
 
     /// The same with client options `first` (ssh keeps the first value given for an option).
     fn ssh_with(&self, first: &[&str], command: &str) -> Pty {
-        let mut c = Command::new("ssh");
+        assert!(
+            std::path::Path::new("/usr/bin/ssh").exists(),
+            "/usr/bin/ssh not found: install openssh-client (scripts/test.sh does)"
+        );
+        let mut c = Command::new("/usr/bin/ssh");
         c.args(first)
             .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no"])
             .args(["-o", "UserKnownHostsFile=/dev/null"])

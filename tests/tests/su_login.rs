@@ -13,6 +13,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use ticketgate_tests::emulators::http;
+use ticketgate_tests::protect_emulator::{Emulator, Reply};
 use ticketgate_tests::pty::{self, Pty};
 use ticketgate_tests::sandbox::{PASSWORD, Sandbox, USER, text};
 
@@ -197,4 +198,62 @@ fn login_wrong_password_never_reaches_the_ticket_prompt() {
     assert!(!p.transcript().contains("Ticket ID:"), "{}", p.transcript());
     assert_eq!(h.server.count(), 0, "no ticket request");
     assert_eq!(last(&s, "auth_failure")["failures"], "1");
+}
+
+#[test]
+fn login_session_is_listed_with_its_tty_and_ticket_and_terminated() {
+    let (_h, s) = ticket_sandbox("login");
+    let mut p = login(&s);
+    p.expect("Password:");
+    p.send(&format!("{PASSWORD}\n"));
+    p.expect("Ticket ID:");
+    p.send("T-1\n");
+    p.expect("$ ");
+    let listed = text(&s.ticketgate(&["sessions", USER]));
+    assert!(
+        listed.starts_with(&format!("{USER} pid ")) && listed.contains(" login /dev/pts/"),
+        "{listed}"
+    );
+    assert!(listed.contains("ticket T-1"), "{listed}");
+    let out = s.ticketgate(&["terminate", USER]);
+    assert!(out.status.success(), "{}", text(&out));
+    let status = p.finish();
+    assert!(
+        !status.success(),
+        "login ended by terminate: {}",
+        p.transcript()
+    );
+    assert!(text(&s.ticketgate(&["sessions", USER])).contains("no sessions"));
+    assert_eq!(last(&s, "session_terminated")["service"], "login");
+}
+
+#[test]
+fn su_login_protect_wait_for_unlock() {
+    const TOKEN: &str = "host-token-7f3a9c";
+    let emu = Emulator::start(TOKEN);
+    let s = Sandbox::new("");
+    let secret = s.path("protect.secret");
+    std::fs::write(&secret, format!("{TOKEN}\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    s.write_config(&format!(
+        "[[scope]]\nusers = [\"{USER}\"]\nlogin_protect = true\n\
+         [login_protect]\nurl = \"{}\"\nservice_id = \"web-prod-01\"\nsecret_file = \"{}\"\n\
+         timeout = \"2s\"\nwait_for_unlock = true\n[offline]\nlogin_protect = \"deny\"\n",
+        emu.url(),
+        secret.display()
+    ));
+    s.lockout_stack("su");
+    // Locked at first; the user unlocks on the phone while the prompt waits.
+    emu.script(vec![Reply::Unlocked(false), Reply::Unlocked(true)]);
+    let mut p = su(&s, "echo su-$((6*7))");
+    p.expect("then press Enter");
+    p.send("\n");
+    p.expect("Password:");
+    p.send(&format!("{PASSWORD}\n"));
+    let status = p.finish();
+    assert!(status.success(), "{}", p.transcript());
+    assert!(has_line(&p, "su-42"), "{}", p.transcript());
+    assert_eq!(emu.seen().len(), 2);
+    assert_eq!(emu.seen()[0].body["service"], "su");
+    assert_eq!(last(&s, "protect_unlock_used")["waited"], "true");
 }
