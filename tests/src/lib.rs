@@ -46,38 +46,63 @@ pub fn module_so() -> PathBuf {
     }
 }
 
-/// The `ticketgate` CLI binary built beside the module, rebuilt if its sources changed: cargo
-/// builds another package's binaries for tests only when asked, and a stale CLI would test old
-/// code.
+/// The `ticketgate` CLI binary built beside the module.
 pub fn ticketgate_bin() -> PathBuf {
-    workspace_bin("pam_ticketgate", "ticketgate")
+    workspace_bin("ticketgate", &["pam_ticketgate/src"])
 }
 
-/// A binary of a workspace package, brought up to date (once per test process) in the target
-/// directory the tests themselves were built in.
-pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
-    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let dir = target_dir();
-    let mut built = BUILT.lock().unwrap();
-    if !built.iter().any(|b| b == bin) {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let root = dir.parent().unwrap();
-        let mut cmd = std::process::Command::new(cargo);
-        cmd.args(["build", "-q", "-p", package, "--bin", bin, "--target-dir"])
-            .arg(root);
-        if dir.ends_with("release") {
-            cmd.arg("--release");
+/// A binary of a workspace package, built beside the tests. Cargo builds another package's
+/// binaries for tests only when asked (`scripts/test.sh` runs `cargo build --workspace
+/// --all-targets` first). The tests do not build it themselves: a `cargo build` of one package
+/// from inside a running test can resolve features differently and rewrite the module under
+/// the tests that are using it. A binary older than its sources fails loudly instead of
+/// testing old code.
+pub fn workspace_bin(bin: &str, sources: &[&str]) -> PathBuf {
+    let p = target_dir().join(bin);
+    let built = std::fs::metadata(&p)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: run `cargo build --workspace --all-targets` (scripts/test.sh does)",
+                p.display()
+            )
+        });
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    for dir in sources {
+        if let Some(newer) = newest_source(&root.join(dir)).filter(|(t, _)| *t > built) {
+            panic!(
+                "{} is older than {}: run `cargo build --workspace --all-targets` (scripts/test.sh does)",
+                p.display(),
+                newer.1.display()
+            );
         }
-        let status = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "could not build {bin} (cargo build -p {package})"
-        );
-        built.push(bin.to_string());
     }
-    let p = dir.join(bin);
-    assert!(p.exists(), "{} not found after building it", p.display());
     p
+}
+
+/// The most recently modified `.rs` file below `dir`.
+fn newest_source(dir: &std::path::Path) -> Option<(std::time::SystemTime, PathBuf)> {
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let candidate = if path.is_dir() {
+            newest_source(&path)
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| (t, path))
+        } else {
+            None
+        };
+        if let Some(c) = candidate
+            && newest.as_ref().is_none_or(|n| c.0 > n.0)
+        {
+            newest = Some(c);
+        }
+    }
+    newest
 }
 
 /// A system PAM module such as `pam_permit.so`, from the distribution's security directory.

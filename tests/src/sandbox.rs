@@ -175,7 +175,7 @@ impl Sandbox {
             .map(|n| format!("mount --bind /dev/{n} {d}/dev/{n} && "))
             .collect();
         let setup = format!(
-            "{nodes}mount --bind {d}/dev /dev && \
+            "{nodes}mount --rbind {d}/dev /dev && \
              mount --bind {d}/etc /etc && exec \"$@\""
         );
         let mut c = Command::new("unshare");

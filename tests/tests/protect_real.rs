@@ -22,13 +22,7 @@ const SID: &str = "web-prod-01";
 const TOKEN: &str = "real-server-token-5b1e0c9d7a";
 
 fn protectd_bin() -> PathBuf {
-    let p = ticketgate_tests::target_dir().join("ticketgate-protectd");
-    assert!(
-        p.exists(),
-        "{} not found: run `cargo build --workspace` (scripts/test.sh does)",
-        p.display()
-    );
-    p
+    ticketgate_tests::workspace_bin("ticketgate-protectd", &["protect-server/src"])
 }
 
 /// A protectd config directory: token file, optional TLS, `[[host]]` for this host.
