@@ -10,47 +10,76 @@ use super::ConfigError;
 /// Larger files are refused: a config is a few KiB, and we read it on every login.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
-/// Opens the file, checks on the open descriptor that it is a root-owned regular file that
-/// neither group nor others can write, and returns its text.
-pub fn read_trusted(path: &Path) -> Result<String, ConfigError> {
-    let io = |source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = File::options()
-        .read(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-        .map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    let unsafe_file = |problem: String| ConfigError::Unsafe {
-        path: path.to_path_buf(),
-        problem,
-    };
-    if !meta.is_file() {
-        return Err(unsafe_file("not a regular file".into()));
+/// What identifies one version of the file: device, inode, size, modification and change
+/// times to the nanosecond. Any edit, replacement, chmod or chown changes it.
+pub type Version = (u64, u64, u64, i64, i64, i64, i64);
+
+/// The file, opened and checked on its descriptor: a root-owned regular file that neither group
+/// nor others can write, not over 1 MiB.
+pub struct Trusted {
+    file: File,
+    pub version: Version,
+}
+
+impl Trusted {
+    pub fn open(path: &Path) -> Result<Self, ConfigError> {
+        let io = |source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = File::options()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+            .map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        let unsafe_file = |problem: String| ConfigError::Unsafe {
+            path: path.to_path_buf(),
+            problem,
+        };
+        if !meta.is_file() {
+            return Err(unsafe_file("not a regular file".into()));
+        }
+        if meta.uid() != 0 {
+            return Err(unsafe_file(format!(
+                "owned by uid {}, must be owned by root",
+                meta.uid()
+            )));
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(unsafe_file(format!(
+                "mode {:04o} lets group or others write it; run chmod go-w",
+                meta.mode() & 0o7777
+            )));
+        }
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(unsafe_file(format!(
+                "{} bytes, larger than the 1 MiB limit",
+                meta.len()
+            )));
+        }
+        let version = (
+            meta.dev(),
+            meta.ino(),
+            meta.len(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+        );
+        Ok(Self { file, version })
     }
-    if meta.uid() != 0 {
-        return Err(unsafe_file(format!(
-            "owned by uid {}, must be owned by root",
-            meta.uid()
-        )));
+
+    pub fn text(mut self, path: &Path) -> Result<String, ConfigError> {
+        let mut text = String::new();
+        self.file
+            .read_to_string(&mut text)
+            .map_err(|source| ConfigError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(text)
     }
-    if meta.mode() & 0o022 != 0 {
-        return Err(unsafe_file(format!(
-            "mode {:04o} lets group or others write it; run chmod go-w",
-            meta.mode() & 0o7777
-        )));
-    }
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(unsafe_file(format!(
-            "{} bytes, larger than the 1 MiB limit",
-            meta.len()
-        )));
-    }
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(io)?;
-    Ok(text)
 }
 
 /// Checks a `*_file` secret: exists, regular, root-owned, no access for group or others.
@@ -83,6 +112,10 @@ pub fn check_secret_file(config: &Path, key: &str, file: &Path) -> Result<(), Co
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read_trusted(path: &Path) -> Result<String, ConfigError> {
+        Trusted::open(path)?.text(path)
+    }
     use std::os::unix::fs::PermissionsExt;
 
     fn write(dir: &Path, name: &str, mode: u32, text: &str) -> std::path::PathBuf {

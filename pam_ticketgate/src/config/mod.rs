@@ -159,9 +159,26 @@ pub enum ProtectFallback {
 
 impl Config {
     /// Reads, checks ownership and mode, parses and resolves the file at `path`.
+    ///
+    /// The ownership and mode checks run on every call; the parse is done once per version of
+    /// the file in this process (every hook of a login loads it: preauth, ticket, account, …).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = file::read_trusted(path)?;
-        Self::parse(path, &text)
+        type Cached = Option<(PathBuf, file::Version, Config)>;
+        static CACHE: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
+        let trusted = file::Trusted::open(path)?;
+        let version = trusted.version;
+        if let Ok(cache) = CACHE.lock()
+            && let Some((p, v, config)) = cache.as_ref()
+            && p == path
+            && *v == version
+        {
+            return Ok(config.clone());
+        }
+        let config = Self::parse(path, &trusted.text(path)?)?;
+        if let Ok(mut cache) = CACHE.lock() {
+            *cache = Some((path.to_path_buf(), version, config.clone()));
+        }
+        Ok(config)
     }
 
     /// Parses and resolves config text (`path` is used only in messages).

@@ -265,3 +265,44 @@ fn every_example_in_conf_parses() {
     }
     assert!(seen >= 1, "no ticketgate*.toml found in {}", dir.display());
 }
+
+#[test]
+fn load_sees_every_edit_and_rechecks_ownership_each_time() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("t.toml");
+    let write = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    };
+    write("version = 1\n[policy.default]\nfailed_logon = 3\n[[scope]]\n");
+    assert_eq!(
+        Config::load(&path).unwrap().scopes[0].policy.failed_logon,
+        3
+    );
+    assert_eq!(
+        Config::load(&path).unwrap().scopes[0].policy.failed_logon,
+        3,
+        "cached"
+    );
+    // Same size, new content: the cache must not answer for it.
+    write("version = 1\n[policy.default]\nfailed_logon = 4\n[[scope]]\n");
+    assert_eq!(
+        Config::load(&path).unwrap().scopes[0].policy.failed_logon,
+        4
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert!(
+        Config::load(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("chmod go-w"),
+        "checked on every load"
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    write("version = 1\n[policy.default]\nfailed_logon = 999\n[[scope]]\n");
+    assert!(
+        Config::load(&path).is_err(),
+        "a broken edit is not hidden by the cache"
+    );
+}
