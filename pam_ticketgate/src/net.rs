@@ -18,7 +18,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 
@@ -69,9 +69,12 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// One client per login: the deadline and the trust roots.
+/// One client per login: the deadline and the trust roots. The deadline is `timeout` from the
+/// client's creation and covers all its requests together (JSM and SDP Cloud make two or
+/// three per login), not each one anew.
 pub struct Client {
     timeout: Duration,
+    deadline: Instant,
     ca_file: Option<PathBuf>,
     plain: OnceCell<ureq::Agent>,
     tls: OnceCell<Result<ureq::Agent, NetError>>,
@@ -95,6 +98,7 @@ impl Client {
         }
         let client = Client {
             timeout,
+            deadline: Instant::now() + timeout,
             ca_file: ca_file.map(Path::to_path_buf),
             plain: OnceCell::new(),
             tls: OnceCell::new(),
@@ -105,10 +109,27 @@ impl Client {
         Ok(client)
     }
 
+    /// The time left before the client's deadline; none left is unreachable (offline).
+    fn remaining(&self, url: &url::Url) -> Result<Duration, NetError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(NetError::Unreachable(format!(
+                "{}: deadline passed",
+                redact(url)
+            )));
+        }
+        Ok(left)
+    }
+
     /// `GET url`.
     pub fn get(&self, url: &url::Url, headers: &[(&str, &str)]) -> Result<Response, NetError> {
         let agent = self.agent(url)?;
-        let mut req = agent.get(url.as_str());
+        let left = self.remaining(url)?;
+        let mut req = agent
+            .get(url.as_str())
+            .config()
+            .timeout_global(Some(left))
+            .build();
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
@@ -123,8 +144,12 @@ impl Client {
         body: &serde_json::Value,
     ) -> Result<Response, NetError> {
         let agent = self.agent(url)?;
+        let left = self.remaining(url)?;
         let mut req = agent
             .post(url.as_str())
+            .config()
+            .timeout_global(Some(left))
+            .build()
             .header("Content-Type", "application/json");
         for (name, value) in headers {
             req = req.header(*name, *value);
@@ -142,8 +167,12 @@ impl Client {
         form: &[(&str, &str)],
     ) -> Result<Response, NetError> {
         let agent = self.agent(url)?;
+        let left = self.remaining(url)?;
         let mut req = agent
             .post(url.as_str())
+            .config()
+            .timeout_global(Some(left))
+            .build()
             .header("Content-Type", "application/x-www-form-urlencoded");
         for (name, value) in headers {
             req = req.header(*name, *value);

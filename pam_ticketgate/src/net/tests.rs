@@ -254,3 +254,27 @@ fn messages_drop_credentials_in_the_url() {
     let e = client().get(&url, &[]).unwrap_err().to_string();
     assert!(!e.contains("pw") && !e.contains("abc"), "{e}");
 }
+
+#[test]
+fn one_deadline_covers_all_of_a_clients_requests() {
+    // Each answer takes 600 ms; the client's deadline is 1 s. The first request fits; the
+    // second would fit on its own but not in what is left, so it is unreachable.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        for _ in 0..2 {
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
+            read_request(&mut s);
+            thread::sleep(Duration::from_millis(600));
+            let _ = s.write_all(&reply("200 OK", b"{}"));
+        }
+    });
+    let url = url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+    let c = Client::new(Duration::from_secs(1), None).unwrap();
+    assert_eq!(c.get(&url, &[]).unwrap().status, 200);
+    let e = c.get(&url, &[]).unwrap_err();
+    assert!(e.is_unreachable(), "{e}");
+    let _ = server.join();
+}
