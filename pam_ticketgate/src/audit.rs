@@ -1,9 +1,7 @@
 //! Audit events (DESIGN §7): one syslog line each (authpriv, ident `pam_ticketgate`) and,
 //! with `audit_file`, the same event as one JSON object per line. Never a secret.
 
-use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -229,11 +227,9 @@ impl AuditSink for SystemAudit {
         if let Some(path) = &self.audit_file {
             let mut line = event.json_line(now);
             line.push('\n');
-            let written = OpenOptions::new()
+            let written = crate::fsutil::private()
                 .append(true)
                 .create(true)
-                .mode(0o600)
-                .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
                 .open(path)
                 .and_then(|mut f| f.write_all(line.as_bytes()));
             if let Err(e) = written {

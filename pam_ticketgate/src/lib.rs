@@ -7,6 +7,7 @@ pub mod audit;
 pub mod config;
 pub mod directory;
 mod ffi;
+pub mod fsutil;
 pub mod gate;
 pub mod hash;
 pub mod hooks;

@@ -1,8 +1,7 @@
 //! The circuit breaker every process shares: after a server failed, skip it for `retry_after` (one file per server under `run_dir`).
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -79,28 +78,8 @@ impl Breaker {
                 .mode(0o700)
                 .create(&self.dir)?;
         }
-        let tmp = self
-            .dir
-            .join(format!(".{}.{}", file_name(&self.file), std::process::id()));
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)?;
-        f.write_all(format!("{until}\n").as_bytes())?;
-        drop(f);
-        fs::rename(&tmp, &self.file).inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })
+        crate::fsutil::replace(&self.file, format!("{until}\n").as_bytes(), false)
     }
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

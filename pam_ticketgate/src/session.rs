@@ -3,9 +3,8 @@
 //! pruned when listed.
 
 use std::fmt;
-use std::fs::OpenOptions;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -72,12 +71,10 @@ impl Sessions {
             .create(&self.dir)
             .map_err(|e| self.err(e))?;
         let bytes = serde_json::to_vec(record).map_err(|e| self.err(std::io::Error::other(e)))?;
-        OpenOptions::new()
+        crate::fsutil::private()
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(self.path(record.pid))
             .and_then(|mut f| f.write_all(&bytes))
             .map_err(|e| self.err(e))

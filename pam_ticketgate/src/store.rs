@@ -3,15 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use serde::{Deserialize, Serialize};
 
+use crate::fsutil;
 use crate::user::UserName;
 
 /// Size of a `<user>.last` file: one JSON object padded with spaces (user names, services and
@@ -186,11 +187,7 @@ impl FileStore {
     }
 
     fn read(&self, path: &Path) -> Result<Option<Record>, StoreError> {
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(path)
-        {
+        let mut file = match fsutil::private().read(true).open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
@@ -227,42 +224,13 @@ impl FileStore {
             path: path.to_path_buf(),
             source,
         };
-        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
         let bytes = encode(record).map_err(|e| io(std::io::Error::other(e)))?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(io)?;
-        let written = file.write_all(&bytes).and_then(|()| file.sync_all());
-        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io(e));
-        }
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io)
+        fsutil::replace(path, &bytes, true).map_err(io)
     }
 
     fn lock(&self, user: &UserName) -> Result<Flock<File>, StoreError> {
         let path = self.path(user, "lock");
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|source| StoreError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| StoreError::Io {
-            path,
-            source: std::io::Error::from(errno),
-        })
+        fsutil::lock(&path).map_err(|source| StoreError::Io { path, source })
     }
 }
 
@@ -320,12 +288,10 @@ impl StateStore for FileStore {
         // Overwritten in place, one fixed-size write: no truncate and no rename, which on ext4
         // would each force the data to disk (auto_da_alloc) and cost a flush on every login.
         bytes.resize(LAST_SUCCESS_BYTES, b' ');
-        OpenOptions::new()
+        fsutil::private()
             .write(true)
             .create(true)
             .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(&path)
             .and_then(|f| std::os::unix::fs::FileExt::write_all_at(&f, &bytes, 0))
             .map_err(io)

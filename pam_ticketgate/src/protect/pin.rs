@@ -2,8 +2,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use argon2::Argon2;
@@ -65,21 +64,7 @@ pub fn set(state_dir: &Path, user: &UserName, pin: &Secret) -> Result<(), PinErr
         .map_err(|e| PinError::Hash(e.to_string()))?
         .to_string();
     let path = path_of(state_dir, user);
-    let tmp = state_dir.join(format!(".{}.pin.{}", user.file_stem(), std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)?;
-        f.write_all(format!("{hash}\n").as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, &path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
+    crate::fsutil::replace(&path, format!("{hash}\n").as_bytes(), true).map_err(|e| {
         PinError::Write {
             path: path.clone(),
             detail: e.to_string(),

@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The flag file's name under `state_dir`.
@@ -30,12 +30,10 @@ pub fn set_disabled(state_dir: &Path, disabled: bool, by: &str, now: i64) -> std
             other => other,
         };
     }
-    let mut f = fs::OpenOptions::new()
+    let mut f = crate::fsutil::private()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&path)?;
     f.write_all(format!("disabled by {by} at {now}\n").as_bytes())
 }

@@ -3,11 +3,10 @@
 //! `state_dir/breakglass.json`, each usable once, and only while the ticket system is unreachable.
 
 use std::fs::{self, File};
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
@@ -60,17 +59,7 @@ impl Breakglass {
     }
 
     fn locked(&self) -> Result<Flock<File>, String> {
-        let f = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&self.lock)
-            .map_err(|e| format!("{}: {e}", self.lock.display()))?;
-        Flock::lock(f, FlockArg::LockExclusive)
-            .map_err(|(_, e)| format!("{}: {e}", self.lock.display()))
+        crate::fsutil::lock(&self.lock).map_err(|e| format!("{}: {e}", self.lock.display()))
     }
 
     fn load(&self) -> Result<Vec<Code>, String> {
@@ -94,20 +83,8 @@ impl Breakglass {
 
     fn save(&self, codes: &[Code]) -> Result<(), String> {
         let text = serde_json::to_vec_pretty(codes).map_err(|e| e.to_string())?;
-        let tmp = self.file.with_extension("tmp");
-        let written = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&tmp)
-            .and_then(|mut f| {
-                f.write_all(&text)?;
-                f.sync_all()
-            })
-            .and_then(|()| fs::rename(&tmp, &self.file));
-        written.map_err(|e| format!("{}: {e}", self.file.display()))
+        crate::fsutil::replace(&self.file, &text, true)
+            .map_err(|e| format!("{}: {e}", self.file.display()))
     }
 
     /// Makes `n` fresh codes, replacing every earlier one; returns them (to be shown once).

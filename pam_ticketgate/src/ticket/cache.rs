@@ -4,10 +4,9 @@
 
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 /// Records older than this are dropped on write, whatever the config says.
@@ -93,17 +92,7 @@ impl TicketCache {
             .map_err(|e| format!("{}: {e}", self.dir.display()))?;
         let path = self.file(user);
         let err = |e: std::io::Error| format!("{}: {e}", path.display());
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(err)?;
-        let mut file = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| format!("{}: {e}", path.display()))?;
+        let mut file = crate::fsutil::lock(&path).map_err(err)?;
         let mut old = Vec::new();
         file.read_to_end(&mut old).map_err(err)?;
         let mut all: Vec<Accepted> = serde_json::from_slice(&old).unwrap_or_default();

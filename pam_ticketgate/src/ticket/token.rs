@@ -3,8 +3,7 @@
 //! token request.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -58,18 +57,9 @@ impl TokenCache for FileTokenCache {
             .recursive(true)
             .mode(0o700)
             .create(dir);
-        let tmp = dir.join(format!("ticket-token.{}", std::process::id()));
-        let written = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(format!("{expires_at} {}", token.expose()).as_bytes()))
-            .and_then(|()| fs::rename(&tmp, &self.path));
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
+        let text = zeroize::Zeroizing::new(format!("{expires_at} {}", token.expose()));
+        // A cache: a failed write only means the next login refreshes the token again.
+        let _ = crate::fsutil::replace(&self.path, text.as_bytes(), false);
     }
 }
 
