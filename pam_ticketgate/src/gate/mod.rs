@@ -416,12 +416,6 @@ impl<'a> Gate<'a> {
     }
 }
 
-/// Every scope setting this build cannot honour, as the module would log it: none since the
-/// ticket gate and login protect landed (kept for `ticketgate check-config`).
-pub fn unsupported(_config: &Config) -> Vec<String> {
-    Vec::new()
-}
-
 /// A path to the config: the `config=` argument or the default.
 pub fn config_path(arg: Option<&str>) -> PathBuf {
     PathBuf::from(arg.unwrap_or(crate::config::DEFAULT_PATH))
