@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Installs pam_ticketgate from a built tree (cargo build --release).
+#   scripts/install.sh              install under PREFIX (default /usr/local) into DESTDIR (default /)
+#   scripts/install.sh --uninstall  remove what install put there; configuration and state stay
+# Environment:
+#   DESTDIR       staging root (packaging); default empty = the live system
+#   PREFIX        default /usr/local (binaries in $PREFIX/sbin and $PREFIX/bin)
+#   SECURITY_DIR  where PAM modules live; default: Debian multiarch (/lib/<triplet>/security)
+#                 when dpkg-architecture or that directory exists, else /usr/lib64/security
+#                 (RHEL-likes), else /lib/security
+#   TARGET_DIR    the cargo output with the built files; default target/release
+#   SKIP_BUILD=1  do not run cargo build first
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DESTDIR=${DESTDIR:-}
+PREFIX=${PREFIX:-/usr/local}
+TARGET_DIR=${TARGET_DIR:-target/release}
+
+security_dir() {
+    if [ -n "${SECURITY_DIR:-}" ]; then echo "$SECURITY_DIR"; return; fi
+    local triplet
+    triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch 2>/dev/null || true)
+    if [ -n "$triplet" ] && [ -d "/lib/$triplet/security" ]; then echo "/lib/$triplet/security"
+    elif [ -d /usr/lib64/security ]; then echo /usr/lib64/security
+    else echo /lib/security
+    fi
+}
+SEC=$(security_dir)
+
+files=(
+    "$SEC/pam_ticketgate.so"
+    "$PREFIX/sbin/ticketgate"
+    "$PREFIX/sbin/ticketgate-protectd"
+    "$PREFIX/bin/nss-helper"
+    "/lib/systemd/system/ticketgate-protectd.service"
+)
+
+if [ "${1:-}" = "--uninstall" ]; then
+    for f in "${files[@]}"; do
+        rm -f "$DESTDIR$f" && echo "removed $DESTDIR$f"
+    done
+    echo "kept: $DESTDIR/etc/security/ticketgate.toml, $DESTDIR/etc/ticketgate-protectd/, $DESTDIR/var/lib/ticketgate (remove them by hand if wanted)"
+    exit 0
+fi
+[ $# -eq 0 ] || { echo "usage: scripts/install.sh [--uninstall]" >&2; exit 2; }
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    cargo build --release -q -p pam_ticketgate -p nss-helper -p ticketgate-protectd
+fi
+for built in libpam_ticketgate.so ticketgate ticketgate-protectd nss-helper; do
+    [ -f "$TARGET_DIR/$built" ] || { echo "scripts/install.sh: $TARGET_DIR/$built is missing: build first" >&2; exit 1; }
+done
+
+# The unit names the installed binary, wherever PREFIX put it.
+unit=$(mktemp)
+trap 'rm -f "$unit"' EXIT
+sed "s#^ExecStart=/usr/local/sbin/ticketgate-protectd#ExecStart=$PREFIX/sbin/ticketgate-protectd#" conf/ticketgate-protectd.service > "$unit"
+
+install -D -m 0644 "$TARGET_DIR/libpam_ticketgate.so" "$DESTDIR$SEC/pam_ticketgate.so"
+install -D -m 0755 "$TARGET_DIR/ticketgate" "$DESTDIR$PREFIX/sbin/ticketgate"
+install -D -m 0755 "$TARGET_DIR/ticketgate-protectd" "$DESTDIR$PREFIX/sbin/ticketgate-protectd"
+install -D -m 0755 "$TARGET_DIR/nss-helper" "$DESTDIR$PREFIX/bin/nss-helper"
+install -D -m 0644 "$unit" "$DESTDIR/lib/systemd/system/ticketgate-protectd.service"
+for f in "${files[@]}"; do echo "installed $DESTDIR$f"; done
+
+# Configuration: never overwrite one that exists (it is the administrator's).
+config() {
+    local src=$1 dst=$DESTDIR$2
+    if [ -e "$dst" ]; then
+        echo "kept existing $dst (the new example is $src)"
+    else
+        install -D -m 0644 "$src" "$dst" && echo "installed $dst"
+    fi
+}
+config conf/ticketgate.toml /etc/security/ticketgate.toml
+config conf/protectd.toml /etc/ticketgate-protectd/protectd.toml
+install -d -m 0700 "$DESTDIR/etc/security/ticketgate.d" "$DESTDIR/var/lib/ticketgate"
+if [ "$(id -u)" -eq 0 ]; then
+    chown root:root "$DESTDIR/etc/security/ticketgate.toml" "$DESTDIR/etc/security/ticketgate.d" "$DESTDIR/var/lib/ticketgate"
+fi
+echo "state in $DESTDIR/var/lib/ticketgate (0700); secrets go in $DESTDIR/etc/security/ticketgate.d (0700, files 0600)"
+echo "next: ticketgate check-config, then add the stack lines (README, 'The PAM stack') — test with pamtester first"

@@ -1,0 +1,118 @@
+//! `scripts/install.sh` into a staging DESTDIR: the layout and modes, an existing configuration
+//! kept, and `--uninstall` removing what it installed while configuration and state stay.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use ticketgate_tests::target_dir;
+
+fn install(destdir: &Path, args: &[&str]) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("bash")
+        .arg(root.join("scripts/install.sh"))
+        .args(args)
+        .env("DESTDIR", destdir)
+        .env("PREFIX", "/usr")
+        .env("SECURITY_DIR", "/lib/x86_64-linux-gnu/security")
+        .env("TARGET_DIR", target_dir())
+        .env("SKIP_BUILD", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "install.sh {args:?} failed: {text}");
+    text
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[test]
+fn installs_the_layout_keeps_configuration_and_uninstalls() {
+    // The binaries the script installs must have been built (scripts/test.sh builds the workspace).
+    for bin in [
+        "ticketgate",
+        "ticketgate-protectd",
+        "nss-helper",
+        "libpam_ticketgate.so",
+    ] {
+        assert!(
+            target_dir().join(bin).exists(),
+            "{bin} not built: run cargo build --workspace --all-targets"
+        );
+    }
+    let d = tempfile::tempdir().unwrap();
+    let dest = d.path();
+    install(dest, &[]);
+    assert_eq!(
+        mode(&dest.join("lib/x86_64-linux-gnu/security/pam_ticketgate.so")),
+        0o644
+    );
+    assert_eq!(mode(&dest.join("usr/sbin/ticketgate")), 0o755);
+    assert_eq!(mode(&dest.join("usr/sbin/ticketgate-protectd")), 0o755);
+    assert_eq!(mode(&dest.join("usr/bin/nss-helper")), 0o755);
+    assert_eq!(mode(&dest.join("etc/security/ticketgate.toml")), 0o644);
+    assert_eq!(mode(&dest.join("etc/security/ticketgate.d")), 0o700);
+    assert_eq!(mode(&dest.join("var/lib/ticketgate")), 0o700);
+    let unit = std::fs::read_to_string(dest.join("lib/systemd/system/ticketgate-protectd.service"))
+        .unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/sbin/ticketgate-protectd --config"),
+        "the unit names the installed binary: {unit}"
+    );
+    // The installed example is the shipped one, and the installed CLI accepts it.
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/ticketgate.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dest.join("etc/security/ticketgate.toml")).unwrap(),
+        shipped
+    );
+
+    // A second install keeps the administrator's edited configuration.
+    std::fs::write(
+        dest.join("etc/security/ticketgate.toml"),
+        "version = 1\n# edited\n",
+    )
+    .unwrap();
+    let text = install(dest, &[]);
+    assert!(text.contains("kept existing"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(dest.join("etc/security/ticketgate.toml")).unwrap(),
+        "version = 1\n# edited\n"
+    );
+
+    install(dest, &["--uninstall"]);
+    assert!(
+        !dest
+            .join("lib/x86_64-linux-gnu/security/pam_ticketgate.so")
+            .exists()
+    );
+    assert!(!dest.join("usr/sbin/ticketgate").exists());
+    assert!(
+        !dest
+            .join("lib/systemd/system/ticketgate-protectd.service")
+            .exists()
+    );
+    assert!(
+        dest.join("etc/security/ticketgate.toml").exists(),
+        "configuration stays"
+    );
+    assert!(dest.join("var/lib/ticketgate").is_dir(), "state stays");
+}
