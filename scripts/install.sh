@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs pam_ticketgate from a built tree (cargo build --release).
 #   scripts/install.sh              install under PREFIX (default /usr/local) into DESTDIR (default /)
-#   scripts/install.sh --uninstall  remove what install put there; configuration and state stay
+#   scripts/install.sh --uninstall  remove what install put there; configuration and state stay.
+#                                   It first disables the pam-auth-update profiles, and refuses
+#                                   while a file in /etc/pam.d still names pam_ticketgate.so
+#                                   (removing the module under a stack that loads it breaks every
+#                                   login that stack serves); FORCE=1 removes it anyway.
 # Environment:
 #   DESTDIR       staging root (packaging); default empty = the live system
 #   PREFIX        default /usr/local (binaries in $PREFIX/sbin and $PREFIX/bin)
@@ -35,8 +39,23 @@ files=(
     "$PREFIX/bin/nss-helper"
     "/lib/systemd/system/ticketgate-protectd.service"
 )
+# Debian's pam-auth-update profiles (they only take effect once enabled, see README).
+PROFILES=(ticketgate ticketgate-preauth ticketgate-authfail)
+for p in "${PROFILES[@]}"; do files+=("/usr/share/pam-configs/$p"); done
 
 if [ "${1:-}" = "--uninstall" ]; then
+    if [ -z "$DESTDIR" ] && command -v pam-auth-update >/dev/null \
+        && grep -qs pam_ticketgate /etc/pam.d/common-*; then
+        DEBIAN_FRONTEND=noninteractive pam-auth-update --package --remove "${PROFILES[@]}"
+        echo "disabled the pam-auth-update profiles ${PROFILES[*]}"
+    fi
+    users=$(grep -ls 'pam_ticketgate\.so' "$DESTDIR"/etc/pam.d/* || true)
+    if [ -n "$users" ] && [ "${FORCE:-0}" != 1 ]; then
+        echo "scripts/install.sh: not uninstalling: these PAM stacks still load pam_ticketgate.so:" >&2
+        echo "$users" | sed 's/^/    /' >&2
+        echo "remove those lines first (logins through a stack naming a missing module fail), or set FORCE=1" >&2
+        exit 1
+    fi
     for f in "${files[@]}"; do
         rm -f "$DESTDIR$f" && echo "removed $DESTDIR$f"
     done
@@ -62,6 +81,9 @@ install -D -m 0755 "$TARGET_DIR/ticketgate" "$DESTDIR$PREFIX/sbin/ticketgate"
 install -D -m 0755 "$TARGET_DIR/ticketgate-protectd" "$DESTDIR$PREFIX/sbin/ticketgate-protectd"
 install -D -m 0755 "$TARGET_DIR/nss-helper" "$DESTDIR$PREFIX/bin/nss-helper"
 install -D -m 0644 "$unit" "$DESTDIR/lib/systemd/system/ticketgate-protectd.service"
+for p in "${PROFILES[@]}"; do
+    install -D -m 0644 "conf/pam-configs/$p" "$DESTDIR/usr/share/pam-configs/$p"
+done
 for f in "${files[@]}"; do echo "installed $DESTDIR$f"; done
 
 # Configuration: never overwrite one that exists (it is the administrator's).

@@ -10,6 +10,7 @@
 
 pub mod emulators;
 pub mod libpam;
+pub mod overlay;
 pub mod protect_emulator;
 pub mod pty;
 pub mod sandbox;

@@ -14,6 +14,12 @@ use std::process::Command;
 use ticketgate_tests::target_dir;
 
 fn install(destdir: &Path, args: &[&str]) -> String {
+    let (ok, text) = try_install(destdir, args);
+    assert!(ok, "install.sh {args:?} failed: {text}");
+    text
+}
+
+fn try_install(destdir: &Path, args: &[&str]) -> (bool, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = Command::new("bash")
         .arg(root.join("scripts/install.sh"))
@@ -30,8 +36,7 @@ fn install(destdir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "install.sh {args:?} failed: {text}");
-    text
+    (out.status.success(), text)
 }
 
 fn mode(p: &Path) -> u32 {
@@ -98,6 +103,35 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
         "version = 1\n# edited\n"
     );
 
+    for profile in ["ticketgate", "ticketgate-preauth", "ticketgate-authfail"] {
+        assert_eq!(
+            std::fs::read(dest.join("usr/share/pam-configs").join(profile)).unwrap(),
+            std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../conf/pam-configs")
+                    .join(profile)
+            )
+            .unwrap()
+        );
+    }
+
+    // While a stack still loads the module, uninstalling would break the logins it serves.
+    std::fs::create_dir_all(dest.join("etc/pam.d")).unwrap();
+    std::fs::write(
+        dest.join("etc/pam.d/sshd"),
+        "auth requisite pam_ticketgate.so preauth\n",
+    )
+    .unwrap();
+    let (ok, text) = try_install(dest, &["--uninstall"]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("etc/pam.d/sshd"), "names the stack: {text}");
+    assert!(
+        dest.join("lib/x86_64-linux-gnu/security/pam_ticketgate.so")
+            .exists(),
+        "nothing was removed"
+    );
+    std::fs::write(dest.join("etc/pam.d/sshd"), "auth required pam_unix.so\n").unwrap();
+
     install(dest, &["--uninstall"]);
     assert!(
         !dest
@@ -115,4 +149,5 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
         "configuration stays"
     );
     assert!(dest.join("var/lib/ticketgate").is_dir(), "state stays");
+    assert!(!dest.join("usr/share/pam-configs/ticketgate").exists());
 }

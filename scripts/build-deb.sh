@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds the Debian package libpam-ticketgate_<version>_<arch>.deb with dpkg-deb.
+#   scripts/build-deb.sh [OUT_DIR]     (default target/debian)
+# The files are laid out by scripts/install.sh (the same script a source install runs) with
+# PREFIX=/usr; the package adds the maintainer scripts and control files from packaging/debian,
+# compressed man pages, the copyright and the example configurations.
+# Environment:
+#   TARGET_DIR    the cargo output with the built files; default target/release
+#   SKIP_BUILD=1  package what TARGET_DIR has (the tests package their debug build this way)
+#   DEB_COMPRESSION  dpkg-deb's -Z: xz (default, as Debian) or gzip (faster; the tests use it)
+# Needs dpkg-dev (dpkg-architecture, dpkg-shlibdeps) and binutils (strip).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root_dir=$PWD
+
+OUT=${1:-target/debian}
+export TARGET_DIR=${TARGET_DIR:-target/release}
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    cargo build --release -q -p pam_ticketgate -p nss-helper -p ticketgate-protectd
+fi
+
+package=libpam-ticketgate
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pam_ticketgate/Cargo.toml | head -n 1)
+arch=$(dpkg --print-architecture)
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+stage=$work/root
+
+DESTDIR=$stage PREFIX=/usr SECURITY_DIR=/lib/$multiarch/security SKIP_BUILD=1 \
+    scripts/install.sh >/dev/null
+
+# Debian policy: stripped binaries, compressed man pages, docs under /usr/share/doc/<package>.
+strip --strip-unneeded --remove-section=.comment --remove-section=.note \
+    "$stage/lib/$multiarch/security/pam_ticketgate.so" \
+    "$stage/usr/sbin/ticketgate" "$stage/usr/sbin/ticketgate-protectd" "$stage/usr/bin/nss-helper"
+if [ -d "$stage/usr/share/man" ]; then
+    find "$stage/usr/share/man" -type f ! -name '*.gz' -exec gzip -9n {} +
+fi
+doc=$stage/usr/share/doc/$package
+install -d -m 0755 "$doc/examples"
+install -m 0644 packaging/debian/copyright "$doc/copyright"
+install -m 0644 conf/ticketgate-*.toml conf/protectd.toml "$doc/examples/"
+gzip -9nc README.md > "$doc/README.md.gz"
+chmod 0644 "$doc/README.md.gz"
+{
+    echo "$package ($version) unstable; urgency=medium"
+    echo
+    echo "  * Built from the pam_ticketgate source tree with scripts/build-deb.sh."
+    echo
+    echo " -- pam_ticketgate developers <pam-ticketgate@localhost>  $(date -R -d @"${SOURCE_DATE_EPOCH:-0}")"
+} | gzip -9n > "$doc/changelog.Debian.gz"
+chmod 0644 "$doc/changelog.Debian.gz"
+
+# The shared-library dependencies of what we ship, as debhelper's ${shlibs:Depends} would say.
+mkdir -p "$work/shlibs/debian"
+printf 'Source: pam-ticketgate\n\nPackage: %s\nArchitecture: any\n' "$package" > "$work/shlibs/debian/control"
+shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O -e"$stage/lib/$multiarch/security/pam_ticketgate.so" \
+    -e"$stage/usr/sbin/ticketgate" -e"$stage/usr/sbin/ticketgate-protectd" -e"$stage/usr/bin/nss-helper" 2>/dev/null \
+    | sed -n 's/^shlibs:Depends=//p')
+[ -n "$shlibs" ] || { echo "scripts/build-deb.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
+
+install -d -m 0755 "$stage/DEBIAN"
+size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" -e "s/@SHLIBS@/$shlibs/" \
+    packaging/debian/control.in > "$stage/DEBIAN/control"
+install -m 0644 packaging/debian/conffiles "$stage/DEBIAN/conffiles"
+install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$stage/DEBIAN/"
+(cd "$stage" && find . -type f ! -path './DEBIAN/*' ! -path './etc/*' -printf '%P\0' | sort -z \
+    | xargs -0 md5sum) > "$stage/DEBIAN/md5sums"
+chmod 0644 "$stage/DEBIAN/md5sums"
+
+mkdir -p "$OUT"
+deb=$OUT/${package}_${version}_${arch}.deb
+dpkg-deb --root-owner-group -Z"${DEB_COMPRESSION:-xz}" --build "$stage" "$deb" >/dev/null
+case $deb in /*) echo "$deb" ;; *) echo "$root_dir/$deb" ;; esac
