@@ -2,6 +2,9 @@
 //! The crate is the cdylib libpam loads and the library the `ticketgate` CLI reuses.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+/// The package version, for `ticketgate --version` and the man pages (both build from this).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub mod args;
 pub mod audit;
 pub mod config;

@@ -1,20 +1,21 @@
 //! `ticketgate`: the administrator's CLI (like `faillock`). It reuses the module's config parser,
 //! state store, lockout rules and audit, so what it shows is what the module decides.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-mod ticket_cli;
-
+mod cli;
 mod protect_cmd;
 mod sessions;
+mod ticket_cli;
+
+use cli::{Cli, Command, OfflinePinAction};
 
 use pam_ticketgate::args::Credential;
 use pam_ticketgate::audit::{AuditSink, Event, EventName, SystemAudit};
-use pam_ticketgate::config::{self, Config, format_duration};
+use pam_ticketgate::config::{Config, format_duration};
 use pam_ticketgate::directory::{Directory, Nss};
 use pam_ticketgate::lifecycle;
 use pam_ticketgate::lockout::{self, Lock};
@@ -22,78 +23,6 @@ use pam_ticketgate::scope::{self, HostNames};
 use pam_ticketgate::store::{FileStore, Record, StateStore, StoreError};
 use pam_ticketgate::timefmt::utc;
 use pam_ticketgate::user::UserName;
-
-#[derive(Parser)]
-#[command(
-    name = "ticketgate",
-    version,
-    about = "Administer pam_ticketgate: account locks, failure counts, configuration"
-)]
-struct Cli {
-    /// Configuration file
-    #[arg(long, global = true, default_value = config::DEFAULT_PATH)]
-    config: PathBuf,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Show whether USER (or every user with state) is locked, why, until when, and recent logins
-    Status { user: Option<String> },
-    /// Forget USER's failed logons and lift a lock caused by them (an admin lock stays) [root]
-    Reset { user: String },
-    /// Lock USER until `ticketgate unlock` (admin lock) [root]
-    Lock { user: String },
-    /// Lift every lock on USER (admin, failed logons, inactivity) and forget its failed logons [root]
-    Unlock { user: String },
-    /// Make USER change the credential at the next login (--pin: the PIN) [root]
-    MustChange {
-        user: String,
-        #[arg(long)]
-        pin: bool,
-    },
-    /// List the open sessions on this host (of USER): user, pid, service, tty, rhost, ticket, start
-    Sessions { user: Option<String> },
-    /// End USER's sessions on this host: SIGHUP and SIGTERM, then SIGKILL after --grace seconds [root]
-    Terminate {
-        user: String,
-        #[arg(long, default_value_t = 5)]
-        grace: u64,
-    },
-    /// Dry run of the ticket gate: fetch ID and print each condition with the value seen (logs no one in)
-    TestTicket {
-        #[arg(long)]
-        user: String,
-        /// The host name the conditions see (default: this host)
-        #[arg(long)]
-        host: Option<String>,
-        id: String,
-    },
-    /// Break-glass codes for the offline `breakglass` ticket fallback
-    Breakglass {
-        #[command(subcommand)]
-        action: ticket_cli::BreakglassAction,
-    },
-    /// Check a configuration file (default: --config); exits 1 with the messages the module would log
-    CheckConfig { path: Option<PathBuf> },
-    /// Switch login protect off (`disable`: no check is made) or back on, on this host [root]
-    Protect {
-        #[arg(value_parser = ["enable", "disable"])]
-        action: String,
-    },
-    /// Offline PIN for `[offline] login_protect = "hybrid"`
-    OfflinePin {
-        #[command(subcommand)]
-        action: OfflinePinAction,
-    },
-}
-
-#[derive(Subcommand)]
-enum OfflinePinAction {
-    /// Read USER's offline PIN twice (terminal or stdin), check the PIN rules, store its hash [root]
-    Set { user: String },
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -1,19 +1,12 @@
 //! `ticketgate test-ticket` (the module's own fetch and evaluation, as a dry run that logs no
 //! one in and uses no cache or breaker) and `ticketgate breakglass generate N`.
 
-use clap::Subcommand;
-
+use crate::cli::BreakglassAction;
 use pam_ticketgate::config::Config;
 use pam_ticketgate::scope::HostNames;
 use pam_ticketgate::ticket::login::{self, connect_net};
 use pam_ticketgate::ticket::token::FileTokenCache;
 use pam_ticketgate::ticket::{self, Credentials, Facts, breakglass::Breakglass};
-
-#[derive(Subcommand)]
-pub enum BreakglassAction {
-    /// Replace every break-glass code with N new ones and show them once [root]
-    Generate { n: usize },
-}
 
 /// Fetches `id` as the module would for `user` on `host` and prints each condition.
 pub fn test_ticket(

@@ -1,0 +1,86 @@
+//! The command line of `ticketgate`, and nothing else: clap, std and pam_ticketgate only, so the
+//! man page generator (`man/`) includes this very file and ticketgate(8) cannot drift from it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+// `ticketgate [--config PATH] COMMAND`. (Plain comments on these types: a doc comment would
+// become clap's long help and change `--help`.)
+#[derive(Parser)]
+#[command(
+    name = "ticketgate",
+    version = pam_ticketgate::VERSION,
+    about = "Administer pam_ticketgate: account locks, failure counts, configuration"
+)]
+pub struct Cli {
+    /// Configuration file
+    #[arg(long, global = true, default_value = pam_ticketgate::config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Show whether USER (or every user with state) is locked, why, until when, and recent logins
+    Status { user: Option<String> },
+    /// Forget USER's failed logons and lift a lock caused by them (an admin lock stays) [root]
+    Reset { user: String },
+    /// Lock USER until `ticketgate unlock` (admin lock) [root]
+    Lock { user: String },
+    /// Lift every lock on USER (admin, failed logons, inactivity) and forget its failed logons [root]
+    Unlock { user: String },
+    /// Make USER change the credential at the next login (--pin: the PIN) [root]
+    MustChange {
+        user: String,
+        #[arg(long)]
+        pin: bool,
+    },
+    /// List the open sessions on this host (of USER): user, pid, service, tty, rhost, ticket, start
+    Sessions { user: Option<String> },
+    /// End USER's sessions on this host: SIGHUP and SIGTERM, then SIGKILL after --grace seconds [root]
+    Terminate {
+        user: String,
+        #[arg(long, default_value_t = 5)]
+        grace: u64,
+    },
+    /// Dry run of the ticket gate: fetch ID and print each condition with the value seen (logs no one in)
+    TestTicket {
+        #[arg(long)]
+        user: String,
+        /// The host name the conditions see (default: this host)
+        #[arg(long)]
+        host: Option<String>,
+        id: String,
+    },
+    /// Break-glass codes for the offline `breakglass` ticket fallback
+    Breakglass {
+        #[command(subcommand)]
+        action: BreakglassAction,
+    },
+    /// Check a configuration file (default: --config); exits 1 with the messages the module would log
+    CheckConfig { path: Option<PathBuf> },
+    /// Switch login protect off (`disable`: no check is made) or back on, on this host [root]
+    Protect {
+        #[arg(value_parser = ["enable", "disable"])]
+        action: String,
+    },
+    /// Offline PIN for `[offline] login_protect = "hybrid"`
+    OfflinePin {
+        #[command(subcommand)]
+        action: OfflinePinAction,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OfflinePinAction {
+    /// Read USER's offline PIN twice (terminal or stdin), check the PIN rules, store its hash [root]
+    Set { user: String },
+}
+
+#[derive(Subcommand)]
+pub enum BreakglassAction {
+    /// Replace every break-glass code with N new ones and show them once [root]
+    Generate { n: usize },
+}
