@@ -34,6 +34,79 @@ pub enum EventName {
 }
 
 impl EventName {
+    /// Every event, in the order pam_ticketgate(8) lists them.
+    pub const ALL: [EventName; 23] = [
+        Self::AuthSuccess,
+        Self::AuthFailure,
+        Self::HackLock,
+        Self::AdminLock,
+        Self::AdminUnlock,
+        Self::AdminReset,
+        Self::ExpiredLock,
+        Self::InactiveLock,
+        Self::MustChange,
+        Self::CredentialUpdate,
+        Self::CredentialUpdateFailed,
+        Self::SessionOpen,
+        Self::SessionClose,
+        Self::SessionTerminated,
+        Self::ProtectLocked,
+        Self::ProtectUnlockUsed,
+        Self::ProtectDisabled,
+        Self::ProtectEnabled,
+        Self::TicketAccepted,
+        Self::TicketRejected,
+        Self::OfflineFallback,
+        Self::BreakglassUsed,
+        Self::ConfigError,
+    ];
+
+    /// When the event is logged and its own fields, for the man page.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Self::AuthSuccess => "a login passed the auth and account phases",
+            Self::AuthFailure => {
+                "a failed logon was recorded (failures=N), or a login was refused before the \
+                 password (reason=hack_lock|admin_lock|inactive_lock|locked|corrupt_state|unknown_user)"
+            }
+            Self::HackLock => "failed logons reached the policy's limit (failures, until, policy)",
+            Self::AdminLock => "ticketgate lock (by)",
+            Self::AdminUnlock => "ticketgate unlock (by)",
+            Self::AdminReset => "ticketgate reset (by)",
+            Self::ExpiredLock => "the credential has expired: it must be changed to go on",
+            Self::InactiveLock => "no successful login for inactive_after: the account is locked",
+            Self::MustChange => {
+                "the credential must be changed (ticketgate must-change, or at login)"
+            }
+            Self::CredentialUpdate => "a new password or PIN was accepted",
+            Self::CredentialUpdateFailed => "a new password or PIN was refused (rule)",
+            Self::SessionOpen => "a session was recorded (tty, pid, ticket)",
+            Self::SessionClose => "a session ended",
+            Self::SessionTerminated => {
+                "ticketgate terminate signalled a session (pid, tty, signal)"
+            }
+            Self::ProtectLocked => {
+                "login protect refused a login before the password (service_id, waited, reason)"
+            }
+            Self::ProtectUnlockUsed => "an unlock from the user's device let a login on",
+            Self::ProtectDisabled => "ticketgate protect disable (by)",
+            Self::ProtectEnabled => "ticketgate protect enable (by)",
+            Self::TicketAccepted => "a ticket was accepted (system, ticket, source, conditions)",
+            Self::TicketRejected => {
+                "a ticket was refused (system, ticket, reason, detail or conditions); it counts as a \
+                 failed logon"
+            }
+            Self::OfflineFallback => {
+                "a server was unreachable and an offline mode decided (gate, mode, result or ticket, \
+                 detail)"
+            }
+            Self::BreakglassUsed => "a break-glass code was used (ticket, remaining)",
+            Self::ConfigError => {
+                "the configuration, a module argument or a secret file is unusable (error)"
+            }
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AuthSuccess => "auth_success",
@@ -279,6 +352,55 @@ impl AuditSink for MemAudit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_lists_every_event_once() {
+        macro_rules! every_event {
+            ($($v:ident),* $(,)?) => {{
+                // Exhaustive on purpose (no `_` arm): a new event does not compile until it is
+                // listed here, and then this test fails until ALL lists it too.
+                fn _exhaustive(e: EventName) {
+                    match e {
+                        $(EventName::$v => {})*
+                    }
+                }
+                vec![$(EventName::$v),*]
+            }};
+        }
+        let every = every_event!(
+            AuthSuccess,
+            AuthFailure,
+            HackLock,
+            AdminLock,
+            AdminUnlock,
+            AdminReset,
+            ExpiredLock,
+            InactiveLock,
+            MustChange,
+            CredentialUpdate,
+            CredentialUpdateFailed,
+            SessionOpen,
+            SessionClose,
+            SessionTerminated,
+            ProtectLocked,
+            ProtectUnlockUsed,
+            ProtectDisabled,
+            ProtectEnabled,
+            TicketAccepted,
+            TicketRejected,
+            OfflineFallback,
+            BreakglassUsed,
+            ConfigError,
+        );
+        assert_eq!(every.len(), EventName::ALL.len());
+        for e in every {
+            assert!(EventName::ALL.contains(&e), "{e:?} is missing from ALL");
+        }
+        let names: std::collections::BTreeSet<&str> =
+            EventName::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(names.len(), EventName::ALL.len(), "two events share a name");
+        assert!(EventName::ALL.iter().all(|e| !e.summary().is_empty()));
+    }
 
     #[test]
     fn hostile_values_cannot_forge_fields_or_lines() {

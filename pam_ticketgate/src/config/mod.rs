@@ -4,6 +4,7 @@
 mod error;
 mod file;
 mod hosts;
+pub mod keys;
 mod raw;
 mod ticket;
 mod units;
