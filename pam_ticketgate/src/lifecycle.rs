@@ -64,9 +64,10 @@ pub fn standing(record: &Record, which: Credential, policy: &Policy, now: i64) -
         return Standing::Expired { at };
     }
     let warn = i64::try_from(policy.expiry_warning.as_secs()).unwrap_or(i64::MAX);
-    if at - now <= warn {
+    let left = at.saturating_sub(now);
+    if left <= warn {
         return Standing::ExpiresSoon {
-            days_left: (at - now) / 86_400,
+            days_left: left / 86_400,
             at,
         };
     }
@@ -96,7 +97,7 @@ pub fn is_inactive(record: &Record, last_success: Option<i64>, policy: &Policy, 
 pub fn note_activity(record: &mut Record, now: i64) {
     if record
         .last_active
-        .is_none_or(|t| now - t >= ACTIVITY_REFRESH_SECS)
+        .is_none_or(|t| now.saturating_sub(t) >= ACTIVITY_REFRESH_SECS)
     {
         record.last_active = Some(now);
     }
@@ -232,5 +233,32 @@ mod tests {
         assert_eq!(r.last_active, Some(100));
         note_activity(&mut r, 100 + ACTIVITY_REFRESH_SECS);
         assert_eq!(r.last_active, Some(100 + ACTIVITY_REFRESH_SECS));
+    }
+
+    /// Issue 7 (fuzzing, store_record): a record stamped far in the past (corrupt, or
+    /// written with a broken clock) overflowed `now - last_active`; a clock before 1970
+    /// overflowed the days left to expiry.
+    #[test]
+    fn extreme_stamps_and_clocks_do_not_overflow_issue_7() {
+        let mut r = Record {
+            last_active: Some(i64::MIN),
+            first_seen: Some(i64::MAX - 1),
+            ..Record::default()
+        };
+        note_activity(&mut r, 1_795_339_199);
+        assert_eq!(r.last_active, Some(1_795_339_199));
+        let p = policy(90, 14, 0);
+        assert!(matches!(
+            standing(&r, Credential::Password, &p, i64::MIN),
+            Standing::Fine
+        ));
+        let r = Record {
+            first_seen: Some(-10),
+            ..Record::default()
+        };
+        assert!(matches!(
+            standing(&r, Credential::Password, &p, i64::MIN),
+            Standing::Fine
+        ));
     }
 }
