@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// Records older than this are dropped on write, whatever the config says.
-const KEEP_SECS: i64 = 7 * 86_400;
+pub(crate) const KEEP_SECS: i64 = 7 * 86_400;
 /// At most this many records per user are kept (newest first).
-const KEEP_MAX: usize = 32;
+pub(crate) const KEEP_MAX: usize = 32;
 
 /// One ticket accepted online.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,10 +53,7 @@ impl TicketCache {
         if !trusted {
             return Vec::new();
         }
-        fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
+        fs::read(&path).map(|b| decode(&b)).unwrap_or_default()
     }
 
     /// A record for `(ticket, host)` accepted within `max_age` seconds whose window (if any)
@@ -69,13 +66,9 @@ impl TicketCache {
         max_age: i64,
         now: i64,
     ) -> Option<Accepted> {
-        self.load(user).into_iter().find(|a| {
-            a.ticket == ticket
-                && a.host == host
-                && a.at <= now
-                && now - a.at < max_age
-                && a.window_end.is_none_or(|end| now <= end)
-        })
+        self.load(user)
+            .into_iter()
+            .find(|a| fresh(a, ticket, host, max_age, now))
     }
 
     /// Records an online acceptance (best effort: a cache that cannot be written costs a request later).
@@ -84,7 +77,6 @@ impl TicketCache {
     /// over an existing file forces a flush (milliseconds on a busy disk, on every login). A
     /// reader that catches a half-written file sees no records, which only costs a request.
     pub fn record(&self, user: &str, accepted: Accepted) -> Result<(), String> {
-        let now = accepted.at;
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -95,12 +87,7 @@ impl TicketCache {
         let mut file = crate::fsutil::lock(&path).map_err(err)?;
         let mut old = Vec::new();
         file.read_to_end(&mut old).map_err(err)?;
-        let mut all: Vec<Accepted> = serde_json::from_slice(&old).unwrap_or_default();
-        all.retain(|a| {
-            !(a.ticket == accepted.ticket && a.host == accepted.host) && now - a.at < KEEP_SECS
-        });
-        all.insert(0, accepted);
-        all.truncate(KEEP_MAX);
+        let all = merged(&old, accepted);
         let text = serde_json::to_vec(&all).map_err(|e| e.to_string())?;
         file.write_all_at(&text, 0).map_err(err)?;
         let len = u64::try_from(text.len()).unwrap_or(u64::MAX);
@@ -109,6 +96,35 @@ impl TicketCache {
         }
         Ok(())
     }
+}
+
+/// A cache file's records; anything that is not a list of records reads as none.
+pub(crate) fn decode(bytes: &[u8]) -> Vec<Accepted> {
+    serde_json::from_slice(bytes).unwrap_or_default()
+}
+
+/// `a` is for `(ticket, host)`, was accepted within `max_age` seconds of `now` and its window
+/// (if any) is still open.
+pub(crate) fn fresh(a: &Accepted, ticket: &str, host: &str, max_age: i64, now: i64) -> bool {
+    a.ticket == ticket
+        && a.host == host
+        && a.at <= now
+        && now.checked_sub(a.at).is_some_and(|age| age < max_age)
+        && a.window_end.is_none_or(|end| now <= end)
+}
+
+/// The file's records with `accepted` first: its older twin and records past
+/// [`KEEP_SECS`] dropped, at most [`KEEP_MAX`] kept.
+pub(crate) fn merged(old: &[u8], accepted: Accepted) -> Vec<Accepted> {
+    let now = accepted.at;
+    let mut all = decode(old);
+    all.retain(|a| {
+        !(a.ticket == accepted.ticket && a.host == accepted.host)
+            && now.checked_sub(a.at).is_some_and(|age| age < KEEP_SECS)
+    });
+    all.insert(0, accepted);
+    all.truncate(KEEP_MAX);
+    all
 }
 
 #[cfg(test)]
@@ -173,5 +189,20 @@ mod tests {
         assert_eq!(all.len(), KEEP_MAX);
         assert_eq!(all[0].at, 500);
         assert_eq!(all.iter().filter(|a| a.ticket == "T39").count(), 1);
+    }
+
+    /// Issue 7 (fuzzing, run_files): `now - at` overflowed for a record stamped near
+    /// `i64::MIN`. In a release build it wrapped to a negative age, so such a record counted as
+    /// fresh for ever: the verdict cache and the offline `cached` fallback accepted its ticket.
+    #[test]
+    fn a_record_stamped_at_the_dawn_of_time_is_never_fresh_issue_7() {
+        let a = acc("CHG0000001", i64::MIN, None);
+        assert!(!fresh(&a, "CHG0000001", "db01", 8 * 3600, 1_795_339_199));
+        assert!(!fresh(&a, "CHG0000001", "db01", i64::MAX, 1_795_339_199));
+        let old = serde_json::to_vec(&vec![a]).unwrap();
+        let all = merged(&old, acc("CHG0000002", 1_795_339_199, None));
+        assert_eq!(all.len(), 1, "the unreadable stamp is dropped");
+        let future = serde_json::to_vec(&vec![acc("T", i64::MAX, None)]).unwrap();
+        assert_eq!(merged(&future, acc("U", i64::MIN, None)).len(), 1);
     }
 }
