@@ -37,6 +37,10 @@ const PAM_AUTHTOK: c_int = 6;
 
 /// Sets `PAM_AUTHTOK` so that the next module (`pam_unix use_authtok`) takes the new credential.
 pub fn set_authtok(pamh: &mut PamHandle, token: &str) -> bool {
+    // Refused before copying: a failed CString::new would drop its copy without zeroing it.
+    if token.contains('\0') {
+        return false;
+    }
     let Ok(c) = CString::new(token) else {
         return false;
     };

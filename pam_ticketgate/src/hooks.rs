@@ -180,6 +180,15 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
     pam_code(outcome)
 }
 
+/// A reply or token as a `Secret`, when it is UTF-8. Checked in place, so the only copy made is
+/// the one the `Secret` owns and zeroes (`String::from_utf8` of a copy would drop a rejected
+/// copy without zeroing it).
+fn secret_text(bytes: &[u8]) -> Option<Secret> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .map(|text| Secret::new(text.to_string()))
+}
+
 /// The real world: files, NSS, syslog, and this PAM handle's conversation.
 struct PamWorld<'h> {
     pamh: RefCell<&'h mut PamHandle>,
@@ -212,8 +221,7 @@ impl PamWorld<'_> {
         let pamh = self.pamh.try_borrow().ok()?;
         let conv = pamh.get_item::<Conv>().ok()??;
         let reply = conv.send(style, message).ok()??;
-        let text = String::from_utf8(reply.as_bytes().to_vec()).ok()?;
-        Some(Secret::new(text))
+        secret_text(reply.as_bytes())
     }
 }
 
@@ -246,9 +254,7 @@ impl Conversation for PamWorld<'_> {
     fn authtok(&self) -> Option<Secret> {
         let pamh = self.pamh.try_borrow().ok()?;
         let tok = pamh.get_item::<AuthTok>().ok()??;
-        String::from_utf8(tok.as_bytes().to_vec())
-            .ok()
-            .map(Secret::new)
+        secret_text(tok.as_bytes())
     }
 
     fn set_authtok(&self, token: &Secret) -> bool {
@@ -265,9 +271,7 @@ impl Conversation for PamWorld<'_> {
     fn old_authtok(&self) -> Option<Secret> {
         let pamh = self.pamh.try_borrow().ok()?;
         let tok = pamh.get_item::<OldAuthTok>().ok()??;
-        String::from_utf8(tok.as_bytes().to_vec())
-            .ok()
-            .map(Secret::new)
+        secret_text(tok.as_bytes())
     }
 
     fn fail_delay(&self, delay: Duration) {
