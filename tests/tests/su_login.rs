@@ -1,4 +1,4 @@
-//! End to end through `su` and `login` (issue 7): the real programs, on a pty inside the
+//! End to end through `su`, `sudo` and `login` (issue 7): the real programs, on a pty inside the
 //! namespace sandbox, with the DESIGN §3 stack as their `/etc/pam.d/su` and `/etc/pam.d/login`,
 //! answered as a person at a terminal would. The ticket system is the loopback HTTP emulator.
 //! `su` runs as `nobody` (root's `su` skips authentication through `pam_rootok`, as it should);
@@ -256,4 +256,90 @@ fn su_login_protect_wait_for_unlock() {
     assert_eq!(emu.seen().len(), 2);
     assert_eq!(emu.seen()[0].body["service"], "su");
     assert_eq!(last(&s, "protect_unlock_used")["waited"], "true");
+}
+
+/// `sudo -k <command>` typed by the throwaway user on a pty. Its sudoers entry lets it run
+/// anything, asks every time (`timestamp_timeout=0`: no timestamp is kept) and gives one try;
+/// `!use_pty`: the sandbox's `/dev` has no pty multiplexer for sudo's own pty. The session
+/// stack gets `pam_unix` as Debian's has: sudo opens the session as the *target* user (root, no
+/// scope here), for whom pam_ticketgate answers `PAM_IGNORE`, and a stack of only ignoring
+/// modules fails.
+fn sudo(s: &Sandbox, command: &[&str]) -> Pty {
+    assert!(
+        std::path::Path::new("/usr/bin/sudo").exists(),
+        "sudo not found: install sudo"
+    );
+    let stack = s.path("etc/pam.d/sudo");
+    let mut lines = std::fs::read_to_string(&stack).unwrap();
+    lines.push_str("session  required                   pam_unix.so\n");
+    std::fs::write(&stack, lines).unwrap();
+    let rule = s.path("etc/sudoers.d/ticketgate-test");
+    std::fs::write(
+        &rule,
+        format!(
+            "Defaults:{USER} timestamp_timeout=0, passwd_tries=1, lecture=never, !use_pty\n{USER} ALL=(ALL) ALL\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&rule, std::fs::Permissions::from_mode(0o440)).unwrap();
+    let uid = format!("--reuid={}", ticketgate_tests::sandbox::UID);
+    let gid = format!("--regid={}", ticketgate_tests::sandbox::UID);
+    let mut argv = vec!["setpriv", &uid, &gid, "--init-groups", "sudo", "-k"];
+    argv.extend_from_slice(command);
+    Pty::spawn(pty::sandboxed(s, &argv))
+}
+
+#[test]
+fn sudo_password_then_ticket_runs_the_command() {
+    let (_h, s) = ticket_sandbox("sudo");
+    let mut p = sudo(&s, &["sh", "-c", "id -u; env"]);
+    p.expect("password for tguser:");
+    p.send(&format!("{PASSWORD}\n"));
+    p.expect("Ticket ID:");
+    p.send("T-1\n");
+    let status = p.finish();
+    assert!(status.success(), "{}", p.transcript());
+    assert!(has_line(&p, "0"), "ran as root: {}", p.transcript());
+    assert!(
+        has_line(&p, "TICKETGATE_TICKET=T-1"),
+        "sudo passes the PAM environment to the command: {}",
+        p.transcript()
+    );
+    let ev = last(&s, "ticket_accepted");
+    assert_eq!(
+        (ev["ticket"].as_str(), ev["service"].as_str()),
+        (Some("T-1"), Some("sudo"))
+    );
+}
+
+#[test]
+fn sudo_unapproved_ticket_and_wrong_password_are_refused() {
+    let (h, s) = ticket_sandbox("sudo");
+    let mut p = sudo(&s, &["id", "-u"]);
+    p.expect("password for tguser:");
+    p.send(&format!("{PASSWORD}\n"));
+    p.expect("Ticket ID:");
+    p.send("T-2\n");
+    assert!(!p.finish().success(), "{}", p.transcript());
+    assert!(
+        !has_line(&p, "0"),
+        "the command did not run: {}",
+        p.transcript()
+    );
+    // sudo authenticates with PAM_SILENT, so the module shows no reason; sudo says its own.
+    assert!(
+        !p.transcript().contains("Ticket rejected"),
+        "PAM_SILENT is honoured: {}",
+        p.transcript()
+    );
+    assert_eq!(last(&s, "ticket_rejected")["ticket"], "T-2");
+    let fetched = h.server.count();
+
+    let mut p = sudo(&s, &["id", "-u"]);
+    p.expect("password for tguser:");
+    p.send("not-the-password\n");
+    assert!(!p.finish().success(), "{}", p.transcript());
+    assert!(!p.transcript().contains("Ticket ID:"), "{}", p.transcript());
+    assert_eq!(h.server.count(), fetched, "no ticket request");
+    assert_eq!(last(&s, "auth_failure")["failures"], "2");
 }
