@@ -11,6 +11,9 @@ pub mod config;
 pub mod directory;
 mod ffi;
 pub mod fsutil;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gate;
 pub mod hash;
 pub mod hooks;

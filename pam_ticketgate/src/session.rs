@@ -115,8 +115,12 @@ impl Sessions {
 }
 
 fn read(path: &Path) -> Option<SessionRecord> {
-    let bytes = std::fs::read(path).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    decode(&std::fs::read(path).ok()?)
+}
+
+/// A session file's record; `None` when it is not one.
+pub(crate) fn decode(bytes: &[u8]) -> Option<SessionRecord> {
+    serde_json::from_slice(bytes).ok()
 }
 
 /// The start time of `pid` in clock ticks after boot (field 22 of `/proc/<pid>/stat`).

@@ -17,10 +17,10 @@ use crate::user::UserName;
 
 /// Size of a `<user>.last` file: one JSON object padded with spaces (user names, services and
 /// rhosts are short; an entry that does not fit is not recorded).
-const LAST_SUCCESS_BYTES: usize = 1024;
+pub(crate) const LAST_SUCCESS_BYTES: usize = 1024;
 
 /// A record larger than this is corrupt (a real one is a few hundred bytes).
-const MAX_RECORD_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_RECORD_BYTES: u64 = 64 * 1024;
 
 /// One login attempt, as remembered for `status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,8 +271,7 @@ impl StateStore for FileStore {
     }
 
     fn last_success(&self, user: &UserName) -> Option<Attempt> {
-        let bytes = std::fs::read(self.path(user, "last")).ok()?;
-        serde_json::from_slice(bytes.get(..LAST_SUCCESS_BYTES)?.trim_ascii_end()).ok()
+        decode_last(&std::fs::read(self.path(user, "last")).ok()?)
     }
 
     fn set_last_success(&self, user: &UserName, attempt: &Attempt) -> Result<(), StoreError> {
@@ -318,8 +317,13 @@ impl StateStore for FileStore {
     }
 }
 
+/// A `<user>.last` file: one JSON object padded to [`LAST_SUCCESS_BYTES`]; `None` when garbled.
+pub(crate) fn decode_last(bytes: &[u8]) -> Option<Attempt> {
+    serde_json::from_slice(bytes.get(..LAST_SUCCESS_BYTES)?.trim_ascii_end()).ok()
+}
+
 /// Record format: one JSON object with a format version.
-fn encode(record: &Record) -> Result<Vec<u8>, serde_json::Error> {
+pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, serde_json::Error> {
     #[derive(Serialize)]
     struct Versioned<'a> {
         v: u32,

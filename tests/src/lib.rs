@@ -122,6 +122,30 @@ pub fn system_module(name: &str) -> PathBuf {
     panic!("{name} not found: install libpam-modules (scripts/test.sh does)");
 }
 
+/// Runs `cmd` with `stdin` as its whole input and collects its output; `what` names the tool
+/// (and the package it comes in) for the message when it cannot start.
+pub fn run_with_input(
+    cmd: &mut std::process::Command,
+    stdin: &str,
+    what: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// Reads the JSON audit file: one event per line.
 pub fn read_events(path: &std::path::Path) -> Vec<serde_json::Value> {
     match std::fs::read_to_string(path) {

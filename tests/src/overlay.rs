@@ -6,7 +6,7 @@
 //! One `sleep` process of ours holds the namespace (it ends by itself after `HOLD_SECS`);
 //! dropping the root kills it by PID, and the mounts and the tmpfs go with the namespace.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
@@ -72,24 +72,13 @@ impl OverlayRoot {
     pub fn run(&self, argv: &[&str], stdin: &str) -> Output {
         let pid = self.holder.id().to_string();
         let root = self.dir.path().join("root");
-        let mut child = Command::new("nsenter")
-            .args(["-t", &pid, "-m", "chroot"])
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &pid, "-m", "chroot"])
             .arg(&root)
             .args(["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"])
             .arg("DEBIAN_FRONTEND=noninteractive")
-            .args(argv)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run nsenter (util-linux): {e}"));
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+            .args(argv);
+        crate::run_with_input(&mut cmd, stdin, "nsenter (util-linux)")
     }
 }
 

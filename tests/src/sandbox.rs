@@ -143,22 +143,11 @@ impl Sandbox {
 
     /// Runs `argv` inside a private mount namespace with this sandbox's files bound over /etc.
     pub fn run(&self, argv: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(argv)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run unshare (util-linux; root needed for mount namespaces): {e}")
-            });
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = crate::run_with_input(
+            &mut self.command(argv),
+            stdin,
+            "unshare (util-linux; root needed for mount namespaces)",
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             !err.contains("unshare failed") && !err.contains("mount: "),

@@ -1,6 +1,6 @@
 //! Login protect (PassLogic model): asks the protect server whether the user unlocked this login, with the breaker, the administrator's switch and the offline PIN.
 
-mod client;
+pub(crate) mod client;
 pub mod pin;
 pub mod switch;
 

@@ -18,11 +18,16 @@ const GROUPS: usize = 4;
 /// At most this many codes per generation.
 pub const MAX_CODES: usize = 100;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Code {
-    hash: String,
-    created: i64,
-    used: Option<i64>,
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Code {
+    pub(crate) hash: String,
+    pub(crate) created: i64,
+    pub(crate) used: Option<i64>,
+}
+
+/// The code file's codes.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Code>, serde_json::Error> {
+    serde_json::from_slice(bytes)
 }
 
 /// The break-glass code file under `state_dir`.
@@ -78,7 +83,7 @@ impl Breakglass {
             ));
         }
         let bytes = fs::read(&self.file).map_err(|e| format!("{}: {e}", self.file.display()))?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: corrupt: {e}", self.file.display()))
+        decode(&bytes).map_err(|e| format!("{}: corrupt: {e}", self.file.display()))
     }
 
     fn save(&self, codes: &[Code]) -> Result<(), String> {

@@ -44,9 +44,7 @@ impl TokenCache for FileTokenCache {
             return None;
         }
         let text = Secret::new(fs::read_to_string(&self.path).ok()?);
-        let (until, token) = text.expose().trim().split_once(' ')?;
-        let until: i64 = until.parse().ok()?;
-        (now < until && !token.is_empty()).then(|| Secret::new(token.to_string()))
+        parse_cached(text.expose(), now)
     }
 
     fn store(&self, token: &Secret, expires_at: i64) {
@@ -61,6 +59,13 @@ impl TokenCache for FileTokenCache {
         // A cache: a failed write only means the next login refreshes the token again.
         let _ = crate::fsutil::replace(&self.path, text.as_bytes(), false);
     }
+}
+
+/// The token in a `<expires_at> <token>` cache file, if it is still valid at `now`.
+pub(crate) fn parse_cached(text: &str, now: i64) -> Option<Secret> {
+    let (until, token) = text.trim().split_once(' ')?;
+    let until: i64 = until.parse().ok()?;
+    (now < until && !token.is_empty()).then(|| Secret::new(token.to_string()))
 }
 
 /// In memory, for tests and the CLI's dry run.
