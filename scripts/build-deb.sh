@@ -8,6 +8,8 @@
 #   TARGET_DIR    the cargo output with the built files; default target/release
 #   SKIP_BUILD=1  package what TARGET_DIR has (the tests package their debug build this way)
 #   DEB_COMPRESSION  dpkg-deb's -Z: xz (default, as Debian) or gzip (faster; the tests use it)
+#   DEBFULLNAME, DEBEMAIL  the Maintainer (Debian's usual variables)
+#   DEB_REVISION  the Debian revision (default 1): the version is <crate version>-<revision>
 # Needs dpkg-dev (dpkg-architecture, dpkg-shlibdeps) and binutils (strip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +22,8 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
 fi
 
 package=libpam-ticketgate
-version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pam_ticketgate/Cargo.toml | head -n 1)
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' pam_ticketgate/Cargo.toml | head -n 1)-${DEB_REVISION:-1}
+maintainer="${DEBFULLNAME:-pam_ticketgate developers} <${DEBEMAIL:-pam-ticketgate@example.org}>"
 arch=$(dpkg --print-architecture)
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 
@@ -43,13 +46,15 @@ install -d -m 0755 "$doc/examples"
 install -m 0644 packaging/debian/copyright "$doc/copyright"
 install -m 0644 conf/ticketgate-*.toml conf/protectd.toml "$doc/examples/"
 gzip -9nc README.md > "$doc/README.md.gz"
+# The 0700 directories (secrets, state) are deliberate.
+install -D -m 0644 packaging/debian/lintian-overrides "$stage/usr/share/lintian/overrides/$package"
 chmod 0644 "$doc/README.md.gz"
 {
     echo "$package ($version) unstable; urgency=medium"
     echo
     echo "  * Built from the pam_ticketgate source tree with scripts/build-deb.sh."
     echo
-    echo " -- pam_ticketgate developers <pam-ticketgate@localhost>  $(date -R -d @"${SOURCE_DATE_EPOCH:-0}")"
+    echo " -- $maintainer  $(date -R -d @"${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")"
 } | gzip -9n > "$doc/changelog.Debian.gz"
 chmod 0644 "$doc/changelog.Debian.gz"
 
@@ -64,6 +69,7 @@ shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O -e"$stage/lib/$multiarch/securit
 install -d -m 0755 "$stage/DEBIAN"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" -e "s/@SHLIBS@/$shlibs/" \
+    -e "s/@MAINTAINER@/$maintainer/" \
     packaging/debian/control.in > "$stage/DEBIAN/control"
 install -m 0644 packaging/debian/conffiles "$stage/DEBIAN/conffiles"
 install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$stage/DEBIAN/"
