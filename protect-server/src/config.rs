@@ -77,6 +77,71 @@ struct RawHost {
     token_file: PathBuf,
 }
 
+/// One key of the server's file, for ticketgate-protectd(8); a test holds it to `RawConfig`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyDoc {
+    /// `""` for the top level, `"host"` for a `[[host]]` table.
+    pub table: &'static str,
+    pub key: &'static str,
+    /// A TOML value, or `required` / `none`.
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+/// Every key the server reads, top level first.
+pub const KEYS: &[KeyDoc] = &[
+    KeyDoc {
+        table: "",
+        key: "listen",
+        default: "required",
+        doc: "Address and port to listen on, such as \"[::]:8443\"; \"127.0.0.1:0\" picks a free port and logs it.",
+    },
+    KeyDoc {
+        table: "",
+        key: "data_dir",
+        default: "required",
+        doc: "Directory of the enrollment store (enrollments.sqlite3, mode 0600).",
+    },
+    KeyDoc {
+        table: "",
+        key: "unlock_window",
+        default: "\"60s\"",
+        doc: "How long an unlock stays usable: \"1s\" to \"1h\" (units s, m, h).",
+    },
+    KeyDoc {
+        table: "",
+        key: "tls_cert",
+        default: "none",
+        doc: "TLS certificate chain (PEM), leaf first. Set both tls_cert and tls_key or neither; \
+              without them the server speaks plain HTTP, so keep it on loopback or behind a TLS proxy.",
+    },
+    KeyDoc {
+        table: "",
+        key: "tls_key",
+        default: "none",
+        doc: "The TLS private key (PEM: PKCS#8, PKCS#1 or SEC1), mode 0600.",
+    },
+    KeyDoc {
+        table: "",
+        key: "issuer",
+        default: "\"ticketgate\"",
+        doc: "The name authenticator apps show beside the account; no ':'.",
+    },
+    KeyDoc {
+        table: "host",
+        key: "name",
+        default: "required",
+        doc: "The host's name, logged with each attempt its token authenticates; unique.",
+    },
+    KeyDoc {
+        table: "host",
+        key: "token_file",
+        default: "required",
+        doc: "File holding the host's bearer token: root-owned (or the server's user), mode 0600 \
+              or stricter, at least 16 characters.",
+    },
+];
+
 /// TLS certificate chain and key files (PEM).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -317,6 +382,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("appears twice"), "{err}");
+    }
+
+    /// The field names of serde's "unknown field `x`, expected one of `a`, `b`" message.
+    fn expected_fields(message: &str) -> std::collections::BTreeSet<String> {
+        let (_, after) = message.split_once("expected").unwrap();
+        after
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn keys_documents_exactly_what_the_parser_accepts() {
+        let documented = |table: &str| -> std::collections::BTreeSet<String> {
+            KEYS.iter()
+                .filter(|k| k.table == table)
+                .map(|k| k.key.to_string())
+                .collect()
+        };
+        let top = parse(&format!("zz_undocumented = 1\n{MINIMAL}"))
+            .unwrap_err()
+            .to_string();
+        let mut want = documented("");
+        want.insert("host".into());
+        assert_eq!(expected_fields(&top), want, "{top}");
+        let host = parse(&format!(
+            "{MINIMAL}[[host]]\nname = \"a\"\ntoken_file = \"/t\"\nzz_undocumented = 1\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert_eq!(expected_fields(&host), documented("host"), "{host}");
+        // The documented defaults are the parser's.
+        let plain = parse(MINIMAL).unwrap();
+        for k in KEYS.iter().filter(|k| k.default.starts_with('"')) {
+            let with = parse(&format!("{MINIMAL}{} = {}\n", k.key, k.default)).unwrap();
+            assert_eq!(plain, with, "{}: documented default {}", k.key, k.default);
+        }
     }
 
     #[test]

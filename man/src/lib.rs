@@ -1,0 +1,67 @@
+//! The man pages, generated from the code they describe: the CLIs' clap definitions, the
+//! config key table (`pam_ticketgate::config::keys`), the module argument table
+//! (`pam_ticketgate::args::ARGS`), the audit events and the outcome → PAM code mapping.
+
+mod cli_page;
+mod config_page;
+mod module_page;
+mod page;
+mod protectd_page;
+
+use std::path::{Path, PathBuf};
+
+pub use cli_page::ticketgate_command;
+pub use module_page::{SSHD_CONFIG, STACK};
+pub use protectd_page::{ENDPOINTS, protectd_command};
+
+/// One generated page: where it goes below the output directory, and its roff source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManPage {
+    /// `man8/pam_ticketgate.8` and so on.
+    pub path: &'static str,
+    pub source: String,
+}
+
+/// Every page.
+pub fn pages() -> Vec<ManPage> {
+    vec![
+        ManPage {
+            path: "man8/pam_ticketgate.8",
+            source: module_page::render(),
+        },
+        ManPage {
+            path: "man8/ticketgate.8",
+            source: cli_page::render(),
+        },
+        ManPage {
+            path: "man5/ticketgate.toml.5",
+            source: config_page::render(),
+        },
+        ManPage {
+            path: "man8/ticketgate-protectd.8",
+            source: protectd_page::render(),
+        },
+    ]
+}
+
+/// Writes every page below `dir` (creating `man5/`, `man8/`); returns the files written.
+pub fn write_all(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for page in pages() {
+        let path = dir.join(page.path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, page.source)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The `.TH` source field every page carries.
+fn source() -> String {
+    format!("pam_ticketgate {}", pam_ticketgate::VERSION)
+}
+
+/// The `.TH` manual field.
+const MANUAL: &str = "pam_ticketgate";

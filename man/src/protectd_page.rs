@@ -1,0 +1,155 @@
+//! ticketgate-protectd(8): NAME, SYNOPSIS, OPTIONS and COMMANDS from the server's own clap
+//! `Cli` (clap_mangen), its configuration keys from `config::KEYS` (tested against its parser),
+//! the protocol by hand.
+
+use clap::{Command, CommandFactory};
+use clap_mangen::Man;
+use roff::{bold, italic, roman};
+use ticketgate_protectd::cli::{Cli, DEFAULT_CONFIG, EXIT_CONFIG};
+use ticketgate_protectd::config::KEYS;
+
+use crate::cli_page::{commands, mangen, see_also};
+use crate::page::Page;
+
+/// The server's command line, exactly as it parses it.
+pub fn protectd_command() -> Command {
+    let mut cmd = Cli::command();
+    cmd.build();
+    cmd
+}
+
+/// The protocol's endpoints: method, path, what they do.
+pub const ENDPOINTS: &[(&str, &str, &str)] = &[
+    (
+        "POST",
+        "/v1/attempt",
+        "From a host's module, with Authorization: Bearer TOKEN and \
+         {\"service_id\",\"user\",\"host\",\"service\",\"rhost\"}: answers 200 {\"unlocked\":true} once \
+         per unlock inside unlock_window (the attempt uses it up), else {\"unlocked\":false}. A \
+         missing or wrong token gets 401 and does not use the unlock.",
+    ),
+    (
+        "POST",
+        "/v1/unlock",
+        "From the user's device, with {\"service_id\",\"user\",\"code\"} (a TOTP code): answers \
+         200 {\"unlocked_until\":EPOCH_SECONDS}. A wrong or used code, an unknown user or another \
+         service ID all get the same 403; after 5 misses in 5 minutes 429 with Retry-After, even \
+         for a right code.",
+    ),
+    ("GET", "/v1/health", "200 {\"status\":\"ok\"}."),
+    (
+        "GET",
+        "/",
+        "The unlock page for a phone: user name, code, one Unlock button \
+         (?service_id=ID preselects the service).",
+    ),
+];
+
+pub(crate) fn render() -> String {
+    let cmd = protectd_command();
+    let man = Man::new(cmd.clone());
+    let mut page = Page::new("TICKETGATE-PROTECTD", "8");
+    page.raw(&mangen(|w| man.render_name_section(w)));
+    page.raw(&mangen(|w| man.render_synopsis_section(w)));
+    page.sh("DESCRIPTION")
+        .text(
+            "**ticketgate-protectd** is the self-hostable login-protect server of \
+             **pam_ticketgate**(8) (protocol v1). Users enroll a TOTP secret (RFC 6238: SHA-1, 30 s, \
+             6 digits, any authenticator app) and unlock from their phone; the next login attempt \
+             on a protected host asks the server, which answers unlocked once inside unlock_window.",
+        )
+        .para(
+            "Enrollments and each user's last accepted TOTP step live in SQLite \
+             (data_dir/enrollments.sqlite3), committed before an unlock is answered, so a code never \
+             works twice, also across restarts. Open unlock windows live only in memory: a restart \
+             drops them (fail closed). SIGTERM stops accepting connections and lets open requests \
+             finish for up to 10 s.",
+        );
+    page.raw(&mangen(|w| man.render_options_section(w)));
+    page.sh("COMMANDS");
+    commands(&mut page, &cmd);
+    page.sh("CONFIGURATION").text(&format!(
+        "TOML, default {DEFAULT_CONFIG}; it must not be writable by group or others. Relative \
+         paths are taken from the file's directory. Keys:"
+    ));
+    for k in KEYS.iter().filter(|k| k.table.is_empty()) {
+        page.tp(
+            vec![bold(k.key)],
+            &format!("{} Default: {}.", k.doc, k.default),
+        );
+    }
+    page.para("One [[host]] table per host whose module may call /v1/attempt:");
+    for k in KEYS.iter().filter(|k| k.table == "host") {
+        page.tp(
+            vec![roman("[[host]] "), bold(k.key)],
+            &format!("{} Default: {}.", k.doc, k.default),
+        );
+    }
+    page.example(
+        "listen = \"[::]:8443\"\n\
+         data_dir = \"/var/lib/ticketgate-protectd\"\n\
+         unlock_window = \"60s\"\n\
+         tls_cert = \"/etc/ticketgate-protectd/cert.pem\"\n\
+         tls_key = \"/etc/ticketgate-protectd/key.pem\"\n\
+         \n\
+         [[host]]\n\
+         name = \"web01\"\n\
+         token_file = \"/etc/ticketgate-protectd/hosts/web01.token\"",
+    );
+    page.para(
+        "The same token goes into the host's [login_protect] secret_file (see \
+         **ticketgate.toml**(5)).",
+    );
+    page.sh("PROTOCOL").text(
+        "JSON over HTTPS (plain HTTP without tls_cert and tls_key). Bad JSON gets 400, a body \
+         over 16 KiB 413, a wrong method 405, an unknown path 404; every answer but the page is \
+         JSON, errors as {\"error\":\"...\"}.",
+    );
+    for (method, path, doc) in ENDPOINTS {
+        page.tp(vec![bold(*method), roman(" "), bold(*path)], doc);
+    }
+    page.sh("LOGGING").text(
+        "One line per event on standard error (the journal under systemd): ts=... event=attempt \
+         host_token=NAME service_id=... user=... host=... service=... rhost=... unlocked=true or false; \
+         also unlock, unlock_refused (reason= wrong_code, code_already_used, not_enrolled, \
+         wrong_service_id or rate_limited), attempt_refused (reason= wrong_token or no_token), \
+         bad_request, listening, shutdown, error. Tokens, secrets and codes are never logged.",
+    );
+    page.sh("EXIT STATUS")
+        .tp(
+            vec![bold("0")],
+            "Success; serve: stopped by SIGTERM or SIGINT.",
+        )
+        .tp(
+            vec![bold("1")],
+            "Failure (a user not enrolled, the store unusable).",
+        )
+        .tp(vec![bold("2")], "Usage error.")
+        .tp(
+            vec![bold(EXIT_CONFIG.to_string())],
+            "The configuration or a file it names is refused (EX_CONFIG): an unknown key, wrong \
+             type or out-of-range value, a file writable by others, no [[host]], a token or key \
+             file that is unreadable, not root's, open to others, or a token under 16 characters. \
+             The systemd unit does not restart on it.",
+        );
+    page.sh("EXAMPLES").example(&format!(
+        "# ticketgate-protectd --config {DEFAULT_CONFIG} enroll --service-id web-prod-01 alice\n\
+         # ticketgate-protectd --config {DEFAULT_CONFIG} list\n\
+         # systemctl enable --now ticketgate-protectd"
+    ));
+    page.sh("FILES")
+        .tp(vec![bold(DEFAULT_CONFIG)], "The configuration.")
+        .tp(
+            vec![italic("data_dir"), roman("/enrollments.sqlite3")],
+            "Enrollments (mode 0600, WAL).",
+        );
+    see_also(
+        &mut page,
+        &[
+            ("pam_ticketgate", "8"),
+            ("ticketgate.toml", "5"),
+            ("ticketgate", "8"),
+        ],
+    );
+    page.finish()
+}

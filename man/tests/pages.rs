@@ -1,0 +1,298 @@
+//! The generator run as it is shipped (`ticketgate-man DIR`), its pages checked with groff, and
+//! each page held to the code it documents: every command, key, word, module argument, audit
+//! event and PAM code appears in the text a reader sees.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pam_ticketgate::args::{self, ARGS};
+use pam_ticketgate::audit::EventName;
+use pam_ticketgate::config::keys::{KEYS, TABLES};
+use pam_ticketgate::gate::Outcome;
+use pam_ticketgate::hooks::pam_code;
+
+const PAGES: [&str; 4] = [
+    "man8/pam_ticketgate.8",
+    "man8/ticketgate.8",
+    "man5/ticketgate.toml.5",
+    "man8/ticketgate-protectd.8",
+];
+
+/// Runs the real generator into a fresh directory.
+fn generate() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ticketgate-man"))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let listed: Vec<PathBuf> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    let want: Vec<PathBuf> = PAGES.iter().map(|p| dir.path().join(p)).collect();
+    assert_eq!(listed, want);
+    dir
+}
+
+fn groff(args: &[&str], page: &Path) -> std::process::Output {
+    Command::new("groff")
+        .args(["-man"])
+        .args(args)
+        .arg(page)
+        .output()
+        .expect("groff (Debian: groff-base, see scripts/apt-packages.txt)")
+}
+
+/// What a reader sees: the page formatted for a terminal, no hyphenation, one space between words.
+fn plain(page: &Path) -> String {
+    let out = groff(&["-Tutf8", "-rHY=0", "-rLL=300n", "-P-cbu"], page);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .replace(['\u{2010}', '\u{2212}'], "-")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn assert_has(text: &str, what: &str, page: &str) {
+    assert!(text.contains(what), "{page} does not show {what:?}");
+}
+
+#[test]
+fn usage_error_without_a_directory() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ticketgate-man"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: ticketgate-man OUT_DIR"));
+}
+
+#[test]
+fn groff_formats_every_page_without_a_warning() {
+    let dir = generate();
+    for page in PAGES {
+        let path = dir.path().join(page);
+        for device in ["-Tutf8", "-Tps"] {
+            let out = groff(&[device, "-ww", "-z"], &path);
+            assert!(out.status.success(), "{page} {device}: {out:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stderr),
+                "",
+                "{page} {device}: groff warns"
+            );
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        assert!(source.lines().any(|l| l.starts_with(".TH ")), "{page}");
+        assert_eq!(source.matches(".ds Aq").count(), 2, "{page}: one preamble");
+        assert!(plain(&path).contains("SEE ALSO"), "{page}");
+    }
+}
+
+#[test]
+fn man_reads_every_page_without_a_warning() {
+    let dir = generate();
+    for page in PAGES {
+        let out = Command::new("man")
+            .args(["--warnings", "-E", "UTF-8", "-l"])
+            .arg(dir.path().join(page))
+            .env("MANWIDTH", "80")
+            .env("MAN_KEEP_FORMATTING", "0")
+            .output()
+            .expect("man (Debian: man-db)");
+        assert!(out.status.success(), "{page}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{page}");
+    }
+}
+
+/// Every leaf command as "prog a b", with its options.
+fn leaf_commands(cmd: &clap::Command, prefix: &str, out: &mut Vec<(String, Vec<String>)>) {
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("{prefix} {}", sub.get_name());
+        if sub.has_subcommands() {
+            leaf_commands(sub, &name, out);
+        } else {
+            let longs = sub
+                .get_arguments()
+                .filter(|a| !a.is_global_set())
+                .filter_map(|a| a.get_long())
+                .filter(|l| *l != "help")
+                .map(|l| format!("--{l}"))
+                .collect();
+            out.push((name, longs));
+        }
+    }
+}
+
+#[test]
+fn ticketgate_page_shows_every_command_and_option() {
+    let dir = generate();
+    let text = plain(&dir.path().join("man8/ticketgate.8"));
+    let cmd = ticketgate_man::ticketgate_command();
+    let mut leaves = Vec::new();
+    leaf_commands(&cmd, "ticketgate", &mut leaves);
+    assert!(leaves.len() >= 12, "{leaves:?}");
+    for (name, longs) in leaves {
+        assert_has(&text, &name, "ticketgate(8)");
+        for l in longs {
+            assert_has(&text, &l, "ticketgate(8)");
+        }
+    }
+    for s in [
+        "--config",
+        "/etc/security/ticketgate.toml",
+        "EXIT STATUS",
+        "FILES",
+        "EXAMPLES",
+    ] {
+        assert_has(&text, s, "ticketgate(8)");
+    }
+    assert_has(&text, "ticketgate protect enable|disable", "ticketgate(8)");
+}
+
+#[test]
+fn config_page_shows_every_table_key_and_word() {
+    let dir = generate();
+    let text = plain(&dir.path().join("man5/ticketgate.toml.5"));
+    for t in TABLES {
+        let title = if t.header.starts_with('[') {
+            format!("TABLE {}", t.header)
+        } else {
+            t.header.to_uppercase()
+        };
+        assert_has(&text, &format!("{title} {}", t.doc), "ticketgate.toml(5)");
+    }
+    for k in KEYS {
+        assert_has(&text, &format!("{} ({}", k.key, k.ty), "ticketgate.toml(5)");
+        assert_has(
+            &text,
+            &format!("Example: {} = {}", k.key, k.example),
+            "ticketgate.toml(5)",
+        );
+        for w in k.words {
+            assert_has(
+                &text,
+                &format!("{} {}", w.word, w.doc),
+                "ticketgate.toml(5)",
+            );
+        }
+    }
+    // The condition language in full.
+    for op in [
+        "eq", "ne", "in", "not_in", "matches", "contains", "exists", "absent", "within", "all",
+        "any", "none",
+    ] {
+        assert_has(&text, &format!(" {op} "), "ticketgate.toml(5)");
+    }
+}
+
+#[test]
+fn module_page_shows_every_argument_event_and_code() {
+    let dir = generate();
+    let text = plain(&dir.path().join("man8/pam_ticketgate.8"));
+    for a in ARGS {
+        let written = match a.value {
+            Some(v) => format!("{}={v}", a.name),
+            None => a.name.to_string(),
+        };
+        assert_has(
+            &text,
+            &format!("{written} {}", a.doc.split(' ').next().unwrap()),
+            "pam_ticketgate(8)",
+        );
+    }
+    assert_has(
+        &text,
+        "pam_ticketgate.so [preauth|authfail|ticket] [config=/PATH] [debug] [credential=password|pin]",
+        "pam_ticketgate(8)",
+    );
+    for e in EventName::ALL {
+        assert_has(
+            &text,
+            &format!("{} {}", e.as_str(), e.summary()),
+            "pam_ticketgate(8)",
+        );
+    }
+    for o in Outcome::ALL {
+        assert_has(
+            &text,
+            &format!("{:?} {}", pam_code(o), o.summary()),
+            "pam_ticketgate(8)",
+        );
+    }
+    for line in ticketgate_man::SSHD_CONFIG.lines() {
+        assert_has(&text, line, "pam_ticketgate(8)");
+    }
+    assert_has(
+        &text,
+        "AuthenticationMethods publickey,keyboard-interactive",
+        "pam_ticketgate(8)",
+    );
+    for s in [
+        "UsePAM yes",
+        "KbdInteractiveAuthentication yes",
+        "TICKETGATE_TICKET",
+        "FILES",
+    ] {
+        assert_has(&text, s, "pam_ticketgate(8)");
+    }
+}
+
+#[test]
+fn the_stack_on_the_page_is_one_the_module_accepts() {
+    let mut ours = 0;
+    for line in ticketgate_man::STACK.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(at) = words.iter().position(|w| *w == "pam_ticketgate.so") else {
+            continue;
+        };
+        let parsed = args::parse(words[at + 1..].iter().copied()).unwrap();
+        assert_eq!(parsed.auth_phase.is_some(), words[0] == "auth", "{line}");
+        ours += 1;
+    }
+    assert_eq!(ours, 6);
+}
+
+#[test]
+fn protectd_page_shows_every_command_key_and_endpoint() {
+    let dir = generate();
+    let text = plain(&dir.path().join("man8/ticketgate-protectd.8"));
+    let mut leaves = Vec::new();
+    leaf_commands(
+        &ticketgate_man::protectd_command(),
+        "ticketgate-protectd",
+        &mut leaves,
+    );
+    assert_eq!(leaves.len(), 4, "{leaves:?}");
+    for (name, longs) in leaves {
+        assert_has(&text, &name, "ticketgate-protectd(8)");
+        for l in longs {
+            assert_has(&text, &l, "ticketgate-protectd(8)");
+        }
+    }
+    for k in ticketgate_protectd::config::KEYS {
+        assert_has(
+            &text,
+            &format!("{} {}", k.key, k.doc),
+            "ticketgate-protectd(8)",
+        );
+    }
+    // The endpoints are the ones the server routes.
+    let routes = include_str!("../../protect-server/src/http.rs");
+    for (method, path, _) in ticketgate_man::ENDPOINTS {
+        assert_has(&text, &format!("{method} {path}"), "ticketgate-protectd(8)");
+        assert!(
+            routes.contains(&format!("(\"{path}\"")) || routes.contains(&format!("(\"{path}\" |")),
+            "{path} is not routed in protect-server/src/http.rs"
+        );
+        assert!(routes.contains(&format!("Method::{method}")), "{method}");
+    }
+}
