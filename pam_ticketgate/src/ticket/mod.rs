@@ -31,6 +31,10 @@ pub enum IdProblem {
     Empty,
     TooLong,
     Pattern,
+    /// A control character, or `.` / `..`: refused whatever `id_pattern` allows, because the
+    /// URL parser drops tabs and newlines and resolves dot segments, so the request would name
+    /// another resource than the ID typed.
+    Unsafe,
 }
 
 /// Everything that can stop a ticket. `Unreachable` is the only one the offline fallback may
@@ -65,7 +69,7 @@ impl TicketError {
         match self {
             Self::InvalidId(IdProblem::Empty) => "empty_id",
             Self::InvalidId(IdProblem::TooLong) => "id_too_long",
-            Self::InvalidId(IdProblem::Pattern) => "id_pattern",
+            Self::InvalidId(IdProblem::Pattern | IdProblem::Unsafe) => "id_pattern",
             Self::Unreachable(_) => "unreachable",
             Self::Denied(_) => "denied",
             Self::NotFound => "not_found",
@@ -102,6 +106,10 @@ impl fmt::Display for TicketError {
                 write!(f, "ticket ID longer than {MAX_ID_LEN} characters")
             }
             Self::InvalidId(IdProblem::Pattern) => write!(f, "ticket ID does not match id_pattern"),
+            Self::InvalidId(IdProblem::Unsafe) => write!(
+                f,
+                "ticket ID holds a control character or is '.' or '..' (refused whatever id_pattern allows)"
+            ),
             Self::Unreachable(m) => write!(f, "ticket system unreachable: {m}"),
             Self::Denied(m) => write!(f, "ticket system refused the request: {m}"),
             Self::NotFound => write!(f, "no such ticket"),
@@ -126,8 +134,9 @@ impl From<FetchError> for TicketError {
     }
 }
 
-/// Trims, upper-cases for systems whose IDs are upper-case, checks the length cap and
-/// `id_pattern`. Nothing reaches the network before this passed.
+/// Trims, upper-cases for systems whose IDs are upper-case, checks the length cap, refuses
+/// control characters and dot segments, then checks `id_pattern`. Nothing reaches the network
+/// before this passed.
 pub fn normalise_id(cfg: &Ticket, raw: &str) -> Result<String, TicketError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
@@ -144,6 +153,9 @@ pub fn normalise_id(cfg: &Ticket, raw: &str) -> Result<String, TicketError> {
             trimmed.to_string()
         }
     };
+    if id.chars().any(char::is_control) || id == "." || id == ".." {
+        return Err(TicketError::InvalidId(IdProblem::Unsafe));
+    }
     if !cfg.id_pattern.is_match(&id) {
         return Err(TicketError::InvalidId(IdProblem::Pattern));
     }

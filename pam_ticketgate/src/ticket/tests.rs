@@ -88,6 +88,27 @@ fn ids_are_trimmed_upper_cased_and_checked_before_any_request() {
     assert!(normalise_id(&sdp, "4 2").is_err());
 }
 
+/// Issue 7 (fuzzing, ticket_id): with a loose `id_pattern` (`^.+$`), an ID holding a tab
+/// reached the URL without it (the URL parser drops tabs and newlines), and `.` / `..` were
+/// resolved as dot segments, so the module asked for another resource than the ID typed.
+#[test]
+fn control_characters_and_dot_segments_are_refused_whatever_the_pattern_issue_7() {
+    let loose = cfg(
+        "system = \"jira\"\nbase_url = \"https://x.atlassian.net\"\nusername = \"u\"\nsecret_file = \"/s\"\nid_pattern = '^.+$'\n",
+    );
+    for bad in ["1\t2", ".", "..", " .. ", "A\u{7f}B", "A\u{85}B"] {
+        let got = normalise_id(&loose, bad);
+        assert_eq!(
+            got,
+            Err(TicketError::InvalidId(IdProblem::Unsafe)),
+            "{bad:?}"
+        );
+        assert_eq!(got.unwrap_err().reason(), "id_pattern");
+    }
+    assert_eq!(normalise_id(&loose, "a.b c"), Ok("A.B C".into()));
+    assert_eq!(normalise_id(&loose, "..."), Ok("...".into()));
+}
+
 #[test]
 fn basic_auth_is_base64_of_user_and_password() {
     assert_eq!(base64(b"svc:pa55"), "c3ZjOnBhNTU=");
