@@ -61,11 +61,13 @@ impl TokenCache for FileTokenCache {
     }
 }
 
-/// The token in a `<expires_at> <token>` cache file, if it is still valid at `now`.
+/// The token in a `<expires_at> <token>` cache file, if it is still valid at `now` and is
+/// what a refresh may return (printable ASCII: it goes into an `Authorization` header).
 pub(crate) fn parse_cached(text: &str, now: i64) -> Option<Secret> {
     let (until, token) = text.trim().split_once(' ')?;
     let until: i64 = until.parse().ok()?;
-    (now < until && !token.is_empty()).then(|| Secret::new(token.to_string()))
+    let usable = !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic());
+    (now < until && usable).then(|| Secret::new(token.to_string()))
 }
 
 /// In memory, for tests and the CLI's dry run.
@@ -129,4 +131,33 @@ pub fn access_token(
     let token = Secret::new(token);
     cache.store(&token, now + expires_in.clamp(0, 86_400) - MARGIN);
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_token_is_used_until_it_expires() {
+        let t = parse_cached("1795342739 1000.access1\n", 1_795_339_199).unwrap();
+        assert_eq!(t.expose(), "1000.access1");
+        assert!(parse_cached("1795342739 1000.access1\n", 1_795_342_739).is_none());
+        assert!(parse_cached("soon 1000.access1", 0).is_none());
+        assert!(parse_cached("1795342739", 0).is_none());
+    }
+
+    /// Issue 7 (fuzzing, run_files): the cache handed out any text after the first space —
+    /// NULs, spaces, a newline — which a refresh (`zoho_token`) would have refused and which
+    /// cannot go into an `Authorization` header. Such a file now reads as empty: refresh.
+    #[test]
+    fn a_cached_token_that_no_refresh_could_return_is_not_used_issue_7() {
+        for bad in [
+            "1795342739 \0\0\0cess1",
+            "1795342739 1000.a b",
+            "1795342739 1000.a\nX-Other: 1",
+            "1795342739 tok\u{e9}n",
+        ] {
+            assert!(parse_cached(bad, 0).is_none(), "{bad:?}");
+        }
+    }
 }
