@@ -42,6 +42,9 @@ files=(
 # Debian's pam-auth-update profiles (they only take effect once enabled, see README).
 PROFILES=(ticketgate ticketgate-preauth ticketgate-authfail)
 for p in "${PROFILES[@]}"; do files+=("/usr/share/pam-configs/$p"); done
+# Man pages, generated from the code by ticketgate-man.
+MANPAGES=(man8/pam_ticketgate.8 man8/ticketgate.8 man5/ticketgate.toml.5 man8/ticketgate-protectd.8)
+for m in "${MANPAGES[@]}"; do files+=("$PREFIX/share/man/$m"); done
 
 if [ "${1:-}" = "--uninstall" ]; then
     if [ -z "$DESTDIR" ] && command -v pam-auth-update >/dev/null \
@@ -65,15 +68,16 @@ fi
 [ $# -eq 0 ] || { echo "usage: scripts/install.sh [--uninstall]" >&2; exit 2; }
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    cargo build --release -q -p pam_ticketgate -p nss-helper -p ticketgate-protectd
+    cargo build --release -q -p pam_ticketgate -p nss-helper -p ticketgate-protectd -p ticketgate-man
 fi
-for built in libpam_ticketgate.so ticketgate ticketgate-protectd nss-helper; do
+for built in libpam_ticketgate.so ticketgate ticketgate-protectd nss-helper ticketgate-man; do
     [ -f "$TARGET_DIR/$built" ] || { echo "scripts/install.sh: $TARGET_DIR/$built is missing: build first" >&2; exit 1; }
 done
 
 # The unit names the installed binary, wherever PREFIX put it.
 unit=$(mktemp)
-trap 'rm -f "$unit"' EXIT
+mandir=$(mktemp -d)
+trap 'rm -rf "$unit" "$mandir"' EXIT
 sed "s#^ExecStart=/usr/local/sbin/ticketgate-protectd#ExecStart=$PREFIX/sbin/ticketgate-protectd#" conf/ticketgate-protectd.service > "$unit"
 
 install -D -m 0644 "$TARGET_DIR/libpam_ticketgate.so" "$DESTDIR$SEC/pam_ticketgate.so"
@@ -83,6 +87,10 @@ install -D -m 0755 "$TARGET_DIR/nss-helper" "$DESTDIR$PREFIX/bin/nss-helper"
 install -D -m 0644 "$unit" "$DESTDIR/lib/systemd/system/ticketgate-protectd.service"
 for p in "${PROFILES[@]}"; do
     install -D -m 0644 "conf/pam-configs/$p" "$DESTDIR/usr/share/pam-configs/$p"
+done
+"$TARGET_DIR/ticketgate-man" "$mandir" >/dev/null
+for m in "${MANPAGES[@]}"; do
+    install -D -m 0644 "$mandir/$m" "$DESTDIR$PREFIX/share/man/$m"
 done
 for f in "${files[@]}"; do echo "installed $DESTDIR$f"; done
 

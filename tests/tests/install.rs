@@ -55,6 +55,7 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
         "ticketgate-protectd",
         "nss-helper",
         "libpam_ticketgate.so",
+        "ticketgate-man",
     ] {
         assert!(
             target_dir().join(bin).exists(),
@@ -72,6 +73,17 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
     assert_eq!(mode(&dest.join("usr/sbin/ticketgate-protectd")), 0o755);
     assert_eq!(mode(&dest.join("usr/bin/nss-helper")), 0o755);
     assert_eq!(mode(&dest.join("etc/security/ticketgate.toml")), 0o644);
+    for page in [
+        "man8/pam_ticketgate.8",
+        "man8/ticketgate.8",
+        "man5/ticketgate.toml.5",
+        "man8/ticketgate-protectd.8",
+    ] {
+        let path = dest.join("usr/share/man").join(page);
+        assert_eq!(mode(&path), 0o644);
+        let head = std::fs::read_to_string(&path).unwrap();
+        assert!(head.contains(".TH"), "{page} is a man page: {head}");
+    }
     assert_eq!(mode(&dest.join("etc/security/ticketgate.d")), 0o700);
     assert_eq!(mode(&dest.join("var/lib/ticketgate")), 0o700);
     let unit = std::fs::read_to_string(dest.join("lib/systemd/system/ticketgate-protectd.service"))
@@ -150,4 +162,5 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
     );
     assert!(dest.join("var/lib/ticketgate").is_dir(), "state stays");
     assert!(!dest.join("usr/share/pam-configs/ticketgate").exists());
+    assert!(!dest.join("usr/share/man/man8/ticketgate.8").exists());
 }

@@ -88,6 +88,14 @@ fn the_package_has_the_documented_layout() {
     for p in PROFILES {
         assert_eq!(mode(&format!("/usr/share/pam-configs/{p}")), "-rw-r--r--");
     }
+    for page in [
+        "man8/pam_ticketgate.8.gz",
+        "man8/ticketgate.8.gz",
+        "man5/ticketgate.toml.5.gz",
+        "man8/ticketgate-protectd.8.gz",
+    ] {
+        assert_eq!(mode(&format!("/usr/share/man/{page}")), "-rw-r--r--");
+    }
     assert_eq!(
         mode("/usr/share/doc/libpam-ticketgate/copyright"),
         "-rw-r--r--"
@@ -194,6 +202,15 @@ fn installed_with_dpkg_enabled_with_pam_auth_update_then_removed_and_purged() {
         before,
         "the profiles are off until the administrator enables them"
     );
+
+    // The installed man pages are found and formatted by man.
+    let page = run_ok(&root, &["man", "-P", "cat", "8", "pam_ticketgate"]);
+    assert!(
+        page.contains("preauth") && page.contains("authfail"),
+        "{page}"
+    );
+    let page = run_ok(&root, &["man", "-P", "cat", "5", "ticketgate.toml"]);
+    assert!(page.contains("failed_logon"), "{page}");
 
     // The shipped configuration is accepted by the shipped CLI.
     run_ok(&root, &["ticketgate", "check-config"]);
