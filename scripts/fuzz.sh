@@ -5,8 +5,10 @@
 #   FUZZ_TARGETS="config ticket_id" scripts/fuzz.sh 300    (only these targets)
 #
 # Uses the nightly toolchain when rustup has one, else stable with RUSTC_BOOTSTRAP=1 (cargo-fuzz
-# needs nightly-only flags). Installs cargo-fuzz when it is missing. One fuzzer at a time, one
-# job, no sanitizer (the harnesses are safe Rust; overflow checks and debug assertions are on).
+# needs nightly-only flags); FUZZ_STABLE=1 forces the stable way. FUZZ_TARGET_DIR=DIR builds
+# elsewhere than fuzz/target (e.g. to keep a stable and a nightly build apart). Installs
+# cargo-fuzz when it is missing. One fuzzer at a time, one job, no sanitizer (the harnesses are
+# safe Rust; overflow checks and debug assertions are on).
 #
 # Corpus: fuzz/corpus/<target>/ grows from run to run and is not tracked; the tracked seeds in
 # fuzz/seeds/<target>/ are read as a second corpus directory every run. A crash is saved under
@@ -28,7 +30,8 @@ cd "$FUZZ"
 
 # Nightly if installed, else stable told to allow nightly flags.
 TOOLCHAIN=()
-if command -v rustup >/dev/null 2>&1 && rustup toolchain list | grep -q '^nightly'; then
+if [ -z "${FUZZ_STABLE:-}" ] && command -v rustup >/dev/null 2>&1 &&
+    rustup toolchain list | grep -q '^nightly'; then
     TOOLCHAIN=(+nightly)
     echo "fuzz: toolchain nightly ($(rustc +nightly --version))"
 else
@@ -50,7 +53,11 @@ else
     done
 fi
 
-cargo "${TOOLCHAIN[@]}" fuzz build --fuzz-dir "$FUZZ" --sanitizer none
+BUILD=(--fuzz-dir "$FUZZ" --sanitizer none)
+if [ -n "${FUZZ_TARGET_DIR:-}" ]; then
+    BUILD+=(--target-dir "$FUZZ_TARGET_DIR")
+fi
+cargo "${TOOLCHAIN[@]}" fuzz build "${BUILD[@]}"
 
 LOGS="$FUZZ/target/fuzz-logs"
 mkdir -p "$LOGS"
@@ -70,11 +77,13 @@ for t in "${TARGETS[@]}"; do
     rm -rf "$work"
     mkdir -p "$work"
     rc=0
+    started=$SECONDS
     (cd "$work" && timeout --kill-after=30 "$((SECS + 300))" \
-        cargo "${TOOLCHAIN[@]}" fuzz run --fuzz-dir "$FUZZ" --sanitizer none "$t" \
+        cargo "${TOOLCHAIN[@]}" fuzz run "${BUILD[@]}" "$t" \
         "$FUZZ/corpus/$t" "$FUZZ/seeds/$t" -- \
         -jobs=1 -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
         -print_final_stats=1 >"$work/cargo.log" 2>&1) || rc=$?
+    elapsed=$((SECONDS - started))
     log="$work/fuzz-0.log"
     [ -f "$log" ] || log="$work/cargo.log"
     execs="$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)"
@@ -89,7 +98,7 @@ for t in "${TARGETS[@]}"; do
         FAILED+=("$t")
     fi
     printf 'fuzz: %-18s %5ss  execs %-10s cov %-6s ft %-6s corpus %-5s %s\n' \
-        "$t" "$SECS" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$corpus" "$result"
+        "$t" "$elapsed" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$corpus" "$result"
     if [ "$result" != ok ]; then
         grep -E 'panicked at|ERROR: libFuzzer|SUMMARY|Test unit written' "$log" | head -n 8 | sed 's/^/    /' || true
     fi

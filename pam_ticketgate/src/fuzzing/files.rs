@@ -7,9 +7,13 @@
 //!   clock, computed here without overflow; merging keeps at most 32, newest first, no twin;
 //! - token cache: a token handed out is still valid and fits an HTTP header (printable ASCII,
 //!   as a freshly refreshed token must be);
-//! - session records and break-glass codes: what decodes re-encodes to the same value.
+//! - session records and break-glass codes: what decodes re-encodes to the same value;
+//! - `phc`: a PHC string as stored for break-glass codes, offline PINs and the credential
+//!   history, checked against a secret: within libFuzzer's time and memory limits whatever its
+//!   parameters say.
 
 use super::{NOWS, first_line};
+use crate::secret::Secret;
 use crate::ticket::cache::{self, Accepted};
 use crate::ticket::{breakglass, token};
 
@@ -29,6 +33,13 @@ pub fn run_files(data: &[u8]) -> bool {
             assert_eq!(back, Some(codes));
             true
         }),
+        "phc" => {
+            let phc = String::from_utf8_lossy(bytes);
+            let parsed = argon2::password_hash::PasswordHash::new(phc.trim()).is_ok();
+            let matched = crate::hash::verify(&Secret::new("hunter2".into()), phc.trim());
+            assert!(parsed || !matched, "an unparsable hash matched");
+            parsed
+        }
         _ => false,
     }
 }
