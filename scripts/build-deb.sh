@@ -45,6 +45,8 @@ doc=$stage/usr/share/doc/$package
 install -d -m 0755 "$doc/examples"
 install -m 0644 packaging/debian/copyright "$doc/copyright"
 install -m 0644 conf/ticketgate-*.toml conf/protectd.toml "$doc/examples/"
+install -d -m 0755 "$doc/examples/pam.d"
+install -m 0644 conf/pam.d/* "$doc/examples/pam.d/"
 gzip -9nc README.md > "$doc/README.md.gz"
 # The 0700 directories (secrets, state) are deliberate.
 install -D -m 0644 packaging/debian/lintian-overrides "$stage/usr/share/lintian/overrides/$package"

@@ -141,6 +141,35 @@ impl Sandbox {
         );
     }
 
+    /// Installs the shipped example `conf/pam.d/<name>` (Debian's file with the gate lines) as
+    /// this sandbox's `/etc/pam.d/<name>`, naming the freshly built module and this sandbox's
+    /// config: the administrator's file, run exactly as written otherwise.
+    pub fn example_stack(&self, name: &str) {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../conf/pam.d")
+            .join(name);
+        let text = std::fs::read_to_string(&example)
+            .unwrap_or_else(|e| panic!("{}: {e}", example.display()));
+        let module = format!(
+            "{} config={}",
+            crate::module_so().display(),
+            self.config().display()
+        );
+        let lines: String = text
+            .lines()
+            .map(|l| {
+                let l = if l.trim_start().starts_with('#') {
+                    l.to_string()
+                } else {
+                    l.replace("pam_ticketgate.so", &module)
+                };
+                l + "\n"
+            })
+            .collect();
+        assert!(lines.contains(&module), "{name} names pam_ticketgate.so");
+        self.service(name, &lines);
+    }
+
     /// Runs `argv` inside a private mount namespace with this sandbox's files bound over /etc.
     pub fn run(&self, argv: &[&str], stdin: &str) -> Output {
         let out = crate::run_with_input(

@@ -1,6 +1,7 @@
 //! End to end over a real OpenSSH `sshd` (issue 7): sshd runs on 127.0.0.1 inside the namespace
-//! sandbox, so its `/etc/pam.d/sshd` is the DESIGN §3 stack with real pam_unix; the real `ssh`
-//! client logs in over keyboard-interactive on a pty, answering the prompts as a person would.
+//! sandbox, so its `/etc/pam.d/sshd` is the shipped `conf/pam.d/sshd` (Debian's file with the
+//! gate lines, real pam_unix); the real `ssh` client logs in over keyboard-interactive on a pty,
+//! answering the prompts as a person would.
 //! Ticket systems and the login-protect server are the loopback emulators.
 #![allow(
     clippy::unwrap_used,
@@ -182,13 +183,14 @@ fn free_port() -> u16 {
 }
 
 /// A sandbox whose only scope covers the throwaway user with `scope` (e.g. `ticket = true`),
-/// `body` appended (`[ticket]`, `[login_protect]`, …), and the DESIGN stack as `sshd`.
+/// `body` appended (`[ticket]`, `[login_protect]`, …), and the shipped example
+/// `conf/pam.d/sshd` (Debian's file with the gate lines) as `sshd`.
 fn sandbox(scope: &str, body: &str) -> Sandbox {
     let s = Sandbox::new("");
     s.write_config(&format!(
         "[[scope]]\nusers = [\"{USER}\"]\n{scope}\n[policy.default]\nfailed_logon = 3\n{body}\n"
     ));
-    s.lockout_stack("sshd");
+    s.example_stack("sshd");
     s
 }
 

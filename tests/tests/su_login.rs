@@ -1,5 +1,6 @@
 //! End to end through `su`, `sudo` and `login` (issue 7): the real programs, on a pty inside the
-//! namespace sandbox, with the DESIGN §3 stack as their `/etc/pam.d/su` and `/etc/pam.d/login`,
+//! namespace sandbox, with the shipped examples `conf/pam.d/{su,sudo,login}` (Debian's files
+//! with the gate lines) as their `/etc/pam.d` files,
 //! answered as a person at a terminal would. The ticket system is the loopback HTTP emulator.
 //! `su` runs as `nobody` (root's `su` skips authentication through `pam_rootok`, as it should);
 //! `login` runs as root, as getty starts it.
@@ -18,7 +19,7 @@ use ticketgate_tests::pty::{self, Pty};
 use ticketgate_tests::sandbox::{PASSWORD, Sandbox, USER, text};
 
 /// A sandbox requiring a ticket of the throwaway user, against the generic HTTP system: `T-1`
-/// approved, `T-2` pending; `service` gets the DESIGN stack.
+/// approved, `T-2` pending; `service` gets its shipped example, `conf/pam.d/<service>`.
 fn ticket_sandbox(service: &str) -> (http::HttpTickets, Sandbox) {
     let h = http::HttpTickets::start();
     h.add(http::ticket("T-1", "approved", USER, "db01"));
@@ -36,7 +37,7 @@ fn ticket_sandbox(service: &str) -> (http::HttpTickets, Sandbox) {
         h.url(),
         secret.display()
     ));
-    s.lockout_stack(service);
+    s.example_stack(service);
     (h, s)
 }
 
@@ -242,7 +243,7 @@ fn su_login_protect_wait_for_unlock() {
         emu.url(),
         secret.display()
     ));
-    s.lockout_stack("su");
+    s.example_stack("su");
     // Locked at first; the user unlocks on the phone while the prompt waits.
     emu.script(vec![Reply::Unlocked(false), Reply::Unlocked(true)]);
     let mut p = su(&s, "echo su-$((6*7))");
@@ -260,19 +261,12 @@ fn su_login_protect_wait_for_unlock() {
 
 /// `sudo -k <command>` typed by the throwaway user on a pty. Its sudoers entry lets it run
 /// anything, asks every time (`timestamp_timeout=0`: no timestamp is kept) and gives one try;
-/// `!use_pty`: the sandbox's `/dev` has no pty multiplexer for sudo's own pty. The session
-/// stack gets `pam_unix` as Debian's has: sudo opens the session as the *target* user (root, no
-/// scope here), for whom pam_ticketgate answers `PAM_IGNORE`, and a stack of only ignoring
-/// modules fails.
+/// `!use_pty`: the sandbox's `/dev` has no pty multiplexer for sudo's own pty.
 fn sudo(s: &Sandbox, command: &[&str]) -> Pty {
     assert!(
         std::path::Path::new("/usr/bin/sudo").exists(),
         "sudo not found: install sudo"
     );
-    let stack = s.path("etc/pam.d/sudo");
-    let mut lines = std::fs::read_to_string(&stack).unwrap();
-    lines.push_str("session  required                   pam_unix.so\n");
-    std::fs::write(&stack, lines).unwrap();
     let rule = s.path("etc/sudoers.d/ticketgate-test");
     std::fs::write(
         &rule,
