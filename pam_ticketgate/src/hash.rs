@@ -16,9 +16,34 @@ pub fn hash(secret: &Secret) -> Result<String, String> {
         .map_err(|e| format!("argon2: {e}"))
 }
 
-/// True when `secret` matches the PHC string `phc`; a malformed string never matches.
+/// The most memory (KiB), passes and lanes a stored hash may ask for. The module writes
+/// `Argon2::default()` hashes (19 456 KiB, 2 passes, 1 lane); these limits leave room for
+/// stronger ones while keeping one check far below a second and 64 MiB.
+const MAX_M_KIB: u32 = 65_536;
+const MAX_T: u32 = 8;
+const MAX_P: u32 = 4;
+
+/// Parses a stored PHC string whose Argon2 parameters are within the module's limits: a
+/// corrupt or planted file must not make a login allocate gigabytes or spin for minutes (the
+/// parameters come from the string itself).
+pub fn parse(phc: &str) -> Result<PasswordHash<'_>, String> {
+    let hash = PasswordHash::new(phc).map_err(|e| format!("not a hash: {e}"))?;
+    let p = argon2::Params::try_from(&hash).map_err(|e| format!("not an Argon2 hash: {e}"))?;
+    if p.m_cost() > MAX_M_KIB || p.t_cost() > MAX_T || p.p_cost() > MAX_P {
+        return Err(format!(
+            "Argon2 parameters m={} t={} p={} exceed the module's limits (m<={MAX_M_KIB}, t<={MAX_T}, p<={MAX_P})",
+            p.m_cost(),
+            p.t_cost(),
+            p.p_cost()
+        ));
+    }
+    Ok(hash)
+}
+
+/// True when `secret` matches the PHC string `phc`; a malformed string, or one asking for
+/// more than [`parse`] allows, never matches.
 pub fn verify(secret: &Secret, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|h| {
+    parse(phc).is_ok_and(|h| {
         Argon2::default()
             .verify_password(secret.expose().as_bytes(), &h)
             .is_ok()
@@ -39,5 +64,24 @@ mod tests {
         assert!(verify(&s, &a) && verify(&s, &b));
         assert!(!verify(&Secret::new("other".into()), &a));
         assert!(!verify(&s, "not a hash"));
+    }
+
+    /// Issue 7 (fuzzing, run_files): the parameters come from the stored string, and one
+    /// asking for m=124512456 KiB made the check allocate 127 GB and abort the process (an
+    /// allocation failure is not a panic: no catch_unwind saves the login). Such a string now
+    /// never matches and is never computed.
+    #[test]
+    fn a_hash_asking_for_gigabytes_is_refused_not_computed_issue_7() {
+        let s = Secret::new("hunter2".into());
+        for phc in [
+            "$argon2id$v=19$m=124512456,t=1$sRzYWxx0$aGFzaGhhc2ho2g",
+            "$argon2id$v=19$m=19456,t=4294967295,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+            "$argon2id$v=19$m=19456,t=2,p=255$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+        ] {
+            assert!(parse(phc).unwrap_err().contains("exceed"), "{phc}");
+            assert!(!verify(&s, phc));
+        }
+        let ours = hash(&s).unwrap();
+        assert!(parse(&ours).is_ok() && verify(&s, &ours));
     }
 }

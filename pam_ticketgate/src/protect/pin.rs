@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 
 use crate::secret::Secret;
 use crate::user::UserName;
@@ -107,7 +107,7 @@ pub fn verify(state_dir: &Path, user: &UserName, pin: &Secret) -> Result<bool, P
         )));
     }
     let text = fs::read_to_string(&path).map_err(|e| unusable(e.to_string()))?;
-    let hash = PasswordHash::new(text.trim()).map_err(|e| unusable(format!("not a hash: {e}")))?;
+    let hash = crate::hash::parse(text.trim()).map_err(unusable)?;
     Ok(Argon2::default()
         .verify_password(pin.expose().as_bytes(), &hash)
         .is_ok())
