@@ -174,9 +174,15 @@ fn seen_of(v: &Value) -> String {
     }
 }
 
+/// Lower case, one character at a time. Not `str::to_lowercase`: its final-sigma rule made
+/// `"ΑΣ"` lower to `"ας"` but `"Σ"` to `"σ"`, so `ci` refused what the case-sensitive test accepted.
+fn fold(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).collect()
+}
+
 fn equal(found: &Value, want: &Value, ci: bool) -> bool {
     match (scalar_text(found), scalar_text(want)) {
-        (Some(a), Some(b)) if ci => a.to_lowercase() == b.to_lowercase(),
+        (Some(a), Some(b)) if ci => fold(&a) == fold(&b),
         (Some(a), Some(b)) => a == b,
         _ => found == want,
     }
@@ -225,7 +231,7 @@ fn evaluate(c: &Condition, doc: &Value, facts: &Facts, now: i64) -> (bool, Strin
             (Value::Array(items), Some(w)) => items.iter().any(|i| equal(i, w, c.ci)),
             (Value::String(s), Some(w)) => scalar_text(w).is_some_and(|w| {
                 if c.ci {
-                    s.to_lowercase().contains(&w.to_lowercase())
+                    fold(s).contains(&fold(&w))
                 } else {
                     s.contains(&w)
                 }

@@ -266,3 +266,18 @@ fn window_end_is_the_earliest_within_end() {
     };
     assert_eq!(window_end(&c, &docs), Some(5));
 }
+
+/// Issue 7 (fuzzing, ticket_conditions property, checked by hand): `str::to_lowercase` lowers
+/// a final `Σ` to `ς`, so `contains ci` refused `"ΑΣ"` containing `"Σ"` (which the
+/// case-sensitive test accepts) and `eq ci` refused `"ΑΣ"` against `"ασ"`.
+#[test]
+fn ci_lowers_one_character_at_a_time_issue_7() {
+    let doc = json!({"s": "ΑΣ"});
+    for (op, value) in [("contains", "Σ"), ("eq", "ασ"), ("contains", "σ")] {
+        let r = one(
+            &format!("field = \"/s\"\nop = \"{op}\"\nvalue = \"{value}\"\nci = true"),
+            doc.clone(),
+        );
+        assert!(r.ok, "{op} {value}: {}", r.seen);
+    }
+}
