@@ -97,7 +97,9 @@ fn the_package_has_the_documented_layout() {
         assert_eq!(mode(&format!("/usr/share/man/{page}")), "-rw-r--r--");
     }
     for stack in ["sshd", "su", "sudo", "login"] {
-        mode(&format!("/usr/share/doc/libpam-ticketgate/examples/pam.d/{stack}"));
+        mode(&format!(
+            "/usr/share/doc/libpam-ticketgate/examples/pam.d/{stack}"
+        ));
     }
     assert_eq!(
         mode("/usr/share/doc/libpam-ticketgate/copyright"),
