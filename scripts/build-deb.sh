@@ -48,9 +48,9 @@ install -m 0644 conf/ticketgate-*.toml conf/protectd.toml "$doc/examples/"
 install -d -m 0755 "$doc/examples/pam.d"
 install -m 0644 conf/pam.d/* "$doc/examples/pam.d/"
 gzip -9nc README.md > "$doc/README.md.gz"
+chmod 0644 "$doc/README.md.gz"
 # The 0700 directories (secrets, state) are deliberate.
 install -D -m 0644 packaging/debian/lintian-overrides "$stage/usr/share/lintian/overrides/$package"
-chmod 0644 "$doc/README.md.gz"
 {
     echo "$package ($version) unstable; urgency=medium"
     echo
@@ -70,8 +70,9 @@ shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O -e"$stage/lib/$multiarch/securit
 
 install -d -m 0755 "$stage/DEBIAN"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" -e "s/@SHLIBS@/$shlibs/" \
-    -e "s/@MAINTAINER@/$maintainer/" \
+# perl (perl-base, always on Debian): the values are taken literally, whatever they contain.
+VERSION=$version ARCH=$arch SIZE=$size SHLIBS=$shlibs MAINTAINER=$maintainer \
+    perl -pe 's/@(VERSION|ARCH|SIZE|SHLIBS|MAINTAINER)@/$ENV{$1}/g' \
     packaging/debian/control.in > "$stage/DEBIAN/control"
 install -m 0644 packaging/debian/conffiles "$stage/DEBIAN/conffiles"
 install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$stage/DEBIAN/"
