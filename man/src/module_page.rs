@@ -18,7 +18,8 @@ auth     [default=die]               pam_ticketgate.so authfail
 auth     requisite                   pam_ticketgate.so ticket
 account  required                    pam_ticketgate.so
 password requisite                   pam_ticketgate.so
-password required                    pam_unix.so use_authtok yescrypt
+password requisite                   pam_unix.so use_authtok yescrypt
+password optional                    pam_ticketgate.so commit
 session  optional                    pam_ticketgate.so";
 
 /// The sshd_config(5) settings the gates need.
@@ -36,13 +37,16 @@ pub(crate) fn render() -> String {
     let mut synopsis = vec![bold("pam_ticketgate.so")];
     let phases: Vec<&str> = ARGS
         .iter()
-        .filter(|a| matches!(a.kind, ArgKind::Phase(_)))
+        .filter(|a| matches!(a.kind, ArgKind::Phase(_) | ArgKind::Commit))
         .map(|a| a.name)
         .collect();
     synopsis.push(roman(" ["));
     synopsis.push(bold(phases.join("|")));
     synopsis.push(roman("]"));
-    for a in ARGS.iter().filter(|a| !matches!(a.kind, ArgKind::Phase(_))) {
+    for a in ARGS
+        .iter()
+        .filter(|a| !matches!(a.kind, ArgKind::Phase(_) | ArgKind::Commit))
+    {
         synopsis.push(roman(" ["));
         synopsis.push(bold(a.name));
         if let Some(v) = a.value {

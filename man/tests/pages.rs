@@ -211,7 +211,7 @@ fn module_page_shows_every_argument_event_and_code() {
     }
     assert_has(
         &text,
-        "pam_ticketgate.so [preauth|authfail|ticket] [config=/PATH] [debug] [credential=password|pin]",
+        "pam_ticketgate.so [preauth|authfail|ticket|commit] [config=/PATH] [debug] [credential=password|pin]",
         "pam_ticketgate(8)",
     );
     for e in EventName::ALL {
@@ -256,9 +256,12 @@ fn the_stack_on_the_page_is_one_the_module_accepts() {
         };
         let parsed = args::parse(words[at + 1..].iter().copied()).unwrap();
         assert_eq!(parsed.auth_phase.is_some(), words[0] == "auth", "{line}");
+        if parsed.commit {
+            assert_eq!(words[0], "password", "{line}");
+        }
         ours += 1;
     }
-    assert_eq!(ours, 6);
+    assert_eq!(ours, 7);
 }
 
 #[test]

@@ -20,6 +20,8 @@ pub enum AuthPhase {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
     pub auth_phase: Option<AuthPhase>,
+    /// `commit`: the password line after the password module, which records a change.
+    pub commit: bool,
     pub config: Option<String>,
     pub debug: bool,
     pub credential: Credential,
@@ -29,6 +31,7 @@ pub struct Args {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArgKind {
     Phase(AuthPhase),
+    Commit,
     Config,
     Debug,
     Credential,
@@ -77,6 +80,17 @@ pub const ARGS: &[ArgDoc] = &[
               covers, so keep this line.",
     },
     ArgDoc {
+        name: "commit",
+        value: None,
+        kind: ArgKind::Commit,
+        example: "commit",
+        doc: "password, on a line after the password module (pam_unix): record the change the \
+              password line before it checked (last change, must-change cleared, history, the \
+              min_change_interval clock). Reached only when the password module stored the new \
+              credential; for a local account the module also sees that the shadow entry changed. \
+              Without this line no change is recorded.",
+    },
+    ArgDoc {
         name: "config",
         value: Some("/PATH"),
         kind: ArgKind::Config,
@@ -110,6 +124,7 @@ impl Credential {
 pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String> {
     let mut out = Args {
         auth_phase: None,
+        commit: false,
         config: None,
         debug: false,
         credential: Credential::Password,
@@ -130,6 +145,7 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String
                     return Err(format!("more than one phase word (at \"{arg}\")"));
                 }
             }
+            ArgKind::Commit => out.commit = true,
             ArgKind::Debug => out.debug = true,
             ArgKind::Config => {
                 if !value.starts_with('/') {
@@ -145,6 +161,9 @@ pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Args, String
                     .ok_or_else(|| format!("credential={value}: must be password or pin"))?;
             }
         }
+    }
+    if out.commit && out.auth_phase.is_some() {
+        return Err("commit belongs on a password line, without preauth/authfail/ticket".into());
     }
     Ok(out)
 }
@@ -172,6 +191,7 @@ mod tests {
                 .contains("more than one")
         );
         assert!(parse(["config=rel.toml"]).unwrap_err().contains("absolute"));
+        assert!(parse(["ticket", "commit"]).unwrap_err().contains("commit"));
         assert!(parse(["credential=otp"]).unwrap_err().contains("otp"));
         // A bare word that needs a value, and a value on a bare word, are unknown.
         for bad in [
@@ -203,6 +223,7 @@ mod tests {
             assert_eq!(d.example.contains('='), d.value.is_some(), "{}", d.name);
             match d.kind {
                 ArgKind::Phase(p) => assert_eq!(a.auth_phase, Some(p)),
+                ArgKind::Commit => assert!(a.commit),
                 ArgKind::Config => {
                     assert_eq!(a.config.as_deref(), d.example.strip_prefix("config="))
                 }
@@ -232,6 +253,7 @@ mod tests {
             Phase(Preauth),
             Phase(Authfail),
             Phase(Ticket),
+            Commit,
             Config,
             Debug,
             Credential

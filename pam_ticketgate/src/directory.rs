@@ -13,6 +13,34 @@ pub trait Directory {
     fn groups(&self, account: &Account) -> Result<Vec<String>, String>;
     /// Listed in `/etc/passwd` (as opposed to LDAP/SSSD).
     fn is_local(&self, user: &str) -> Result<bool, String>;
+    /// The account's shadow entry (root only), `None` when no shadow source knows it.
+    fn shadow(&self, _user: &str) -> Result<Option<Shadow>, String> {
+        Ok(None)
+    }
+}
+
+/// What the module reads of a shadow entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shadow {
+    /// The password hash as stored; compared before and after a change, never logged.
+    pub hash: crate::secret::Secret,
+    /// `sp_lstchg`: days since 1970 of the last change; `Some(0)` = must change at next login
+    /// (`passwd -e`); `None` = not set (aging off).
+    pub last_change_day: Option<i64>,
+}
+
+impl Shadow {
+    /// The last change as epoch seconds (the start of that day), when it is a real day.
+    pub fn last_change(&self) -> Option<i64> {
+        self.last_change_day
+            .filter(|d| *d > 0)
+            .map(|d| d.saturating_mul(86_400))
+    }
+
+    /// `passwd -e`: the last-change day is 0.
+    pub fn must_change(&self) -> bool {
+        self.last_change_day == Some(0)
+    }
 }
 
 /// NSS, as configured in `/etc/nsswitch.conf`.
@@ -27,15 +55,29 @@ impl Directory for Nss {
         nss_helper::group_names(account).map_err(|e| e.to_string())
     }
 
+    fn shadow(&self, user: &str) -> Result<Option<Shadow>, String> {
+        match crate::ffi::shadow_entry(user) {
+            Ok(entry) => Ok(entry.map(|(hash, day)| Shadow {
+                hash,
+                last_change_day: (day >= 0).then_some(day),
+            })),
+            Err(e) => Err(format!("shadow entry of {user}: {e}")),
+        }
+    }
+
     fn is_local(&self, user: &str) -> Result<bool, String> {
         nss_helper::is_local_user(user).map_err(|e| e.to_string())
     }
 }
 
-/// Users described in memory, for tests: name → (uid, groups, local).
+/// Users described in memory, for tests: name → (uid, groups, local), aliases a directory
+/// answers for a name (`ALICE`, `alice@corp.example` → `alice`), and shadow entries (changeable
+/// through `&self`, as `pam_unix` changes the real one between two module lines).
 #[derive(Default)]
 pub struct MemDirectory {
     pub users: BTreeMap<String, (u32, Vec<String>, bool)>,
+    pub aliases: BTreeMap<String, String>,
+    pub shadows: std::cell::RefCell<BTreeMap<String, Shadow>>,
 }
 
 impl MemDirectory {
@@ -46,15 +88,37 @@ impl MemDirectory {
         );
         self
     }
+
+    /// `alias` is answered with `name`'s account.
+    pub fn alias(mut self, alias: &str, name: &str) -> Self {
+        self.aliases.insert(alias.into(), name.into());
+        self
+    }
+
+    /// Sets (or replaces) `name`'s shadow entry.
+    pub fn set_shadow(&self, name: &str, hash: &str, last_change_day: Option<i64>) {
+        self.shadows.borrow_mut().insert(
+            name.into(),
+            Shadow {
+                hash: crate::secret::Secret::new(hash.into()),
+                last_change_day,
+            },
+        );
+    }
+
+    fn canonical<'a>(&'a self, user: &'a str) -> &'a str {
+        self.aliases.get(user).map_or(user, String::as_str)
+    }
 }
 
 impl Directory for MemDirectory {
     fn lookup(&self, user: &str) -> Result<Option<Account>, String> {
-        Ok(self.users.get(user).map(|(uid, _, _)| Account {
-            name: user.into(),
+        let name = self.canonical(user);
+        Ok(self.users.get(name).map(|(uid, _, _)| Account {
+            name: name.into(),
             uid: *uid,
             gid: *uid,
-            home: format!("/home/{user}").into(),
+            home: format!("/home/{name}").into(),
             shell: "/bin/sh".into(),
             gecos: nss_helper::Gecos::parse(""),
         }))
@@ -69,6 +133,10 @@ impl Directory for MemDirectory {
     }
 
     fn is_local(&self, user: &str) -> Result<bool, String> {
-        Ok(self.users.get(user).is_some_and(|u| u.2))
+        Ok(self.users.get(self.canonical(user)).is_some_and(|u| u.2))
+    }
+
+    fn shadow(&self, user: &str) -> Result<Option<Shadow>, String> {
+        Ok(self.shadows.borrow().get(self.canonical(user)).cloned())
     }
 }

@@ -64,3 +64,48 @@ pub fn getenv(pamh: &mut PamHandle, name: &str) -> Option<String> {
     let text = unsafe { std::ffi::CStr::from_ptr(value) };
     text.to_str().ok().map(str::to_string)
 }
+
+/// The shadow entry of `name` through NSS (`getspnam_r`; root only): the hash and the
+/// last-change day. `Ok(None)` when no shadow source knows the name.
+pub fn shadow_entry(name: &str) -> std::io::Result<Option<(crate::secret::Secret, i64)>> {
+    let Ok(c_name) = CString::new(name) else {
+        return Ok(None);
+    };
+    let mut size = 1024usize;
+    loop {
+        let mut buf = Zeroizing::new(vec![0u8; size]);
+        // SAFETY: an all-zero `spwd` is a valid value of this plain C struct (null pointers,
+        // zero numbers); getspnam_r fills it in.
+        let mut entry: libc::spwd = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::spwd = std::ptr::null_mut();
+        // SAFETY: `c_name` is NUL-terminated; `entry` and `buf` are live, writable and `buf.len()`
+        // bytes long; `found` is a valid out-pointer. The strings getspnam_r stores in `entry`
+        // point into `buf`, which outlives every read below.
+        let rc = unsafe {
+            libc::getspnam_r(
+                c_name.as_ptr(),
+                &mut entry,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        if rc == libc::ERANGE && size < 1 << 20 {
+            size *= 4;
+            continue;
+        }
+        if found.is_null() {
+            return match rc {
+                0 | libc::ENOENT => Ok(None),
+                e => Err(std::io::Error::from_raw_os_error(e)),
+            };
+        }
+        if entry.sp_pwdp.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: non-NULL and NUL-terminated, pointing into `buf`, which is still alive.
+        let hash = unsafe { std::ffi::CStr::from_ptr(entry.sp_pwdp) };
+        let hash = crate::secret::Secret::new(String::from_utf8_lossy(hash.to_bytes()).into());
+        return Ok(Some((hash, entry.sp_lstchg)));
+    }
+}

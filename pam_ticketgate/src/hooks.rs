@@ -18,7 +18,7 @@ use crate::args::{self, AuthPhase};
 use crate::audit::{AuditSink, SystemAudit};
 use crate::directory::{Directory, Nss};
 use crate::ffi;
-use crate::gate::{self, Conversation, Login, Outcome, Phase, World};
+use crate::gate::{self, Conversation, Login, Outcome, PendingChange, Phase, World};
 use crate::scope::HostNames;
 use crate::secret::Secret;
 use crate::store::{FileStore, StateStore, StoreError};
@@ -28,6 +28,9 @@ const PAM_PRELIM_CHECK: PamFlag = 0x4000;
 
 /// Module data key marking a successful `ticket` phase (the `authsucc` of this module).
 const AUTH_OK: &str = "pam_ticketgate_auth_ok";
+
+/// Module data key of the change the `password` line checked, for the `commit` line.
+const PENDING: &str = "pam_ticketgate_pending_change";
 
 /// The module's hooks.
 pub struct TicketGate;
@@ -125,6 +128,15 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
                 .error("pam.d line: preauth/authfail/ticket belong on auth lines only");
             return PamResultCode::PAM_SERVICE_ERR;
         }
+        (Hook::Account | Hook::OpenSession | Hook::CloseSession, None) if args.commit => {
+            SystemAudit::new(None).error("pam.d line: commit belongs on a password line only");
+            return PamResultCode::PAM_SERVICE_ERR;
+        }
+        // The commit line has nothing to do in the first pass: nothing was changed yet.
+        (Hook::Password, None) if args.commit && flags & PAM_PRELIM_CHECK != 0 => {
+            return PamResultCode::PAM_IGNORE;
+        }
+        (Hook::Password, None) if args.commit => Phase::PasswordCommit,
         (Hook::Account, None) => Phase::Account,
         (Hook::Password, None) if flags & PAM_PRELIM_CHECK != 0 => Phase::PasswordPrelim,
         (Hook::Password, None) => Phase::Password,
@@ -272,6 +284,25 @@ impl Conversation for PamWorld<'_> {
         let pamh = self.pamh.try_borrow().ok()?;
         let tok = pamh.get_item::<OldAuthTok>().ok()??;
         secret_text(tok.as_bytes())
+    }
+
+    fn keep_pending(&self, change: PendingChange) -> bool {
+        self.pamh
+            .try_borrow_mut()
+            .is_ok_and(|mut pamh| pamh.set_data(PENDING, Box::new(Some(change))).is_ok())
+    }
+
+    fn take_pending(&self) -> Option<PendingChange> {
+        let mut pamh = self.pamh.try_borrow_mut().ok()?;
+        // SAFETY (of the get_data contract): only this module stores under PENDING, always an
+        // Option<PendingChange>.
+        let change = unsafe { pamh.get_data::<Option<PendingChange>>(PENDING) }
+            .ok()?
+            .clone()?;
+        // Used up: a second commit line in the same handle records nothing.
+        pamh.set_data(PENDING, Box::new(None::<PendingChange>))
+            .ok()?;
+        Some(change)
     }
 
     fn fail_delay(&self, delay: Duration) {

@@ -170,6 +170,56 @@ impl Sandbox {
         self.service(name, &lines);
     }
 
+    /// Debian's `common-*` as `pam-auth-update` writes them with the three ticketgate profiles
+    /// enabled, in this sandbox's `/etc/pam.d` (the host's profiles plus `conf/pam-configs`,
+    /// bound over `/usr/share/pam-configs`; `/var/lib/pam` and debconf's cache are private
+    /// copies, so nothing of the host's changes and sandboxes do not share locks), then the module
+    /// named by its built path and this sandbox's config, as [`Self::example_stack`] does.
+    pub fn debian_common_stacks(&self) {
+        let profiles = self.path("pam-configs");
+        let seen = self.path("var-lib-pam");
+        let debconf = self.path("debconf-cache");
+        for (from, to) in [
+            ("/usr/share/pam-configs", &profiles),
+            ("/var/lib/pam", &seen),
+            ("/var/cache/debconf", &debconf),
+        ] {
+            let copied = Command::new("cp").args(["-a", from]).arg(to).status();
+            assert!(copied.is_ok_and(|c| c.success()), "copy {from}");
+        }
+        let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/pam-configs");
+        for entry in std::fs::read_dir(&ours).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), profiles.join(entry.file_name())).unwrap();
+        }
+        let script = format!(
+            "mount --bind {} /usr/share/pam-configs && mount --bind {} /var/lib/pam && \
+             mount --bind {} /var/cache/debconf && DEBIAN_FRONTEND=noninteractive \
+             pam-auth-update --package --enable ticketgate ticketgate-preauth ticketgate-authfail",
+            profiles.display(),
+            seen.display(),
+            debconf.display()
+        );
+        let out = self.run(&["sh", "-c", &script], "");
+        assert!(out.status.success(), "pam-auth-update: {}", text(&out));
+        let module = format!(
+            "{} config={}",
+            crate::module_so().display(),
+            self.config().display()
+        );
+        for file in [
+            "common-auth",
+            "common-account",
+            "common-password",
+            "common-session",
+        ] {
+            let path = self.path("etc/pam.d").join(file);
+            let stack = std::fs::read_to_string(&path).unwrap();
+            assert!(stack.contains("pam_ticketgate.so"), "{file}: {stack}");
+            std::fs::write(&path, stack.replace("pam_ticketgate.so", &module)).unwrap();
+        }
+    }
+
     /// Runs `argv` inside a private mount namespace with this sandbox's files bound over /etc.
     pub fn run(&self, argv: &[&str], stdin: &str) -> Output {
         let out = crate::run_with_input(

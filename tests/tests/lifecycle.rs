@@ -23,7 +23,7 @@ fn sandbox(policy: &str) -> Sandbox {
     let (so, cfg) = (module_so(), s.config());
     let (so, cfg) = (so.display(), cfg.display());
     let password = format!(
-        "password requisite {so} config={cfg}\npassword required pam_unix.so use_authtok sha512\n"
+        "password requisite {so} config={cfg}\npassword requisite pam_unix.so use_authtok sha512\npassword optional {so} commit config={cfg}\n"
     );
     s.service("chpw", &password);
     s.service("passwd", &password);

@@ -285,6 +285,18 @@ fn installed_with_dpkg_enabled_with_pam_auth_update_then_removed_and_purged() {
         password[1].contains("pam_unix.so") && password[1].contains("use_authtok"),
         "{password:?}"
     );
+    // The commit line comes after the block pam_unix's success jumps to: reached only when
+    // pam_unix stored the new password (a failure reaches pam_deny first).
+    let at = |needle: &str| password.iter().position(|l| l.contains(needle)).unwrap();
+    assert_eq!(
+        password[at("pam_ticketgate.so commit")],
+        "password optional pam_ticketgate.so commit"
+    );
+    assert!(
+        at("pam_deny.so") < at("pam_permit.so")
+            && at("pam_permit.so") < at("pam_ticketgate.so commit"),
+        "{password:?}"
+    );
     assert!(
         stack(&root, "common-session").contains(&"session optional pam_ticketgate.so".to_string())
     );

@@ -37,8 +37,12 @@ pub enum Phase {
     Account,
     /// `password` (chauthtok), first pass (`PAM_PRELIM_CHECK`): may the user change it now?
     PasswordPrelim,
-    /// `password` (chauthtok), second pass (`PAM_UPDATE_AUTHTOK`): check and record the new one.
+    /// `password` (chauthtok), second pass (`PAM_UPDATE_AUTHTOK`): check the new one and hand
+    /// it to the password module; the change is recorded only by [`Phase::PasswordCommit`].
     Password,
+    /// `password ... commit`, after the password module: it stored the new credential, so the
+    /// change the `password` line checked is recorded now.
+    PasswordCommit,
     /// `session` open / close.
     SessionOpen,
     SessionClose,
@@ -95,6 +99,28 @@ pub trait Conversation {
     fn getenv(&self, _name: &str) -> Option<String> {
         None
     }
+    /// Keeps the change the `password` line checked in this PAM handle, for the `commit` line.
+    fn keep_pending(&self, _change: PendingChange) -> bool {
+        false
+    }
+    /// The change the `password` line kept in this handle, taken (a second commit finds none).
+    fn take_pending(&self) -> Option<PendingChange> {
+        None
+    }
+}
+
+/// A credential change checked by the `password` line and not yet recorded: the `commit` line
+/// after the password module records it once that module stored the credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingChange {
+    /// The canonical account name.
+    pub user: String,
+    pub credential: Credential,
+    /// The new credential's Argon2 hash for the history (`None` when history is off).
+    pub history_hash: Option<String>,
+    /// The shadow hash before the change (local passwords): unchanged after the password
+    /// module ran means it did not store the new one.
+    pub shadow_before: Option<Secret>,
 }
 
 /// Everything outside the module's logic: state, directory, audit, host names, conversation.
@@ -192,6 +218,7 @@ impl<'a> Gate<'a> {
             Phase::Account => self.account(subject),
             Phase::PasswordPrelim => self.password_prelim(subject),
             Phase::Password => self.password(subject),
+            Phase::PasswordCommit => self.password_commit(subject),
             Phase::SessionOpen => self.session_open(subject),
             Phase::SessionClose => self.session_close(subject),
         }
@@ -211,6 +238,8 @@ impl<'a> Gate<'a> {
         ));
         match (phase, mode) {
             (Phase::Authfail, _) => Outcome::AuthFailed,
+            // No state is needed to hand a new password on: the stack works as without us.
+            (Phase::Password, Unprivileged::Ignore) => self.pass_through(),
             (_, Unprivileged::Ignore) => Outcome::NotCovered,
             (_, Unprivileged::Deny) => Outcome::UnprivilegedDenied,
         }

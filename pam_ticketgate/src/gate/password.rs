@@ -1,8 +1,10 @@
 //! The `password` phase (chauthtok): the minimum interval between changes, the new credential
-//! asked twice (or taken from an earlier module), the credential rules and the history; on
-//! success the change is recorded and must-change cleared.
+//! asked twice (or taken from an earlier module), the credential rules and the history. The
+//! change is recorded (last change, must-change cleared, history) only by the `commit` line
+//! after the password module, once that module stored it. A caller no scope covers gets the
+//! new credential asked twice and `PAM_AUTHTOK` set, with no rules, as without the module.
 
-use super::{Gate, Outcome, Subject};
+use super::{Gate, Outcome, PendingChange, Subject};
 use crate::args::Credential;
 use crate::audit::EventName;
 use crate::config::Policy;
@@ -38,7 +40,7 @@ impl Gate<'_> {
 
     pub(super) fn password(&self, subject: Subject) -> Outcome {
         let Subject::Known { user, scope, .. } = subject else {
-            return Outcome::NotCovered;
+            return self.pass_through();
         };
         let policy = self.policy(scope);
         let store = match self.store() {
@@ -52,7 +54,7 @@ impl Gate<'_> {
         }
         let account = match self.world.directory().lookup(user.as_str()) {
             Ok(Some(a)) => a,
-            Ok(None) => return Outcome::NotCovered,
+            Ok(None) => return self.pass_through(),
             Err(e) => return self.system_error(&e),
         };
         let history = match store.load(&user) {
@@ -73,9 +75,7 @@ impl Gate<'_> {
                 },
             };
             match new.and_then(|n| self.check(&n, policy, &account, &history).map(|()| n)) {
-                Ok(n) => {
-                    return self.record_change(store.as_ref(), &user, &n, policy, given.is_none());
-                }
+                Ok(n) => return self.hand_over(&user, &n, policy, given.is_none()),
                 Err(v) => {
                     self.tell(&v.message);
                     self.audit.event(
@@ -89,6 +89,67 @@ impl Gate<'_> {
             }
         }
         Outcome::CredentialRefused
+    }
+
+    /// For a caller no rule applies to: what the stack gets without the module. An earlier
+    /// module's `PAM_AUTHTOK` is passed on; else the new credential is asked twice and set as
+    /// `PAM_AUTHTOK` for the password module's `use_authtok` (as `pam_pwquality` does).
+    pub(super) fn pass_through(&self) -> Outcome {
+        let conv = self.world.conversation();
+        if conv.authtok().is_some() {
+            return Outcome::Allowed;
+        }
+        let what = self.credential_word();
+        for _ in 0..TRIES {
+            match self.ask_twice(what) {
+                None => return Outcome::CredentialRefused,
+                Some(Err(v)) => self.tell(&v.message),
+                Some(Ok(new)) => {
+                    return if conv.set_authtok(&new) {
+                        Outcome::Allowed
+                    } else {
+                        self.system_error("could not set PAM_AUTHTOK for the next password module")
+                    };
+                }
+            }
+        }
+        Outcome::CredentialRefused
+    }
+
+    /// After the password module (`commit`): records the change the `password` line checked in
+    /// this handle, once the password module really stored it.
+    pub(super) fn password_commit(&self, subject: Subject) -> Outcome {
+        let Subject::Known { user, scope, .. } = subject else {
+            return Outcome::NotCovered;
+        };
+        let conv = self.world.conversation();
+        let Some(pending) = conv.take_pending() else {
+            return Outcome::NotCovered;
+        };
+        if pending.user != user.as_str() || pending.credential != self.login.credential {
+            return Outcome::NotCovered;
+        }
+        if let Some(before) = &pending.shadow_before {
+            match self.world.directory().shadow(user.as_str()) {
+                Ok(Some(after)) if after.hash != *before => {}
+                Ok(_) => {
+                    self.audit.event(
+                        &self
+                            .event(EventName::CredentialUpdateFailed, user.as_str())
+                            .with("rule", "not_stored")
+                            .with("credential", self.credential_word()),
+                        self.now,
+                    );
+                    return Outcome::CredentialRefused;
+                }
+                Err(e) => return self.system_error(&e),
+            }
+        }
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(o) => return o,
+        };
+        self.record_change(store.as_ref(), &user, pending, self.policy(scope))
     }
 
     fn credential_word(&self) -> &'static str {
@@ -185,20 +246,13 @@ impl Gate<'_> {
         Outcome::CredentialRefused
     }
 
-    /// Hands the credential to the next module and records the change: time, must-change
-    /// cleared, a salted Argon2 hash appended to the history.
-    fn record_change(
-        &self,
-        store: &dyn StateStore,
-        user: &UserName,
-        new: &Secret,
-        policy: &Policy,
-        prompted: bool,
-    ) -> Outcome {
+    /// Hands the credential to the password module and keeps the change for the `commit`
+    /// line: the salted Argon2 hash for the history, and the shadow hash before the change.
+    fn hand_over(&self, user: &UserName, new: &Secret, policy: &Policy, prompted: bool) -> Outcome {
         if prompted && !self.world.conversation().set_authtok(new) {
             return self.system_error("could not set PAM_AUTHTOK for the next password module");
         }
-        let hash = if policy.history > 0 {
+        let history_hash = if policy.history > 0 {
             match crate::hash::hash(new) {
                 Ok(h) => Some(h),
                 Err(e) => return self.system_error(&e),
@@ -206,7 +260,35 @@ impl Gate<'_> {
         } else {
             None
         };
-        let (now, which) = (self.now, self.login.credential);
+        let shadow_before = match self.login.credential {
+            Credential::Password => match self.world.directory().shadow(user.as_str()) {
+                Ok(entry) => entry.map(|e| e.hash),
+                Err(e) => return self.system_error(&e),
+            },
+            Credential::Pin => None,
+        };
+        let pending = PendingChange {
+            user: user.as_str().to_string(),
+            credential: self.login.credential,
+            history_hash,
+            shadow_before,
+        };
+        if !self.world.conversation().keep_pending(pending) {
+            return self.system_error("could not keep the checked change for the commit line");
+        }
+        Outcome::Allowed
+    }
+
+    /// Records the change: time, must-change cleared, the hash appended to the history.
+    fn record_change(
+        &self,
+        store: &dyn StateStore,
+        user: &UserName,
+        pending: PendingChange,
+        policy: &Policy,
+    ) -> Outcome {
+        let (now, which) = (self.now, pending.credential);
+        let hash = pending.history_hash.filter(|_| policy.history > 0);
         let updated = store.update(user, &mut |r| {
             let state = lifecycle::credential_mut(r, which);
             state.last_change = Some(now);

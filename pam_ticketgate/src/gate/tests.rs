@@ -20,6 +20,8 @@ struct TestWorld {
     authtok_set: RefCell<Option<String>>,
     /// `PAM_AUTHTOK` as an earlier module left it.
     given_authtok: RefCell<Option<String>>,
+    /// The handle's kept change, between the `password` and the `commit` line.
+    pending: RefCell<Option<PendingChange>>,
 }
 
 struct Borrowed<'a>(&'a MemStore);
@@ -102,6 +104,13 @@ impl Conversation for TestWorld {
     fn putenv(&self, kv: &str) -> bool {
         panic!("unexpected putenv {kv:?}");
     }
+    fn keep_pending(&self, change: PendingChange) -> bool {
+        *self.pending.borrow_mut() = Some(change);
+        true
+    }
+    fn take_pending(&self) -> Option<PendingChange> {
+        self.pending.borrow_mut().take()
+    }
 }
 
 struct Case {
@@ -132,6 +141,7 @@ fn case(config: &str) -> Case {
         prompts: RefCell::new(Vec::new()),
         authtok_set: RefCell::new(None),
         given_authtok: RefCell::new(None),
+        pending: RefCell::new(None),
     };
     Case {
         _dir: dir,
@@ -164,6 +174,15 @@ impl Case {
             .store
             .load(&UserName::parse(user).unwrap())
             .unwrap()
+    }
+    /// A whole change: the `password` line, then (when it passed) the password module and the
+    /// `commit` line after it.
+    fn change(&self, login: &Login, now: i64) -> Outcome {
+        let checked = self.run(Phase::Password, login, now);
+        if checked != Outcome::Allowed {
+            return checked;
+        }
+        self.run(Phase::PasswordCommit, login, now)
     }
     fn fail(&self, user: &str, now: i64) {
         assert_eq!(
@@ -749,7 +768,16 @@ fn new_password_is_checked_recorded_and_handed_on() {
         "handed to pam_unix use_authtok"
     );
     let r = c.record("alice").unwrap();
-    assert_eq!(r.password.last_change, Some(50));
+    assert!(
+        r.password.must_change && r.password.last_change.is_none(),
+        "nothing recorded before the password module stored it (issue 11)"
+    );
+    assert_eq!(
+        c.run(Phase::PasswordCommit, &login("alice"), 51),
+        Outcome::Allowed
+    );
+    let r = c.record("alice").unwrap();
+    assert_eq!(r.password.last_change, Some(51));
     assert!(!r.password.must_change);
     assert!(c.world.audit.names().contains(&"credential_update"));
     let logged = format!("{:?}", c.world.audit.events.lock().unwrap());
@@ -790,11 +818,7 @@ fn history_refuses_recent_credentials() {
     let c = case(&format!("{POLICY}history = 2\n"));
     for (t, pw) in [(1, GOOD), (2, "Second-Pass9"), (3, "Third-Pass9!")] {
         c.types(&[pw, pw]);
-        assert_eq!(
-            c.run(Phase::Password, &login("alice"), t),
-            Outcome::Allowed,
-            "{pw}"
-        );
+        assert_eq!(c.change(&login("alice"), t), Outcome::Allowed, "{pw}");
     }
     c.types(&[
         "Third-Pass9!",
@@ -805,7 +829,7 @@ fn history_refuses_recent_credentials() {
         GOOD,
     ]);
     assert_eq!(
-        c.run(Phase::Password, &login("alice"), 4),
+        c.change(&login("alice"), 4),
         Outcome::Allowed,
         "the third-newest is free again"
     );
@@ -827,7 +851,7 @@ fn min_change_interval_binds_users_not_root() {
         real_uid: 1000,
         ..login("alice")
     };
-    assert_eq!(c.run(Phase::Password, &user, 0), Outcome::Allowed);
+    assert_eq!(c.change(&user, 0), Outcome::Allowed);
     assert_eq!(
         c.run(Phase::PasswordPrelim, &user, 3599),
         Outcome::CredentialRefused,
@@ -865,7 +889,7 @@ fn pin_services_use_the_pin_policy_and_rules() {
         ..login("alice")
     };
     c.types(&["121212", "121212", "284917", "284917"]);
-    assert_eq!(c.run(Phase::Password, &pin, 7), Outcome::Allowed);
+    assert_eq!(c.change(&pin, 7), Outcome::Allowed);
     assert_eq!(c.failed_rules(), vec!["distinct_digits"]);
     assert_eq!(*c.world.prompts.borrow().first().unwrap(), "New PIN: ");
     let r = c.record("alice").unwrap();
@@ -873,13 +897,115 @@ fn pin_services_use_the_pin_policy_and_rules() {
 }
 
 #[test]
-fn password_phase_leaves_uncovered_logins_alone() {
+fn uncovered_callers_get_the_password_asked_twice_and_handed_on_without_rules() {
+    // Regression (issue 11): PAM_IGNORE without PAM_AUTHTOK broke `passwd` for everyone no
+    // scope covers (`pam_unix use_authtok` had nothing to use).
+    let c = case(POLICY);
+    c.types(&["abc", "abd", "abc", "abc"]);
+    assert_eq!(c.change(&login("bob"), 0), Outcome::NotCovered);
+    assert_eq!(
+        *c.world.prompts.borrow(),
+        vec![
+            "New password: ",
+            "Retype new password: ",
+            "New password: ",
+            "Retype new password: "
+        ]
+    );
+    assert_eq!(
+        c.world.messages.borrow().as_slice(),
+        ["Sorry, the passwords do not match."]
+    );
+    assert_eq!(
+        c.world.authtok_set.borrow().as_deref(),
+        Some("abc"),
+        "no rules: a short password is pam_unix's business"
+    );
+    assert!(c.failed_rules().is_empty());
+    assert_eq!(c.record("bob"), None, "nothing stored for bob");
+}
+
+#[test]
+fn uncovered_callers_keep_an_earlier_modules_token() {
+    let c = case(POLICY);
+    *c.world.given_authtok.borrow_mut() = Some("whatever".into());
+    assert_eq!(c.run(Phase::Password, &login("bob"), 0), Outcome::Allowed);
+    assert!(c.world.prompts.borrow().is_empty());
+    assert_eq!(*c.world.authtok_set.borrow(), None);
+}
+
+#[test]
+fn unprivileged_callers_still_get_a_token_for_use_authtok() {
+    let c = case(POLICY);
+    c.types(&[GOOD, GOOD]);
+    let user = Login {
+        privileged: false,
+        ..login("alice")
+    };
+    assert_eq!(c.run(Phase::Password, &user, 0), Outcome::Allowed);
+    assert_eq!(c.world.authtok_set.borrow().as_deref(), Some(GOOD));
+}
+
+#[test]
+fn a_change_the_password_module_did_not_store_is_not_recorded() {
+    // Regression (issue 11): the old password typed as the new one; pam_unix refused
+    // ("password unchanged"), but must-change was already cleared.
+    let c = case(&format!(
+        "{POLICY}history = 3\nmin_change_interval = \"1d\"\n"
+    ));
+    let alice = UserName::parse("alice").unwrap();
+    c.world
+        .store
+        .update(&alice, &mut |r| r.password.must_change = true)
+        .unwrap();
+    c.world.dir.set_shadow("alice", "$y$old", Some(19000));
+    c.types(&[GOOD, GOOD]);
+    assert_eq!(
+        c.run(Phase::Password, &login("alice"), 50),
+        Outcome::Allowed
+    );
+    assert_eq!(
+        c.run(Phase::PasswordCommit, &login("alice"), 51),
+        Outcome::CredentialRefused,
+        "the shadow entry did not change"
+    );
+    let r = c.record("alice").unwrap();
+    assert!(r.password.must_change, "must-change stays");
+    assert_eq!(
+        r.password.last_change, None,
+        "the interval clock did not start"
+    );
+    assert!(r.password.history.is_empty(), "history untouched");
+    assert_eq!(c.failed_rules(), vec!["not_stored"]);
+    // The same change, stored this time.
+    c.types(&[GOOD, GOOD]);
+    assert_eq!(
+        c.run(Phase::Password, &login("alice"), 60),
+        Outcome::Allowed
+    );
+    c.world.dir.set_shadow("alice", "$y$new", Some(19001));
+    assert_eq!(
+        c.run(Phase::PasswordCommit, &login("alice"), 61),
+        Outcome::Allowed
+    );
+    let r = c.record("alice").unwrap();
+    assert!(!r.password.must_change);
+    assert_eq!(r.password.last_change, Some(61));
+    assert_eq!(r.password.history.len(), 1);
+}
+
+#[test]
+fn a_commit_line_with_nothing_checked_records_nothing() {
     let c = case(POLICY);
     assert_eq!(
-        c.run(Phase::Password, &login("bob"), 0),
+        c.run(Phase::PasswordCommit, &login("alice"), 1),
         Outcome::NotCovered
     );
-    assert!(c.world.prompts.borrow().is_empty());
+    assert_eq!(c.record("alice"), None);
+    // A refused change keeps nothing for the commit line either.
+    c.types(&["short", "short", "short", "short", "short", "short"]);
+    assert_eq!(c.change(&login("alice"), 2), Outcome::CredentialRefused);
+    assert!(c.world.pending.borrow().is_none());
 }
 
 #[test]
@@ -896,7 +1022,7 @@ fn a_credential_from_an_earlier_module_is_checked_without_prompting() {
     );
     assert_eq!(c.failed_rules(), vec!["character_classes"]);
     *c.world.given_authtok.borrow_mut() = Some(GOOD.into());
-    assert_eq!(c.run(Phase::Password, &login("alice"), 2), Outcome::Allowed);
+    assert_eq!(c.change(&login("alice"), 2), Outcome::Allowed);
     assert_eq!(
         *c.world.authtok_set.borrow(),
         None,
