@@ -19,6 +19,8 @@ pub enum EventName {
     TicketRejected,
     OfflineFallback,
     BreakglassUsed,
+    TicketAbandoned,
+    StateUnwritable,
     ExpiredLock,
     InactiveLock,
     MustChange,
@@ -35,7 +37,7 @@ pub enum EventName {
 
 impl EventName {
     /// Every event, in the order pam_ticketgate(8) lists them.
-    pub const ALL: [EventName; 23] = [
+    pub const ALL: [EventName; 25] = [
         Self::AuthSuccess,
         Self::AuthFailure,
         Self::HackLock,
@@ -58,6 +60,8 @@ impl EventName {
         Self::TicketRejected,
         Self::OfflineFallback,
         Self::BreakglassUsed,
+        Self::TicketAbandoned,
+        Self::StateUnwritable,
         Self::ConfigError,
     ];
 
@@ -101,6 +105,15 @@ impl EventName {
                  detail)"
             }
             Self::BreakglassUsed => "a break-glass code was used (ticket, remaining)",
+            Self::TicketAbandoned => {
+                "the client gave no answer at the ticket prompt after a correct password; it \
+                 counts as a failed logon"
+            }
+            Self::StateUnwritable => {
+                "the user's state cannot be written (full or read-only state_dir, a planted link, \
+                 a name that cannot be stored); the login is refused unless state_unwritable = \
+                 \"allow\" (error, policy)"
+            }
             Self::ConfigError => {
                 "the configuration, a module argument or a secret file is unusable (error)"
             }
@@ -120,6 +133,8 @@ impl EventName {
             Self::TicketRejected => "ticket_rejected",
             Self::OfflineFallback => "offline_fallback",
             Self::BreakglassUsed => "breakglass_used",
+            Self::TicketAbandoned => "ticket_abandoned",
+            Self::StateUnwritable => "state_unwritable",
             Self::ExpiredLock => "expired_lock",
             Self::InactiveLock => "inactive_lock",
             Self::MustChange => "must_change",
@@ -147,7 +162,8 @@ impl EventName {
             Self::SessionOpen | Self::SessionClose => syslog::Severity::LOG_INFO,
             Self::AuthFailure | Self::AdminLock => syslog::Severity::LOG_NOTICE,
             Self::HackLock => syslog::Severity::LOG_WARNING,
-            Self::ConfigError => syslog::Severity::LOG_ERR,
+            Self::ConfigError | Self::StateUnwritable => syslog::Severity::LOG_ERR,
+            Self::TicketAbandoned => syslog::Severity::LOG_NOTICE,
             Self::TicketAccepted => syslog::Severity::LOG_INFO,
             Self::TicketRejected => syslog::Severity::LOG_NOTICE,
             // Logins let on without the ticket system's word are loud.
@@ -390,6 +406,8 @@ mod tests {
             TicketRejected,
             OfflineFallback,
             BreakglassUsed,
+            TicketAbandoned,
+            StateUnwritable,
             ConfigError,
         );
         assert_eq!(every.len(), EventName::ALL.len());

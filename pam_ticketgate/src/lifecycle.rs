@@ -25,6 +25,16 @@ pub enum Standing {
     MustChange,
 }
 
+/// What the system's own password database says of the last change (the shadow entry), for
+/// changes made without the module (`chpasswd`, `passwd -e`, `usermod`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outside {
+    /// The shadow entry's last-change day, as epoch seconds.
+    pub last_change: Option<i64>,
+    /// The last-change day is 0 (`passwd -e`): change it at the next login.
+    pub must_change: bool,
+}
+
 /// The credential state a service checks (`credential=password|pin`).
 pub fn credential(record: &Record, which: Credential) -> &CredentialState {
     match which {
@@ -40,24 +50,32 @@ pub fn credential_mut(record: &mut Record, which: Credential) -> &mut Credential
     }
 }
 
-/// When the credential expires: `expires_after` from its last change, or from first sight
-/// when no change was recorded. `None` = never.
+/// When the credential expires: `expires_after` from its last change — the later of the
+/// module's record (or first sight, when it recorded none) and the shadow entry's day.
+/// `None` = never.
 pub fn expires_at(
     state: &CredentialState,
     first_seen: Option<i64>,
+    outside: &Outside,
     policy: &Policy,
 ) -> Option<i64> {
     let after = i64::try_from(policy.expires_after?.as_secs()).ok()?;
-    let base = state.last_change.or(first_seen)?;
+    let base = state.last_change.or(first_seen).max(outside.last_change)?;
     Some(base.saturating_add(after))
 }
 
-pub fn standing(record: &Record, which: Credential, policy: &Policy, now: i64) -> Standing {
+pub fn standing(
+    record: &Record,
+    which: Credential,
+    policy: &Policy,
+    outside: &Outside,
+    now: i64,
+) -> Standing {
     let state = credential(record, which);
-    if state.must_change {
+    if state.must_change || outside.must_change {
         return Standing::MustChange;
     }
-    let Some(at) = expires_at(state, record.first_seen, policy) else {
+    let Some(at) = expires_at(state, record.first_seen, outside, policy) else {
         return Standing::Fine;
     };
     if now >= at {
@@ -128,25 +146,49 @@ mod tests {
             ..Record::default()
         };
         assert_eq!(
-            standing(&r, Credential::Password, &p, 1000 + 90 * DAY - 1),
+            standing(
+                &r,
+                Credential::Password,
+                &p,
+                &Outside::default(),
+                1000 + 90 * DAY - 1
+            ),
             Standing::ExpiresSoon {
                 days_left: 0,
                 at: 1000 + 90 * DAY
             }
         );
         assert_eq!(
-            standing(&r, Credential::Password, &p, 1000 + 90 * DAY),
+            standing(
+                &r,
+                Credential::Password,
+                &p,
+                &Outside::default(),
+                1000 + 90 * DAY
+            ),
             Standing::Expired {
                 at: 1000 + 90 * DAY
             }
         );
         r.password.last_change = Some(1000 + 80 * DAY);
         assert_eq!(
-            standing(&r, Credential::Password, &p, 1000 + 90 * DAY),
+            standing(
+                &r,
+                Credential::Password,
+                &p,
+                &Outside::default(),
+                1000 + 90 * DAY
+            ),
             Standing::Fine
         );
         assert_eq!(
-            standing(&r, Credential::Pin, &p, 1000 + 90 * DAY),
+            standing(
+                &r,
+                Credential::Pin,
+                &p,
+                &Outside::default(),
+                1000 + 90 * DAY
+            ),
             Standing::Expired {
                 at: 1000 + 90 * DAY
             },
@@ -163,15 +205,27 @@ mod tests {
         };
         let at = 90 * DAY;
         assert_eq!(
-            standing(&r, Credential::Password, &p, at - 14 * DAY - 1),
+            standing(
+                &r,
+                Credential::Password,
+                &p,
+                &Outside::default(),
+                at - 14 * DAY - 1
+            ),
             Standing::Fine
         );
         assert_eq!(
-            standing(&r, Credential::Password, &p, at - 14 * DAY),
+            standing(
+                &r,
+                Credential::Password,
+                &p,
+                &Outside::default(),
+                at - 14 * DAY
+            ),
             Standing::ExpiresSoon { days_left: 14, at }
         );
         assert_eq!(
-            standing(&r, Credential::Password, &p, at - 1),
+            standing(&r, Credential::Password, &p, &Outside::default(), at - 1),
             Standing::ExpiresSoon { days_left: 0, at }
         );
     }
@@ -183,13 +237,25 @@ mod tests {
             ..Record::default()
         };
         assert_eq!(
-            standing(&r, Credential::Password, &policy(0, 14, 0), i64::MAX / 2),
+            standing(
+                &r,
+                Credential::Password,
+                &policy(0, 14, 0),
+                &Outside::default(),
+                i64::MAX / 2
+            ),
             Standing::Fine
         );
         let mut r = r;
         r.password.must_change = true;
         assert_eq!(
-            standing(&r, Credential::Password, &policy(0, 14, 0), 5),
+            standing(
+                &r,
+                Credential::Password,
+                &policy(0, 14, 0),
+                &Outside::default(),
+                5
+            ),
             Standing::MustChange
         );
     }
@@ -249,7 +315,7 @@ mod tests {
         assert_eq!(r.last_active, Some(1_795_339_199));
         let p = policy(90, 14, 0);
         assert!(matches!(
-            standing(&r, Credential::Password, &p, i64::MIN),
+            standing(&r, Credential::Password, &p, &Outside::default(), i64::MIN),
             Standing::Fine
         ));
         let r = Record {
@@ -257,8 +323,57 @@ mod tests {
             ..Record::default()
         };
         assert!(matches!(
-            standing(&r, Credential::Password, &p, i64::MIN),
+            standing(&r, Credential::Password, &p, &Outside::default(), i64::MIN),
             Standing::Fine
         ));
+    }
+
+    #[test]
+    fn changes_made_outside_the_module_count_for_expiry() {
+        // Issue 11: chpasswd / usermod move the shadow entry's last-change day.
+        let p = policy(90, 14, 0);
+        let r = Record {
+            first_seen: Some(0),
+            ..Record::default()
+        };
+        let now = 100 * DAY;
+        let none = Outside::default();
+        assert!(matches!(
+            standing(&r, Credential::Password, &p, &none, now),
+            Standing::Expired { .. }
+        ));
+        let changed = Outside {
+            last_change: Some(95 * DAY),
+            must_change: false,
+        };
+        assert_eq!(
+            standing(&r, Credential::Password, &p, &changed, now),
+            Standing::Fine
+        );
+        // An older shadow day never shortens what the module knows.
+        let old = Outside {
+            last_change: Some(DAY),
+            must_change: false,
+        };
+        let recent = Record {
+            password: CredentialState {
+                last_change: Some(99 * DAY),
+                ..CredentialState::default()
+            },
+            ..r.clone()
+        };
+        assert_eq!(
+            standing(&recent, Credential::Password, &p, &old, now),
+            Standing::Fine
+        );
+        // `passwd -e`.
+        let forced = Outside {
+            last_change: None,
+            must_change: true,
+        };
+        assert_eq!(
+            standing(&recent, Credential::Password, &p, &forced, now),
+            Standing::MustChange
+        );
     }
 }

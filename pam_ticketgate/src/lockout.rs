@@ -1,7 +1,9 @@
 //! Failed-logon lockout (Cisco credential policy): pure rules over a [`Record`] and `now`.
 
+use crate::args::Credential;
 use crate::config::Policy;
-use crate::store::{Attempt, HackLock, Record};
+use crate::lifecycle::{credential, credential_mut};
+use crate::store::{Attempt, CredentialState, HackLock, Record};
 
 /// Bound on remembered failures when `failed_logon = 0` (no limit) keeps counting.
 const MAX_REMEMBERED_FAILURES: usize = 100;
@@ -9,23 +11,29 @@ const MAX_REMEMBERED_FAILURES: usize = 100;
 /// Why an account is locked right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lock {
-    /// `ticketgate lock`; lasts until `ticketgate unlock`.
+    /// `ticketgate lock`; lasts until `ticketgate unlock`. Covers every credential.
     Admin { since: i64 },
-    /// Too many failures; `until: None` lasts until an administrator unlocks.
+    /// Too many failures of this credential; `until: None` lasts until an administrator unlocks.
     Hack { since: i64, until: Option<i64> },
     /// No successful login for `inactive_after`; lasts until an administrator unlocks.
     Inactive { since: i64 },
 }
 
-/// The lock in force at `now`, if any (an admin lock wins over a hack lock).
-pub fn current_lock(record: &Record, now: i64) -> Option<Lock> {
+/// The lock in force at `now` for logins with credential `which`, if any (an admin lock wins
+/// over the others; a hack lock of the other credential does not count).
+pub fn current_lock(record: &Record, which: Credential, now: i64) -> Option<Lock> {
     if let Some(since) = record.admin_lock {
         return Some(Lock::Admin { since });
     }
     if let Some(since) = record.inactive_lock {
         return Some(Lock::Inactive { since });
     }
-    match record.hack_lock {
+    hack_lock(credential(record, which), now)
+}
+
+/// The credential's hack lock in force at `now`.
+pub fn hack_lock(state: &CredentialState, now: i64) -> Option<Lock> {
+    match state.hack_lock {
         Some(HackLock { at, until: None }) => Some(Lock::Hack {
             since: at,
             until: None,
@@ -49,61 +57,62 @@ pub enum Failure {
     AlreadyLocked,
 }
 
-/// Records a failure at `now` under `policy`. `is_root`: root is never hack-locked unless
-/// `lock_root` (its failures are still counted, for `status`).
+/// Records a failure of credential `which` at `now` under `policy`. `is_root`: root is never
+/// hack-locked unless `lock_root` (its failures are still counted, for `status`).
 pub fn record_failure(
     record: &mut Record,
+    which: Credential,
     policy: &Policy,
     is_root: bool,
     attempt: Attempt,
 ) -> Failure {
     let now = attempt.at;
-    if current_lock(record, now).is_some() {
+    if current_lock(record, which, now).is_some() {
         return Failure::AlreadyLocked;
     }
-    record.hack_lock = None;
+    let state = credential_mut(record, which);
+    state.hack_lock = None;
     let window_start = now.saturating_sub(secs(policy.reset_failed_after));
     // Keep failures stamped after `now` too: a process that read the clock before another
     // took the lock sees that one's (newer) failure here, and must count it (regression:
     // concurrent failures under load counted 1,2,2,3,3,…).
-    record.failures.retain(|&t| t > window_start);
-    record.failures.push(now);
-    let excess = record
-        .failures
-        .len()
-        .saturating_sub(MAX_REMEMBERED_FAILURES);
-    record.failures.drain(..excess);
-    record.last_failure = Some(attempt);
-    let count = record.failures.len();
+    state.failures.retain(|&t| t > window_start);
+    state.failures.push(now);
+    let excess = state.failures.len().saturating_sub(MAX_REMEMBERED_FAILURES);
+    state.failures.drain(..excess);
+    state.last_failure = Some(attempt);
+    let count = state.failures.len();
     let limit = usize::try_from(policy.failed_logon).unwrap_or(usize::MAX);
     if limit == 0 || count < limit || (is_root && !policy.lock_root) {
         return Failure::Counted { count };
     }
     let until = policy.lockout_duration.map(|d| now.saturating_add(secs(d)));
-    record.hack_lock = Some(HackLock { at: now, until });
-    record.failures.clear();
+    state.hack_lock = Some(HackLock { at: now, until });
+    state.failures.clear();
     Failure::LockedNow { count, until }
 }
 
-/// Failures still inside the window at `now` (what `status` shows).
-pub fn failures_in_window(record: &Record, policy: &Policy, now: i64) -> usize {
+/// Failures of `which` still inside the window at `now` (what `status` shows).
+pub fn failures_in_window(record: &Record, which: Credential, policy: &Policy, now: i64) -> usize {
     let window_start = now.saturating_sub(secs(policy.reset_failed_after));
-    record
+    credential(record, which)
         .failures
         .iter()
         .filter(|&&t| t > window_start)
         .count()
 }
 
-/// A successful authentication: the failure count starts again.
-pub fn record_success(record: &mut Record) {
-    record.failures.clear();
+/// A successful authentication with `which`: its failure count starts again.
+pub fn record_success(record: &mut Record, which: Credential) {
+    credential_mut(record, which).failures.clear();
 }
 
-/// `ticketgate reset`: forget failures and any hack lock (an admin lock stays).
+/// `ticketgate reset`: forget every credential's failures and hack lock (an admin lock stays).
 pub fn reset(record: &mut Record) {
-    record.failures.clear();
-    record.hack_lock = None;
+    for state in [&mut record.password, &mut record.pin] {
+        state.failures.clear();
+        state.hack_lock = None;
+    }
 }
 
 /// `ticketgate lock`.
@@ -129,6 +138,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    const PW: Credential = Credential::Password;
+
     fn policy(limit: u32, window_min: u64, lock_min: u64) -> Policy {
         Policy {
             failed_logon: limit,
@@ -151,22 +162,22 @@ mod tests {
         let p = policy(3, 30, 30);
         let mut r = Record::default();
         assert_eq!(
-            record_failure(&mut r, &p, false, at(1000)),
+            record_failure(&mut r, PW, &p, false, at(1000)),
             Failure::Counted { count: 1 }
         );
         assert_eq!(
-            record_failure(&mut r, &p, false, at(1001)),
+            record_failure(&mut r, PW, &p, false, at(1001)),
             Failure::Counted { count: 2 }
         );
         assert_eq!(
-            record_failure(&mut r, &p, false, at(1002)),
+            record_failure(&mut r, PW, &p, false, at(1002)),
             Failure::LockedNow {
                 count: 3,
                 until: Some(1002 + 1800)
             }
         );
         assert_eq!(
-            current_lock(&r, 1002),
+            current_lock(&r, PW, 1002),
             Some(Lock::Hack {
                 since: 1002,
                 until: Some(2802)
@@ -178,25 +189,25 @@ mod tests {
     fn failures_outside_window_are_forgotten_exactly_at_the_edge() {
         let p = policy(3, 30, 30);
         let mut r = Record::default();
-        record_failure(&mut r, &p, false, at(0));
-        record_failure(&mut r, &p, false, at(1));
+        record_failure(&mut r, PW, &p, false, at(0));
+        record_failure(&mut r, PW, &p, false, at(1));
         // 1800 s after the first failure it has left the window (window is (now-1800, now]).
         assert_eq!(
-            record_failure(&mut r, &p, false, at(1800)),
+            record_failure(&mut r, PW, &p, false, at(1800)),
             Failure::Counted { count: 2 }
         );
         assert_eq!(
-            record_failure(&mut r, &p, false, at(1800)),
+            record_failure(&mut r, PW, &p, false, at(1800)),
             Failure::LockedNow {
                 count: 3,
                 until: Some(3600)
             }
         );
         let mut r = Record::default();
-        record_failure(&mut r, &p, false, at(0));
-        record_failure(&mut r, &p, false, at(1));
+        record_failure(&mut r, PW, &p, false, at(0));
+        record_failure(&mut r, PW, &p, false, at(1));
         assert_eq!(
-            record_failure(&mut r, &p, false, at(1799)),
+            record_failure(&mut r, PW, &p, false, at(1799)),
             Failure::LockedNow {
                 count: 3,
                 until: Some(3599)
@@ -208,11 +219,11 @@ mod tests {
     fn a_failure_recorded_with_an_older_clock_reading_loses_no_newer_failure() {
         let p = policy(3, 30, 30);
         let mut r = Record::default();
-        record_failure(&mut r, &p, false, at(1001));
-        record_failure(&mut r, &p, false, at(1002));
+        record_failure(&mut r, PW, &p, false, at(1001));
+        record_failure(&mut r, PW, &p, false, at(1002));
         // This process read the clock (1000) before the other two took the lock.
         assert_eq!(
-            record_failure(&mut r, &p, false, at(1000)),
+            record_failure(&mut r, PW, &p, false, at(1000)),
             Failure::LockedNow {
                 count: 3,
                 until: Some(2800)
@@ -224,26 +235,26 @@ mod tests {
     fn timed_lock_ends_exactly_at_until() {
         let p = policy(1, 30, 30);
         let mut r = Record::default();
-        record_failure(&mut r, &p, false, at(100));
-        assert!(current_lock(&r, 100 + 1799).is_some());
-        assert_eq!(current_lock(&r, 100 + 1800), None);
+        record_failure(&mut r, PW, &p, false, at(100));
+        assert!(current_lock(&r, PW, 100 + 1799).is_some());
+        assert_eq!(current_lock(&r, PW, 100 + 1800), None);
     }
 
     #[test]
     fn failures_while_locked_are_not_counted_and_do_not_extend() {
         let p = policy(2, 30, 30);
         let mut r = Record::default();
-        record_failure(&mut r, &p, false, at(0));
-        record_failure(&mut r, &p, false, at(1));
+        record_failure(&mut r, PW, &p, false, at(0));
+        record_failure(&mut r, PW, &p, false, at(1));
         let locked = r.clone();
         assert_eq!(
-            record_failure(&mut r, &p, false, at(500)),
+            record_failure(&mut r, PW, &p, false, at(500)),
             Failure::AlreadyLocked
         );
         assert_eq!(r, locked);
         // After expiry the count starts from zero.
         assert_eq!(
-            record_failure(&mut r, &p, false, at(1801)),
+            record_failure(&mut r, PW, &p, false, at(1801)),
             Failure::Counted { count: 1 }
         );
     }
@@ -253,15 +264,15 @@ mod tests {
         let p = policy(1, 30, 0);
         let mut r = Record::default();
         assert_eq!(
-            record_failure(&mut r, &p, false, at(0)),
+            record_failure(&mut r, PW, &p, false, at(0)),
             Failure::LockedNow {
                 count: 1,
                 until: None
             }
         );
-        assert!(current_lock(&r, i64::MAX).is_some());
+        assert!(current_lock(&r, PW, i64::MAX).is_some());
         admin_unlock(&mut r, 6);
-        assert_eq!(current_lock(&r, 10), None);
+        assert_eq!(current_lock(&r, PW, 10), None);
     }
 
     #[test]
@@ -269,13 +280,13 @@ mod tests {
         let mut p = policy(1, 30, 30);
         let mut r = Record::default();
         assert_eq!(
-            record_failure(&mut r, &p, true, at(0)),
+            record_failure(&mut r, PW, &p, true, at(0)),
             Failure::Counted { count: 1 }
         );
-        assert_eq!(current_lock(&r, 0), None);
+        assert_eq!(current_lock(&r, PW, 0), None);
         p.lock_root = true;
         assert!(matches!(
-            record_failure(&mut r, &p, true, at(1)),
+            record_failure(&mut r, PW, &p, true, at(1)),
             Failure::LockedNow { .. }
         ));
     }
@@ -286,29 +297,56 @@ mod tests {
         let mut r = Record::default();
         for t in 0..500 {
             assert!(matches!(
-                record_failure(&mut r, &p, false, at(t)),
+                record_failure(&mut r, PW, &p, false, at(t)),
                 Failure::Counted { .. }
             ));
         }
-        assert_eq!(r.failures.len(), MAX_REMEMBERED_FAILURES);
-        assert_eq!(current_lock(&r, 500), None);
+        assert_eq!(r.password.failures.len(), MAX_REMEMBERED_FAILURES);
+        assert_eq!(current_lock(&r, PW, 500), None);
     }
 
     #[test]
     fn success_and_reset_clear_the_count_admin_lock_survives_reset() {
         let p = policy(3, 30, 30);
         let mut r = Record::default();
-        record_failure(&mut r, &p, false, at(0));
-        record_failure(&mut r, &p, false, at(1));
-        record_success(&mut r);
+        record_failure(&mut r, PW, &p, false, at(0));
+        record_failure(&mut r, PW, &p, false, at(1));
+        record_success(&mut r, PW);
         assert_eq!(
-            record_failure(&mut r, &p, false, at(3)),
+            record_failure(&mut r, PW, &p, false, at(3)),
             Failure::Counted { count: 1 }
         );
         admin_lock(&mut r, 4);
         reset(&mut r);
-        assert_eq!(current_lock(&r, 5), Some(Lock::Admin { since: 4 }));
+        assert_eq!(current_lock(&r, PW, 5), Some(Lock::Admin { since: 4 }));
         admin_unlock(&mut r, 6);
-        assert_eq!(current_lock(&r, 5), None);
+        assert_eq!(current_lock(&r, PW, 5), None);
+    }
+
+    #[test]
+    fn wrong_pins_do_not_lock_password_logins_and_the_other_way_round() {
+        // Issue 11: counts and hack locks are per credential, as Cisco keeps them.
+        let p = policy(2, 30, 30);
+        let mut r = Record::default();
+        record_failure(&mut r, Credential::Pin, &p, false, at(0));
+        record_failure(&mut r, Credential::Pin, &p, false, at(1));
+        assert!(current_lock(&r, Credential::Pin, 2).is_some());
+        assert_eq!(current_lock(&r, PW, 2), None);
+        assert_eq!(
+            record_failure(&mut r, PW, &p, false, at(3)),
+            Failure::Counted { count: 1 },
+            "the PIN's failures are not the password's"
+        );
+        record_success(&mut r, PW);
+        assert!(
+            current_lock(&r, Credential::Pin, 4).is_some(),
+            "still locked"
+        );
+        // An admin lock covers both; reset clears both hack locks.
+        admin_lock(&mut r, 5);
+        assert!(matches!(current_lock(&r, PW, 5), Some(Lock::Admin { .. })));
+        r.admin_lock = None;
+        reset(&mut r);
+        assert_eq!(current_lock(&r, Credential::Pin, 6), None);
     }
 }

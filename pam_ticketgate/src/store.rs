@@ -37,20 +37,15 @@ pub struct HackLock {
     pub until: Option<i64>,
 }
 
-/// What the module must not forget about one user (locks and failures): written durably.
-/// The last successful login is kept apart (see [`StateStore::set_last_success`]).
+/// What the module must not forget about one user (locks, failures, credential lifecycle):
+/// written durably. The last successful login is kept apart (see
+/// [`StateStore::set_last_success`]). Failures and hack locks are kept per credential (Cisco:
+/// wrong PINs do not lock password logins); an admin or inactivity lock covers the account.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
-    /// Times (epoch seconds) of failures inside the current window, oldest first.
-    #[serde(default)]
-    pub failures: Vec<i64>,
-    #[serde(default)]
-    pub hack_lock: Option<HackLock>,
     /// Since when an administrator has locked the account.
     #[serde(default)]
     pub admin_lock: Option<i64>,
-    #[serde(default)]
-    pub last_failure: Option<Attempt>,
     /// When the module first saw the user (the start for expiry and inactivity when nothing
     /// later is known: a new account does not count from 1970).
     #[serde(default)]
@@ -68,9 +63,16 @@ pub struct Record {
     pub pin: CredentialState,
 }
 
-/// Lifecycle of one credential type (password or PIN).
+/// Failed logons and lifecycle of one credential type (password or PIN).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialState {
+    /// Times (epoch seconds) of failures inside the current window, oldest first.
+    #[serde(default)]
+    pub failures: Vec<i64>,
+    #[serde(default)]
+    pub hack_lock: Option<HackLock>,
+    #[serde(default)]
+    pub last_failure: Option<Attempt>,
     /// When it was last changed through the module.
     #[serde(default)]
     pub last_change: Option<i64>,
@@ -93,6 +95,8 @@ pub enum StoreError {
     Corrupt { path: PathBuf, detail: String },
     /// `state_dir` is not root-owned or others may write it.
     UnsafeDir { path: PathBuf, problem: String },
+    /// The user's record could not be written now (full or read-only file system).
+    Unwritable { path: PathBuf, problem: String },
 }
 
 impl fmt::Display for StoreError {
@@ -106,6 +110,9 @@ impl fmt::Display for StoreError {
             ),
             Self::UnsafeDir { path, problem } => {
                 write!(f, "state_dir {}: refused: {problem}", path.display())
+            }
+            Self::Unwritable { path, problem } => {
+                write!(f, "state {}: cannot be written: {problem}", path.display())
             }
         }
     }
@@ -130,7 +137,16 @@ pub trait StateStore {
     /// for this, and a crash can at worst lose or garble it, which reads as "none recorded" and
     /// never locks anyone out (unlike [`Record`], which a crash must not damage).
     fn set_last_success(&self, user: &UserName, attempt: &Attempt) -> Result<(), StoreError>;
+    /// Whether a failure of `user` could be recorded now: the lock file opens for writing and
+    /// the file system is neither read-only nor full. Cheap (one open, one statvfs).
+    fn check_writable(&self, _user: &UserName) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
+
+/// Free space below which the state directory counts as full: a record (at most 64 KiB) and
+/// its temporary copy must fit.
+const MIN_FREE_BYTES: u64 = 2 * MAX_RECORD_BYTES;
 
 /// The real store: `<state_dir>/<user>.state`, locked through `<state_dir>/<user>.lock`.
 pub struct FileStore {
@@ -296,6 +312,43 @@ impl StateStore for FileStore {
             .map_err(io)
     }
 
+    fn check_writable(&self, user: &UserName) -> Result<(), StoreError> {
+        let path = self.path(user, "lock");
+        let unwritable = |problem: String| StoreError::Unwritable {
+            path: path.clone(),
+            problem,
+        };
+        let opened = fsutil::private()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path);
+        match opened {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(unwritable("the lock file is a symbolic link".into()));
+            }
+            Err(e) => return Err(unwritable(e.to_string())),
+        }
+        let fs = nix::sys::statvfs::statvfs(&self.dir)
+            .map_err(|e| unwritable(format!("statvfs: {e}")))?;
+        if fs.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+            return Err(unwritable("the file system is read-only".into()));
+        }
+        // Root may use the reserved blocks, so the free (not the available) count is the one.
+        let free = fs.blocks_free().saturating_mul(fs.fragment_size());
+        if free < MIN_FREE_BYTES {
+            return Err(unwritable(format!(
+                "the file system is full ({free} bytes free)"
+            )));
+        }
+        if fs.files() > 0 && fs.files_free() == 0 {
+            return Err(unwritable("the file system has no free inodes".into()));
+        }
+        Ok(())
+    }
+
     fn users(&self) -> Result<Vec<UserName>, StoreError> {
         let io = |source| StoreError::Io {
             path: self.dir.clone(),
@@ -322,6 +375,10 @@ pub(crate) fn decode_last(bytes: &[u8]) -> Option<Attempt> {
     serde_json::from_slice(bytes.get(..LAST_SUCCESS_BYTES)?.trim_ascii_end()).ok()
 }
 
+/// The record format this module writes. Format 1 (before issue 11) kept one failure count
+/// and hack lock for the account; they are read as the password's.
+const FORMAT: u32 = 2;
+
 /// Record format: one JSON object with a format version.
 pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, serde_json::Error> {
     #[derive(Serialize)]
@@ -330,28 +387,46 @@ pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, serde_json::Error> {
         #[serde(flatten)]
         record: &'a Record,
     }
-    let mut out = serde_json::to_vec(&Versioned { v: 1, record })?;
+    let mut out = serde_json::to_vec(&Versioned { v: FORMAT, record })?;
     out.push(b'\n');
     Ok(out)
 }
 
-/// Decodes what [`encode`] wrote; anything else is an error that says why.
+/// Decodes what [`encode`] wrote, and format 1; anything else is an error that says why.
 pub fn decode(bytes: &[u8]) -> Result<Record, String> {
     #[derive(Deserialize)]
-    struct Versioned {
+    struct Version {
         v: u32,
+    }
+    #[derive(Deserialize)]
+    struct Format1 {
+        #[serde(default)]
+        failures: Vec<i64>,
+        #[serde(default)]
+        hack_lock: Option<HackLock>,
+        #[serde(default)]
+        last_failure: Option<Attempt>,
         #[serde(flatten)]
         record: Record,
     }
     if bytes.len() as u64 > MAX_RECORD_BYTES {
         return Err("larger than 64 KiB".into());
     }
-    let parsed: Versioned =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a record: {e}"))?;
-    if parsed.v != 1 {
-        return Err(format!("format version {} is not 1", parsed.v));
+    let not_a_record = |e: serde_json::Error| format!("not a record: {e}");
+    let version: Version = serde_json::from_slice(bytes).map_err(not_a_record)?;
+    match version.v {
+        // The version key is not a field of the record; serde passes it over.
+        FORMAT => serde_json::from_slice(bytes).map_err(not_a_record),
+        1 => {
+            let old: Format1 = serde_json::from_slice(bytes).map_err(not_a_record)?;
+            let mut record = old.record;
+            record.password.failures = old.failures;
+            record.password.hack_lock = old.hack_lock;
+            record.password.last_failure = old.last_failure;
+            Ok(record)
+        }
+        v => Err(format!("format version {v} is not 1 or {FORMAT}")),
     }
-    Ok(parsed.record)
 }
 
 /// In-memory store for unit tests of the gate.
@@ -359,6 +434,20 @@ pub fn decode(bytes: &[u8]) -> Result<Record, String> {
 pub struct MemStore {
     records: Mutex<BTreeMap<UserName, Record>>,
     last: Mutex<BTreeMap<UserName, Attempt>>,
+    /// Set: every write fails, as on a full or read-only file system.
+    pub full: std::sync::atomic::AtomicBool,
+}
+
+impl MemStore {
+    fn refuse_if_full(&self) -> Result<(), StoreError> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unwritable {
+                path: PathBuf::from("(memory)"),
+                problem: "the file system is full".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl StateStore for MemStore {
@@ -377,9 +466,13 @@ impl StateStore for MemStore {
         f: &mut dyn FnMut(&mut Record),
     ) -> Result<Record, StoreError> {
         let mut map = self.records.lock().map_err(|_| poisoned())?;
-        let record = map.entry(user.clone()).or_default();
-        f(record);
-        Ok(record.clone())
+        let mut record = map.get(user).cloned().unwrap_or_default();
+        f(&mut record);
+        if map.get(user) != Some(&record) {
+            self.refuse_if_full()?;
+            map.insert(user.clone(), record.clone());
+        }
+        Ok(record)
     }
 
     fn remove(&self, user: &UserName) -> Result<(), StoreError> {
@@ -391,7 +484,12 @@ impl StateStore for MemStore {
         self.last.lock().ok()?.get(user).cloned()
     }
 
+    fn check_writable(&self, _user: &UserName) -> Result<(), StoreError> {
+        self.refuse_if_full()
+    }
+
     fn set_last_success(&self, user: &UserName, attempt: &Attempt) -> Result<(), StoreError> {
+        self.refuse_if_full()?;
         self.last
             .lock()
             .map_err(|_| poisoned())?
@@ -432,10 +530,13 @@ mod tests {
         let store = FileStore::open(d.path()).unwrap();
         assert_eq!(store.load(&alice()).unwrap(), None);
         store
-            .update(&alice(), &mut |r| r.failures.push(100))
+            .update(&alice(), &mut |r| r.password.failures.push(100))
             .unwrap();
         let again = FileStore::open(d.path()).unwrap();
-        assert_eq!(again.load(&alice()).unwrap().unwrap().failures, vec![100]);
+        assert_eq!(
+            again.load(&alice()).unwrap().unwrap().password.failures,
+            vec![100]
+        );
         let mode = std::fs::metadata(d.path().join("alice.state"))
             .unwrap()
             .permissions()
@@ -445,14 +546,49 @@ mod tests {
     }
 
     #[test]
+    fn format_1_records_become_the_passwords_counts() {
+        // Issue 11: format 1 kept one count for the account; it was the password's.
+        let old = br#"{"v":1,"failures":[10,11],"hack_lock":{"at":12,"until":null},"last_failure":{"at":11,"service":"sshd","rhost":"h"},"admin_lock":null,"first_seen":5,"password":{"last_change":7,"must_change":true,"history":[]},"pin":{}}"#;
+        let r = decode(old).unwrap();
+        assert_eq!(r.password.failures, vec![10, 11]);
+        assert_eq!(
+            r.password.hack_lock,
+            Some(HackLock {
+                at: 12,
+                until: None
+            })
+        );
+        assert_eq!(r.password.last_failure.as_ref().map(|a| a.at), Some(11));
+        assert_eq!(
+            (r.password.last_change, r.password.must_change),
+            (Some(7), true)
+        );
+        assert_eq!(r.pin, CredentialState::default());
+        assert_eq!(r.first_seen, Some(5));
+        let written = encode(&r).unwrap();
+        assert!(written.starts_with(br#"{"v":2,"#), "written as format 2");
+        assert_eq!(decode(&written).unwrap(), r);
+    }
+
+    #[test]
     fn corrupt_record_is_reported_not_replaced() {
         let d = tempfile::tempdir().unwrap();
         let store = FileStore::open(d.path()).unwrap();
-        for junk in [&b"{not json"[..], b"", b"{\"v\":2}", b"[]"] {
+        for junk in [
+            &b"{not json"[..],
+            b"",
+            b"{\"v\":3}",
+            b"[]",
+            b"{\"v\":2,\"pin\":7}",
+        ] {
             std::fs::write(d.path().join("alice.state"), junk).unwrap();
             let e = store.load(&alice()).unwrap_err();
             assert!(e.to_string().contains("corrupt"), "{e}");
-            assert!(store.update(&alice(), &mut |r| r.failures.push(1)).is_err());
+            assert!(
+                store
+                    .update(&alice(), &mut |r| r.password.failures.push(1))
+                    .is_err()
+            );
             assert_eq!(
                 std::fs::read(d.path().join("alice.state")).unwrap(),
                 junk,
@@ -515,7 +651,9 @@ mod tests {
         );
         std::fs::write(d.path().join("alice.last"), b"").unwrap();
         assert_eq!(store.last_success(&alice()), None);
-        store.update(&alice(), &mut |r| r.failures.push(1)).unwrap();
+        store
+            .update(&alice(), &mut |r| r.password.failures.push(1))
+            .unwrap();
         assert!(
             store.load(&alice()).is_ok(),
             "a garbled last-success file never makes the record corrupt"
@@ -549,12 +687,23 @@ mod tests {
                 s.spawn(|| {
                     let store = FileStore::open(d.path()).unwrap();
                     for i in 0..25 {
-                        store.update(&alice(), &mut |r| r.failures.push(i)).unwrap();
+                        store
+                            .update(&alice(), &mut |r| r.password.failures.push(i))
+                            .unwrap();
                     }
                 });
             }
         });
         let store = FileStore::open(d.path()).unwrap();
-        assert_eq!(store.load(&alice()).unwrap().unwrap().failures.len(), 200);
+        assert_eq!(
+            store
+                .load(&alice())
+                .unwrap()
+                .unwrap()
+                .password
+                .failures
+                .len(),
+            200
+        );
     }
 }

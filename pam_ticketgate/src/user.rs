@@ -1,16 +1,23 @@
-//! User names as they arrive from PAM, checked before they become file names.
+//! Account names as the module stores them: any name NSS can answer becomes a safe file stem
+//! (every byte outside `[A-Za-z0-9._-]`, and a leading `.` or `-`, percent-encoded), so a name is either
+//! gated under its own file or, when even its encoding cannot be a file name, refused.
 
 use std::fmt;
 
 /// Longest name accepted; glibc and shadow limit names far below this.
 const MAX_LEN: usize = 256;
 
-/// A user name that is safe to log and to turn into a file name.
+/// Longest file stem: `<stem>.state` and the temporary `.<stem>.state.<random>` beside it must
+/// fit NAME_MAX (255 bytes).
+const MAX_STEM: usize = 200;
+
+/// A user name that is safe to turn into a file name (log lines quote it: it may hold any
+/// character but NUL).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct UserName(String);
 
 impl UserName {
-    /// Accepts 1-256 bytes of printable characters, no `/`, not starting with `.` or `-`.
+    /// Accepts 1-256 bytes without NUL whose file stem fits a file name.
     pub fn parse(name: &str) -> Result<Self, String> {
         if name.is_empty() || name.len() > MAX_LEN {
             return Err(format!(
@@ -18,25 +25,30 @@ impl UserName {
                 name.len()
             ));
         }
-        if name.starts_with('.') || name.starts_with('-') {
-            return Err("user name starts with '.' or '-'".into());
+        if name.contains('\0') {
+            return Err("user name contains a NUL byte".into());
         }
-        if name.chars().any(|c| c.is_control() || c == '/') {
-            return Err("user name contains '/' or a control character".into());
+        let user = Self(name.to_string());
+        let stem = user.file_stem().len();
+        if stem > MAX_STEM {
+            return Err(format!(
+                "user name encodes to a {stem}-byte file name (at most {MAX_STEM})"
+            ));
         }
-        Ok(Self(name.to_string()))
+        Ok(user)
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The file stem: the name with every byte outside `[A-Za-z0-9._-]` percent-encoded,
-    /// so `@`, spaces and non-ASCII directory names map one-to-one onto safe file names.
+    /// The file stem: the name with every byte outside `[A-Za-z0-9._-]` percent-encoded, and a
+    /// leading `.` or `-` too, so `@`, spaces, tabs and non-ASCII directory names map one-to-one onto
+    /// safe file names that are never hidden, `.` or `..`.
     pub fn file_stem(&self) -> String {
         let mut out = String::with_capacity(self.0.len());
-        for b in self.0.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
+        for (i, b) in self.0.bytes().enumerate() {
+            if b.is_ascii_alphanumeric() || b == b'_' || (matches!(b, b'.' | b'-') && i > 0) {
                 out.push(char::from(b));
             } else {
                 out.push_str(&format!("%{b:02X}"));
@@ -76,20 +88,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn path_tricks_are_refused() {
-        for bad in [
-            "",
+    fn names_that_cannot_be_stored_are_refused() {
+        for bad in ["", "a\0b", &"x".repeat(257), &"é".repeat(40)] {
+            assert!(UserName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn odd_names_nss_may_know_become_safe_stems() {
+        // Issue 12: these used to be "unknown" and skipped every gate.
+        for name in [
+            ".dotuser",
             "..",
-            ".hidden",
+            ".",
             "-rf",
             "a/b",
             "../etc/passwd",
+            "tab\tuser",
             "a\nb",
-            "a\0b",
-            &"x".repeat(257),
         ] {
-            assert!(UserName::parse(bad).is_err(), "{bad:?}");
+            let u = UserName::parse(name).unwrap();
+            let stem = u.file_stem();
+            assert!(!stem.starts_with('.') && !stem.starts_with('-'), "{stem}");
+            assert!(!stem.contains('/'), "{stem}");
+            assert_eq!(UserName::from_file_stem(&stem).unwrap(), u, "{name:?}");
         }
+        assert_eq!(UserName::parse(".x").unwrap().file_stem(), "%2Ex");
+        assert_eq!(UserName::parse("a.b").unwrap().file_stem(), "a.b");
+        assert!(UserName::parse(&"x".repeat(200)).is_ok());
+        assert!(UserName::parse(&"x".repeat(201)).is_err());
     }
 
     #[test]

@@ -152,7 +152,7 @@ fn reset_forgets_failures() {
     let s = sandbox(LOCK3);
     login(&s, "wrong");
     login(&s, "wrong");
-    assert!(text(&s.ticketgate(&["status", USER])).contains("failures:     2 of 3"));
+    assert!(text(&s.ticketgate(&["status", USER])).contains("failures:     password 2 of 3"));
     assert!(s.ticketgate(&["reset", USER]).status.success());
     login(&s, "wrong");
     login(&s, "wrong");

@@ -202,6 +202,24 @@ pub const KEYS: &[Key] = &[
             "What a caller that is not root (a screen locker) gets when the module would need state \
              or secrets it cannot reach.",
         ),
+    key("module", "state_unwritable", "string")
+        .default("\"deny\"")
+        .words(&[
+            w(
+                "deny",
+                "refuse covered users whose state cannot be written (PAM_SYSTEM_ERR)",
+            ),
+            w(
+                "allow",
+                "let them on, logged: failed logons are then not counted",
+            ),
+        ])
+        .ex(
+            "\"deny\"",
+            "What preauth does when a covered user's state cannot be written (state_dir full or \
+             read-only, a planted link): while failures cannot be counted, lockout cannot hold. \
+             Root is exempt unless its policy has lock_root.",
+        ),
     key("module", "audit_file", "path").ex(
         "\"/var/log/ticketgate/audit.jsonl\"",
         "Also append every audit event as one JSON object per line (mode 0600).",

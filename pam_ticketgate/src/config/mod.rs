@@ -45,7 +45,18 @@ pub struct ModuleSettings {
     pub run_dir: PathBuf,
     pub fail_delay: Duration,
     pub unprivileged: Unprivileged,
+    /// What `preauth` does when a covered user's state cannot be written.
+    pub state_unwritable: StateUnwritable,
     pub audit_file: Option<PathBuf>,
+}
+
+/// `state_unwritable`: while failures cannot be recorded, lockout cannot hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateUnwritable {
+    /// Refuse the login (default): no unlimited guesses while nothing is counted.
+    Deny,
+    /// Let it on, logged: availability before lockout.
+    Allow,
 }
 
 /// What a caller that is not root gets when the module would need state or secrets.
@@ -406,6 +417,21 @@ impl Resolver<'_> {
                         "module.unprivileged",
                         Some(span),
                         format!("\"{other}\" is not one of \"ignore\", \"deny\""),
+                    );
+                }
+            },
+            state_unwritable: match m
+                .state_unwritable
+                .as_ref()
+                .map(|v| (v.get_ref().as_str(), v.span()))
+            {
+                None | Some(("deny", _)) => StateUnwritable::Deny,
+                Some(("allow", _)) => StateUnwritable::Allow,
+                Some((other, span)) => {
+                    return self.err(
+                        "module.state_unwritable",
+                        Some(span),
+                        format!("\"{other}\" is not one of \"deny\", \"allow\""),
                     );
                 }
             },

@@ -31,6 +31,7 @@ pub struct RawModule {
     pub run_dir: Option<S<String>>,
     pub fail_delay: Option<S<String>>,
     pub unprivileged: Option<S<String>>,
+    pub state_unwritable: Option<S<String>>,
     pub audit_file: Option<S<String>>,
 }
 

@@ -102,6 +102,7 @@ pub fn user_name(data: &[u8]) -> bool {
         );
         assert!(!stem.is_empty() && stem != "." && stem != "..");
         assert!(!stem.starts_with('.') && !stem.starts_with('-'));
+        assert!(stem.len() <= 200, "too long for a file name: {stem}");
         assert_eq!(UserName::from_file_stem(&stem), Some(name));
     }
     if let Some(name) = UserName::from_file_stem(text) {

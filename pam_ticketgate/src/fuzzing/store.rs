@@ -60,43 +60,61 @@ pub fn store_record(data: &[u8]) -> bool {
 }
 
 fn rules_hold(record: &Record, policy: &Policy, now: i64) {
-    let locked = lockout::current_lock(record, now);
-    let _ = lockout::failures_in_window(record, policy, now);
+    let outside = lifecycle::Outside {
+        last_change: Some(now),
+        must_change: false,
+    };
     for which in [Credential::Password, Credential::Pin] {
-        let _ = lifecycle::standing(record, which, policy, now);
+        let _ = lifecycle::standing(record, which, policy, &lifecycle::Outside::default(), now);
+        let _ = lifecycle::standing(record, which, policy, &outside, now);
     }
     let _ = lifecycle::is_inactive(record, Some(now), policy, now);
     let _ = lifecycle::is_inactive(record, None, policy, now);
 
-    let mut after = record.clone();
-    let attempt = Attempt {
-        at: now,
-        service: "sshd".into(),
-        rhost: "192.0.2.1".into(),
-    };
-    let failure = lockout::record_failure(&mut after, policy, false, attempt);
-    if locked.is_some() {
-        assert_eq!(failure, Failure::AlreadyLocked);
-        assert_eq!(
-            &after, record,
-            "a locked account's record changed on a failure"
-        );
-    } else {
-        assert_ne!(failure, Failure::AlreadyLocked);
-        assert!(after.failures.len() <= 100);
-        if let Failure::LockedNow { .. } = failure {
-            assert!(
-                lockout::current_lock(&after, now).is_some(),
-                "locked now, but not locked"
+    for which in [Credential::Password, Credential::Pin] {
+        let locked = lockout::current_lock(record, which, now);
+        let _ = lockout::failures_in_window(record, which, policy, now);
+        let mut after = record.clone();
+        let attempt = Attempt {
+            at: now,
+            service: "sshd".into(),
+            rhost: "192.0.2.1".into(),
+        };
+        let failure = lockout::record_failure(&mut after, which, policy, false, attempt);
+        if locked.is_some() {
+            assert_eq!(failure, Failure::AlreadyLocked);
+            assert_eq!(
+                &after, record,
+                "a locked account's record changed on a failure"
             );
+        } else {
+            assert_ne!(failure, Failure::AlreadyLocked);
+            assert!(lifecycle::credential(&after, which).failures.len() <= 100);
+            if let Failure::LockedNow { .. } = failure {
+                assert!(
+                    lockout::current_lock(&after, which, now).is_some(),
+                    "locked now, but not locked"
+                );
+            }
         }
+        let other = match which {
+            Credential::Password => Credential::Pin,
+            Credential::Pin => Credential::Password,
+        };
+        assert_eq!(
+            lifecycle::credential(&after, other),
+            lifecycle::credential(record, other),
+            "a failure of one credential changed the other's state"
+        );
+        round_trips(&after);
     }
-    round_trips(&after);
 
     let mut active = record.clone();
     lifecycle::note_activity(&mut active, now);
     assert!(active.last_active.is_some());
     lockout::admin_unlock(&mut active, now);
-    assert_eq!(lockout::current_lock(&active, now), None);
+    for which in [Credential::Password, Credential::Pin] {
+        assert_eq!(lockout::current_lock(&active, which, now), None);
+    }
     round_trips(&active);
 }

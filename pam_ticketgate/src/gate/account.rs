@@ -9,16 +9,21 @@ use crate::store::{Record, StoreError};
 
 impl Gate<'_> {
     pub(super) fn account(&self, subject: Subject) -> Outcome {
-        let (user, scope) = match subject {
+        let (user, scope, exempt) = match subject {
             Subject::NotCovered | Subject::Unknown => return Outcome::NotCovered,
-            Subject::Known { user, scope, .. } => (user, scope),
+            Subject::Known {
+                user,
+                scope,
+                exempt,
+                ..
+            } => (user, scope, exempt),
         };
         let policy = self.policy(scope);
         let store = match self.store() {
             Ok(s) => s,
             Err(o) => return o,
         };
-        let (loaded, lock) = match self.record_and_lock(store.as_ref(), &user, policy) {
+        let (loaded, lock) = match self.record_and_lock(store.as_ref(), &user, policy, exempt) {
             Ok(found) => found,
             Err(Outcome::Locked) => return self.account_locked(),
             Err(o) => return o,
@@ -26,11 +31,12 @@ impl Gate<'_> {
         if lock.is_some() {
             return self.account_locked();
         }
-        let (now, authenticated) = (self.now, self.login.authenticated);
+        let (now, authenticated, which) =
+            (self.now, self.login.authenticated, self.login.credential);
         let apply = |r: &mut Record| {
             r.first_seen.get_or_insert(now);
-            if authenticated && lockout::current_lock(r, now).is_none() {
-                lockout::record_success(r);
+            if authenticated && lockout::current_lock(r, which, now).is_none() {
+                lockout::record_success(r, which);
                 lifecycle::note_activity(r, now);
             }
         };
@@ -51,17 +57,22 @@ impl Gate<'_> {
                 Err(e) => return self.system_error(&e.to_string()),
             }
         };
-        if lockout::current_lock(&record, now).is_some() {
+        if !exempt && lockout::current_lock(&record, which, now).is_some() {
             return self.account_locked();
         }
         if authenticated && let Err(e) = store.set_last_success(&user, &self.attempt()) {
             self.audit.error(&e.to_string());
         }
+        if exempt {
+            // The password policy does not apply: no expiry, no must-change of ours.
+            return Outcome::Allowed;
+        }
         let what = match self.login.credential {
             crate::args::Credential::Password => "password",
             crate::args::Credential::Pin => "PIN",
         };
-        match lifecycle::standing(&record, self.login.credential, policy, now) {
+        let outside = self.outside_change(&user);
+        match lifecycle::standing(&record, which, policy, &outside, now) {
             Standing::Fine => Outcome::Allowed,
             Standing::ExpiresSoon { days_left, .. } => {
                 if !self.login.silent {
@@ -98,6 +109,25 @@ impl Gate<'_> {
                     now,
                 );
                 Outcome::NewAuthtokRequired
+            }
+        }
+    }
+
+    /// What the shadow entry says of the password (changes made without the module: chpasswd,
+    /// `passwd -e`, usermod). Nothing for PINs; an unreadable entry is logged and passed over.
+    fn outside_change(&self, user: &crate::user::UserName) -> lifecycle::Outside {
+        if self.login.credential != crate::args::Credential::Password {
+            return lifecycle::Outside::default();
+        }
+        match self.world.directory().shadow(user.as_str()) {
+            Ok(Some(shadow)) => lifecycle::Outside {
+                last_change: shadow.last_change(),
+                must_change: shadow.must_change(),
+            },
+            Ok(None) => lifecycle::Outside::default(),
+            Err(e) => {
+                self.audit.error(&e);
+                lifecycle::Outside::default()
             }
         }
     }

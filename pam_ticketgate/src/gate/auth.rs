@@ -3,17 +3,30 @@
 
 use super::{Gate, Outcome, Subject};
 use crate::audit::EventName;
-use crate::config::Policy;
+use crate::config::{Policy, StateUnwritable};
 use crate::lockout::{self, Failure};
+use crate::user::UserName;
 
 impl Gate<'_> {
     pub(super) fn preauth(&self, subject: Subject) -> Outcome {
-        let (user, uid, scope) = match subject {
+        let (user, uid, scope, exempt) = match subject {
             Subject::NotCovered => return Outcome::NotCovered,
             Subject::Unknown => return Outcome::Allowed,
-            Subject::Known { user, uid, scope } => (user, uid, scope),
+            Subject::Known {
+                user,
+                uid,
+                scope,
+                exempt,
+            } => (user, uid, scope, exempt),
         };
-        if let Some(refused) = self.refuse_if_locked(&user, self.policy(scope)) {
+        if let Some(refused) = self.refuse_if_locked(&user, self.policy(scope), exempt) {
+            return refused;
+        }
+        let policy = self.policy(scope);
+        if !exempt
+            && (uid != 0 || policy.lock_root)
+            && let Some(refused) = self.refuse_if_unwritable(&user, &scope.policy_name)
+        {
             return refused;
         }
         if scope.login_protect
@@ -26,6 +39,8 @@ impl Gate<'_> {
 
     pub(super) fn authfail(&self, subject: Subject) -> Outcome {
         let (user, uid, scope) = match subject {
+            // Directory users under local_users_only: the password policy does not count them.
+            Subject::Known { exempt: true, .. } => return Outcome::AuthFailed,
             Subject::NotCovered => return Outcome::AuthFailed,
             Subject::Unknown => {
                 self.audit.event(
@@ -36,7 +51,9 @@ impl Gate<'_> {
                 );
                 return Outcome::AuthFailed;
             }
-            Subject::Known { user, uid, scope } => (user, uid, scope),
+            Subject::Known {
+                user, uid, scope, ..
+            } => (user, uid, scope),
         };
         let store = match self.store() {
             Ok(s) => s,
@@ -45,10 +62,17 @@ impl Gate<'_> {
         let policy: &Policy = self.policy(scope);
         let mut result = Failure::AlreadyLocked;
         let updated = store.update(&user, &mut |r| {
-            result = lockout::record_failure(r, policy, uid == 0, self.attempt());
+            result =
+                lockout::record_failure(r, self.login.credential, policy, uid == 0, self.attempt());
         });
         if let Err(e) = updated {
-            self.audit.error(&e.to_string());
+            self.audit.event(
+                &self
+                    .event(EventName::StateUnwritable, user.as_str())
+                    .with("error", e.to_string())
+                    .with("phase", "authfail"),
+                self.now,
+            );
             return Outcome::AuthFailed;
         }
         let failure = self.event(EventName::AuthFailure, user.as_str());
@@ -78,14 +102,25 @@ impl Gate<'_> {
         // `authfail`. libpam does not count a jump as a positive result, so this line must
         // answer success even for logins no scope covers (the role Debian gives `pam_permit`
         // after `pam_unix`); PAM_IGNORE here would fail every uncovered login.
-        let (user, uid, scope) = match subject {
+        let (user, uid, scope, exempt) = match subject {
             Subject::NotCovered | Subject::Unknown => return Outcome::Allowed,
-            Subject::Known { user, uid, scope } => (user, uid, scope),
+            Subject::Known {
+                user,
+                uid,
+                scope,
+                exempt,
+            } => (user, uid, scope, exempt),
         };
         // A lock set by concurrent failures after preauth still stops this login.
-        if let Some(refused) = self.refuse_if_locked(&user, self.policy(scope)) {
+        if let Some(refused) = self.refuse_if_locked(&user, self.policy(scope), exempt) {
             return refused;
         }
+        let known = |user| Subject::Known {
+            user,
+            uid,
+            scope,
+            exempt,
+        };
         if scope.ticket {
             use crate::ticket::login::{self, Prompter, Verdict};
             /// The conversation as the ticket gate needs it (messages obey `PAM_SILENT`).
@@ -125,14 +160,57 @@ impl Gate<'_> {
                     }
                 }
                 // A rejected ticket counts as a failed logon, exactly as a wrong password.
-                Verdict::Rejected => return self.authfail(Subject::Known { user, uid, scope }),
+                Verdict::Rejected => return self.authfail(known(user)),
                 Verdict::Unavailable => return Outcome::Unavailable,
-                Verdict::NoAnswer => return Outcome::AuthFailed,
+                // A client that walks away at the ticket prompt after a correct password is a
+                // failed logon too: else guessing passwords and hanging up is never counted.
+                Verdict::NoAnswer => {
+                    self.audit.event(
+                        &self.event(EventName::TicketAbandoned, user.as_str()),
+                        self.now,
+                    );
+                    return self.authfail(known(user));
+                }
                 Verdict::ConfigBroken => return Outcome::ConfigBroken,
             }
         }
         self.audit
             .event(&self.event(EventName::AuthSuccess, user.as_str()), self.now);
         Outcome::Allowed
+    }
+
+    /// `preauth`'s check that a failure could be recorded: while it cannot, lockout cannot
+    /// hold, so the login is refused (or, with `state_unwritable = "allow"`, let on); either
+    /// way one `state_unwritable` event says why.
+    fn refuse_if_unwritable(&self, user: &UserName, policy_name: &str) -> Option<Outcome> {
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(o) => return Some(o),
+        };
+        let Err(e) = store.check_writable(user) else {
+            return None;
+        };
+        let mode = self.config.module.state_unwritable;
+        self.audit.event(
+            &self
+                .event(EventName::StateUnwritable, user.as_str())
+                .with("error", e.to_string())
+                .with("policy", policy_name)
+                .with(
+                    "result",
+                    match mode {
+                        StateUnwritable::Deny => "denied",
+                        StateUnwritable::Allow => "allowed",
+                    },
+                ),
+            self.now,
+        );
+        match mode {
+            StateUnwritable::Allow => None,
+            StateUnwritable::Deny => {
+                self.tell("Login is unavailable: the login state cannot be recorded.");
+                Some(Outcome::SystemError)
+            }
+        }
     }
 }

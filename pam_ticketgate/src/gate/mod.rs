@@ -178,14 +178,19 @@ struct Gate<'a> {
 
 /// Who the login is for, once the scope and the directory have been asked.
 enum Subject<'c> {
-    /// No scope, a directory user under `local_users_only`, or a name that cannot be stored.
+    /// No scope covers the account.
     NotCovered,
     /// A name NSS does not know: same prompts and answers as a wrong password, nothing stored.
     Unknown,
     Known {
+        /// The account's name as NSS spells it (`pw_name`), whatever spelling was typed.
         user: UserName,
         uid: u32,
         scope: &'c Scope,
+        /// A directory user under `local_users_only` logging in with a password: the password
+        /// policy (counting, hack lock, expiry, inactivity, must-change, rules) is not applied;
+        /// an admin lock, the PIN policy, login protect and the ticket gate are.
+        exempt: bool,
     },
 }
 
@@ -245,14 +250,15 @@ impl<'a> Gate<'a> {
         }
     }
 
+    /// Resolves the typed name through NSS once: scopes, state, caches, sessions and audit use
+    /// the canonical account name, so `ALICE` or `alice@corp.example` is alice (issue 12).
     fn subject(&self) -> Result<Subject<'a>, Outcome> {
         let dir = self.world.directory();
-        let Ok(user) = UserName::parse(self.login.user) else {
-            return Ok(Subject::Unknown);
-        };
+        let typed = self.login.user;
         let account = dir
-            .lookup(user.as_str())
-            .map_err(|e| self.system_error(&format!("directory lookup of {user}: {e}")))?;
+            .lookup(typed)
+            .map_err(|e| self.system_error(&format!("directory lookup of a user: {e}")))?;
+        let name = account.as_ref().map_or(typed, |a| a.name.as_str());
         // Host names are read (from /etc/hosts) only when some scope has host patterns.
         let host = if self.config.scopes.iter().any(|s| s.hosts.is_some()) {
             self.world.host()
@@ -264,13 +270,13 @@ impl<'a> Gate<'a> {
         };
         let scope = scope::select(
             self.config,
-            user.as_str(),
+            name,
             account.as_ref(),
             Some(self.login.service),
             &host,
             dir,
         )
-        .map_err(|e| self.system_error(&format!("group lookup of {user}: {e}")))?;
+        .map_err(|e| self.system_error(&format!("group lookup: {e}")))?;
         let (Some(scope), Some(account)) = (scope, account) else {
             return Ok(if scope.is_some() {
                 Subject::Unknown
@@ -278,17 +284,31 @@ impl<'a> Gate<'a> {
                 Subject::NotCovered
             });
         };
-        if scope.policy.local_users_only
+        // A name NSS knows is never "unknown": it is gated, or refused when it cannot be stored.
+        let user = UserName::parse(&account.name).map_err(|e| {
+            self.audit.event(
+                &Event::new(
+                    EventName::StateUnwritable,
+                    &account.name,
+                    self.login.service,
+                    self.login.rhost,
+                )
+                .with("uid", account.uid)
+                .with("error", format!("the account's name cannot be stored: {e}")),
+                self.now,
+            );
+            Outcome::SystemError
+        })?;
+        let exempt = self.login.credential == Credential::Password
+            && scope.policy.local_users_only
             && !dir
                 .is_local(user.as_str())
-                .map_err(|e| self.system_error(&e))?
-        {
-            return Ok(Subject::NotCovered);
-        }
+                .map_err(|e| self.system_error(&e))?;
         Ok(Subject::Known {
             user,
             uid: account.uid,
             scope,
+            exempt,
         })
     }
 
@@ -303,8 +323,15 @@ impl<'a> Gate<'a> {
         Outcome::SystemError
     }
 
+    /// An audit event about `user` (the canonical name); the name as typed is added when it
+    /// was another spelling of the same account.
     fn event(&self, name: EventName, user: &str) -> Event {
-        Event::new(name, user, self.login.service, self.login.rhost)
+        let event = Event::new(name, user, self.login.service, self.login.rhost);
+        if user != self.login.user && user != "(unknown)" {
+            event.with("typed_user", self.login.user)
+        } else {
+            event
+        }
     }
 
     fn attempt(&self) -> Attempt {
@@ -336,17 +363,21 @@ impl<'a> Gate<'a> {
         store: &dyn StateStore,
         user: &UserName,
         policy: &Policy,
+        exempt: bool,
     ) -> Result<Option<Lock>, Outcome> {
-        self.record_and_lock(store, user, policy)
+        self.record_and_lock(store, user, policy, exempt)
             .map(|(_, lock)| lock)
     }
 
     /// The user's record (default when none) and the lock in force, as [`Self::lock_of`].
+    /// `exempt` (a directory user's password under `local_users_only`): only an
+    /// administrator's lock holds, the password policy's locks do not.
     fn record_and_lock(
         &self,
         store: &dyn StateStore,
         user: &UserName,
         policy: &Policy,
+        exempt: bool,
     ) -> Result<(Record, Option<Lock>), Outcome> {
         let record = match store.load(user) {
             Ok(r) => r.unwrap_or_default(),
@@ -356,7 +387,11 @@ impl<'a> Gate<'a> {
             }
             Err(e) => return Err(self.system_error(&e.to_string())),
         };
-        if let Some(lock) = lockout::current_lock(&record, self.now) {
+        if exempt {
+            let lock = record.admin_lock.map(|since| Lock::Admin { since });
+            return Ok((record, lock));
+        }
+        if let Some(lock) = lockout::current_lock(&record, self.login.credential, self.now) {
             return Ok((record, Some(lock)));
         }
         if policy.inactive_after.is_some() {
@@ -431,12 +466,12 @@ impl<'a> Gate<'a> {
     }
 
     /// The refusal for a locked account (or one whose state cannot be read); `None` = go on.
-    fn refuse_if_locked(&self, user: &UserName, policy: &Policy) -> Option<Outcome> {
+    fn refuse_if_locked(&self, user: &UserName, policy: &Policy, exempt: bool) -> Option<Outcome> {
         let store = match self.store() {
             Ok(s) => s,
             Err(o) => return Some(o),
         };
-        match self.lock_of(store.as_ref(), user, policy) {
+        match self.lock_of(store.as_ref(), user, policy, exempt) {
             Ok(None) => None,
             Ok(lock @ Some(_)) => Some(self.refuse_locked(user, lock)),
             Err(Outcome::Locked) => Some(self.refuse_locked(user, None)),

@@ -24,7 +24,13 @@ const MAX_HISTORY: usize = 25;
 impl Gate<'_> {
     /// First pass: refuse early (before any prompt) when the user changed it too recently.
     pub(super) fn password_prelim(&self, subject: Subject) -> Outcome {
-        let Subject::Known { user, scope, .. } = subject else {
+        let Subject::Known {
+            user,
+            scope,
+            exempt: false,
+            ..
+        } = subject
+        else {
             return Outcome::NotCovered;
         };
         let store = match self.store() {
@@ -39,7 +45,13 @@ impl Gate<'_> {
     }
 
     pub(super) fn password(&self, subject: Subject) -> Outcome {
-        let Subject::Known { user, scope, .. } = subject else {
+        let Subject::Known {
+            user,
+            scope,
+            exempt: false,
+            ..
+        } = subject
+        else {
             return self.pass_through();
         };
         let policy = self.policy(scope);
@@ -119,7 +131,13 @@ impl Gate<'_> {
     /// After the password module (`commit`): records the change the `password` line checked in
     /// this handle, once the password module really stored it.
     pub(super) fn password_commit(&self, subject: Subject) -> Outcome {
-        let Subject::Known { user, scope, .. } = subject else {
+        let Subject::Known {
+            user,
+            scope,
+            exempt: false,
+            ..
+        } = subject
+        else {
             return Outcome::NotCovered;
         };
         let conv = self.world.conversation();

@@ -195,6 +195,7 @@ impl Gate<'_> {
                             user: user.clone(),
                             uid,
                             scope,
+                            exempt: false,
                         }))
                     }
                     Err(pin::PinError::NotSet) => {

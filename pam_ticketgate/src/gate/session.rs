@@ -30,6 +30,7 @@ impl Gate<'_> {
         if let Err(e) = Sessions::new(&self.config.module.run_dir).open(&record) {
             return self.system_error(&e.to_string());
         }
+        self.note_session_activity(&user);
         let event = self
             .event(EventName::SessionOpen, user.as_str())
             .with("tty", self.login.tty)
@@ -37,6 +38,40 @@ impl Gate<'_> {
         self.audit
             .event(&event.with("ticket", ticket.unwrap_or_default()), self.now);
         Outcome::Allowed
+    }
+
+    /// A session opened is a successful login (ssh keys, `su` from root, `login`), so it counts
+    /// as activity for the inactivity lock, as a login through the `ticket` line does. The
+    /// durable stamp is written at most twice a day; a failure to write it is logged, the
+    /// session goes on.
+    fn note_session_activity(&self, user: &crate::user::UserName) {
+        let Ok(store) = self.store() else {
+            return;
+        };
+        let now = self.now;
+        let stale = match store.load(user) {
+            Ok(record) => {
+                let record = record.unwrap_or_default();
+                let mut probe = record.clone();
+                crate::lifecycle::note_activity(&mut probe, now);
+                probe != record
+            }
+            Err(e) => {
+                self.audit.error(&e.to_string());
+                return;
+            }
+        };
+        if stale
+            && let Err(e) = store.update(user, &mut |r| {
+                r.first_seen.get_or_insert(now);
+                crate::lifecycle::note_activity(r, now);
+            })
+        {
+            self.audit.error(&e.to_string());
+        }
+        if let Err(e) = store.set_last_success(user, &self.attempt()) {
+            self.audit.error(&e.to_string());
+        }
     }
 
     pub(super) fn session_close(&self, subject: Subject) -> Outcome {

@@ -45,6 +45,9 @@ impl StateStore for Borrowed<'_> {
     fn set_last_success(&self, u: &UserName, a: &crate::store::Attempt) -> Result<(), StoreError> {
         self.0.set_last_success(u, a)
     }
+    fn check_writable(&self, u: &UserName) -> Result<(), StoreError> {
+        self.0.check_writable(u)
+    }
 }
 
 struct AuditRef<'a>(&'a MemAudit);
@@ -243,8 +246,8 @@ fn failures_while_locked_do_not_extend_the_lock() {
         Outcome::AuthFailed
     );
     assert_eq!(
-        c.record("alice").unwrap().hack_lock,
-        locked.unwrap().hack_lock
+        c.record("alice").unwrap().password.hack_lock,
+        locked.unwrap().password.hack_lock
     );
     assert_eq!(
         c.world.audit.events.lock().unwrap().last().unwrap().fields,
@@ -289,7 +292,7 @@ fn success_resets_the_count_only_after_authentication_in_the_same_handle() {
     c.fail("alice", 1);
     // Account-only (cron, sudo NOPASSWD, ssh public key): allowed, count untouched.
     assert_eq!(c.run(Phase::Account, &login("alice"), 2), Outcome::Allowed);
-    assert_eq!(c.record("alice").unwrap().failures.len(), 2);
+    assert_eq!(c.record("alice").unwrap().password.failures.len(), 2);
     // Password accepted, ticket phase succeeds, then account with the marker: count reset.
     assert_eq!(c.run(Phase::Ticket, &login("alice"), 3), Outcome::Allowed);
     let authed = Login {
@@ -298,7 +301,7 @@ fn success_resets_the_count_only_after_authentication_in_the_same_handle() {
     };
     assert_eq!(c.run(Phase::Account, &authed, 3), Outcome::Allowed);
     let r = c.record("alice").unwrap();
-    assert!(r.failures.is_empty());
+    assert!(r.password.failures.is_empty());
     assert_eq!(
         c.world
             .store
@@ -381,7 +384,7 @@ fn root_is_not_hack_locked_unless_lock_root() {
     for t in 0..5 {
         c.fail("root", t);
     }
-    assert_eq!(c.record("root").unwrap().hack_lock, None);
+    assert_eq!(c.record("root").unwrap().password.hack_lock, None);
     let c = case(&format!("{POLICY}lock_root = true\n"));
     for t in 0..3 {
         c.fail("root", t);
@@ -390,23 +393,166 @@ fn root_is_not_hack_locked_unless_lock_root() {
 }
 
 #[test]
-fn local_users_only_leaves_directory_users_alone() {
+fn local_users_only_exempts_directory_passwords_from_the_policy_only() {
+    // Regression (issue 11): it used to switch off every gate for directory users.
     let c = case(&format!("{POLICY}local_users_only = true\n"));
     for t in 0..5 {
         assert_eq!(
             c.run(Phase::Preauth, &login("carol"), t),
-            Outcome::NotCovered
+            Outcome::Allowed,
+            "covered: preauth runs (login protect would too)"
         );
         assert_eq!(
             c.run(Phase::Authfail, &login("carol"), t),
             Outcome::AuthFailed
         );
     }
-    assert_eq!(c.record("carol"), None);
+    assert_eq!(
+        c.record("carol"),
+        None,
+        "directory passwords are not counted"
+    );
+    // The PIN policy applies to directory users.
+    let pin = Login {
+        credential: crate::args::Credential::Pin,
+        ..login("carol")
+    };
+    for t in 10..13 {
+        assert_eq!(c.run(Phase::Preauth, &pin, t), Outcome::Allowed);
+        assert_eq!(c.run(Phase::Authfail, &pin, t), Outcome::AuthFailed);
+    }
+    assert_eq!(c.run(Phase::Preauth, &pin, 14), Outcome::Locked);
+    assert_eq!(c.run(Phase::Preauth, &login("carol"), 14), Outcome::Allowed);
+    // An administrator's lock holds for them too.
+    let carol = UserName::parse("carol").unwrap();
+    c.world
+        .store
+        .update(&carol, &mut |r| lockout::admin_lock(r, 15))
+        .unwrap();
+    assert_eq!(c.run(Phase::Preauth, &login("carol"), 16), Outcome::Locked);
+    assert_eq!(
+        c.run(Phase::Account, &login("carol"), 16),
+        Outcome::AccountLocked
+    );
     for t in 0..3 {
         c.fail("alice", t);
     }
     assert_eq!(c.run(Phase::Preauth, &login("alice"), 4), Outcome::Locked);
+}
+
+#[test]
+fn a_directory_spelling_of_a_user_is_the_same_person() {
+    // Regression (issue 12): `ALICE` and `alice@corp.example` had their own counters.
+    let mut c = case(POLICY);
+    c.world.dir = std::mem::take(&mut c.world.dir)
+        .alias("ALICE", "alice")
+        .alias("alice@corp.example", "alice");
+    c.fail("ALICE", 0);
+    c.fail("alice@corp.example", 1);
+    c.fail("alice", 2);
+    for spelling in ["alice", "ALICE", "alice@corp.example"] {
+        assert_eq!(
+            c.run(Phase::Preauth, &login(spelling), 3),
+            Outcome::Locked,
+            "{spelling}"
+        );
+    }
+    assert_eq!(
+        c.world.store.users().unwrap(),
+        vec![UserName::parse("alice").unwrap()],
+        "one record, under the canonical name"
+    );
+    let events = c.world.audit.events.lock().unwrap();
+    let typed: Vec<String> = events
+        .iter()
+        .filter_map(|e| {
+            e.fields
+                .iter()
+                .find(|(k, _)| *k == "typed_user")
+                .map(|(_, v)| v.clone())
+        })
+        .collect();
+    assert!(typed.contains(&"ALICE".to_string()), "{typed:?}");
+    assert!(events.iter().all(|e| e.user == "alice"));
+}
+
+#[test]
+fn names_nss_knows_are_never_unknown() {
+    // Regression (issue 12): `.dotuser` and a name with a tab skipped every gate.
+    let mut c = case(&POLICY.replace(
+        "users = [\"alice\", \"root\", \"carol\", \"nosuch\"]",
+        "users = []",
+    ));
+    c.world.dir = std::mem::take(&mut c.world.dir)
+        .with(".dotuser", 3000, &[], true)
+        .with("tab\tuser", 3001, &[], true);
+    for name in [".dotuser", "tab\tuser"] {
+        for t in 0..3 {
+            c.fail(name, t);
+        }
+        assert_eq!(
+            c.run(Phase::Preauth, &login(name), 4),
+            Outcome::Locked,
+            "{name:?}"
+        );
+    }
+    let long = "x".repeat(300);
+    c.world.dir = std::mem::take(&mut c.world.dir).with(&long, 3002, &[], true);
+    assert_eq!(
+        c.run(Phase::Preauth, &login(&long), 0),
+        Outcome::SystemError,
+        "a name that cannot be stored is refused"
+    );
+    let events = c.world.audit.events.lock().unwrap();
+    let refused = events.last().unwrap();
+    assert_eq!(refused.name, EventName::StateUnwritable);
+    assert!(
+        refused
+            .fields
+            .iter()
+            .any(|(k, v)| *k == "error" && v.contains("cannot be stored")),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn preauth_refuses_when_failures_cannot_be_recorded() {
+    // Regression (issue 12): on a full state_dir wrong passwords were not counted, and the
+    // right one then logged in.
+    let c = case(POLICY);
+    c.world
+        .store
+        .full
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), 0),
+        Outcome::SystemError
+    );
+    assert!(c.world.audit.names().contains(&"state_unwritable"));
+    assert!(
+        c.world
+            .messages
+            .borrow()
+            .last()
+            .unwrap()
+            .contains("cannot be recorded"),
+    );
+    assert_eq!(
+        c.run(Phase::Preauth, &login("root"), 0),
+        Outcome::Allowed,
+        "root stays exempt unless lock_root"
+    );
+    let allow = case(&POLICY.replace("[module]\n", "[module]\nstate_unwritable = \"allow\"\n"));
+    allow
+        .world
+        .store
+        .full
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        allow.run(Phase::Preauth, &login("alice"), 0),
+        Outcome::Allowed
+    );
+    assert!(allow.world.audit.names().contains(&"state_unwritable"));
 }
 
 #[test]
@@ -1029,4 +1175,102 @@ fn a_credential_from_an_earlier_module_is_checked_without_prompting() {
         "PAM_AUTHTOK is already set; not set again"
     );
     assert_eq!(c.record("alice").unwrap().password.last_change, Some(2));
+}
+
+#[test]
+fn a_session_without_the_ticket_line_counts_as_activity() {
+    // Regression (issue 11): ssh public-key logins never pass the `ticket` line; a user who logs
+    // in that way every 20 days was locked as inactive on day 40.
+    let run = tempfile::tempdir().unwrap();
+    let config = POLICY.replace(
+        "[module]\n",
+        &format!("[module]\nrun_dir = \"{}\"\n", run.path().display()),
+    );
+    let c = case(&format!("{config}inactive_after = \"30d\"\n"));
+    let t0 = 20_000 * DAY;
+    for day in [0, 20, 40, 60] {
+        let now = t0 + day * DAY;
+        assert_eq!(
+            c.run(Phase::Preauth, &login("alice"), now),
+            Outcome::Allowed,
+            "day {day}"
+        );
+        assert_eq!(
+            c.run(Phase::Account, &login("alice"), now),
+            Outcome::Allowed
+        );
+        assert_eq!(
+            c.run(Phase::SessionOpen, &login("alice"), now),
+            Outcome::Allowed
+        );
+        assert_eq!(
+            c.run(Phase::SessionClose, &login("alice"), now + 60),
+            Outcome::Allowed
+        );
+    }
+    assert!(!c.world.audit.names().contains(&"inactive_lock"));
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), t0 + 90 * DAY),
+        Outcome::Locked,
+        "30 days after the last session"
+    );
+}
+
+#[test]
+fn wrong_pins_do_not_lock_password_logins() {
+    // Issue 11: failure counts and hack locks per credential; an admin lock covers both.
+    let c = case(POLICY);
+    let pin = Login {
+        credential: crate::args::Credential::Pin,
+        ..login("alice")
+    };
+    for t in 0..3 {
+        assert_eq!(c.run(Phase::Preauth, &pin, t), Outcome::Allowed);
+        assert_eq!(c.run(Phase::Authfail, &pin, t), Outcome::AuthFailed);
+    }
+    assert_eq!(c.run(Phase::Preauth, &pin, 4), Outcome::Locked);
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), 4),
+        Outcome::Allowed,
+        "password logins go on"
+    );
+    for t in 5..7 {
+        c.fail("alice", t);
+    }
+    assert_eq!(
+        c.record("alice").unwrap().password.failures.len(),
+        2,
+        "the PIN's three failures are not counted for the password"
+    );
+    let alice = UserName::parse("alice").unwrap();
+    c.world
+        .store
+        .update(&alice, &mut |r| lockout::admin_lock(r, 8))
+        .unwrap();
+    assert_eq!(c.run(Phase::Preauth, &login("alice"), 9), Outcome::Locked);
+    assert_eq!(c.run(Phase::Preauth, &pin, 9), Outcome::Locked);
+}
+
+#[test]
+fn shadow_changes_count_for_expiry_and_passwd_e_means_must_change() {
+    // Issue 11: chpasswd, usermod and `passwd -e` change the shadow entry, not our record.
+    let c = lifecycle_case("expires_after = \"90d\"\n");
+    assert_eq!(c.run(Phase::Account, &login("alice"), 0), Outcome::Allowed);
+    assert_eq!(
+        c.run(Phase::Account, &login("alice"), 100 * DAY),
+        Outcome::NewAuthtokRequired,
+        "expired, counted from first sight"
+    );
+    c.world.dir.set_shadow("alice", "$y$x", Some(95));
+    assert_eq!(
+        c.run(Phase::Account, &login("alice"), 100 * DAY),
+        Outcome::Allowed,
+        "changed with chpasswd on day 95"
+    );
+    c.world.dir.set_shadow("alice", "$y$x", Some(0));
+    assert_eq!(
+        c.run(Phase::Account, &login("alice"), 100 * DAY),
+        Outcome::NewAuthtokRequired
+    );
+    assert!(c.world.audit.names().contains(&"must_change"));
 }

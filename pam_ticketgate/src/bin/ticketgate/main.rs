@@ -179,7 +179,8 @@ fn status(
         .ok()
         .flatten();
     let mut out = String::new();
-    let state = match lockout::current_lock(record, now) {
+    // Admin and inactivity locks cover the account; hack locks are per credential.
+    let lock_text = |lock: Option<Lock>| match lock {
         None => "not locked".to_string(),
         Some(Lock::Admin { since }) => format!("LOCKED by an administrator since {}", utc(since)),
         Some(Lock::Hack {
@@ -199,42 +200,77 @@ fn status(
             utc(since)
         ),
     };
-    out.push_str(&format!("{user}: {state}\n"));
-    match scope {
-        Some(s) => {
-            let n = lockout::failures_in_window(record, &s.policy, now);
-            out.push_str(&format!(
-                "  failures:     {n} of {} in the last {} (scope {}, policy {})\n",
-                s.policy.failed_logon,
-                format_duration(s.policy.reset_failed_after),
-                s.index,
-                s.policy_name
-            ));
+    let password_lock = lockout::current_lock(record, Credential::Password, now);
+    let pin_lock = lockout::current_lock(record, Credential::Pin, now);
+    let state = match (password_lock, pin_lock) {
+        (None, Some(pin)) => format!("PIN {}", lock_text(Some(pin))),
+        (Some(Lock::Hack { .. }), Some(Lock::Hack { .. })) => {
+            format!("{} (password and PIN)", lock_text(password_lock))
         }
-        None => out.push_str(&format!(
-            "  failures:     {} recorded (no scope covers this user)\n",
-            record.failures.len()
-        )),
-    }
+        (Some(Lock::Hack { .. }), _) => format!("password {}", lock_text(password_lock)),
+        (lock, _) => lock_text(lock),
+    };
+    out.push_str(&format!("{user}: {state}\n"));
     let attempt = |a: &Option<pam_ticketgate::store::Attempt>| match a {
         Some(a) if a.rhost.is_empty() => format!("{} via {}", utc(a.at), a.service),
         Some(a) => format!("{} via {} from {}", utc(a.at), a.service, a.rhost),
         None => "never".to_string(),
     };
-    out.push_str(&format!(
-        "  last failure: {}\n",
-        attempt(&record.last_failure)
-    ));
+    for (which, name) in [(Credential::Password, "password"), (Credential::Pin, "PIN")] {
+        let state = lifecycle::credential(record, which);
+        let policy = scope.map(|s| match which {
+            Credential::Password => &s.policy,
+            Credential::Pin => &s.pin_policy,
+        });
+        let failures = match (scope, policy) {
+            (Some(s), Some(p)) => format!(
+                "{} of {} in the last {} (scope {}, policy {})",
+                lockout::failures_in_window(record, which, p, now),
+                p.failed_logon,
+                format_duration(p.reset_failed_after),
+                s.index,
+                match which {
+                    Credential::Password => s.policy_name.as_str(),
+                    Credential::Pin => "pin",
+                }
+            ),
+            _ => format!(
+                "{} recorded (no scope covers this user)",
+                state.failures.len()
+            ),
+        };
+        if which == Credential::Pin && state.failures.is_empty() && state.last_failure.is_none() {
+            continue;
+        }
+        out.push_str(&format!(
+            "  failures:     {name} {failures}; last failure: {}\n",
+            attempt(&state.last_failure)
+        ));
+    }
     out.push_str(&format!(
         "  last success: {}\n",
         attempt(&store.last_success(user))
     ));
     if let Some(s) = scope {
-        for (which, name, policy) in [
-            (Credential::Password, "password", &s.policy),
-            (Credential::Pin, "PIN", &s.pin_policy),
+        let outside = match Nss.shadow(user.as_str()) {
+            Ok(Some(shadow)) => lifecycle::Outside {
+                last_change: shadow.last_change(),
+                must_change: shadow.must_change(),
+            },
+            _ => lifecycle::Outside::default(),
+        };
+        for (which, name, policy, outside) in [
+            (Credential::Password, "password", &s.policy, outside),
+            (
+                Credential::Pin,
+                "PIN",
+                &s.pin_policy,
+                lifecycle::Outside::default(),
+            ),
         ] {
-            out.push_str(&credential_status(record, which, name, policy, now));
+            out.push_str(&credential_status(
+                record, which, name, policy, &outside, now,
+            ));
         }
         if let Some(after) = s.policy.inactive_after {
             let last = store.last_success(user).map(|a| a.at);
@@ -263,19 +299,23 @@ fn credential_status(
     which: Credential,
     name: &str,
     policy: &pam_ticketgate::config::Policy,
+    outside: &lifecycle::Outside,
     now: i64,
 ) -> String {
     let state = lifecycle::credential(record, which);
-    let changed = state.last_change.map_or_else(
+    let mut changed = state.last_change.map_or_else(
         || "never changed here".to_string(),
         |t| format!("changed {}", utc(t)),
     );
-    let must = if state.must_change {
+    if let Some(day) = outside.last_change {
+        changed.push_str(&format!(" (system: {})", utc(day)));
+    }
+    let must = if state.must_change || outside.must_change {
         "; MUST CHANGE at next login"
     } else {
         ""
     };
-    let expiry = match lifecycle::expires_at(state, record.first_seen, policy) {
+    let expiry = match lifecycle::expires_at(state, record.first_seen, outside, policy) {
         None => "never expires".to_string(),
         Some(at) if at <= now => format!("EXPIRED {}", utc(at)),
         Some(at) => format!("expires {} ({} days left)", utc(at), (at - now) / 86_400),
