@@ -137,8 +137,9 @@ pub trait StateStore {
     /// for this, and a crash can at worst lose or garble it, which reads as "none recorded" and
     /// never locks anyone out (unlike [`Record`], which a crash must not damage).
     fn set_last_success(&self, user: &UserName, attempt: &Attempt) -> Result<(), StoreError>;
-    /// Whether a failure of `user` could be recorded now: the lock file opens for writing and
-    /// the file system is neither read-only nor full. Cheap (one open, one statvfs).
+    /// Whether a failure of `user` could be recorded now: the lock file is not a link (or
+    /// anything but a file) and the file system is neither read-only nor full. Cheap (one
+    /// lstat, one statvfs).
     fn check_writable(&self, _user: &UserName) -> Result<(), StoreError> {
         Ok(())
     }
@@ -318,17 +319,17 @@ impl StateStore for FileStore {
             path: path.clone(),
             problem,
         };
-        let opened = fsutil::private()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path);
-        match opened {
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+        // Root may write any file here unless the file system refuses; what stops a write is a
+        // planted link (opened O_NOFOLLOW: ELOOP), a read-only or full file system (statvfs).
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
                 return Err(unwritable("the lock file is a symbolic link".into()));
             }
+            Ok(meta) if !meta.is_file() => {
+                return Err(unwritable("the lock file is not a regular file".into()));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(unwritable(e.to_string())),
         }
         let fs = nix::sys::statvfs::statvfs(&self.dir)
