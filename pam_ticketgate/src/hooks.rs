@@ -16,6 +16,7 @@ use pam::module::{PamHandle, PamHooks};
 
 use crate::args::{self, AuthPhase};
 use crate::audit::{AuditSink, SystemAudit};
+use crate::config::Config;
 use crate::directory::{Directory, Nss};
 use crate::ffi;
 use crate::gate::{self, Conversation, Login, Outcome, PendingChange, Phase, World};
@@ -171,12 +172,15 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let config = gate::config_path(args.config.as_deref());
+    let config = Config::load(&gate::config_path(args.config.as_deref()));
     let outcome = {
         let world = PamWorld {
             pamh: RefCell::new(&mut *pamh),
         };
-        gate::run(phase, &config, &login, &world, now)
+        match &config {
+            Ok(config) => gate::run(phase, config, &login, &world, now),
+            Err(e) => gate::config_broken(phase, e, &login, &world, now),
+        }
     };
     if args.debug {
         SystemAudit::debug(&format!(

@@ -11,6 +11,7 @@ mod conditions;
 mod config;
 mod files;
 mod misc;
+mod names;
 mod store;
 mod ticket;
 
@@ -34,6 +35,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("protect_answer", misc::protect_answer),
     ("gecos", misc::gecos),
     ("user_name", misc::user_name),
+    ("user_canonical", names::user_canonical),
     ("run_files", files::run_files),
 ];
 

@@ -2,7 +2,7 @@
 //! (count a failed logon, hack-lock at the limit), `ticket` (the password was accepted).
 
 use super::{Gate, Outcome, Subject};
-use crate::audit::EventName;
+use crate::audit::{Event, EventName};
 use crate::config::{Policy, StateUnwritable};
 use crate::lockout::{self, Failure};
 use crate::user::UserName;
@@ -43,10 +43,15 @@ impl Gate<'_> {
             Subject::Known { exempt: true, .. } => return Outcome::AuthFailed,
             Subject::NotCovered => return Outcome::AuthFailed,
             Subject::Unknown => {
+                // Not `self.event`: the name typed is not logged (it is often a password).
                 self.audit.event(
-                    &self
-                        .event(EventName::AuthFailure, "(unknown)")
-                        .with("reason", "unknown_user"),
+                    &Event::new(
+                        EventName::AuthFailure,
+                        "(unknown)",
+                        self.login.service,
+                        self.login.rhost,
+                    )
+                    .with("reason", "unknown_user"),
                     self.now,
                 );
                 return Outcome::AuthFailed;

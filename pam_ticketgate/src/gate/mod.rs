@@ -132,40 +132,40 @@ pub trait World {
     fn conversation(&self) -> &dyn Conversation;
 }
 
-/// Runs `phase` for `login` with the config at `config_path`.
-pub fn run(
-    phase: Phase,
-    config_path: &Path,
-    login: &Login,
-    world: &dyn World,
-    now: i64,
-) -> Outcome {
-    let config = match Config::load(config_path) {
-        Ok(c) => c,
-        Err(e) => {
-            let event = Event::new(
-                EventName::ConfigError,
-                login.user,
-                login.service,
-                login.rhost,
-            )
-            .with("error", &e);
-            world.audit(None).event(&event, now);
-            return match phase {
-                Phase::SessionClose => Outcome::NotCovered,
-                _ => Outcome::ConfigBroken,
-            };
-        }
-    };
+/// Runs `phase` for `login` under `config` (loaded and checked by the caller).
+pub fn run(phase: Phase, config: &Config, login: &Login, world: &dyn World, now: i64) -> Outcome {
     let audit = world.audit(config.module.audit_file.as_deref());
     let gate = Gate {
-        config: &config,
+        config,
         login,
         world,
         audit: audit.as_ref(),
         now,
     };
     gate.run(phase)
+}
+
+/// The outcome when the configuration cannot be used: one `config_error` event, and a refusal
+/// (fail closed) for every phase but closing a session.
+pub fn config_broken(
+    phase: Phase,
+    error: &dyn std::fmt::Display,
+    login: &Login,
+    world: &dyn World,
+    now: i64,
+) -> Outcome {
+    let event = Event::new(
+        EventName::ConfigError,
+        login.user,
+        login.service,
+        login.rhost,
+    )
+    .with("error", error);
+    world.audit(None).event(&event, now);
+    match phase {
+        Phase::SessionClose => Outcome::NotCovered,
+        _ => Outcome::ConfigBroken,
+    }
 }
 
 struct Gate<'a> {
@@ -287,14 +287,10 @@ impl<'a> Gate<'a> {
         // A name NSS knows is never "unknown": it is gated, or refused when it cannot be stored.
         let user = UserName::parse(&account.name).map_err(|e| {
             self.audit.event(
-                &Event::new(
-                    EventName::StateUnwritable,
-                    &account.name,
-                    self.login.service,
-                    self.login.rhost,
-                )
-                .with("uid", account.uid)
-                .with("error", format!("the account's name cannot be stored: {e}")),
+                &self
+                    .event(EventName::StateUnwritable, &account.name)
+                    .with("uid", account.uid)
+                    .with("error", format!("the account's name cannot be stored: {e}")),
                 self.now,
             );
             Outcome::SystemError
@@ -327,7 +323,7 @@ impl<'a> Gate<'a> {
     /// was another spelling of the same account.
     fn event(&self, name: EventName, user: &str) -> Event {
         let event = Event::new(name, user, self.login.service, self.login.rhost);
-        if user != self.login.user && user != "(unknown)" {
+        if user != self.login.user {
             event.with("typed_user", self.login.user)
         } else {
             event

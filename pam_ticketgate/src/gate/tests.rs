@@ -5,7 +5,6 @@ use crate::audit::MemAudit;
 use crate::directory::MemDirectory;
 use crate::store::{MemStore, Record};
 use std::cell::RefCell;
-use std::os::unix::fs::PermissionsExt;
 
 struct TestWorld {
     store: MemStore,
@@ -117,18 +116,15 @@ impl Conversation for TestWorld {
 }
 
 struct Case {
-    _dir: tempfile::TempDir,
-    config: PathBuf,
+    /// The config text, parsed at each run as the glue loads it (no file: the gate takes a
+    /// resolved config).
+    config: String,
     world: TestWorld,
 }
 
 const POLICY: &str = "version = 1\n[module]\nstate_dir = \"/var/lib/tg-test\"\nfail_delay = \"1s\"\n[[scope]]\nusers = [\"alice\", \"root\", \"carol\", \"nosuch\"]\n[policy.default]\nfailed_logon = 3\nreset_failed_after = \"30m\"\nlockout_duration = \"30m\"\n";
 
 fn case(config: &str) -> Case {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ticketgate.toml");
-    std::fs::write(&path, config).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let world = TestWorld {
         store: MemStore::default(),
         dir: MemDirectory::default()
@@ -147,8 +143,7 @@ fn case(config: &str) -> Case {
         pending: RefCell::new(None),
     };
     Case {
-        _dir: dir,
-        config: path,
+        config: config.to_string(),
         world,
     }
 }
@@ -170,7 +165,14 @@ fn login(user: &str) -> Login<'_> {
 
 impl Case {
     fn run(&self, phase: Phase, login: &Login, now: i64) -> Outcome {
-        run(phase, &self.config, login, &self.world, now)
+        self.run_in(&self.world, phase, login, now)
+    }
+    /// As the glue does: parse, then run the gate, or refuse a broken config.
+    fn run_in(&self, world: &dyn World, phase: Phase, login: &Login, now: i64) -> Outcome {
+        match Config::parse(Path::new("ticketgate.toml"), &self.config) {
+            Ok(config) => run(phase, &config, login, world, now),
+            Err(e) => config_broken(phase, &e, login, world, now),
+        }
     }
     fn record(&self, user: &str) -> Option<Record> {
         self.world
@@ -603,11 +605,11 @@ fn corrupt_state_fails_closed() {
     }
     let w = FsWorld(&c.world, d.path().to_path_buf());
     assert_eq!(
-        run(Phase::Preauth, &c.config, &login("alice"), &w, 0),
+        c.run_in(&w, Phase::Preauth, &login("alice"), 0),
         Outcome::Locked
     );
     assert_eq!(
-        run(Phase::Account, &c.config, &login("alice"), &w, 0),
+        c.run_in(&w, Phase::Account, &login("alice"), 0),
         Outcome::AccountLocked
     );
     let authed = Login {
@@ -615,7 +617,7 @@ fn corrupt_state_fails_closed() {
         ..login("alice")
     };
     assert_eq!(
-        run(Phase::Account, &c.config, &authed, &w, 0),
+        c.run_in(&w, Phase::Account, &authed, 0),
         Outcome::AccountLocked
     );
     assert!(

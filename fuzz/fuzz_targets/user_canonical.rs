@@ -1,0 +1,11 @@
+//! cargo-fuzz target `user_canonical`: the harness is `pam_ticketgate::fuzzing` (see its docs for the
+//! input format and the properties checked); `fuzz/seeds/user_canonical/` holds its seeds.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Some(run) = pam_ticketgate::fuzzing::harness("user_canonical") {
+        run(data);
+    }
+});

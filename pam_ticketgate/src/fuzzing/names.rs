@@ -1,0 +1,201 @@
+//! `user_canonical` (issue 12): the name a user types and the name the directory answers with,
+//! through the gate's `preauth` and `authfail` over in-memory state. Input: the typed name on
+//! the first line, the directory's canonical name after it. Properties: whatever was typed,
+//! state exists only under the canonical name (never under the spelling typed); a canonical
+//! name that can be stored is gated (counted, and locked at the limit), one that cannot is
+//! refused with a `state_unwritable` event and nothing stored; every event names the canonical
+//! user, with `typed_user` exactly when the spelling differed.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::first_line;
+use crate::audit::{AuditSink, EventName, MemAudit};
+use crate::config::Config;
+use crate::directory::{Directory, MemDirectory};
+use crate::gate::{self, Conversation, Login, Outcome, Phase, World};
+use crate::scope::HostNames;
+use crate::secret::Secret;
+use crate::store::{MemStore, StateStore, StoreError};
+use crate::user::UserName;
+
+struct FuzzWorld {
+    store: MemStore,
+    directory: MemDirectory,
+    audit: MemAudit,
+}
+
+/// The gate's view of `store` for one phase.
+struct StoreRef<'a>(&'a MemStore);
+
+impl StateStore for StoreRef<'_> {
+    fn load(&self, u: &UserName) -> Result<Option<crate::store::Record>, StoreError> {
+        self.0.load(u)
+    }
+    fn update(
+        &self,
+        u: &UserName,
+        f: &mut dyn FnMut(&mut crate::store::Record),
+    ) -> Result<crate::store::Record, StoreError> {
+        self.0.update(u, f)
+    }
+    fn remove(&self, u: &UserName) -> Result<(), StoreError> {
+        self.0.remove(u)
+    }
+    fn users(&self) -> Result<Vec<UserName>, StoreError> {
+        self.0.users()
+    }
+    fn last_success(&self, u: &UserName) -> Option<crate::store::Attempt> {
+        self.0.last_success(u)
+    }
+    fn set_last_success(&self, u: &UserName, a: &crate::store::Attempt) -> Result<(), StoreError> {
+        self.0.set_last_success(u, a)
+    }
+}
+
+struct AuditRef<'a>(&'a MemAudit);
+
+impl AuditSink for AuditRef<'_> {
+    fn event(&self, e: &crate::audit::Event, now: i64) {
+        self.0.event(e, now);
+    }
+    fn error(&self, m: &str) {
+        self.0.error(m);
+    }
+}
+
+impl World for FuzzWorld {
+    fn store(&self, _: &Path) -> Result<Box<dyn StateStore + '_>, StoreError> {
+        Ok(Box::new(StoreRef(&self.store)))
+    }
+    fn audit(&self, _: Option<&Path>) -> Box<dyn AuditSink + '_> {
+        Box::new(AuditRef(&self.audit))
+    }
+    fn directory(&self) -> &dyn Directory {
+        &self.directory
+    }
+    fn host(&self) -> HostNames {
+        HostNames::from_parts("db01.example.com", "")
+    }
+    fn conversation(&self) -> &dyn Conversation {
+        self
+    }
+}
+
+/// `preauth` and `authfail` never talk to the user in this config (no login protect).
+impl Conversation for FuzzWorld {
+    fn error(&self, _: &str) {}
+    fn info(&self, _: &str) {}
+    fn prompt(&self, message: &str, _: bool) -> Option<Secret> {
+        panic!("unexpected prompt {message:?}");
+    }
+    fn fail_delay(&self, _: Duration) {}
+    fn putenv(&self, name_value: &str) -> bool {
+        panic!("unexpected putenv {name_value:?}");
+    }
+}
+
+pub fn user_canonical(data: &[u8]) -> bool {
+    let (typed, rest) = first_line(data);
+    let Ok(canonical) = std::str::from_utf8(rest) else {
+        return false;
+    };
+    // NSS never answers an empty name or one with NUL (nss-helper does not even ask).
+    if [typed, canonical]
+        .iter()
+        .any(|n| n.is_empty() || n.contains('\0'))
+    {
+        return false;
+    }
+    // A scope naming the canonical user (so the scope must match it whatever was typed), or,
+    // for a name a config cannot list, a scope for everyone.
+    let config_for = |users: &str| {
+        let text = format!(
+            "version = 1\n[module]\nfail_delay = \"0s\"\n[[scope]]\n{users}\n\
+             [policy.default]\nfailed_logon = 2\n"
+        );
+        Config::parse(Path::new("fuzz.toml"), &text)
+    };
+    let listed = format!("users = [{}]", toml::Value::String(canonical.to_string()));
+    let config = match config_for(&listed).or_else(|_| config_for("")) {
+        Ok(c) => c,
+        Err(e) => panic!("the harness's own config: {e}"),
+    };
+    let world = FuzzWorld {
+        store: MemStore::default(),
+        directory: MemDirectory::default()
+            .with(canonical, 4242, &[], true)
+            .alias(typed, canonical),
+        audit: MemAudit::default(),
+    };
+    let login = Login {
+        user: typed,
+        service: "sshd",
+        rhost: "192.0.2.1",
+        tty: "ssh",
+        silent: false,
+        privileged: true,
+        authenticated: false,
+        credential: crate::args::Credential::Password,
+        real_uid: 0,
+        pid: 1,
+    };
+    let storable = UserName::parse(canonical).ok();
+    let mut outcomes = Vec::new();
+    for now in 0..3 {
+        outcomes.push(gate::run(Phase::Preauth, &config, &login, &world, now));
+        outcomes.push(gate::run(Phase::Authfail, &config, &login, &world, now));
+    }
+    let stored = world.store.users().unwrap_or_default();
+    match &storable {
+        Some(name) => {
+            assert_eq!(
+                stored,
+                vec![name.clone()],
+                "state under the canonical name only"
+            );
+            assert_eq!(
+                outcomes,
+                [
+                    Outcome::Allowed,
+                    Outcome::AuthFailed,
+                    Outcome::Allowed,
+                    Outcome::AuthFailed,
+                    Outcome::Locked,
+                    Outcome::AuthFailed
+                ],
+                "gated: counted and locked at the limit"
+            );
+        }
+        None => {
+            assert!(stored.is_empty(), "nothing stored for {canonical:?}");
+            assert!(
+                outcomes
+                    .iter()
+                    .step_by(2)
+                    .all(|o| *o == Outcome::SystemError),
+                "refused, never let through: {outcomes:?}"
+            );
+        }
+    }
+    let events = world
+        .audit
+        .events
+        .lock()
+        .map(|e| e.clone())
+        .unwrap_or_default();
+    assert!(!events.is_empty());
+    for event in &events {
+        assert_eq!(event.user, canonical, "{event:?}");
+        let typed_field = event.fields.iter().find(|(k, _)| *k == "typed_user");
+        assert_eq!(
+            typed_field.map(|(_, v)| v.as_str()),
+            (typed != canonical).then_some(typed),
+            "{event:?}"
+        );
+        if storable.is_none() {
+            assert_eq!(event.name, EventName::StateUnwritable);
+        }
+    }
+    storable.is_some()
+}
