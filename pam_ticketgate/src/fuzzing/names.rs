@@ -23,6 +23,8 @@ struct FuzzWorld {
     store: MemStore,
     directory: MemDirectory,
     audit: MemAudit,
+    /// A prompt or putenv, which these phases must not make (checked after the run).
+    unexpected: std::cell::RefCell<Vec<String>>,
 }
 
 /// The gate's view of `store` for one phase.
@@ -87,11 +89,17 @@ impl Conversation for FuzzWorld {
     fn error(&self, _: &str) {}
     fn info(&self, _: &str) {}
     fn prompt(&self, message: &str, _: bool) -> Option<Secret> {
-        panic!("unexpected prompt {message:?}");
+        self.unexpected
+            .borrow_mut()
+            .push(format!("prompt {message:?}"));
+        None
     }
     fn fail_delay(&self, _: Duration) {}
     fn putenv(&self, name_value: &str) -> bool {
-        panic!("unexpected putenv {name_value:?}");
+        self.unexpected
+            .borrow_mut()
+            .push(format!("putenv {name_value:?}"));
+        false
     }
 }
 
@@ -119,7 +127,10 @@ pub fn user_canonical(data: &[u8]) -> bool {
     let listed = format!("users = [{}]", toml::Value::String(canonical.to_string()));
     let config = match config_for(&listed).or_else(|_| config_for("")) {
         Ok(c) => c,
-        Err(e) => panic!("the harness's own config: {e}"),
+        Err(e) => {
+            assert!(e.to_string().is_empty(), "the harness's own config: {e}");
+            return false;
+        }
     };
     let world = FuzzWorld {
         store: MemStore::default(),
@@ -127,6 +138,7 @@ pub fn user_canonical(data: &[u8]) -> bool {
             .with(canonical, 4242, &[], true)
             .alias(typed, canonical),
         audit: MemAudit::default(),
+        unexpected: std::cell::RefCell::new(Vec::new()),
     };
     let login = Login {
         user: typed,
@@ -146,6 +158,11 @@ pub fn user_canonical(data: &[u8]) -> bool {
         outcomes.push(gate::run(Phase::Preauth, &config, &login, &world, now));
         outcomes.push(gate::run(Phase::Authfail, &config, &login, &world, now));
     }
+    assert!(
+        world.unexpected.borrow().is_empty(),
+        "{:?}",
+        world.unexpected
+    );
     let stored = world.store.users().unwrap_or_default();
     match &storable {
         Some(name) => {
