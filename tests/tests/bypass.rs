@@ -233,6 +233,21 @@ fn directory_spellings_of_one_account_share_its_scope_and_its_lock() {
         .filter(|n| n.ends_with(".state"))
         .collect();
     assert_eq!(stored, vec!["tgalias.state"]);
+    // The CLI resolves names the same way: any spelling unlocks the one account.
+    let bin = ticketgate_tests::ticketgate_bin();
+    let cfg = s.config();
+    let unlock = with_lib(
+        &[
+            bin.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "unlock",
+            "tgalias@corp.example",
+        ],
+        "",
+    );
+    assert!(unlock.status.success(), "{}", text(&unlock));
+    assert!(ok(&login("TGALIAS", PASSWORD)), "unlocked everywhere");
     let failures = events(&s, "auth_failure");
     assert!(
         failures.iter().all(|e| e["user"] == "tgalias"),

@@ -107,11 +107,13 @@ fn run(cli: &Cli) -> Result<(), String> {
                 .map(drop)
             })
         }
-        Command::Sessions { user } => sessions::list(&config, user.as_deref()),
+        Command::Sessions { user } => {
+            sessions::list(&config, user.as_deref().map(canonical_name).as_deref())
+        }
         Command::Terminate { user, grace } => sessions::terminate(
             &config,
             &audit,
-            user,
+            &canonical_name(user),
             std::time::Duration::from_secs(*grace),
             now,
         ),
@@ -125,12 +127,23 @@ fn run(cli: &Cli) -> Result<(), String> {
         }
         Command::OfflinePin {
             action: OfflinePinAction::Set { user },
-        } => protect_cmd::set_offline_pin(&config, &audit, user, now),
+        } => protect_cmd::set_offline_pin(&config, &audit, &canonical_name(user), now),
     }
 }
 
+/// The account as the module stores it: the name NSS answers for `name` (a directory may
+/// fold case or add a domain), or `name` itself when NSS does not know it (its state can still
+/// be shown and reset).
 fn parse_user(name: &str) -> Result<UserName, String> {
-    UserName::parse(name).map_err(|e| format!("{name:?}: {e}"))
+    let canonical = canonical_name(name);
+    UserName::parse(&canonical).map_err(|e| format!("{name:?}: {e}"))
+}
+
+fn canonical_name(name: &str) -> String {
+    match Nss.lookup(name) {
+        Ok(Some(account)) => account.name,
+        _ => name.to_string(),
+    }
 }
 
 fn change(
