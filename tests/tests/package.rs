@@ -305,6 +305,12 @@ fn installed_with_dpkg_enabled_with_pam_auth_update_then_removed_and_purged() {
     assert!(
         stack(&root, "common-session").contains(&"session optional pam_ticketgate.so".to_string())
     );
+    // check-config reads the stacks pam-auth-update wrote and finds nothing wrong.
+    let checked = run_ok(&root, &["ticketgate", "check-config"]);
+    assert!(
+        checked.contains("/etc/pam.d: OK (") && !checked.contains("warning"),
+        "{checked}"
+    );
 
     // A service stacked the Debian way, from the common-* files alone.
     std::fs::write(
