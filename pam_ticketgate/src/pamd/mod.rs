@@ -61,10 +61,12 @@ impl fmt::Display for Finding {
 /// The directory could not be read.
 #[derive(Debug)]
 pub enum PamdError {
+    /// The directory cannot be listed.
     Dir {
         dir: PathBuf,
         source: std::io::Error,
     },
+    /// A file in it cannot be read.
     File {
         path: PathBuf,
         source: std::io::Error,
@@ -92,7 +94,8 @@ fn is_service_name(name: &str) -> bool {
             .any(|s| name.contains(s))
 }
 
-/// The service files of `dir` (name → text), following symbolic links as libpam does.
+/// Every regular file of `dir` (name → text), following symbolic links as libpam does. Files
+/// that are not services (see [`check`]) are read too: a service may include them.
 pub fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, PamdError> {
     let entries = std::fs::read_dir(dir).map_err(|source| PamdError::Dir {
         dir: dir.to_path_buf(),
@@ -108,7 +111,7 @@ pub fn read_dir(dir: &Path) -> Result<BTreeMap<String, String>, PamdError> {
             continue;
         };
         let path = entry.path();
-        if !is_service_name(&name) || !path.is_file() {
+        if !path.is_file() {
             continue;
         }
         let bytes = std::fs::read(&path).map_err(|source| PamdError::File { path, source })?;
@@ -127,6 +130,7 @@ pub struct Checked {
 }
 
 impl Checked {
+    /// How many findings are errors.
     pub fn errors(&self) -> usize {
         self.findings
             .iter()
@@ -136,7 +140,8 @@ impl Checked {
 }
 
 /// Checks every service in `files` (name → text of the files of `dir`) whose stack loads the
-/// module. `config` is the configuration being checked alongside: a line naming another one with
+/// module; hidden files and editor or dpkg leftovers (`~`, `.dpkg-old`, ...) are not services.
+/// `config` is the configuration being checked alongside: a line naming another one with
 /// `config=` is a warning.
 pub fn check(dir: &Path, files: &BTreeMap<String, String>, config: &Path) -> Checked {
     let parsed: BTreeMap<String, Vec<parse::Line>> = files

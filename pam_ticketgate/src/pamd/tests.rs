@@ -620,8 +620,9 @@ fn an_include_loop_is_an_error_not_a_hang() {
 }
 
 #[test]
-fn read_dir_skips_what_is_not_a_service() {
+fn leftovers_are_read_for_includes_but_not_checked_as_services() {
     let d = tempfile::tempdir().unwrap();
+    let typo = "auth requisite pam_ticketgate.so pre-auth\n";
     for name in [
         "sshd",
         ".hidden",
@@ -629,12 +630,38 @@ fn read_dir_skips_what_is_not_a_service() {
         "sshd.dpkg-old",
         "common-auth.pam-old",
     ] {
-        std::fs::write(d.path().join(name), "account required pam_permit.so\n").unwrap();
+        std::fs::write(d.path().join(name), typo).unwrap();
     }
+    std::fs::write(d.path().join("tg.orig"), DESIGN).unwrap();
+    std::fs::write(d.path().join("tg"), "@include tg.orig\n").unwrap();
     std::fs::create_dir(d.path().join("subdir")).unwrap();
     std::os::unix::fs::symlink("sshd", d.path().join("ssh-link")).unwrap();
     let files = read_dir(d.path()).unwrap();
-    assert_eq!(files.keys().collect::<Vec<_>>(), ["ssh-link", "sshd"]);
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        [
+            ".hidden",
+            "common-auth.pam-old",
+            "ssh-link",
+            "sshd",
+            "sshd.dpkg-old",
+            "sshd~",
+            "tg",
+            "tg.orig"
+        ]
+    );
+    let checked = check(d.path(), &files, Path::new(crate::config::DEFAULT_PATH));
+    assert_eq!(checked.services, ["ssh-link", "sshd", "tg"]);
+    let lines: Vec<String> = checked.findings.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].contains("/ssh-link:1: error: unknown module argument"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].contains("/sshd:1: error: unknown module argument"),
+        "{lines:#?}"
+    );
     assert!(
         read_dir(&d.path().join("missing"))
             .unwrap_err()
