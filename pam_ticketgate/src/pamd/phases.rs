@@ -228,9 +228,29 @@ pub(crate) fn check(ty: Type, stack: &Stack, config: &Path, report: &mut Report)
     }
     match ty {
         Type::Auth => auth(stack, &ours, report),
-        Type::Account => account(stack, &ours, report),
+        Type::Account => {
+            twice(stack, &ours, "the account line", "checked twice", report);
+            account(stack, &ours, report);
+        }
         Type::Password => password(stack, &ours, report),
-        Type::Session => {}
+        Type::Session => twice(stack, &ours, "the session line", "recorded twice", report),
+    }
+}
+
+/// A warning for each line of ours after the first: harmless, but not what was meant (a line
+/// added by hand beside an enabled pam-auth-update profile).
+fn twice(s: &Stack, ours: &[(usize, Option<Phase>)], what: &str, done: &str, report: &mut Report) {
+    if let [(first, _), rest @ ..] = ours {
+        for (i, _) in rest {
+            report.warn(
+                s,
+                *i,
+                format!(
+                    "{what} again (first at {}): each login is {done}; keep one",
+                    s.place(*first)
+                ),
+            );
+        }
     }
 }
 

@@ -512,7 +512,10 @@ fn commit_in_the_wrong_place_is_an_error() {
 #[test]
 fn lines_added_by_hand_beside_the_enabled_profiles_are_duplicates() {
     let sshd = format!("{}\n@include common-auth\n", SHIPPED[0].1);
-    let found = findings(&dir(&[&STOCK, &ENABLED, &[("sshd", &sshd)]]));
+    let found: Vec<String> = findings(&dir(&[&STOCK, &ENABLED, &[("sshd", &sshd)]]))
+        .into_iter()
+        .filter(|f| f.contains(": error: "))
+        .collect();
     assert_eq!(found.len(), 3, "{found:#?}");
     assert!(
         found[0].starts_with("/etc/pam.d/common-auth:17: error: preauth again (first at sshd:5)"),
@@ -774,11 +777,11 @@ fn every_walk_through_the_password_stack_is_judged() {
 
 #[test]
 fn absolute_includes_are_followed_into_the_directory_only() {
-    let sshd = SHIPPED[0].1.replace(
+    let sshd = STOCK[5].1.replace(
         "@include common-account",
         "@include /etc/pam.d/common-account",
     );
-    assert_ne!(sshd, SHIPPED[0].1);
+    assert_ne!(sshd, STOCK[5].1);
     let mut files = dir(&[&STOCK, &ENABLED]);
     files.insert(
         "sshd".into(),
@@ -791,16 +794,43 @@ fn absolute_includes_are_followed_into_the_directory_only() {
     assert_one(
         &found,
         &[
-            "sshd:18: warning: includes /usr/lib/pam.d/common-session, outside /etc/pam.d: not followed",
+            "sshd:28: warning: includes /usr/lib/pam.d/common-session, outside /etc/pam.d: not followed",
         ],
     );
-    // Followed: the duplicate account line of the enabled common-account is seen through it.
+    // Followed: the account line of the enabled common-account is seen through it.
     let account = "@include /etc/pam.d/common-account\naccount required pam_ticketgate.so\n";
-    let found = findings(&dir(&[&STOCK, &ENABLED, &[("tg", account)]]));
-    assert_eq!(found, Vec::<String>::new(), "two account lines are allowed");
+    assert_one(
+        &findings(&dir(&[&STOCK, &ENABLED, &[("tg", account)]])),
+        &["tg:2: warning: the account line again (first at common-account:25)"],
+    );
     let auth = "@include /etc/pam.d/common-auth\nauth requisite pam_ticketgate.so ticket\n";
     assert_one(
         &findings(&dir(&[&STOCK, &ENABLED, &[("tg", auth)]])),
         &["tg:2: error: ticket again (first at common-auth:27)"],
     );
+}
+
+#[test]
+fn account_and_session_lines_twice_are_warnings() {
+    // The shipped sshd (hand-edited) on a host where the profiles are enabled too.
+    let found = findings(&dir(&[&STOCK, &ENABLED, &SHIPPED]));
+    let sshd: Vec<&String> = found
+        .iter()
+        .filter(|f| f.contains("(in the stack of sshd"))
+        .collect();
+    assert!(
+        found.iter().any(|f| f.starts_with(
+            "/etc/pam.d/common-account:25: warning: the account line again (first at sshd:11): \
+             each login is checked twice; keep one"
+        )),
+        "{found:#?}"
+    );
+    assert!(
+        found.iter().any(|f| f.starts_with(
+            "/etc/pam.d/common-session:23: warning: the session line again (first at sshd:17): \
+             each login is recorded twice; keep one"
+        )),
+        "{found:#?}"
+    );
+    assert!(!sshd.is_empty());
 }
