@@ -62,7 +62,7 @@ if [ "${1:-}" = "--uninstall" ]; then
     for f in "${files[@]}"; do
         rm -f "$DESTDIR$f" && echo "removed $DESTDIR$f"
     done
-    echo "kept: $DESTDIR/etc/security/ticketgate.toml, $DESTDIR/etc/ticketgate-protectd/, $DESTDIR/var/lib/ticketgate (remove them by hand if wanted)"
+    echo "kept: $DESTDIR/etc/security/ticketgate.toml, $DESTDIR/etc/ticketgate-protectd/, $DESTDIR/var/lib/ticketgate, $DESTDIR/var/log/ticketgate (remove them by hand if wanted)"
     exit 0
 fi
 [ $# -eq 0 ] || { echo "usage: scripts/install.sh [--uninstall]" >&2; exit 2; }
@@ -106,8 +106,10 @@ config() {
 config conf/ticketgate.toml /etc/security/ticketgate.toml
 config conf/protectd.toml /etc/ticketgate-protectd/protectd.toml
 install -d -m 0700 "$DESTDIR/etc/security/ticketgate.d" "$DESTDIR/var/lib/ticketgate"
+# The examples' audit_file lives here; the module creates the file, not the directory.
+install -d -m 0750 "$DESTDIR/var/log/ticketgate"
 if [ "$(id -u)" -eq 0 ]; then
-    chown root:root "$DESTDIR/etc/security/ticketgate.toml" "$DESTDIR/etc/security/ticketgate.d" "$DESTDIR/var/lib/ticketgate"
+    chown root:root "$DESTDIR/etc/security/ticketgate.toml" "$DESTDIR/etc/security/ticketgate.d" "$DESTDIR/var/lib/ticketgate" "$DESTDIR/var/log/ticketgate"
 fi
-echo "state in $DESTDIR/var/lib/ticketgate (0700); secrets go in $DESTDIR/etc/security/ticketgate.d (0700, files 0600)"
+echo "state in $DESTDIR/var/lib/ticketgate (0700); secrets go in $DESTDIR/etc/security/ticketgate.d (0700, files 0600); audit_file in $DESTDIR/var/log/ticketgate (0750)"
 echo "next: ticketgate check-config, then add the stack lines (README, 'The PAM stack') — test with pamtester first"

@@ -81,14 +81,24 @@ pub(crate) fn render() -> String {
         .tp(
             vec![italic("run_dir"), roman("/sessions/")],
             "One record per open session (**sessions**, **terminate**).",
+        )
+        .tp(
+            vec![bold(pam_ticketgate::pamd::DEFAULT_DIR)],
+            "The PAM stacks **check-config** reads unless **--pam-dir** names another directory: \
+             every service whose stack loads pam_ticketgate.so (itself or through **@include**, \
+             **include** or **substack**) is checked for the phase lines, their controls and their \
+             order, and each mistake is printed as FILE:LINE: error: ... .",
         );
     page.sh("EXIT STATUS")
-        .tp(vec![bold("0")], "Success; **test-ticket**: the ticket was accepted; **check-config**: the file is valid.")
+        .tp(vec![bold("0")], "Success; **test-ticket**: the ticket was accepted; **check-config**: no error in the configuration or the PAM stacks (warnings may have been printed).")
         .tp(
             vec![bold("1")],
             "Failure, with one line on standard error starting \"ticketgate: \": not root for a \
              change, a configuration the module would refuse (the same message, naming key and \
-             line), an unknown user name, a rejected ticket.",
+             line), an unknown user name, a rejected ticket; **check-config**: an error in the \
+             configuration or in a PAM stack that loads the module (a phase word the module does \
+             not know, a missing or misplaced preauth, authfail, ticket or commit line, a control \
+             that breaks a gate).",
         )
         .tp(vec![bold("2")], "Usage error: unknown command or option, missing argument.");
     page.sh("EXAMPLES")
@@ -105,6 +115,13 @@ pub(crate) fn render() -> String {
         .example(
             "# ticketgate check-config /root/ticketgate.toml.new\n\
              # ticketgate test-ticket --user alice --host db01.example.com CHG0001234",
+        )
+        .para("A typo in a stack, found before anyone is locked out:")
+        .example(
+            "# ticketgate check-config\n\
+             /etc/security/ticketgate.toml: OK (2 scope(s))\n\
+             /etc/pam.d/sshd:5: error: unknown module argument \"pre-auth\": the module refuses the line (PAM_SERVICE_ERR), so every login through this stack fails\n\
+             ticketgate: 1 error",
         )
         .para("End every session of a user who left, giving them 10 seconds:")
         .example("# ticketgate terminate --grace 10 alice");

@@ -21,6 +21,7 @@ pub mod lifecycle;
 pub mod lockout;
 pub mod net;
 pub mod offline;
+pub mod pamd;
 pub mod protect;
 pub mod rules;
 pub mod scope;

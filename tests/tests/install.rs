@@ -86,6 +86,7 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
     }
     assert_eq!(mode(&dest.join("etc/security/ticketgate.d")), 0o700);
     assert_eq!(mode(&dest.join("var/lib/ticketgate")), 0o700);
+    assert_eq!(mode(&dest.join("var/log/ticketgate")), 0o750);
     let unit = std::fs::read_to_string(dest.join("lib/systemd/system/ticketgate-protectd.service"))
         .unwrap();
     assert!(

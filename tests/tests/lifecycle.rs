@@ -99,6 +99,44 @@ fn trivial_passwords_are_refused_and_the_old_one_stays() {
     );
 }
 
+/// Issue 11: a PIN that *contains* a keypad line is refused (`902580` passed before), through a
+/// `credential=pin` service; a PIN without a pattern then goes through.
+#[test]
+fn issue_11_a_pin_containing_a_keypad_line_is_refused() {
+    let s = sandbox("");
+    let (so, cfg) = (module_so(), s.config());
+    s.service(
+        "chpin",
+        &format!(
+            "password requisite {} config={} credential=pin\npassword required pam_permit.so\n",
+            so.display(),
+            cfg.display()
+        ),
+    );
+    let out = s.pamtester("chpin", USER, &["chauthtok"], &"902580\n".repeat(6));
+    assert!(!out.status.success(), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("New PIN: "), "{t}");
+    assert!(
+        t.contains("must not contain three keys in a straight line on the keypad"),
+        "{t}"
+    );
+    let refused: Vec<_> = events(&s, "credential_update_failed")
+        .iter()
+        .map(|e| {
+            (
+                e["rule"].as_str().unwrap().to_string(),
+                e["credential"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(refused, vec![("keypad_line".to_string(), "PIN".into()); 3]);
+
+    let out = s.pamtester("chpin", USER, &["chauthtok"], "284917\n284917\n");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(events(&s, "credential_update_failed").len(), 3);
+}
+
 #[test]
 fn expired_password_must_be_changed_before_going_on() {
     let s = sandbox("expires_after = \"90d\"\nexpiry_warning = \"14d\"\n");

@@ -80,6 +80,11 @@ fn the_package_has_the_documented_layout() {
     assert_eq!(mode("/etc/security/ticketgate.toml"), "-rw-r--r--");
     assert_eq!(mode("/etc/security/ticketgate.d/"), "drwx------");
     assert_eq!(mode("/var/lib/ticketgate/"), "drwx------");
+    assert_eq!(
+        mode("/var/log/ticketgate/"),
+        "drwxr-x---",
+        "the examples' audit_file directory (issue 11)"
+    );
     assert_eq!(mode("/etc/ticketgate-protectd/protectd.toml"), "-rw-r--r--");
     assert_eq!(
         mode("/lib/systemd/system/ticketgate-protectd.service"),
@@ -300,6 +305,12 @@ fn installed_with_dpkg_enabled_with_pam_auth_update_then_removed_and_purged() {
     assert!(
         stack(&root, "common-session").contains(&"session optional pam_ticketgate.so".to_string())
     );
+    // check-config reads the stacks pam-auth-update wrote and finds nothing wrong.
+    let checked = run_ok(&root, &["ticketgate", "check-config"]);
+    assert!(
+        checked.contains("/etc/pam.d: OK (") && !checked.contains("warning"),
+        "{checked}"
+    );
 
     // A service stacked the Debian way, from the common-* files alone.
     std::fs::write(
@@ -413,6 +424,7 @@ fn installed_with_dpkg_enabled_with_pam_auth_update_then_removed_and_purged() {
     run_ok(&root, &["dpkg", "--purge", "libpam-ticketgate"]);
     assert!(!root.path("/etc/security/ticketgate.toml").exists());
     assert!(!root.path("/var/lib/ticketgate").exists());
+    assert!(!root.path("/var/log/ticketgate").exists());
     assert!(
         root.path("/etc/security/ticketgate.d/http.secret").exists(),
         "the administrator's secret files are not removed"

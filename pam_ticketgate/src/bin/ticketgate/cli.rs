@@ -59,8 +59,13 @@ pub enum Command {
         #[command(subcommand)]
         action: BreakglassAction,
     },
-    /// Check a configuration file (default: --config); exits 1 with the messages the module would log
-    CheckConfig { path: Option<PathBuf> },
+    /// Check a configuration file (default: --config) and every PAM stack in --pam-dir that loads the module; exits 1 on an error (warnings alone exit 0)
+    CheckConfig {
+        path: Option<PathBuf>,
+        /// The PAM service directory whose stacks are checked (@include, include and substack files are read from it)
+        #[arg(long, value_name = "DIR", default_value = pam_ticketgate::pamd::DEFAULT_DIR)]
+        pam_dir: PathBuf,
+    },
     /// Switch login protect off (`disable`: no check is made) or back on, on this host [root]
     Protect {
         #[arg(value_parser = ["enable", "disable"])]

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 
+mod check;
 mod cli;
 mod protect_cmd;
 mod sessions;
@@ -42,8 +43,8 @@ fn now() -> i64 {
 }
 
 fn run(cli: &Cli) -> Result<(), String> {
-    if let Command::CheckConfig { path } = &cli.command {
-        return check_config(path.as_ref().unwrap_or(&cli.config));
+    if let Command::CheckConfig { path, pam_dir } = &cli.command {
+        return check::check_config(path.as_ref().unwrap_or(&cli.config), pam_dir);
     }
     let config = Config::load(&cli.config).map_err(|e| e.to_string())?;
     let store = FileStore::open(&config.module.state_dir).map_err(|e| e.to_string())?;
@@ -337,15 +338,4 @@ fn credential_status(
         "  {name:<13} {changed}; {expiry}{must}\n",
         name = format!("{name}:")
     )
-}
-
-fn check_config(path: &std::path::Path) -> Result<(), String> {
-    let config = Config::load(path).map_err(|e| e.to_string())?;
-    if nix::unistd::geteuid().is_root() {
-        config.check_secrets().map_err(|e| e.to_string())?;
-    } else {
-        println!("note: not root, secret files were not checked");
-    }
-    println!("{}: OK ({} scope(s))", path.display(), config.scopes.len());
-    Ok(())
 }
