@@ -1,5 +1,7 @@
 //! The module's own files, opened one way everywhere: created 0600, never through a symbolic
-//! link, not inherited by child processes; replaced atomically; locked across processes.
+//! link, not inherited by child processes; replaced atomically; locked across processes. And
+//! the one check of who may have written a file or directory the module or the CLI trusts
+//! (the `fs-trust` crate, shared with ticketgate-protectd; its docs state the rule).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -7,6 +9,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
+
+pub use fs_trust::{
+    Owner, Problem, Refused, Rule, check_dir, check_dir_entry, check_file, check_opened,
+    open as open_trusted,
+};
 
 /// Options for a private file: mode 0600 when created, `O_NOFOLLOW | O_CLOEXEC`. The caller
 /// adds read / write / create / truncate / append.
