@@ -14,6 +14,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use ticketgate_tests::emulators::tls::TlsServer;
 use ticketgate_tests::module_so;
 use ticketgate_tests::sandbox::{PASSWORD, Sandbox, USER, text};
 
@@ -154,4 +155,53 @@ fn fifo_config_is_refused_promptly_issue_12() {
     let out = login_within(&s, Duration::from_secs(20));
     assert!(!out.status.success(), "{}", text(&out));
     one_config_error(&s, &["is a FIFO, not a regular file"]);
+}
+
+/// Issue 12 (item 6): a world-writable `ca_file` was the trust root for the ticket system (its
+/// writer could vouch for a fake one). The login is refused at the ticket step with one line
+/// naming `ca_file` and the fix, and `ticketgate check-config` says the same.
+#[test]
+fn world_writable_ca_file_is_refused_with_a_clear_message_issue_12() {
+    let body = format!(r#"{{"id": "T-1", "status": "approved", "owner": "{USER}"}}"#);
+    let server = TlsServer::start(&[("api/tickets/T-1", &body)]);
+    let s = Sandbox::new("");
+    let ca = s.path("ca.pem");
+    std::fs::copy(server.cert(), &ca).unwrap();
+    chmod(&ca, 0o644);
+    let secret = s.path("http.secret");
+    std::fs::write(&secret, "token\n").unwrap();
+    chmod(&secret, 0o600);
+    s.write_config(&format!(
+        "[[scope]]\nusers = [\"{USER}\"]\nticket = true\n[ticket]\nsystem = \"http\"\n\
+         url = \"{}/api/tickets/{{id}}\"\nsecret_file = \"{}\"\nca_file = \"{}\"\ncache = \"0s\"\n",
+        server.url(),
+        secret.display(),
+        ca.display()
+    ));
+    stack_with_config(&s, &s.config());
+    let ticket_login =
+        |s: &Sandbox| s.pamtester("tg", USER, &["authenticate"], &format!("{PASSWORD}\nT-1\n"));
+    let out = ticket_login(&s);
+    assert!(ok(&out), "a root-owned 0644 CA file works: {}", text(&out));
+    s.syslog_lines();
+    chmod(&ca, 0o666);
+    let out = ticket_login(&s);
+    assert!(!ok(&out), "{}", text(&out));
+    let lines = s.syslog_lines();
+    let ca_lines: Vec<&String> = lines.iter().filter(|l| l.contains("ca_file")).collect();
+    assert_eq!(ca_lines.len(), 1, "{lines:?}");
+    assert!(
+        ca_lines[0].contains(&format!(
+            "ca_file {}: refused: mode 0666 lets group or others write it; run chmod go-w",
+            ca.display()
+        )),
+        "{lines:?}"
+    );
+    let check = s.ticketgate(&["check-config"]);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    assert!(
+        text(&check).contains("ticket.ca_file") && text(&check).contains("mode 0666"),
+        "{}",
+        text(&check)
+    );
 }

@@ -86,6 +86,18 @@ pub fn check_secret_file(config: &Path, key: &str, file: &Path) -> Result<(), Co
     })
 }
 
+/// Checks a public file the config names (`ca_file`): root-owned, not writable by group or
+/// others, in directories only root can change (a link there is followed and its target
+/// checked: `update-ca-certificates` installs links).
+pub fn check_public_file(config: &Path, key: &str, file: &Path) -> Result<(), ConfigError> {
+    fsutil::check_file(file, Rule::PUBLIC).map_err(|refused| ConfigError::File {
+        path: config.to_path_buf(),
+        key: key.to_string(),
+        file: file.to_path_buf(),
+        problem: refused.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

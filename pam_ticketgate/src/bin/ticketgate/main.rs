@@ -288,6 +288,7 @@ fn credential_status(
 
 fn check_config(path: &std::path::Path) -> Result<(), String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
+    config.check_public_files().map_err(|e| e.to_string())?;
     if nix::unistd::geteuid().is_root() {
         config.check_secrets().map_err(|e| e.to_string())?;
     } else {
