@@ -304,7 +304,13 @@ impl AuditSink for SystemAudit {
                 .append(true)
                 .create(true)
                 .open(path)
-                .and_then(|mut f| f.write_all(line.as_bytes()));
+                .and_then(|mut f| {
+                    // A FIFO or device in the file's place gets no audit line (and no wait).
+                    if !f.metadata()?.is_file() {
+                        return Err(std::io::Error::other("not a regular file"));
+                    }
+                    f.write_all(line.as_bytes())
+                });
             if let Err(e) = written {
                 self.syslog(
                     syslog::Severity::LOG_ERR,

@@ -15,13 +15,14 @@ pub use fs_trust::{
     open as open_trusted,
 };
 
-/// Options for a private file: mode 0600 when created, `O_NOFOLLOW | O_CLOEXEC`. The caller
-/// adds read / write / create / truncate / append.
+/// Options for a private file: mode 0600 when created, `O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK`
+/// (a FIFO in a file's place cannot make the open wait; for a regular file the flag changes
+/// nothing). The caller adds read / write / create / truncate / append.
 pub fn private() -> OpenOptions {
     let mut options = OpenOptions::new();
     options
         .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW);
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK);
     options
 }
 
@@ -83,6 +84,17 @@ mod tests {
             0o600
         );
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_fifo_in_a_files_place_never_makes_an_open_wait() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("f");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // Without O_NONBLOCK, opening a FIFO nobody has open blocks forever.
+        assert!(private().append(true).open(&fifo).is_err());
+        let read = private().read(true).open(&fifo).unwrap();
+        assert!(check_opened(&read.metadata().unwrap(), Rule::SECRET).is_err());
     }
 
     #[test]
