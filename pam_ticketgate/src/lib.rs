@@ -23,6 +23,7 @@ pub mod net;
 pub mod offline;
 pub mod protect;
 pub mod rules;
+pub mod run_dir;
 pub mod scope;
 pub mod secret;
 pub mod session;

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use ticketgate_tests::emulators::http;
 use ticketgate_tests::emulators::tls::TlsServer;
 use ticketgate_tests::module_so;
 use ticketgate_tests::sandbox::{PASSWORD, Sandbox, USER, text};
@@ -204,4 +205,150 @@ fn world_writable_ca_file_is_refused_with_a_clear_message_issue_12() {
         "{}",
         text(&check)
     );
+}
+
+/// A sandbox whose scope needs a ticket from the loopback HTTP ticket system (answering T-1
+/// for the sandbox user), with the verdict cache on.
+fn ticket_sandbox(h: &http::HttpTickets) -> Sandbox {
+    h.add(http::ticket("T-1", "approved", USER, "db01"));
+    let s = Sandbox::new("");
+    let secret = s.path("http.secret");
+    std::fs::write(&secret, format!("{}\n", http::TOKEN)).unwrap();
+    chmod(&secret, 0o600);
+    s.write_config(&format!(
+        "[[scope]]\nusers = [\"{USER}\"]\nticket = true\n[ticket]\nsystem = \"http\"\n\
+         url = \"{}/api/tickets/{{id}}\"\nsecret_file = \"{}\"\ncache = \"2m\"\n",
+        h.url(),
+        secret.display()
+    ));
+    stack_with_config(&s, &s.config());
+    s
+}
+
+fn ticket_login(s: &Sandbox) -> Output {
+    s.pamtester("tg", USER, &["authenticate"], &format!("{PASSWORD}\nT-1\n"))
+}
+
+/// Issue 12 (item 4): only state_dir was checked. A run_dir others can write (a wrong mode, a
+/// pre-created /run/ticketgate) let them plant verdict-cache files and session records. Now a
+/// ticket login with such a run_dir fails closed with one line naming it, and the CLI refuses
+/// it too.
+#[test]
+fn world_writable_run_dir_is_refused_issue_12() {
+    let h = http::HttpTickets::start();
+    let s = ticket_sandbox(&h);
+    let out = ticket_login(&s);
+    assert!(ok(&out), "{}", text(&out));
+    s.syslog_lines();
+    let run = s.path("run");
+    chmod(&run, 0o777);
+    let out = ticket_login(&s);
+    assert!(!ok(&out), "{}", text(&out));
+    let lines = s.syslog_lines();
+    let refused: Vec<&String> = lines.iter().filter(|l| l.contains("run_dir")).collect();
+    assert_eq!(refused.len(), 1, "{lines:?}");
+    assert!(
+        refused[0].contains(&format!(
+            "run_dir {}: refused: mode 0777 lets group or others write it; run chmod go-w",
+            run.display()
+        )),
+        "{lines:?}"
+    );
+    let sessions = s.ticketgate(&["sessions"]);
+    assert!(!sessions.status.success(), "{}", text(&sessions));
+    assert!(text(&sessions).contains("mode 0777"), "{}", text(&sessions));
+    // A subdirectory others can write is refused the same way.
+    chmod(&run, 0o700);
+    chmod(&run.join("ticket-cache"), 0o777);
+    let out = ticket_login(&s);
+    assert!(!ok(&out), "{}", text(&out));
+    assert!(
+        s.syslog_lines()
+            .iter()
+            .any(|l| l.contains("ticket-cache") && l.contains("mode 0777")),
+    );
+}
+
+/// A `sleep` that runs as `uid`, and its start time.
+fn sleeper(uid: u32) -> (std::process::Child, i32, u64) {
+    use std::os::unix::process::CommandExt;
+    let child = std::process::Command::new("sleep")
+        .arg("300")
+        .uid(uid)
+        .spawn()
+        .unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    let ticks = pam_ticketgate::session::start_ticks(pid).unwrap();
+    (child, pid, ticks)
+}
+
+/// Writes a session record as the module would (root's, 0600) for the sandbox user.
+fn plant_record(s: &Sandbox, pid: i32, start_ticks: u64, uid: u32) {
+    let dir = s.path("run/sessions");
+    std::fs::create_dir_all(&dir).unwrap();
+    chmod(&s.path("run"), 0o700);
+    chmod(&dir, 0o700);
+    let record = serde_json::json!({
+        "user": USER, "service": "sshd", "tty": "ssh", "rhost": "", "pid": pid,
+        "start_ticks": start_ticks, "uid": uid, "ticket": null, "start": 1,
+    });
+    let path = dir.join(format!("{pid}.json"));
+    std::fs::write(&path, record.to_string()).unwrap();
+    chmod(&path, 0o600);
+}
+
+fn alive(child: &mut std::process::Child) -> bool {
+    child.try_wait().unwrap().is_none()
+}
+
+/// Issue 12 (item 4): `ticketgate terminate` signalled whatever pid a record named, checking
+/// only its start time, so a record aimed at another user's (or root's) process got it
+/// killed. A record is now acted on only while /proc shows its pid, start time and uid.
+#[test]
+fn planted_session_records_do_not_get_a_process_signalled_issue_12() {
+    let s = Sandbox::new(LOCK3);
+    // The right start time, but the process runs as uid 65534, not the uid recorded.
+    let (mut other_uid, pid, ticks) = sleeper(65534);
+    plant_record(&s, pid, ticks, 0);
+    // The right uid, but not the recorded start time.
+    let (mut other_start, pid2, ticks2) = sleeper(0);
+    plant_record(&s, pid2, ticks2 + 1, 0);
+    let out = s.ticketgate(&["terminate", USER]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no sessions"), "{}", text(&out));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        alive(&mut other_uid),
+        "a process of another uid was signalled"
+    );
+    assert!(
+        alive(&mut other_start),
+        "a process with another start time was signalled"
+    );
+    // A record file not written by root is not read at all.
+    let (mut theirs, pid3, ticks3) = sleeper(0);
+    plant_record(&s, pid3, ticks3, 0);
+    std::os::unix::fs::chown(
+        s.path(&format!("run/sessions/{pid3}.json")),
+        Some(65534),
+        None,
+    )
+    .unwrap();
+    let out = s.ticketgate(&["terminate", USER]);
+    assert!(text(&out).contains("no sessions"), "{}", text(&out));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        alive(&mut theirs),
+        "a record owned by another user was acted on"
+    );
+    // The control: a record that matches /proc is terminated.
+    let (mut real, pid4, ticks4) = sleeper(0);
+    plant_record(&s, pid4, ticks4, 0);
+    let out = s.ticketgate(&["terminate", USER, "--grace", "2"]);
+    assert!(text(&out).contains("terminated"), "{}", text(&out));
+    assert!(real.wait().is_ok_and(|st| !st.success()));
+    for mut c in [other_uid, other_start, theirs] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
 }

@@ -74,7 +74,13 @@ impl Gate<'_> {
             service: self.login.service,
             rhost: self.login.rhost,
         };
-        let breaker = Breaker::new(&self.config.module.run_dir, protect::BREAKER);
+        let breaker = match crate::run_dir::RunDir::open(&self.config.module.run_dir) {
+            Ok(run_dir) => Breaker::new(&run_dir, protect::BREAKER),
+            Err(e) => {
+                self.audit.error(&e.to_string());
+                return Some(Outcome::ConfigBroken);
+            }
+        };
         let ask = || {
             protect::check(
                 &server,
