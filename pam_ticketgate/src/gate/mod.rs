@@ -201,8 +201,8 @@ impl<'a> Gate<'a> {
         let mode = self.config.module.unprivileged;
         self.audit.error(&format!(
             "caller is not root (service={} user={}): cannot reach state; unprivileged = {}",
-            self.login.service,
-            self.login.user,
+            crate::audit::quote(self.login.service),
+            crate::audit::quoted_user(self.login.user),
             if mode == Unprivileged::Deny {
                 "deny"
             } else {

@@ -118,8 +118,9 @@ impl Gate<'_> {
             Check::Locked => Some(self.protect_locked(user, attempt.service_id, waited, None)),
             Check::Denied(reason) => {
                 self.audit.error(&format!(
-                    "login_protect {}: {reason} (not treated as offline)",
-                    protect.url
+                    "login_protect {}: {} (not treated as offline)",
+                    protect.url,
+                    crate::audit::quote(&reason)
                 ));
                 Some(self.protect_locked(user, attempt.service_id, waited, Some(&reason)))
             }

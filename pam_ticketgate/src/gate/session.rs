@@ -15,7 +15,8 @@ impl Gate<'_> {
         let (Some(start_ticks), Some(uid)) = (session::start_ticks(pid), session::real_uid(pid))
         else {
             return self.system_error(&format!(
-                "session of {user}: process {pid} not found in /proc"
+                "session of {}: process {pid} not found in /proc",
+                crate::audit::quoted_user(user.as_str())
             ));
         };
         let ticket = self.world.conversation().getenv("TICKETGATE_TICKET");
