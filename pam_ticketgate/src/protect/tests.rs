@@ -94,6 +94,23 @@ fn answers_are_read_strictly() {
     }
 }
 
+/// Issue 12 (item 8b): serde_json keeps the last of a repeated key, so
+/// `{"unlocked":false,"unlocked":true}` read as unlocked. A repeated key is malformed: deny.
+#[test]
+fn an_answer_with_a_repeated_key_is_malformed_not_unlocked_issue_12() {
+    for body in [
+        &br#"{"unlocked":false,"unlocked":true}"#[..],
+        br#"{"unlocked":true,"unlocked":true}"#,
+        br#"{"unlocked":true,"\u0075nlocked":false}"#,
+        br#"{"unlocked":true,"extra":1,"extra":2}"#,
+    ] {
+        match answer_of(body) {
+            Err(NetError::Denied(m)) => assert!(m.contains("duplicate key"), "{m}"),
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(body)),
+        }
+    }
+}
+
 #[test]
 fn token_file_first_line_trimmed_and_never_empty() {
     let d = tempfile::tempdir().unwrap();
