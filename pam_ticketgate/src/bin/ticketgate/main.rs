@@ -181,22 +181,26 @@ fn status(
     let mut out = String::new();
     let state = match lockout::current_lock(record, now) {
         None => "not locked".to_string(),
-        Some(Lock::Admin { since }) => format!("LOCKED by an administrator since {}", utc(since)),
+        Some(lock) if !lockout::is_plausible(&lock) => format!(
+            "LOCKED: corrupt record ({lock:?} holds times this module never writes); \
+             run ticketgate reset"
+        ),
+        Some(Lock::Admin { since }) => format!("LOCKED by an administrator since {}", when(since)),
         Some(Lock::Hack {
             since,
             until: Some(u),
         }) => format!(
             "LOCKED after failed logons since {} until {}",
-            utc(since),
-            utc(u)
+            when(since),
+            when(u)
         ),
         Some(Lock::Hack { since, until: None }) => format!(
             "LOCKED after failed logons since {} until an administrator unlocks",
-            utc(since)
+            when(since)
         ),
         Some(Lock::Inactive { since }) => format!(
             "LOCKED for inactivity since {} until an administrator unlocks",
-            utc(since)
+            when(since)
         ),
     };
     out.push_str(&format!("{user}: {state}\n"));
@@ -217,8 +221,8 @@ fn status(
         )),
     }
     let attempt = |a: &Option<pam_ticketgate::store::Attempt>| match a {
-        Some(a) if a.rhost.is_empty() => format!("{} via {}", utc(a.at), a.service),
-        Some(a) => format!("{} via {} from {}", utc(a.at), a.service, a.rhost),
+        Some(a) if a.rhost.is_empty() => format!("{} via {}", when(a.at), a.service),
+        Some(a) => format!("{} via {} from {}", when(a.at), a.service, a.rhost),
         None => "never".to_string(),
     };
     out.push_str(&format!(
@@ -241,7 +245,7 @@ fn status(
             match lifecycle::last_activity(record, last) {
                 Some(t) => out.push_str(&format!(
                     "  inactivity:   last activity {}; locks after {} without a login\n",
-                    utc(t),
+                    when(t),
                     format_duration(after)
                 )),
                 None => out.push_str("  inactivity:   not seen yet\n"),
@@ -249,7 +253,7 @@ fn status(
         }
     }
     if let Some(since) = record.first_seen {
-        out.push_str(&format!("  first seen:   {}\n", utc(since)));
+        out.push_str(&format!("  first seen:   {}\n", when(since)));
     }
     if account.is_none() {
         out.push_str("  note:         NSS does not know this user\n");
@@ -268,7 +272,7 @@ fn credential_status(
     let state = lifecycle::credential(record, which);
     let changed = state.last_change.map_or_else(
         || "never changed here".to_string(),
-        |t| format!("changed {}", utc(t)),
+        |t| format!("changed {}", when(t)),
     );
     let must = if state.must_change {
         "; MUST CHANGE at next login"
@@ -277,13 +281,24 @@ fn credential_status(
     };
     let expiry = match lifecycle::expires_at(state, record.first_seen, policy) {
         None => "never expires".to_string(),
-        Some(at) if at <= now => format!("EXPIRED {}", utc(at)),
-        Some(at) => format!("expires {} ({} days left)", utc(at), (at - now) / 86_400),
+        Some(at) if !lockout::is_plausible_time(at) => when(at),
+        Some(at) if at <= now => format!("EXPIRED {}", when(at)),
+        Some(at) => format!("expires {} ({} days left)", when(at), (at - now) / 86_400),
     };
     format!(
         "  {name:<13} {changed}; {expiry}{must}\n",
         name = format!("{name}:")
     )
+}
+
+/// A stored time for people: the date, or "corrupt record" for a time this module never
+/// writes (before 1970 or after 9999), never an absurd date.
+fn when(t: i64) -> String {
+    if lockout::is_plausible_time(t) {
+        utc(t)
+    } else {
+        format!("corrupt record (time {t})")
+    }
 }
 
 fn check_config(path: &std::path::Path) -> Result<(), String> {
