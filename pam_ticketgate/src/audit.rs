@@ -228,6 +228,38 @@ impl Event {
     }
 }
 
+/// Reads a value [`quote`] wrote back: its inverse, for the tests and the `log_quote` fuzz
+/// target (never needed to write a line).
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn unquote(q: &str) -> Option<String> {
+    let Some(inner) = q.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+        return Some(q.to_string());
+    };
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            '"' => out.push('"'),
+            '\\' => out.push('\\'),
+            'x' => {
+                let hex: String = chars.by_ref().take(2).collect();
+                out.push(char::from(u8::from_str_radix(&hex, 16).ok()?));
+            }
+            'u' => {
+                let rest: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                let hex = rest.strip_prefix('{')?;
+                out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?)?);
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// Longest user name logged in clear (glibc's and shadow's `UT_NAMESIZE`; `useradd` refuses
 /// longer names).
 pub const MAX_LOGGED_NAME: usize = 32;
@@ -498,36 +530,6 @@ mod tests {
             "event=auth_failure user=\"(invalid, 14 characters)\" service=sshd rhost=\"x\\x0aevent=admin_unlock\""
         );
         assert!(!line.contains('\n'));
-    }
-
-    /// Reads a value [`quote`] wrote back (the inverse the fuzz target checks too).
-    pub(crate) fn unquote(q: &str) -> Option<String> {
-        let Some(inner) = q.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
-            return Some(q.to_string());
-        };
-        let mut out = String::new();
-        let mut chars = inner.chars();
-        while let Some(c) = chars.next() {
-            if c != '\\' {
-                out.push(c);
-                continue;
-            }
-            match chars.next()? {
-                '"' => out.push('"'),
-                '\\' => out.push('\\'),
-                'x' => {
-                    let hex: String = chars.by_ref().take(2).collect();
-                    out.push(char::from(u8::from_str_radix(&hex, 16).ok()?));
-                }
-                'u' => {
-                    let rest: String = chars.by_ref().take_while(|c| *c != '}').collect();
-                    let hex = rest.strip_prefix('{')?;
-                    out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?)?);
-                }
-                _ => return None,
-            }
-        }
-        Some(out)
     }
 
     #[test]

@@ -10,6 +10,7 @@
 mod conditions;
 mod config;
 mod files;
+mod log;
 mod misc;
 mod store;
 mod ticket;
@@ -35,6 +36,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("gecos", misc::gecos),
     ("user_name", misc::user_name),
     ("run_files", files::run_files),
+    ("log_quote", log::log_quote),
 ];
 
 /// The harness named `name`.
