@@ -80,7 +80,9 @@ pub(crate) fn render() -> String {
         )
         .tp(
             vec![italic("run_dir"), roman("/sessions/")],
-            "One record per open session (**sessions**, **terminate**).",
+            "One record per open session (**sessions**, **terminate**), naming the session's \
+             process by pid, start time and uid. **terminate** signals a process only while /proc \
+             shows all three, and reads only records that are root's and mode 0600.",
         );
     page.sh("EXIT STATUS")
         .tp(vec![bold("0")], "Success; **test-ticket**: the ticket was accepted; **check-config**: the file is valid.")

@@ -101,7 +101,8 @@ pub const KEYS: &[KeyDoc] = &[
         table: "",
         key: "data_dir",
         default: "required",
-        doc: "Directory of the enrollment store (enrollments.sqlite3, mode 0600).",
+        doc: "Directory of the enrollment store (enrollments.sqlite3, mode 0600); it and the \
+              directories leading to it must not be writable by group or others.",
     },
     KeyDoc {
         table: "",
@@ -114,7 +115,8 @@ pub const KEYS: &[KeyDoc] = &[
         key: "tls_cert",
         default: "none",
         doc: "TLS certificate chain (PEM), leaf first. Set both tls_cert and tls_key or neither; \
-              without them the server speaks plain HTTP, so keep it on loopback or behind a TLS proxy.",
+              without them the server speaks plain HTTP, so keep it on loopback or behind a TLS proxy. \
+              Owned by root (or the server's user) and not writable by group or others.",
     },
     KeyDoc {
         table: "",
