@@ -80,7 +80,9 @@ pub(crate) fn render() -> String {
         )
         .tp(
             vec![italic("run_dir"), roman("/sessions/")],
-            "One record per open session (**sessions**, **terminate**).",
+            "One record per open session (**sessions**, **terminate**), naming the session's \
+             process by pid, start time and uid. **terminate** signals a process only while /proc \
+             shows all three, and reads only records that are root's and mode 0600.",
         )
         .tp(
             vec![bold(pam_ticketgate::pamd::DEFAULT_DIR)],

@@ -20,9 +20,14 @@ pub(crate) fn render() -> String {
         )
         .para(
             "The file must be owned by root and not writable by group or others; it holds no \
-             secrets, so a caller that is not root (a screen locker) may read it. Tokens and \
-             passwords live in the files the *_file keys name: root-owned, mode 0600 or stricter, \
-             checked before each use and by **ticketgate check-config**.",
+             secrets, so a caller that is not root (a screen locker) may read it. Every directory \
+             leading to it must be owned by root and not writable by group or others, as \
+             OpenSSH's StrictModes wants; a directory others may write passes only with the \
+             sticky bit (as /tmp), and then only root's entries below it count. The file itself \
+             is named directly: a symbolic link, a FIFO or anything but a regular file is \
+             refused at once. Tokens and passwords live in the files the *_file keys name: \
+             root-owned, mode 0600 or stricter, in directories held to the same rule, checked \
+             before each use and by **ticketgate check-config**, which checks ca_file too.",
         )
         .para(
             "Unknown keys, wrong types, out-of-range values and references to undefined policies are \

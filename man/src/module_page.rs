@@ -165,9 +165,14 @@ pub(crate) fn render() -> String {
     );
     page.sh("AUDIT").text(
         "One syslog line per event (facility authpriv, ident pam_ticketgate): \
-             event=NAME user=U service=S rhost=H key=value..., values quoted and escaped, never a \
-             secret. With **audit_file** set, each event is also one JSON object per line \
-             ({\"ts\":...,\"event\":...,\"user\":...,...}). The events:",
+             event=NAME user=U service=S rhost=H key=value..., never a secret. A value other than \
+             a plain word is double-quoted, with quotes and backslashes escaped, control \
+             characters written \\xNN and other non-ASCII characters \\u{N}, so no value \
+             can start a line or a field. A user name is shown only when it could be an account \
+             name (1-32 letters, digits and . _ - @ $ \\, not starting with . or -); anything \
+             else, such as a password typed at the user prompt, appears as \
+             (invalid, N characters). With **audit_file** set, each event is also one JSON \
+             object per line ({\"ts\":...,\"event\":...,\"user\":...,...}). The events:",
     );
     for e in EventName::ALL {
         page.tp(vec![bold(e.as_str())], e.summary());
@@ -175,7 +180,8 @@ pub(crate) fn render() -> String {
     page.sh("FILES")
         .tp(
             vec![bold(pam_ticketgate::config::DEFAULT_PATH)],
-            "The configuration (root-owned, not group- or world-writable; holds no secrets).",
+            "The configuration (root-owned, not group- or world-writable, in directories only \
+             root can change, not a symbolic link; holds no secrets).",
         )
         .tp(
             vec![bold("/etc/security/ticketgate.d/")],
@@ -184,12 +190,14 @@ pub(crate) fn render() -> String {
         .tp(
             vec![italic("state_dir"), roman("/")],
             "Per-user state: USER.state, USER.lock, USER.last, USER.pin; breakglass.json, \
-             protect.disabled (default /var/lib/ticketgate).",
+             protect.disabled (default /var/lib/ticketgate). Root's and not writable by group or \
+             others, as is every directory leading to it, or every login fails closed.",
         )
         .tp(
             vec![italic("run_dir"), roman("/")],
             "sessions/, ticket-cache/, breaker.ticket, breaker.login_protect, ticket-token \
-             (default /run/ticketgate).",
+             (default /run/ticketgate). Held to the same rule as state_dir, and so are sessions/ \
+             and ticket-cache/; a ticket-cache file is read only for the user it names.",
         );
     page.sh("EXAMPLES").text(
         "Test a stack without touching /etc/pam.d: put it in a file \

@@ -69,8 +69,11 @@ pub(crate) fn render() -> String {
     page.sh("COMMANDS");
     commands(&mut page, &cmd);
     page.sh("CONFIGURATION").text(&format!(
-        "TOML, default {DEFAULT_CONFIG}; it must not be writable by group or others. Relative \
-         paths are taken from the file's directory. Keys:"
+        "TOML, default {DEFAULT_CONFIG}; it must not be writable by group or others. It, the \
+         token files, the TLS files and data_dir are checked with the module's own rule: owned \
+         by root (or the server's user), and every directory leading to them not writable by \
+         group or others (a sticky one only with root's entries below it). Relative paths are \
+         taken from the file's directory. Keys:"
     ));
     for k in KEYS.iter().filter(|k| k.table.is_empty()) {
         page.tp(
@@ -128,8 +131,9 @@ pub(crate) fn render() -> String {
         .tp(
             vec![bold(EXIT_CONFIG.to_string())],
             "The configuration or a file it names is refused (EX_CONFIG): an unknown key, wrong \
-             type or out-of-range value, a file writable by others, no [[host]], a token or key \
-             file that is unreadable, not root's, open to others, or a token under 16 characters. \
+             type or out-of-range value, a file or a directory leading to one writable by \
+             others, no [[host]], a token or key file that is unreadable, not root's, open to \
+             others, a certificate others can write, or a token under 16 characters. \
              The systemd unit does not restart on it.",
         );
     page.sh("EXAMPLES").example(&format!(

@@ -1,5 +1,11 @@
 //! Audit events (DESIGN §7): one syslog line each (authpriv, ident `pam_ticketgate`) and,
 //! with `audit_file`, the same event as one JSON object per line. Never a secret.
+//!
+//! Every value in a log line goes through [`quote`], the one quoting function, and every user
+//! name through [`user_field`] first: what a client typed can neither end a line, open a field,
+//! nor (when it cannot be an account name, such as a password typed at the user prompt) appear
+//! in clear. Free-text lines ([`AuditSink::error`], `debug`) quote the values they interpolate
+//! from the login, and the sink escapes any control character left in a line as a backstop.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -186,10 +192,12 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event about `user` (kept as [`user_field`] shows it: a name that cannot be an
+    /// account name is never stored in clear, so neither line shows it).
     pub fn new(name: EventName, user: &str, service: &str, rhost: &str) -> Self {
         Self {
             name,
-            user: user.into(),
+            user: user_field(user),
             service: service.into(),
             rhost: rhost.into(),
             fields: Vec::new(),
@@ -236,26 +244,124 @@ impl Event {
     }
 }
 
-/// Values with spaces, quotes, `=` or control characters are double-quoted and escaped, so a
-/// hostile user name or rhost cannot forge a second field or line.
-fn quote(v: &str) -> String {
+/// Reads a value [`quote`] wrote back: its inverse, for the tests and the `log_quote` fuzz
+/// target (never needed to write a line).
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn unquote(q: &str) -> Option<String> {
+    let Some(inner) = q.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+        return Some(q.to_string());
+    };
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            '"' => out.push('"'),
+            '\\' => out.push('\\'),
+            'x' => {
+                let hex: String = chars.by_ref().take(2).collect();
+                out.push(char::from(u8::from_str_radix(&hex, 16).ok()?));
+            }
+            'u' => {
+                let rest: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                let hex = rest.strip_prefix('{')?;
+                out.push(char::from_u32(u32::from_str_radix(hex, 16).ok()?)?);
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Longest user name logged in clear (glibc's and shadow's `UT_NAMESIZE`; `useradd` refuses
+/// longer names).
+pub const MAX_LOGGED_NAME: usize = 32;
+
+/// The one quoting function for log lines. A plain word (printable ASCII other than space, `"`,
+/// `=` and `\`) stays as it is; anything else is put in double quotes with `"` and `\`
+/// escaped, ASCII control characters written `\xNN` and every other non-ASCII character
+/// `\u{N}`. The result is printable ASCII, so a value can neither end the line nor open a
+/// field, and it reads back to the value exactly (see `unquote` in the tests and the
+/// `log_quote` fuzz target).
+pub fn quote(v: &str) -> String {
     let plain = !v.is_empty()
         && v.chars()
             .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '=' | '\\'));
     if plain {
         return v.to_string();
     }
-    let mut out = String::from("\"");
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
     for c in v.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-            c => out.push(c),
+            c => escape_char(&mut out, c),
         }
     }
     out.push('"');
     out
+}
+
+/// `c` as it may appear in a log line: printable ASCII as is, other ASCII as `\xNN`, anything
+/// else as `\u{N}`.
+fn escape_char(out: &mut String, c: char) {
+    if c == ' ' || c.is_ascii_graphic() {
+        out.push(c);
+    } else if c.is_ascii() {
+        out.push_str(&format!("\\x{:02x}", u32::from(c)));
+    } else {
+        out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+    }
+}
+
+/// A whole free-text line made safe for syslog: every character [`quote`] would escape inside
+/// quotes (controls, non-ASCII) escaped the same way; nothing else touched. A backstop under
+/// the call sites' own quoting: no message can become two lines.
+pub fn one_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for c in message.chars() {
+        escape_char(&mut out, c);
+    }
+    out
+}
+
+/// True when `name` could be an account name and may be logged in clear: 1 to
+/// [`MAX_LOGGED_NAME`] characters, each a letter, a digit or one of `. _ - @ $ \`, and a name
+/// the module accepts at all ([`UserName::parse`]: not starting with `.` or `-`). A password
+/// typed at the user prompt, or a name carrying spaces, quotes or control characters, is not.
+pub fn is_loggable_name(name: &str) -> bool {
+    crate::user::UserName::parse(name).is_ok()
+        && name.chars().count() <= MAX_LOGGED_NAME
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '$' | '\\'))
+}
+
+/// A user name as it may appear in a log or audit line: the name when [`is_loggable_name`],
+/// else `(invalid, N characters)`. The module's own placeholders (`(unknown)` and an earlier
+/// `(invalid, N characters)`) pass unchanged, so applying it twice changes nothing.
+pub fn user_field(name: &str) -> String {
+    if is_loggable_name(name) || name == "(unknown)" || is_invalid_marker(name) {
+        name.to_string()
+    } else {
+        format!("(invalid, {} characters)", name.chars().count())
+    }
+}
+
+/// `(invalid, N characters)` with N a number, as [`user_field`] writes it.
+fn is_invalid_marker(name: &str) -> bool {
+    name.strip_prefix("(invalid, ")
+        .and_then(|rest| rest.strip_suffix(" characters)"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A user name ready to interpolate into a free-text line: [`user_field`], then [`quote`].
+pub fn quoted_user(name: &str) -> String {
+    quote(&user_field(name))
 }
 
 /// Where events and error lines go.
@@ -291,6 +397,8 @@ impl SystemAudit {
             process: "pam_ticketgate".into(),
             pid: std::process::id(),
         };
+        let message = one_line(message);
+        let message = message.as_str();
         // No syslog daemon is not a reason to refuse a login; the JSON file still records events.
         if let Ok(mut logger) = syslog::unix_custom(formatter, self.socket) {
             // A wedged syslog daemon (full socket queue) must not freeze logins: never block.
@@ -320,7 +428,13 @@ impl AuditSink for SystemAudit {
                 .append(true)
                 .create(true)
                 .open(path)
-                .and_then(|mut f| f.write_all(line.as_bytes()));
+                .and_then(|mut f| {
+                    // A FIFO or device in the file's place gets no audit line (and no wait).
+                    if !f.metadata()?.is_file() {
+                        return Err(std::io::Error::other("not a regular file"));
+                    }
+                    f.write_all(line.as_bytes())
+                });
             if let Err(e) = written {
                 self.syslog(
                     syslog::Severity::LOG_ERR,
@@ -431,9 +545,66 @@ mod tests {
         let line = e.syslog_line();
         assert_eq!(
             line,
-            "event=auth_failure user=\"evil user=root\" service=sshd rhost=\"x\\x0aevent=admin_unlock\""
+            "event=auth_failure user=\"(invalid, 14 characters)\" service=sshd rhost=\"x\\x0aevent=admin_unlock\""
         );
         assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn quote_is_printable_ascii_and_reads_back() {
+        for v in [
+            "alice",
+            "",
+            "a b",
+            "x\nevent=admin_unlock user=root",
+            "q\"uote\\",
+            "j\u{fc}rgen",
+            "bidi\u{202e}txet",
+            "line\u{2028}sep",
+            "nul\0",
+            "\u{7f}del",
+        ] {
+            let q = quote(v);
+            assert!(q.chars().all(|c| c == ' ' || c.is_ascii_graphic()), "{q}");
+            assert_eq!(unquote(&q).as_deref(), Some(v), "{q}");
+        }
+        assert_eq!(quote("j\u{fc}rgen"), "\"j\\u{fc}rgen\"");
+        assert_eq!(one_line("a\nb\u{2028}c"), "a\\x0ab\\u{2028}c");
+    }
+
+    /// Issue 12 (item 7): a user name that cannot be an account name (a password typed at the
+    /// user prompt, a name carrying a newline and a forged event) never appears in clear.
+    #[test]
+    fn user_names_that_cannot_be_account_names_are_logged_as_invalid_issue_12() {
+        for ok in [
+            "alice",
+            "svc_web-01.x",
+            "alice@corp.example",
+            "CORP\\alice",
+            "j\u{fc}rgen",
+            "machine$",
+            &"a".repeat(MAX_LOGGED_NAME),
+        ] {
+            assert_eq!(user_field(ok), ok, "{ok}");
+        }
+        for (bad, n) in [
+            ("y\nevent=admin_unlock user=root", 30),
+            ("Tr0ub4dor&3-horse", 17),
+            ("correct horse battery staple", 28),
+            ("-rf", 3),
+            (".hidden", 7),
+            ("", 0),
+            (&"a".repeat(MAX_LOGGED_NAME + 1), MAX_LOGGED_NAME + 1),
+        ] {
+            let shown = user_field(bad);
+            assert_eq!(shown, format!("(invalid, {n} characters)"), "{bad:?}");
+            assert_eq!(user_field(&shown), shown, "idempotent");
+        }
+        assert_eq!(user_field("(unknown)"), "(unknown)");
+        let e = Event::new(EventName::ConfigError, "p@ss word!", "sshd", "");
+        assert_eq!(e.user, "(invalid, 10 characters)");
+        assert!(!e.syslog_line().contains("word"));
+        assert!(!e.json_line(1).contains("word"));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The module's own files, opened one way everywhere: created 0600, never through a symbolic
-//! link, not inherited by child processes; replaced atomically; locked across processes.
+//! link, not inherited by child processes; replaced atomically; locked across processes. And
+//! the one check of who may have written a file or directory the module or the CLI trusts
+//! (the `fs-trust` crate, shared with ticketgate-protectd; its docs state the rule).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -8,13 +10,19 @@ use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
 
-/// Options for a private file: mode 0600 when created, `O_NOFOLLOW | O_CLOEXEC`. The caller
-/// adds read / write / create / truncate / append.
+pub use fs_trust::{
+    Owner, Problem, Refused, Rule, check_dir, check_dir_entry, check_file, check_opened,
+    open as open_trusted,
+};
+
+/// Options for a private file: mode 0600 when created, `O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK`
+/// (a FIFO in a file's place cannot make the open wait; for a regular file the flag changes
+/// nothing). The caller adds read / write / create / truncate / append.
 pub fn private() -> OpenOptions {
     let mut options = OpenOptions::new();
     options
         .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW);
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK);
     options
 }
 
@@ -76,6 +84,17 @@ mod tests {
             0o600
         );
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_fifo_in_a_files_place_never_makes_an_open_wait() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("f");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // Without O_NONBLOCK, opening a FIFO nobody has open blocks forever.
+        assert!(private().append(true).open(&fifo).is_err());
+        let read = private().read(true).open(&fifo).unwrap();
+        assert!(check_opened(&read.metadata().unwrap(), Rule::SECRET).is_err());
     }
 
     #[test]

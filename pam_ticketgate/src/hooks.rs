@@ -15,7 +15,7 @@ use pam::items::{AuthTok, OldAuthTok, RHost, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
 
 use crate::args::{self, AuthPhase};
-use crate::audit::{AuditSink, SystemAudit};
+use crate::audit::{self, AuditSink, SystemAudit};
 use crate::config::Config;
 use crate::directory::{Directory, Nss};
 use crate::ffi;
@@ -184,7 +184,9 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
     };
     if args.debug {
         SystemAudit::debug(&format!(
-            "phase={phase:?} user={user} service={service} outcome={outcome:?}"
+            "phase={phase:?} user={} service={} outcome={outcome:?}",
+            audit::quoted_user(&user),
+            audit::quote(&service)
         ));
     }
     if phase == Phase::Ticket

@@ -24,6 +24,7 @@ pub mod offline;
 pub mod pamd;
 pub mod protect;
 pub mod rules;
+pub mod run_dir;
 pub mod scope;
 pub mod secret;
 pub mod session;

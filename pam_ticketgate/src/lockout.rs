@@ -19,6 +19,39 @@ pub enum Lock {
     Inactive { since: i64 },
 }
 
+/// The latest instant a stored time may name: 9999-12-31 23:59:59 UTC, the last one `status`
+/// can print as a date.
+pub const LATEST: i64 = 253_402_300_799;
+
+/// The longest hack lock a policy can set (`lockout_duration` is at most 1440 minutes).
+pub const MAX_LOCKOUT_SECS: i64 = 1440 * 60;
+
+/// True when `t` is a time this module could have stored (1970 to 9999).
+pub fn is_plausible_time(t: i64) -> bool {
+    (0..=LATEST).contains(&t)
+}
+
+/// True when `lock` holds only times this module could have written: dates from 1970 to 9999,
+/// and a hack lock that ends after it began and lasts at most [`MAX_LOCKOUT_SECS`]. Anything
+/// else comes from a damaged or forged record: the account stays locked (as for any corrupt
+/// record, until `ticketgate reset`), and messages say "corrupt record" instead of a time
+/// such as "try again in 153722867250976107 minutes".
+pub fn is_plausible(lock: &Lock) -> bool {
+    match *lock {
+        Lock::Admin { since } | Lock::Inactive { since } | Lock::Hack { since, until: None } => {
+            is_plausible_time(since)
+        }
+        Lock::Hack {
+            since,
+            until: Some(until),
+        } => {
+            is_plausible_time(since)
+                && is_plausible_time(until)
+                && (0..=MAX_LOCKOUT_SECS).contains(&(until - since))
+        }
+    }
+}
+
 /// The lock in force at `now` for logins with credential `which`, if any (an admin lock wins
 /// over the others; a hack lock of the other credential does not count).
 pub fn current_lock(record: &Record, which: Credential, now: i64) -> Option<Lock> {
@@ -348,5 +381,48 @@ mod tests {
         r.admin_lock = None;
         reset(&mut r);
         assert_eq!(current_lock(&r, Credential::Pin, 6), None);
+    }
+
+    /// Issue 12 (item 8c): a hack lock "until" near i64::MAX made the user message read "try
+    /// again in 153722867250976107 minutes". Such a lock is recognised as not the module's.
+    #[test]
+    fn absurd_stored_times_are_not_plausible_locks_issue_12() {
+        let now = 1_795_339_199;
+        for lock in [
+            Lock::Hack {
+                since: now,
+                until: Some(i64::MAX),
+            },
+            Lock::Hack {
+                since: now,
+                until: Some(now + MAX_LOCKOUT_SECS + 1),
+            },
+            Lock::Hack {
+                since: now,
+                until: Some(now - 1),
+            },
+            Lock::Hack {
+                since: i64::MIN,
+                until: None,
+            },
+            Lock::Admin { since: -1 },
+            Lock::Inactive { since: LATEST + 1 },
+        ] {
+            assert!(!is_plausible(&lock), "{lock:?}");
+        }
+        for lock in [
+            Lock::Hack {
+                since: now,
+                until: Some(now + MAX_LOCKOUT_SECS),
+            },
+            Lock::Hack {
+                since: 0,
+                until: None,
+            },
+            Lock::Admin { since: now },
+            Lock::Inactive { since: LATEST },
+        ] {
+            assert!(is_plausible(&lock), "{lock:?}");
+        }
     }
 }

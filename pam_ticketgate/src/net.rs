@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider};
 
+use crate::fsutil;
+
 /// The URL type the client takes (re-exported so callers need no `url` dependency of their own).
 pub use url::Url;
 
@@ -246,23 +248,51 @@ fn redact(url: &url::Url) -> String {
     }
 }
 
+/// The trust roots: `ca_file`, or the first system bundle that exists. Either is checked as
+/// every trusted file is (fsutil: root-owned, not writable by group or others, in directories
+/// only root can change; a link there, as `update-ca-certificates` makes, is followed): a CA
+/// file someone else could write would let them vouch for any server.
 fn load_roots(ca_file: Option<&Path>) -> Result<Vec<Certificate<'static>>, NetError> {
+    let read = |p: &Path| -> Result<Vec<u8>, fsutil::Refused> {
+        let mut bytes = Vec::new();
+        fsutil::open_trusted(p, fsutil::Rule::PUBLIC)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| fsutil::Refused {
+                at: None,
+                problem: fsutil::Problem::Io(e),
+            })?;
+        Ok(bytes)
+    };
+    let refused = |what: &str, p: &Path, r: fsutil::Refused| {
+        NetError::Denied(format!("{what} {}: refused: {r}", p.display()))
+    };
     let (path, pem) = match ca_file {
         Some(p) => (
             p.to_path_buf(),
-            std::fs::read(p).map_err(|e| {
-                NetError::Denied(format!("ca_file {}: cannot read: {e}", p.display()))
-            })?,
+            read(p).map_err(|r| refused("ca_file", p, r))?,
         ),
-        None => SYSTEM_BUNDLES
-            .iter()
-            .find_map(|p| std::fs::read(p).ok().map(|b| (PathBuf::from(p), b)))
-            .ok_or_else(|| {
+        None => {
+            let mut found = None;
+            for p in SYSTEM_BUNDLES.iter().map(Path::new) {
+                match read(p) {
+                    Ok(bytes) => {
+                        found = Some((p.to_path_buf(), bytes));
+                        break;
+                    }
+                    Err(fsutil::Refused {
+                        problem: fsutil::Problem::Io(e),
+                        ..
+                    }) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(r) => return Err(refused("system CA bundle", p, r)),
+                }
+            }
+            found.ok_or_else(|| {
                 NetError::Denied(format!(
                     "no system CA bundle ({}); install ca-certificates or set ca_file",
                     SYSTEM_BUNDLES.join(", ")
                 ))
-            })?,
+            })?
+        }
     };
     let roots: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
         .filter_map(|item| match item {

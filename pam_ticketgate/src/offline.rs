@@ -1,26 +1,28 @@
 //! The circuit breaker every process shares: after a server failed, skip it for `retry_after` (one file per server under `run_dir`).
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::fsutil::{self, Rule};
+use crate::run_dir::RunDir;
 
 /// A breaker for one server, named by the gate (`login_protect`, `ticket`).
 ///
 /// State: `run_dir/breaker.<name>` holds the epoch second until which the server is skipped.
 /// Written by temp file + rename, so concurrent logins never read half a number. A file that
-/// is missing, unreadable, malformed, not owned by this process's user or writable by others
-/// reads as "closed": the network is tried, which is the side that can only cost time.
+/// is missing, unreadable, malformed, not root's or open to others reads as "closed": the
+/// network is tried, which is the side that can only cost time.
 #[derive(Debug, Clone)]
 pub struct Breaker {
-    dir: PathBuf,
     file: PathBuf,
 }
 
 impl Breaker {
-    /// The breaker `name` under `run_dir` (created 0700 when missing). Characters other than
-    /// ASCII letters, digits, `-` and `_` in `name` become `_`.
-    pub fn new(run_dir: &Path, name: &str) -> Breaker {
+    /// The breaker `name` under the (checked) `run_dir`. Characters other than ASCII letters,
+    /// digits, `-` and `_` in `name` become `_`.
+    pub fn new(run_dir: &RunDir, name: &str) -> Breaker {
         let safe: String = name
             .chars()
             .map(|c| {
@@ -32,8 +34,7 @@ impl Breaker {
             })
             .collect();
         Breaker {
-            dir: run_dir.to_path_buf(),
-            file: run_dir.join(format!("breaker.{safe}")),
+            file: run_dir.path().join(format!("breaker.{safe}")),
         }
     }
 
@@ -44,14 +45,11 @@ impl Breaker {
 
     /// The epoch second until which the breaker is open, if it was tripped and is trusted.
     pub fn open_until(&self) -> Option<i64> {
-        let meta = fs::symlink_metadata(&self.file).ok()?;
-        if !meta.is_file()
-            || meta.uid() != nix::unistd::geteuid().as_raw()
-            || meta.mode() & 0o022 != 0
-        {
-            return None;
-        }
-        let text = fs::read_to_string(&self.file).ok()?;
+        let mut file = fsutil::private().read(true).open(&self.file).ok()?;
+        // Others may read a breaker (it holds a time), only root may have written it.
+        fsutil::check_opened(&file.metadata().ok()?, Rule::PUBLIC).ok()?;
+        let mut text = String::new();
+        file.by_ref().take(64).read_to_string(&mut text).ok()?;
         text.trim().parse::<i64>().ok()
     }
 
@@ -72,24 +70,24 @@ impl Breaker {
     }
 
     fn write(&self, until: i64) -> std::io::Result<()> {
-        if !self.dir.is_dir() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&self.dir)?;
-        }
-        crate::fsutil::replace(&self.file, format!("{until}\n").as_bytes(), false)
+        fsutil::replace(&self.file, format!("{until}\n").as_bytes(), false)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+
+    fn run(dir: &Path) -> RunDir {
+        RunDir::open(dir).unwrap()
+    }
 
     #[test]
     fn closed_until_tripped_then_open_for_retry_after() {
         let dir = tempfile::tempdir().unwrap();
-        let b = Breaker::new(dir.path(), "login_protect");
+        let b = Breaker::new(&run(dir.path()), "login_protect");
         assert!(!b.is_open(1000));
         b.trip(1000, Duration::from_secs(30));
         assert!(b.is_open(1000));
@@ -101,7 +99,7 @@ mod tests {
     #[test]
     fn close_reopens_the_network() {
         let dir = tempfile::tempdir().unwrap();
-        let b = Breaker::new(dir.path(), "ticket");
+        let b = Breaker::new(&run(dir.path()), "ticket");
         b.trip(0, Duration::from_secs(60));
         b.close();
         assert!(!b.is_open(1));
@@ -112,18 +110,18 @@ mod tests {
     #[test]
     fn shared_between_instances_and_separate_per_name() {
         let dir = tempfile::tempdir().unwrap();
-        Breaker::new(dir.path(), "login_protect").trip(10, Duration::from_secs(5));
-        assert!(Breaker::new(dir.path(), "login_protect").is_open(12));
-        assert!(!Breaker::new(dir.path(), "ticket").is_open(12));
+        Breaker::new(&run(dir.path()), "login_protect").trip(10, Duration::from_secs(5));
+        assert!(Breaker::new(&run(dir.path()), "login_protect").is_open(12));
+        assert!(!Breaker::new(&run(dir.path()), "ticket").is_open(12));
     }
 
     #[test]
     fn creates_missing_run_dir_0700() {
         let dir = tempfile::tempdir().unwrap();
-        let run = dir.path().join("run/ticketgate");
-        let b = Breaker::new(&run, "x");
+        let path = dir.path().join("run/ticketgate");
+        let b = Breaker::new(&run(&path), "x");
         b.trip(0, Duration::from_secs(1));
-        let mode = fs::metadata(&run).unwrap().mode() & 0o777;
+        let mode = fs::metadata(&path).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o700);
         assert!(b.is_open(0));
     }
@@ -131,7 +129,7 @@ mod tests {
     #[test]
     fn garbage_or_world_writable_state_reads_closed() {
         let dir = tempfile::tempdir().unwrap();
-        let b = Breaker::new(dir.path(), "p");
+        let b = Breaker::new(&run(dir.path()), "p");
         fs::write(dir.path().join("breaker.p"), "not a number").unwrap();
         assert!(!b.is_open(0));
         fs::write(dir.path().join("breaker.p"), "99999").unwrap();
@@ -151,13 +149,13 @@ mod tests {
         fs::write(dir.path().join("target"), "99999").unwrap();
         std::os::unix::fs::symlink(dir.path().join("target"), dir.path().join("breaker.s"))
             .unwrap();
-        assert!(!Breaker::new(dir.path(), "s").is_open(0));
+        assert!(!Breaker::new(&run(dir.path()), "s").is_open(0));
     }
 
     #[test]
     fn name_cannot_escape_run_dir() {
         let dir = tempfile::tempdir().unwrap();
-        let b = Breaker::new(&dir.path().join("run"), "../../etc/x");
+        let b = Breaker::new(&run(&dir.path().join("run")), "../../etc/x");
         b.trip(0, Duration::from_secs(10));
         assert!(dir.path().join("run/breaker.______etc_x").exists());
         assert!(b.is_open(1));
@@ -165,15 +163,29 @@ mod tests {
 
     #[test]
     fn unwritable_run_dir_leaves_it_closed() {
-        let b = Breaker::new(Path::new("/proc/no/such/dir"), "p");
+        let dir = tempfile::tempdir().unwrap();
+        let b = Breaker::new(&run(dir.path()), "p");
+        drop(dir);
         b.trip(0, Duration::from_secs(10));
         assert!(!b.is_open(1));
     }
 
     #[test]
+    fn a_breaker_file_not_roots_reads_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Breaker::new(&run(dir.path()), "p");
+        b.trip(0, Duration::from_secs(10));
+        let f = dir.path().join("breaker.p");
+        std::os::unix::fs::chown(&f, Some(65534), None).unwrap();
+        assert!(!b.is_open(1));
+        std::os::unix::fs::chown(&f, Some(0), None).unwrap();
+        assert!(b.is_open(1));
+    }
+
+    #[test]
     fn huge_retry_after_saturates() {
         let dir = tempfile::tempdir().unwrap();
-        let b = Breaker::new(dir.path(), "p");
+        let b = Breaker::new(&run(dir.path()), "p");
         b.trip(i64::MAX - 1, Duration::from_secs(u64::MAX));
         assert!(b.is_open(i64::MAX - 1));
     }

@@ -1,13 +1,17 @@
 //! Login sessions on this host: one record per open session under `run_dir/sessions`, so the
 //! CLI can list and terminate them. Entries whose process is gone (or whose pid was reused) are
-//! pruned when listed.
+//! pruned when listed. A record names its process by pid, start time and uid, and the CLI
+//! signals it only while `/proc` still shows all three (a record that does not describe the
+//! running process cannot aim `terminate` at it).
 
 use std::fmt;
-use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::fsutil::{self, Rule};
+use crate::run_dir::{RunDir, RunDirError};
 
 /// One open session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +25,8 @@ pub struct SessionRecord {
     pub pid: i32,
     /// That process's start time (clock ticks after boot), to tell a reused pid apart.
     pub start_ticks: u64,
+    /// That process's real uid when the session opened (`/proc/<pid>/status`).
+    pub uid: u32,
     pub ticket: Option<String>,
     pub start: i64,
 }
@@ -46,10 +52,12 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn new(run_dir: &Path) -> Self {
-        Self {
-            dir: run_dir.join("sessions"),
-        }
+    /// The records under the (checked) `run_dir`; its `sessions` directory is created and
+    /// checked the same way.
+    pub fn new(run_dir: &RunDir) -> Result<Self, RunDirError> {
+        Ok(Self {
+            dir: run_dir.subdir("sessions")?,
+        })
     }
 
     fn err(&self, source: std::io::Error) -> SessionError {
@@ -65,11 +73,6 @@ impl Sessions {
 
     /// Records a session (replacing a stale record of the same pid).
     pub fn open(&self, record: &SessionRecord) -> Result<(), SessionError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| self.err(e))?;
         let bytes = serde_json::to_vec(record).map_err(|e| self.err(std::io::Error::other(e)))?;
         crate::fsutil::private()
             .write(true)
@@ -99,7 +102,7 @@ impl Sessions {
         for entry in entries {
             let path = entry.map_err(|e| self.err(e))?.path();
             match read(&path) {
-                Some(r) if is_alive(r.pid, r.start_ticks) => {
+                Some(r) if r.is_running() => {
                     if user.is_none_or(|u| u == r.user) {
                         out.push(r);
                     }
@@ -114,8 +117,21 @@ impl Sessions {
     }
 }
 
+impl SessionRecord {
+    /// True while `/proc` shows the recorded process: same pid, start time and real uid, and
+    /// not a zombie. Checked again right before every signal.
+    pub fn is_running(&self) -> bool {
+        is_alive(self.pid, self.start_ticks) && real_uid(self.pid) == Some(self.uid)
+    }
+}
+
+/// A record file: root's and open to nobody else (as every file the module writes), else none.
 fn read(path: &Path) -> Option<SessionRecord> {
-    decode(&std::fs::read(path).ok()?)
+    let file = fsutil::private().read(true).open(path).ok()?;
+    fsutil::check_opened(&file.metadata().ok()?, Rule::SECRET).ok()?;
+    let mut bytes = Vec::new();
+    file.take(64 * 1024).read_to_end(&mut bytes).ok()?;
+    decode(&bytes)
 }
 
 /// A session file's record; `None` when it is not one.
@@ -126,6 +142,21 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<SessionRecord> {
 /// The start time of `pid` in clock ticks after boot (field 22 of `/proc/<pid>/stat`).
 pub fn start_ticks(pid: i32) -> Option<u64> {
     stat(pid).map(|(_, ticks)| ticks)
+}
+
+/// The real uid of `pid` (the first `Uid:` field of `/proc/<pid>/status`).
+pub fn real_uid(pid: i32) -> Option<u32> {
+    if pid <= 0 {
+        return None;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// (state, start time) of `pid` from `/proc/<pid>/stat`.
@@ -188,15 +219,20 @@ mod tests {
             rhost: String::new(),
             pid,
             start_ticks,
+            uid: 0,
             ticket: Some("CHG0000001".into()),
             start: 10,
         }
     }
 
+    fn sessions(dir: &Path) -> Sessions {
+        Sessions::new(&RunDir::open(dir).unwrap()).unwrap()
+    }
+
     #[test]
     fn live_sessions_are_listed_and_dead_or_reused_pids_pruned() {
         let d = tempfile::tempdir().unwrap();
-        let s = Sessions::new(d.path());
+        let s = sessions(d.path());
         let mut child = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
@@ -229,7 +265,7 @@ mod tests {
     #[test]
     fn close_removes_the_record() {
         let d = tempfile::tempdir().unwrap();
-        let s = Sessions::new(d.path());
+        let s = sessions(d.path());
         let me = i32::try_from(std::process::id()).unwrap();
         s.open(&record(me, start_ticks(me).unwrap(), "alice"))
             .unwrap();
@@ -277,5 +313,47 @@ mod tests {
         assert!(below.contains(&(sleep, start)), "{below:?}");
         assert_eq!(start_ticks(sleep), Some(start));
         assert!(!descendants(me).iter().any(|&(p, _)| p == me));
+    }
+
+    /// Issue 12 (item 4): a record is the running process only with its uid too: a record
+    /// naming a process of another uid (with the right start time) is not running.
+    #[test]
+    fn a_record_with_another_uid_or_start_time_is_not_the_running_process_issue_12() {
+        let me = i32::try_from(std::process::id()).unwrap();
+        let ticks = start_ticks(me).unwrap();
+        let mine = record(me, ticks, "alice");
+        assert_eq!(real_uid(me), Some(0));
+        assert!(mine.is_running());
+        assert!(
+            !SessionRecord {
+                uid: 4242,
+                ..mine.clone()
+            }
+            .is_running()
+        );
+        assert!(
+            !SessionRecord {
+                start_ticks: ticks + 1,
+                ..mine
+            }
+            .is_running()
+        );
+    }
+
+    #[test]
+    fn a_record_file_not_roots_or_open_to_others_is_not_read_issue_12() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let s = sessions(d.path());
+        let me = i32::try_from(std::process::id()).unwrap();
+        s.open(&record(me, start_ticks(me).unwrap(), "alice"))
+            .unwrap();
+        let file = d.path().join(format!("sessions/{me}.json"));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(s.list(None).unwrap().is_empty());
+        s.open(&record(me, start_ticks(me).unwrap(), "alice"))
+            .unwrap();
+        std::os::unix::fs::chown(&file, Some(65534), None).unwrap();
+        assert!(s.list(None).unwrap().is_empty());
     }
 }

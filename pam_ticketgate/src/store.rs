@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -93,7 +93,8 @@ pub enum StoreError {
     },
     /// The file exists but is not a record this module wrote; the account is treated as locked.
     Corrupt { path: PathBuf, detail: String },
-    /// `state_dir` is not root-owned or others may write it.
+    /// `state_dir`, or a directory leading to it, is not root-owned, others may write it, or it
+    /// is a symbolic link.
     UnsafeDir { path: PathBuf, problem: String },
     /// The user's record could not be written now (full or read-only file system).
     Unwritable { path: PathBuf, problem: String },
@@ -172,28 +173,12 @@ impl FileStore {
             }
             Err(e) => return Err(io(e)),
         }
-        let meta = std::fs::symlink_metadata(dir).map_err(io)?;
-        let unsafe_dir = |problem: String| StoreError::UnsafeDir {
+        // The rule run_dir and every trusted file share (fsutil): root's, not writable by group
+        // or others, no symbolic link, and the directories leading to it likewise.
+        fsutil::check_dir(dir, fsutil::Owner::Root).map_err(|refused| StoreError::UnsafeDir {
             path: dir.to_path_buf(),
-            problem,
-        };
-        if !meta.is_dir() {
-            return Err(unsafe_dir(
-                "not a directory (symbolic links are refused)".into(),
-            ));
-        }
-        if meta.uid() != 0 {
-            return Err(unsafe_dir(format!(
-                "owned by uid {}, must be owned by root",
-                meta.uid()
-            )));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(unsafe_dir(format!(
-                "mode {:04o} lets others write it; run chmod go-w",
-                meta.mode() & 0o7777
-            )));
-        }
+            problem: refused.to_string(),
+        })?;
         Ok(Self {
             dir: dir.to_path_buf(),
         })
@@ -519,7 +504,7 @@ fn poisoned() -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn alice() -> UserName {
         UserName::parse("alice").unwrap()

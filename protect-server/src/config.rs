@@ -21,8 +21,12 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// The file is writable by group or others, so anyone could point the server elsewhere.
-    TooOpen { path: PathBuf, mode: u32 },
+    /// The file, or a directory leading to it, is not one only root (or the server's user) can
+    /// have written: anyone could point the server elsewhere.
+    Untrusted {
+        path: PathBuf,
+        refused: fs_trust::Refused,
+    },
     /// TOML syntax, an unknown key or a wrong type (the message names key and line).
     Parse { path: PathBuf, message: String },
     /// A value parsed but is not acceptable.
@@ -39,12 +43,9 @@ impl fmt::Display for ConfigError {
             Self::Read { path, source } => {
                 write!(f, "cannot read config {}: {source}", path.display())
             }
-            Self::TooOpen { path, mode } => write!(
-                f,
-                "config {} is writable by group or others (mode {mode:04o}); run: chmod go-w {}",
-                path.display(),
-                path.display()
-            ),
+            Self::Untrusted { path, refused } => {
+                write!(f, "config {} refused: {refused}", path.display())
+            }
             Self::Parse { path, message } => {
                 write!(f, "config {}: {}", path.display(), message.trim_end())
             }
@@ -100,7 +101,8 @@ pub const KEYS: &[KeyDoc] = &[
         table: "",
         key: "data_dir",
         default: "required",
-        doc: "Directory of the enrollment store (enrollments.sqlite3, mode 0600).",
+        doc: "Directory of the enrollment store (enrollments.sqlite3, mode 0600); it and the \
+              directories leading to it must not be writable by group or others.",
     },
     KeyDoc {
         table: "",
@@ -113,7 +115,8 @@ pub const KEYS: &[KeyDoc] = &[
         key: "tls_cert",
         default: "none",
         doc: "TLS certificate chain (PEM), leaf first. Set both tls_cert and tls_key or neither; \
-              without them the server speaks plain HTTP, so keep it on loopback or behind a TLS proxy.",
+              without them the server speaks plain HTTP, so keep it on loopback or behind a TLS proxy. \
+              Owned by root (or the server's user) and not writable by group or others.",
     },
     KeyDoc {
         table: "",
@@ -195,21 +198,26 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 impl Config {
     /// Reads, checks and resolves a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let mode = meta.permissions().mode() & 0o7777;
-        if mode & 0o022 != 0 {
-            return Err(ConfigError::TooOpen {
+        let mut file =
+            fs_trust::open(path, crate::hosts::public_rule()).map_err(|refused| match refused {
+                fs_trust::Refused {
+                    at: None,
+                    problem: fs_trust::Problem::Io(source),
+                } => ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                },
+                refused => ConfigError::Untrusted {
+                    path: path.to_owned(),
+                    refused,
+                },
+            })?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text).map_err(|source| {
+            ConfigError::Read {
                 path: path.to_owned(),
-                mode,
-            });
-        }
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
+                source,
+            }
         })?;
         Self::parse(path, &text)
     }

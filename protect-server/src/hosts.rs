@@ -2,11 +2,11 @@
 
 use crate::config::HostEntry;
 use crate::secret::Secret;
+use fs_trust::{Owner, Problem, Rule};
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use std::fmt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use subtle::ConstantTimeEq;
 
 /// Shortest token accepted from a token file.
@@ -15,25 +15,18 @@ pub const MIN_TOKEN_LEN: usize = 16;
 /// Why a token file was refused.
 #[derive(Debug)]
 pub enum TokenFileError {
-    /// The file could not be opened or read.
+    /// The file (or a directory leading to it) could not be opened or read.
     Unreadable {
         host: String,
         path: PathBuf,
         source: std::io::Error,
     },
-    /// Not a regular file.
-    NotAFile { host: String, path: PathBuf },
-    /// Group or others may read or write it.
-    TooOpen {
+    /// The file or a directory leading to it is not one only root (or the server's user) can
+    /// have written, or group or others may read it (see [`secret_rule`]).
+    Untrusted {
         host: String,
         path: PathBuf,
-        mode: u32,
-    },
-    /// Owned by someone other than root or the server's own user.
-    WrongOwner {
-        host: String,
-        path: PathBuf,
-        uid: u32,
+        refused: fs_trust::Refused,
     },
     /// Empty or too short to be a real secret.
     TooShort { host: String, path: PathBuf },
@@ -49,21 +42,13 @@ impl fmt::Display for TokenFileError {
                 "[[host]] {host:?}: cannot read token_file {}: {source}",
                 path.display()
             ),
-            Self::NotAFile { host, path } => write!(
+            Self::Untrusted {
+                host,
+                path,
+                refused,
+            } => write!(
                 f,
-                "[[host]] {host:?}: token_file {} is not a regular file",
-                path.display()
-            ),
-            Self::TooOpen { host, path, mode } => write!(
-                f,
-                "[[host]] {host:?}: token_file {} is open to group or others (mode {mode:04o}); run: chmod 600 {}",
-                path.display(),
-                path.display()
-            ),
-            Self::WrongOwner { host, path, uid } => write!(
-                f,
-                "[[host]] {host:?}: token_file {} is owned by uid {uid}, not root or the server's user; run: chown root {}",
-                path.display(),
+                "[[host]] {host:?}: token_file {} refused: {refused}",
                 path.display()
             ),
             Self::TooShort { host, path } => write!(
@@ -85,34 +70,23 @@ fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// What is wrong with a secret-bearing file (token or TLS key).
-#[derive(Debug)]
-pub enum SecretFileProblem {
-    /// It cannot be inspected.
-    Unreadable(std::io::Error),
-    /// Not a regular file.
-    NotAFile,
-    /// Mode allows group or others (the mode is given).
-    TooOpen(u32),
-    /// Owned by this uid instead of root or the server's user.
-    WrongOwner(u32),
+/// The rule for a secret-bearing file (token, TLS key), the module's own rule with two
+/// allowances the server has always had: the server's own user may own it, and a symbolic link
+/// in a checked directory is followed (certbot's `live/` keys are links).
+pub fn secret_rule() -> Rule {
+    Rule::SECRET
+        .owned_by_root_or(effective_uid())
+        .following_links()
 }
 
-/// Checks a secret-bearing file: regular, owned by root or us, mode 0600 or stricter.
-pub fn check_secret_file(path: &Path) -> Result<(), SecretFileProblem> {
-    let meta = std::fs::metadata(path).map_err(SecretFileProblem::Unreadable)?;
-    if !meta.is_file() {
-        return Err(SecretFileProblem::NotAFile);
-    }
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(SecretFileProblem::TooOpen(mode));
-    }
-    let uid = meta.uid();
-    if uid != 0 && uid != effective_uid() {
-        return Err(SecretFileProblem::WrongOwner(uid));
-    }
-    Ok(())
+/// The rule for a public file the server trusts (its config, its TLS certificate).
+pub fn public_rule() -> Rule {
+    Rule::PUBLIC.owned_by_root_or(effective_uid())
+}
+
+/// The owners accepted for the server's directories (`data_dir`).
+pub fn dir_owner() -> Owner {
+    Owner::RootOr(effective_uid())
 }
 
 struct Host {
@@ -142,29 +116,28 @@ impl HostTokens {
         for e in entries {
             let host = e.name.clone();
             let path = e.token_file.clone();
-            match check_secret_file(&path) {
-                Ok(()) => {}
-                Err(SecretFileProblem::Unreadable(source)) => {
-                    return Err(TokenFileError::Unreadable { host, path, source });
+            let mut file = match fs_trust::open(&path, secret_rule()) {
+                Ok(f) => f,
+                Err(fs_trust::Refused {
+                    problem: Problem::Io(source),
+                    ..
+                }) => return Err(TokenFileError::Unreadable { host, path, source }),
+                Err(refused) => {
+                    return Err(TokenFileError::Untrusted {
+                        host,
+                        path,
+                        refused,
+                    });
                 }
-                Err(SecretFileProblem::NotAFile) => {
-                    return Err(TokenFileError::NotAFile { host, path });
-                }
-                Err(SecretFileProblem::TooOpen(mode)) => {
-                    return Err(TokenFileError::TooOpen { host, path, mode });
-                }
-                Err(SecretFileProblem::WrongOwner(uid)) => {
-                    return Err(TokenFileError::WrongOwner { host, path, uid });
-                }
-            }
-            let bytes =
-                Secret::new(
-                    std::fs::read(&path).map_err(|source| TokenFileError::Unreadable {
-                        host: host.clone(),
-                        path: path.clone(),
-                        source,
-                    })?,
-                );
+            };
+            let mut raw = Vec::new();
+            let read = std::io::Read::read_to_end(&mut file, &mut raw);
+            let bytes = Secret::new(raw);
+            read.map_err(|source| TokenFileError::Unreadable {
+                host: host.clone(),
+                path: path.clone(),
+                source,
+            })?;
             let token = trim_ascii_whitespace(bytes.expose());
             if token.len() < MIN_TOKEN_LEN {
                 return Err(TokenFileError::TooShort { host, path });
@@ -238,6 +211,7 @@ fn trim_ascii_whitespace(bytes: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
 
     fn table() -> HostTokens {
         HostTokens::from_tokens(vec![
@@ -317,6 +291,20 @@ mod tests {
         let err = HostTokens::load(&[missing]).unwrap_err().to_string();
         assert!(
             err.contains("cannot read token_file /nonexistent/t"),
+            "{err}"
+        );
+    }
+
+    /// Issue 12 (item 6): a token file in a directory others can write could be replaced
+    /// (the token is what makes a host's attempts count); it is refused like the module's own
+    /// secret files, naming the directory.
+    #[test]
+    fn token_file_in_a_directory_others_can_write_is_refused_issue_12() {
+        let (d, entry) = token_file(0o600, b"0123456789abcdef\n");
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = HostTokens::load(&[entry]).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{}: mode 0777", d.path().display())),
             "{err}"
         );
     }

@@ -5,7 +5,7 @@ use crate::api::Protect;
 use crate::audit::{Event, Sink};
 use crate::clock::Clock;
 use crate::config::{Config, TlsFiles};
-use crate::hosts::{HostTokens, SecretFileProblem, TokenFileError, check_secret_file};
+use crate::hosts::{HostTokens, TokenFileError, public_rule, secret_rule};
 use crate::http::{App, handle};
 use crate::ratelimit::MissLimiter;
 use crate::store::{Store, StoreError};
@@ -79,28 +79,11 @@ fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
         path: path.clone(),
         message,
     };
-    match check_secret_file(&files.key) {
-        Ok(()) => {}
-        Err(SecretFileProblem::Unreadable(e)) => return Err(tls_err(&files.key, e.to_string())),
-        Err(SecretFileProblem::NotAFile) => {
-            return Err(tls_err(&files.key, "not a regular file".into()));
-        }
-        Err(SecretFileProblem::TooOpen(mode)) => {
-            return Err(tls_err(
-                &files.key,
-                format!(
-                    "open to group or others (mode {mode:04o}); run: chmod 600 {}",
-                    files.key.display()
-                ),
-            ));
-        }
-        Err(SecretFileProblem::WrongOwner(uid)) => {
-            return Err(tls_err(
-                &files.key,
-                format!("owned by uid {uid}, not root or the server's user"),
-            ));
-        }
-    }
+    // The key may be read by nobody else; the certificate by anyone, but written by neither.
+    fs_trust::check_file(&files.key, secret_rule())
+        .map_err(|r| tls_err(&files.key, format!("refused: {r}")))?;
+    fs_trust::check_file(&files.cert, public_rule())
+        .map_err(|r| tls_err(&files.cert, format!("refused: {r}")))?;
     let certs = CertificateDer::pem_file_iter(&files.cert)
         .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
         .map_err(|e| tls_err(&files.cert, format!("cannot read PEM certificates: {e}")))?;

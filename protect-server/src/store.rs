@@ -11,7 +11,7 @@ use crate::secret::Secret;
 use crate::totp;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::fmt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -26,8 +26,12 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// `data_dir` is writable by group or others.
-    TooOpen { path: PathBuf, mode: u32 },
+    /// `data_dir`, or a directory leading to it, is not one only root (or the server's user)
+    /// can have written (it is group/other-writable, someone else's, or a symbolic link).
+    Untrusted {
+        path: PathBuf,
+        refused: fs_trust::Refused,
+    },
     /// SQLite reported an error.
     Sqlite {
         path: PathBuf,
@@ -43,12 +47,9 @@ impl fmt::Display for StoreError {
             Self::Open { path, source } => {
                 write!(f, "cannot open store {}: {source}", path.display())
             }
-            Self::TooOpen { path, mode } => write!(
-                f,
-                "data_dir {} is writable by group or others (mode {mode:04o}); run: chmod 700 {}",
-                path.display(),
-                path.display()
-            ),
+            Self::Untrusted { path, refused } => {
+                write!(f, "data_dir {} refused: {refused}", path.display())
+            }
             Self::Sqlite { path, source } => write!(f, "store {}: {source}", path.display()),
             Self::AlreadyEnrolled { user } => write!(
                 f,
@@ -124,18 +125,13 @@ impl Store {
                 .create(data_dir)
                 .map_err(open_err(data_dir))?;
         }
-        let mode = std::fs::metadata(data_dir)
-            .map_err(open_err(data_dir))?
-            .permissions()
-            .mode()
-            & 0o7777;
         // The database file itself is 0600; a directory others may write to would let them swap it.
-        if mode & 0o022 != 0 {
-            return Err(StoreError::TooOpen {
+        fs_trust::check_dir(data_dir, crate::hosts::dir_owner()).map_err(|refused| {
+            StoreError::Untrusted {
                 path: data_dir.to_owned(),
-                mode,
-            });
-        }
+                refused,
+            }
+        })?;
         let path = data_dir.join(DB_FILE);
         // Create the file ourselves so it is 0600 from its first byte; SQLite gives its -wal and
         // -shm files the same mode.
@@ -319,6 +315,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
     use std::time::UNIX_EPOCH;
 
     fn at(secs: u64) -> SystemTime {
@@ -425,6 +422,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         let err = Store::open(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("chmod 700"), "{err}");
+        assert!(
+            err.contains("mode 0777") && err.contains("chmod go-w"),
+            "{err}"
+        );
+    }
+
+    /// Issue 12 (item 6): the directory leading to data_dir is checked too: one others can
+    /// write would let them swap the whole store.
+    #[test]
+    fn data_dir_below_a_directory_others_can_write_is_refused_issue_12() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = Store::open(&open.join("data")).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{}: mode 0777", open.display())),
+            "{err}"
+        );
     }
 }

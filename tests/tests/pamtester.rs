@@ -517,3 +517,48 @@ fn protected_scope_with_a_missing_secret_file_fails_closed() {
             .any(|l| l.contains("event=config_error") && l.contains("login_protect.secret_file"))
     );
 }
+
+/// Issue 12 (item 8c): a record whose hack lock ends near i64::MAX told the user "try again in
+/// 153722867250976107 minute(s)" and `status` printed a date hundreds of millions of years
+/// ahead. Both now say "corrupt record"; the account stays locked until `ticketgate reset`.
+#[test]
+fn absurd_stored_times_print_as_a_corrupt_record_issue_12() {
+    let s = sandbox(LOCK3);
+    login(&s, "wrong");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::write(
+        s.path("state/tguser.state"),
+        format!(
+            "{{\"v\":1,\"hack_lock\":{{\"at\":{now},\"until\":{}}}}}\n",
+            i64::MAX
+        ),
+    )
+    .unwrap();
+    let out = login(&s, PASSWORD);
+    assert!(
+        !out.status.success() && !asked_password(&out),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("Account locked (corrupt record)") && !text(&out).contains("minute"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        s.syslog_lines()
+            .iter()
+            .any(|l| l.contains("corrupt record") && l.contains("ticketgate reset")),
+    );
+    let status = text(&s.ticketgate(&["status", USER]));
+    assert!(
+        status.contains("LOCKED: corrupt record") && status.contains("ticketgate reset"),
+        "{status}"
+    );
+    assert!(!status.contains("292277026596"), "{status}");
+    s.ticketgate(&["reset", USER]);
+    assert!(ok(&login(&s, PASSWORD)), "reset repairs it");
+}

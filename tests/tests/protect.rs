@@ -528,3 +528,31 @@ fn unreadable_secret_file_is_a_service_error() {
             .contains("chmod 600")
     );
 }
+
+/// Issue 12 (item 8b): `{"unlocked":false,"unlocked":true}` read as unlocked (serde_json keeps
+/// the last of a repeated key). Such an answer is malformed: the login is refused before the
+/// password, and the refusal is logged.
+#[test]
+fn an_answer_with_a_repeated_key_is_refused_and_logged_issue_12() {
+    let emu = Emulator::start(TOKEN);
+    let s = sandbox(&emu.url(), "", "login_protect = \"unlocked\"");
+    emu.script(vec![Reply::Status(
+        200,
+        r#"{"unlocked":false,"unlocked":true}"#.into(),
+    )]);
+    let out = login(&s, &format!("{PASSWORD}\n"));
+    assert!(
+        !out.status.success() && !asked_password(&out),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(last(&s, "protect_locked")["reason"], "server_refused");
+    assert!(!names(&s).contains(&"protect_unlock_used".into()));
+    let lines = s.syslog_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("malformed /v1/attempt answer") && l.contains("duplicate key")),
+        "{lines:?}"
+    );
+}

@@ -33,6 +33,14 @@ pub enum ConfigError {
         file: PathBuf,
         problem: String,
     },
+    /// Another file the config names (`ca_file`) is not root-owned, is writable by group or
+    /// others, or lies where others could replace it.
+    File {
+        path: PathBuf,
+        key: String,
+        file: PathBuf,
+        problem: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -76,6 +84,19 @@ impl fmt::Display for ConfigError {
                 write!(
                     f,
                     "config {}: {key}: secret file {}: {problem}",
+                    path.display(),
+                    file.display()
+                )
+            }
+            Self::File {
+                path,
+                key,
+                file,
+                problem,
+            } => {
+                write!(
+                    f,
+                    "config {}: {key}: {}: refused: {problem}",
                     path.display(),
                     file.display()
                 )

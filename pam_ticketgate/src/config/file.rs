@@ -1,11 +1,13 @@
 //! Reading the config file and checking who may have written it, and who may read secrets.
+//! Both checks are `fsutil`'s (the one checker): the file and every directory leading to it.
 
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::ConfigError;
+use crate::fsutil::{self, Problem, Refused, Rule};
 
 /// Larger files are refused: a config is a few KiB, and we read it on every login.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -14,8 +16,11 @@ const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// times to the nanosecond. Any edit, replacement, chmod or chown changes it.
 pub type Version = (u64, u64, u64, i64, i64, i64, i64);
 
-/// The file, opened and checked on its descriptor: a root-owned regular file that neither group
-/// nor others can write, not over 1 MiB.
+/// The file, opened and checked: every directory leading to it root-owned and not writable by
+/// group or others (a sticky one, as `/tmp`, only with root's entries below it); the file
+/// itself opened `O_NOFOLLOW | O_NONBLOCK` (a symbolic link is refused, a FIFO cannot hang the
+/// login) and checked on its descriptor: a root-owned regular file that neither group nor
+/// others can write, not over 1 MiB.
 pub struct Trusted {
     file: File,
     pub version: Version,
@@ -23,40 +28,28 @@ pub struct Trusted {
 
 impl Trusted {
     pub fn open(path: &Path) -> Result<Self, ConfigError> {
-        let io = |source| ConfigError::Io {
+        let file = fsutil::open_trusted(path, Rule::CONFIG).map_err(|refused| match refused {
+            Refused {
+                at: None,
+                problem: Problem::Io(source),
+            } => ConfigError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => ConfigError::Unsafe {
+                path: path.to_path_buf(),
+                problem: other.to_string(),
+            },
+        })?;
+        let meta = file.metadata().map_err(|source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
-        };
-        let file = File::options()
-            .read(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(path)
-            .map_err(io)?;
-        let meta = file.metadata().map_err(io)?;
-        let unsafe_file = |problem: String| ConfigError::Unsafe {
-            path: path.to_path_buf(),
-            problem,
-        };
-        if !meta.is_file() {
-            return Err(unsafe_file("not a regular file".into()));
-        }
-        if meta.uid() != 0 {
-            return Err(unsafe_file(format!(
-                "owned by uid {}, must be owned by root",
-                meta.uid()
-            )));
-        }
-        if meta.mode() & 0o022 != 0 {
-            return Err(unsafe_file(format!(
-                "mode {:04o} lets group or others write it; run chmod go-w",
-                meta.mode() & 0o7777
-            )));
-        }
+        })?;
         if meta.len() > MAX_CONFIG_BYTES {
-            return Err(unsafe_file(format!(
-                "{} bytes, larger than the 1 MiB limit",
-                meta.len()
-            )));
+            return Err(ConfigError::Unsafe {
+                path: path.to_path_buf(),
+                problem: format!("{} bytes, larger than the 1 MiB limit", meta.len()),
+            });
         }
         let version = (
             meta.dev(),
@@ -82,31 +75,27 @@ impl Trusted {
     }
 }
 
-/// Checks a `*_file` secret: exists, regular, root-owned, no access for group or others.
+/// Checks a `*_file` secret: a root-owned regular file (not a symbolic link) with no access
+/// for group or others, in directories only root can change.
 pub fn check_secret_file(config: &Path, key: &str, file: &Path) -> Result<(), ConfigError> {
-    let err = |problem: String| ConfigError::Secret {
+    fsutil::check_file(file, Rule::SECRET).map_err(|refused| ConfigError::Secret {
         path: config.to_path_buf(),
         key: key.to_string(),
         file: file.to_path_buf(),
-        problem,
-    };
-    let meta = std::fs::symlink_metadata(file).map_err(|e| err(format!("cannot stat: {e}")))?;
-    if !meta.is_file() {
-        return Err(err("not a regular file (symbolic links are refused)".into()));
-    }
-    if meta.uid() != 0 {
-        return Err(err(format!(
-            "owned by uid {}, must be owned by root",
-            meta.uid()
-        )));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(err(format!(
-            "mode {:04o} lets group or others read it; run chmod 600",
-            meta.mode() & 0o7777
-        )));
-    }
-    Ok(())
+        problem: refused.to_string(),
+    })
+}
+
+/// Checks a public file the config names (`ca_file`): root-owned, not writable by group or
+/// others, in directories only root can change (a link there is followed and its target
+/// checked: `update-ca-certificates` installs links).
+pub fn check_public_file(config: &Path, key: &str, file: &Path) -> Result<(), ConfigError> {
+    fsutil::check_file(file, Rule::PUBLIC).map_err(|refused| ConfigError::File {
+        path: config.to_path_buf(),
+        key: key.to_string(),
+        file: file.to_path_buf(),
+        problem: refused.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -161,6 +150,47 @@ mod tests {
         let s = write(d.path(), "s2", 0o600, "x");
         check_secret_file(&cfg, "ticket.secret_file", &s).unwrap();
         let missing = check_secret_file(&cfg, "k", &d.path().join("nope")).unwrap_err();
-        assert!(missing.to_string().contains("cannot stat"));
+        assert!(missing.to_string().contains("cannot open"));
+    }
+
+    /// Issue 12 (item 5): a config in a directory others can write could be swapped (for a
+    /// symbolic link to another root-owned config without the ticket gate, or a FIFO that
+    /// hangs every login). The directories leading to it are now checked as `StrictModes` does.
+    #[test]
+    fn config_in_a_directory_others_can_write_is_refused_issue_12() {
+        let d = tempfile::tempdir().unwrap();
+        let open = d.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let p = write(&open, "c.toml", 0o644, "version = 1");
+        let msg = read_trusted(&p).unwrap_err().to_string();
+        assert!(
+            msg.contains(&format!("{}: mode 0777", open.display())) && msg.contains("chmod go-w"),
+            "{msg}"
+        );
+        // The same directory with the sticky bit (as /tmp) and a root-owned entry passes.
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(read_trusted(&p).unwrap(), "version = 1");
+    }
+
+    #[test]
+    fn symlinked_config_is_refused_issue_12() {
+        let d = tempfile::tempdir().unwrap();
+        let other = write(d.path(), "other.toml", 0o644, "version = 1");
+        let link = d.path().join("c.toml");
+        std::os::unix::fs::symlink(&other, &link).unwrap();
+        let msg = read_trusted(&link).unwrap_err().to_string();
+        assert!(msg.contains("symbolic link"), "{msg}");
+    }
+
+    #[test]
+    fn fifo_config_is_refused_at_once_issue_12() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("c.toml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let started = std::time::Instant::now();
+        let msg = read_trusted(&fifo).unwrap_err().to_string();
+        assert!(msg.contains("is a FIFO, not a regular file"), "{msg}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 }

@@ -175,13 +175,17 @@ pub const KEYS: &[Key] = &[
         .ex(
             "\"/var/lib/ticketgate\"",
             "Per-user state (failures, locks, credential history, offline PINs, break-glass codes); \
-             persistent, so locks survive reboots. Created 0700 if missing; refused if others can write it.",
+             persistent, so locks survive reboots. Created 0700 if missing; refused (every login \
+             fails closed) unless it and every directory leading to it are root's and not \
+             writable by group or others, and it is not a symbolic link.",
         ),
     key("module", "run_dir", "path")
         .default("\"/run/ticketgate\"")
         .ex(
             "\"/run/ticketgate\"",
-            "Volatile files: sessions, the ticket verdict cache, breakers, the OAuth access token.",
+            "Volatile files: sessions, the ticket verdict cache, breakers, the OAuth access token. \
+             Created 0700 if missing; checked as state_dir is, and so are its sessions/ and \
+             ticket-cache/: a login that needs one fails closed when it is refused.",
         ),
     key("module", "fail_delay", "duration")
         .default("\"2s\"")
@@ -443,7 +447,10 @@ pub const KEYS: &[Key] = &[
         .default_text("the system's CA bundle")
         .ex(
             "\"/etc/ssl/certs/acme-ca.pem\"",
-            "CA certificates (PEM) to trust instead of the system's.",
+            "CA certificates (PEM) to trust instead of the system's. It (and the system bundle \
+             when this is unset) must be root's and not writable by group or others, in \
+             directories only root can change (a symbolic link there is followed); otherwise \
+             every ticket check is refused.",
         ),
     key("ticket", "user_map", "string").ex(
         "\"{user}@example.com\"",

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::ConfigError;
-pub use file::check_secret_file;
+pub use file::{check_public_file, check_secret_file};
 pub use hosts::HostPatterns;
 pub use ticket::{
     Auth, Condition, ConditionDoc, Expected, FromValue, Op, Ticket, TicketSystem, TimeFormat,
@@ -221,6 +221,21 @@ impl Config {
         self.secret_files()
             .into_iter()
             .try_for_each(|(key, file)| check_secret_file(&self.path, key, file))
+    }
+
+    /// Every public file the config names and the module trusts (`ca_file`), with its key.
+    pub fn public_files(&self) -> Vec<(&'static str, &Path)> {
+        self.ticket
+            .iter()
+            .filter_map(|t| t.ca_file.as_deref().map(|p| ("ticket.ca_file", p)))
+            .collect()
+    }
+
+    /// Checks every public file the config names (anyone can: they are readable).
+    pub fn check_public_files(&self) -> Result<(), ConfigError> {
+        self.public_files()
+            .into_iter()
+            .try_for_each(|(key, file)| check_public_file(&self.path, key, file))
     }
 }
 

@@ -2,9 +2,10 @@
 //! state record. A selector line (`ticket-cache`, `token-cache`, `session`, `breakglass`),
 //! then the file's bytes.
 //!
-//! - ticket cache: a record counts as fresh exactly when it is for that ticket and host, was
-//!   accepted no later than now and less than `max_age` ago, and its window is open — at any
-//!   clock, computed here without overflow; merging keeps at most 32, newest first, no twin;
+//! - ticket cache: a file yields records for at most one user (the one it names); a record
+//!   counts as fresh exactly when it is for that ticket and host, was accepted no later than
+//!   now and less than `max_age` ago, and its window is open — at any clock, computed here
+//!   without overflow; merging keeps at most 32, newest first, no twin;
 //! - token cache: a token handed out is still valid and fits an HTTP header (printable ASCII,
 //!   as a freshly refreshed token must be);
 //! - session records and break-glass codes: what decodes re-encodes to the same value;
@@ -46,8 +47,16 @@ pub fn run_files(data: &[u8]) -> bool {
 
 const MAX_AGES: [i64; 5] = [0, 120, 8 * 3600, i64::MAX, -1];
 
+/// The user the ticket-cache seeds are written for, and one they are not.
+const USER: &str = "alice";
+const OTHER: &str = "bob";
+
 fn ticket_cache(bytes: &[u8]) -> bool {
-    let records = cache::decode(bytes);
+    let records = cache::decode(bytes, USER);
+    assert!(
+        records.is_empty() || cache::decode(bytes, OTHER).is_empty(),
+        "one cache file read as two users' records"
+    );
     for a in &records {
         for now in NOWS {
             for max_age in MAX_AGES {
@@ -69,7 +78,7 @@ fn ticket_cache(bytes: &[u8]) -> bool {
             at: now,
             window_end: None,
         };
-        let all = cache::merged(bytes, new.clone());
+        let all = cache::merged(bytes, USER, new.clone());
         assert!(all.len() <= cache::KEEP_MAX);
         assert_eq!(all.first(), Some(&new));
         let twins = all
@@ -84,8 +93,13 @@ fn ticket_cache(bytes: &[u8]) -> bool {
                 "kept a record {age} s old"
             );
         }
-        let text = serde_json::to_vec(&all).unwrap_or_default();
-        assert_eq!(cache::decode(&text), all);
+        let file = cache::CacheFile {
+            user: USER.into(),
+            accepted: all.clone(),
+        };
+        let text = serde_json::to_vec(&file).unwrap_or_default();
+        assert_eq!(cache::decode(&text, USER), all);
+        assert!(cache::decode(&text, OTHER).is_empty());
     }
     !records.is_empty()
 }

@@ -55,17 +55,55 @@ pub fn protect_answer(data: &[u8]) -> bool {
     let want = serde_json::from_slice::<Value>(data)
         .ok()
         .and_then(|v| v.as_object()?.get("unlocked")?.as_bool());
+    let unique = top_level_keys(data).is_some_and(|keys| {
+        let set: std::collections::BTreeSet<&String> = keys.iter().collect();
+        set.len() == keys.len()
+    });
     match got {
         Ok(b) => {
             assert_eq!(Some(b), want);
+            assert!(unique, "an answer with a repeated key was read");
             true
         }
         Err(e) => {
-            assert!(want.is_none());
+            assert!(
+                want.is_none() || !unique,
+                "a well-formed answer was refused"
+            );
             assert!(matches!(e, crate::net::NetError::Denied(_)), "{e:?}");
             false
         }
     }
+}
+
+/// Every key of a top-level JSON object, repeats included (serde_json's `Value` keeps only the
+/// last); `None` when `data` is not one.
+fn top_level_keys(data: &[u8]) -> Option<Vec<String>> {
+    struct Keys(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Keys;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<M: serde::de::MapAccess<'de>>(
+                    self,
+                    mut m: M,
+                ) -> Result<Keys, M::Error> {
+                    let mut keys = Vec::new();
+                    while let Some(k) = m.next_key::<String>()? {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                        keys.push(k);
+                    }
+                    Ok(Keys(keys))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    serde_json::from_slice::<Keys>(data).ok().map(|k| k.0)
 }
 
 /// `gecos`: any text as a GECOS field. The first four fields never hold a comma, and joining

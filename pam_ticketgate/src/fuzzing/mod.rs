@@ -10,6 +10,7 @@
 mod conditions;
 mod config;
 mod files;
+mod log;
 mod misc;
 mod names;
 mod store;
@@ -37,6 +38,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("user_name", misc::user_name),
     ("user_canonical", names::user_canonical),
     ("run_files", files::run_files),
+    ("log_quote", log::log_quote),
 ];
 
 /// The harness named `name`.

@@ -233,8 +233,8 @@ impl<'a> Gate<'a> {
         let mode = self.config.module.unprivileged;
         self.audit.error(&format!(
             "caller is not root (service={} user={}): cannot reach state; unprivileged = {}",
-            self.login.service,
-            self.login.user,
+            crate::audit::quote(self.login.service),
+            crate::audit::quoted_user(self.login.user),
             if mode == Unprivileged::Deny {
                 "deny"
             } else {
@@ -426,6 +426,15 @@ impl<'a> Gate<'a> {
     }
 
     fn refuse_locked(&self, user: &UserName, lock: Option<Lock>) -> Outcome {
+        // A lock with times this module never writes is a corrupt record (still locked).
+        if let Some(bad) = lock.filter(|l| !lockout::is_plausible(l)) {
+            self.audit.error(&format!(
+                "state of {}: corrupt record ({bad:?} holds times this module never writes); \
+                 the account is treated as locked until `ticketgate reset`",
+                crate::audit::quoted_user(user.as_str())
+            ));
+        }
+        let lock = lock.filter(lockout::is_plausible);
         let message = match lock {
             Some(Lock::Hack { until: Some(u), .. }) => {
                 let minutes = (u - self.now + 59) / 60;
@@ -441,9 +450,8 @@ impl<'a> Gate<'a> {
                 "Account locked after a long time without a login; contact your administrator."
                     .to_string()
             }
-            Some(Lock::Admin { .. }) | None => {
-                "Account locked; contact your administrator.".to_string()
-            }
+            Some(Lock::Admin { .. }) => "Account locked; contact your administrator.".to_string(),
+            None => "Account locked (corrupt record); contact your administrator.".to_string(),
         };
         self.tell(&message);
         let reason = match lock {

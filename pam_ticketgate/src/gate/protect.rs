@@ -74,7 +74,13 @@ impl Gate<'_> {
             service: self.login.service,
             rhost: self.login.rhost,
         };
-        let breaker = Breaker::new(&self.config.module.run_dir, protect::BREAKER);
+        let breaker = match crate::run_dir::RunDir::open(&self.config.module.run_dir) {
+            Ok(run_dir) => Breaker::new(&run_dir, protect::BREAKER),
+            Err(e) => {
+                self.audit.error(&e.to_string());
+                return Some(Outcome::ConfigBroken);
+            }
+        };
         let ask = || {
             protect::check(
                 &server,
@@ -112,8 +118,9 @@ impl Gate<'_> {
             Check::Locked => Some(self.protect_locked(user, attempt.service_id, waited, None)),
             Check::Denied(reason) => {
                 self.audit.error(&format!(
-                    "login_protect {}: {reason} (not treated as offline)",
-                    protect.url
+                    "login_protect {}: {} (not treated as offline)",
+                    protect.url,
+                    crate::audit::quote(&reason)
                 ));
                 Some(self.protect_locked(user, attempt.service_id, waited, Some(&reason)))
             }

@@ -3,6 +3,7 @@
 
 use super::{Gate, Outcome, Subject};
 use crate::audit::EventName;
+use crate::run_dir::RunDir;
 use crate::session::{self, SessionRecord, Sessions};
 
 impl Gate<'_> {
@@ -11,9 +12,11 @@ impl Gate<'_> {
             return Outcome::NotCovered;
         };
         let pid = self.login.pid;
-        let Some(start_ticks) = session::start_ticks(pid) else {
+        let (Some(start_ticks), Some(uid)) = (session::start_ticks(pid), session::real_uid(pid))
+        else {
             return self.system_error(&format!(
-                "session of {user}: process {pid} not found in /proc"
+                "session of {}: process {pid} not found in /proc",
+                crate::audit::quoted_user(user.as_str())
             ));
         };
         let ticket = self.world.conversation().getenv("TICKETGATE_TICKET");
@@ -24,10 +27,16 @@ impl Gate<'_> {
             rhost: self.login.rhost.into(),
             pid,
             start_ticks,
+            uid,
             ticket: ticket.clone(),
             start: self.now,
         };
-        if let Err(e) = Sessions::new(&self.config.module.run_dir).open(&record) {
+        let sessions =
+            match RunDir::open(&self.config.module.run_dir).and_then(|r| Sessions::new(&r)) {
+                Ok(s) => s,
+                Err(e) => return self.system_error(&e.to_string()),
+            };
+        if let Err(e) = sessions.open(&record) {
             return self.system_error(&e.to_string());
         }
         self.note_session_activity(&user);
@@ -78,7 +87,12 @@ impl Gate<'_> {
         let Subject::Known { user, .. } = subject else {
             return Outcome::NotCovered;
         };
-        match Sessions::new(&self.config.module.run_dir).close(self.login.pid) {
+        let sessions =
+            match RunDir::open(&self.config.module.run_dir).and_then(|r| Sessions::new(&r)) {
+                Ok(s) => s,
+                Err(e) => return self.system_error(&e.to_string()),
+            };
+        match sessions.close(self.login.pid) {
             Some(r) => {
                 let event = self
                     .event(EventName::SessionClose, user.as_str())

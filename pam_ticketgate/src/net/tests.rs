@@ -248,6 +248,25 @@ fn unreadable_or_empty_ca_file_fails_at_construction() {
     assert!(e.to_string().contains("no PEM certificate"), "{e}");
 }
 
+/// Issue 12 (item 6): a CA file others could write became the trust root (they add their own
+/// CA and vouch for any server). It is refused before it is read, naming the fix.
+#[test]
+fn world_writable_ca_file_is_refused_issue_12() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "any PEM").unwrap();
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let e = Client::new(Duration::from_secs(1), Some(&ca)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "request refused: ca_file {}: refused: mode 0666 lets group or others write it; run chmod go-w",
+            ca.display()
+        )
+    );
+}
+
 #[test]
 fn messages_drop_credentials_in_the_url() {
     let url = url::Url::parse("http://user:pw@192.0.2.1/x?token=abc").unwrap();

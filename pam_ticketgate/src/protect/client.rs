@@ -25,17 +25,53 @@ pub fn attempt(protect: &Protect, token: &Secret, attempt: &Attempt) -> Result<b
     answer_of(&response.body)
 }
 
-/// The `unlocked` field of a 2xx body (a JSON object); anything else denies.
+/// The `unlocked` field of a 2xx body (a JSON object); anything else denies, including an
+/// object that names a key twice (`{"unlocked":false,"unlocked":true}`): JSON leaves the
+/// meaning of a repeated key open, so such an answer is malformed, never "unlocked".
 pub fn answer_of(body: &[u8]) -> Result<bool, NetError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
+    let answer: Answer = serde_json::from_slice(body)
         .map_err(|e| NetError::Denied(format!("malformed /v1/attempt answer: {e}")))?;
-    value
-        .as_object()
-        .and_then(|o| o.get("unlocked"))
-        .and_then(serde_json::Value::as_bool)
-        .ok_or_else(|| {
-            NetError::Denied(
-                "malformed /v1/attempt answer: no boolean \"unlocked\" in a JSON object".into(),
-            )
-        })
+    answer.unlocked.ok_or_else(|| {
+        NetError::Denied(
+            "malformed /v1/attempt answer: no boolean \"unlocked\" in a JSON object".into(),
+        )
+    })
+}
+
+/// The top-level object of an answer: `unlocked` if it is a boolean; other keys ignored;
+/// any key seen twice an error.
+struct Answer {
+    unlocked: Option<bool>,
+}
+
+impl<'de> serde::Deserialize<'de> for Answer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Answer;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Answer, M::Error> {
+                let mut seen = std::collections::BTreeSet::new();
+                let mut unlocked = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "unlocked" {
+                        let value: serde_json::Value = map.next_value()?;
+                        unlocked = value.as_bool();
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                    if !seen.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
+                    }
+                }
+                Ok(Answer { unlocked })
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use argon2::Argon2;
@@ -96,16 +95,8 @@ pub fn verify(state_dir: &Path, user: &UserName, pin: &Secret) -> Result<bool, P
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(PinError::NotSet),
         Err(e) => return Err(unusable(e.to_string())),
     };
-    if !meta.is_file() {
-        return Err(unusable("not a regular file".into()));
-    }
-    if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o077 != 0 {
-        return Err(unusable(format!(
-            "owned by uid {} with mode {:04o}; must be root's, 0600",
-            meta.uid(),
-            meta.mode() & 0o7777
-        )));
-    }
+    crate::fsutil::check_opened(&meta, crate::fsutil::Rule::SECRET)
+        .map_err(|p| unusable(p.to_string()))?;
     let text = fs::read_to_string(&path).map_err(|e| unusable(e.to_string()))?;
     let hash = crate::hash::parse(text.trim()).map_err(unusable)?;
     Ok(Argon2::default()
@@ -116,6 +107,7 @@ pub fn verify(state_dir: &Path, user: &UserName, pin: &Secret) -> Result<bool, P
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     fn alice() -> UserName {
         UserName::parse("alice").unwrap()
@@ -175,6 +167,9 @@ mod tests {
         )
         .unwrap();
         let e = verify(d.path(), &alice(), &pin).unwrap_err();
-        assert!(e.to_string().contains("0600"), "{e}");
+        assert!(
+            e.to_string().contains("mode 0644") && e.to_string().contains("chmod 600"),
+            "{e}"
+        );
     }
 }

@@ -2,7 +2,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The flag file's name under `state_dir`.
@@ -12,13 +11,11 @@ fn flag(state_dir: &Path) -> PathBuf {
     state_dir.join(FLAG)
 }
 
-/// True when an administrator switched login protect off. A flag that is not a regular file
-/// owned by this process's user, or that others can write, is ignored (protection stays on).
+/// True when an administrator switched login protect off. A flag that is not a root-owned
+/// regular file, or that others can write, is ignored (protection stays on).
 pub fn is_disabled(state_dir: &Path) -> bool {
-    match fs::symlink_metadata(flag(state_dir)) {
-        Ok(m) => m.is_file() && m.uid() == nix::unistd::geteuid().as_raw() && m.mode() & 0o022 == 0,
-        Err(_) => false,
-    }
+    fs::symlink_metadata(flag(state_dir))
+        .is_ok_and(|m| crate::fsutil::check_opened(&m, crate::fsutil::Rule::PUBLIC).is_ok())
 }
 
 /// Switches login protect off (`disabled = true`) or back on. `state_dir` must exist.

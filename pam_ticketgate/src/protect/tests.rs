@@ -38,7 +38,7 @@ const RETRY: Duration = Duration::from_secs(30);
 #[test]
 fn unlocked_and_locked_pass_through() {
     let d = tempfile::tempdir().unwrap();
-    let b = Breaker::new(d.path(), BREAKER);
+    let b = Breaker::new(&crate::run_dir::RunDir::open(d.path()).unwrap(), BREAKER);
     let s = Script::new(vec![Ok(true), Ok(false)]);
     assert_eq!(check(&s, &b, RETRY, &A, 100), Check::Unlocked);
     assert_eq!(check(&s, &b, RETRY, &A, 100), Check::Locked);
@@ -47,7 +47,7 @@ fn unlocked_and_locked_pass_through() {
 #[test]
 fn unreachable_trips_the_breaker_for_retry_after_then_asks_again() {
     let d = tempfile::tempdir().unwrap();
-    let b = Breaker::new(d.path(), BREAKER);
+    let b = Breaker::new(&crate::run_dir::RunDir::open(d.path()).unwrap(), BREAKER);
     let s = Script::new(vec![
         Err(NetError::Unreachable("connection refused".into())),
         Ok(false),
@@ -66,7 +66,7 @@ fn unreachable_trips_the_breaker_for_retry_after_then_asks_again() {
 #[test]
 fn denied_never_falls_back_and_does_not_trip() {
     let d = tempfile::tempdir().unwrap();
-    let b = Breaker::new(d.path(), BREAKER);
+    let b = Breaker::new(&crate::run_dir::RunDir::open(d.path()).unwrap(), BREAKER);
     let s = Script::new(vec![Err(NetError::Denied("HTTP 401".into()))]);
     assert_eq!(
         check(&s, &b, RETRY, &A, 100),
@@ -91,6 +91,23 @@ fn answers_are_read_strictly() {
             matches!(answer_of(bad), Err(NetError::Denied(_))),
             "{bad:?}"
         );
+    }
+}
+
+/// Issue 12 (item 8b): serde_json keeps the last of a repeated key, so
+/// `{"unlocked":false,"unlocked":true}` read as unlocked. A repeated key is malformed: deny.
+#[test]
+fn an_answer_with_a_repeated_key_is_malformed_not_unlocked_issue_12() {
+    for body in [
+        &br#"{"unlocked":false,"unlocked":true}"#[..],
+        br#"{"unlocked":true,"unlocked":true}"#,
+        br#"{"unlocked":true,"\u0075nlocked":false}"#,
+        br#"{"unlocked":true,"extra":1,"extra":2}"#,
+    ] {
+        match answer_of(body) {
+            Err(NetError::Denied(m)) => assert!(m.contains("duplicate key"), "{m}"),
+            other => panic!("{:?}: {other:?}", String::from_utf8_lossy(body)),
+        }
     }
 }
 

@@ -3,7 +3,6 @@
 //! `state_dir/breakglass.json`, each usable once, and only while the ticket system is unreachable.
 
 use std::fs::{self, File};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::Flock;
@@ -73,15 +72,8 @@ impl Breakglass {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(format!("{}: {e}", self.file.display())),
         };
-        if !meta.is_file()
-            || meta.uid() != nix::unistd::geteuid().as_raw()
-            || meta.mode() & 0o077 != 0
-        {
-            return Err(format!(
-                "{}: must be a regular file owned by root, mode 0600",
-                self.file.display()
-            ));
-        }
+        crate::fsutil::check_opened(&meta, crate::fsutil::Rule::SECRET)
+            .map_err(|p| format!("{}: refused: {p}", self.file.display()))?;
         let bytes = fs::read(&self.file).map_err(|e| format!("{}: {e}", self.file.display()))?;
         decode(&bytes).map_err(|e| format!("{}: corrupt: {e}", self.file.display()))
     }

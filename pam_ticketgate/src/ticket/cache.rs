@@ -1,13 +1,18 @@
 //! Accepted tickets, per user, under `run_dir/ticket-cache/`: the verdict cache (`[ticket]
 //! cache`: reuse an accepted (user, ticket, host) without a request) and the offline `cached`
 //! fallback (`[offline] cached_for`, window still open) read the same records.
+//!
+//! A file names the user it was written for, and only that user's lookups read it: a file
+//! renamed to another user's name (by whoever could write the directory) gains nothing.
 
-use std::fs;
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+use crate::fsutil::{self, Rule};
+use crate::run_dir::{RunDir, RunDirError};
 
 /// Records older than this are dropped on write, whatever the config says.
 pub(crate) const KEEP_SECS: i64 = 7 * 86_400;
@@ -25,16 +30,25 @@ pub struct Accepted {
     pub window_end: Option<i64>,
 }
 
+/// What one cache file holds: the user it is for and that user's accepted tickets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CacheFile {
+    pub(crate) user: String,
+    pub(crate) accepted: Vec<Accepted>,
+}
+
 /// The per-user cache files.
 pub struct TicketCache {
     dir: PathBuf,
 }
 
 impl TicketCache {
-    pub fn new(run_dir: &Path) -> Self {
-        Self {
-            dir: run_dir.join("ticket-cache"),
-        }
+    /// The cache under the (checked) `run_dir`; its `ticket-cache` directory is created and
+    /// checked the same way.
+    pub fn new(run_dir: &RunDir) -> Result<Self, RunDirError> {
+        Ok(Self {
+            dir: run_dir.subdir("ticket-cache")?,
+        })
     }
 
     fn file(&self, user: &str) -> PathBuf {
@@ -43,17 +57,20 @@ impl TicketCache {
         self.dir.join(hex)
     }
 
-    /// The user's records; a file that is missing, unreadable, not ours or writable by
-    /// others reads as empty (the network is asked, which can only cost time).
+    /// The user's records; a file that is missing, unreadable, not root's, open to others or
+    /// written for another user reads as empty (the network is asked, which can only cost time).
     pub fn load(&self, user: &str) -> Vec<Accepted> {
-        let path = self.file(user);
-        let trusted = fs::symlink_metadata(&path).is_ok_and(|m| {
-            m.is_file() && m.uid() == nix::unistd::geteuid().as_raw() && m.mode() & 0o077 == 0
-        });
-        if !trusted {
+        let Ok(mut file) = fsutil::private().read(true).open(self.file(user)) else {
+            return Vec::new();
+        };
+        let trusted = file
+            .metadata()
+            .is_ok_and(|m| fsutil::check_opened(&m, Rule::SECRET).is_ok());
+        let mut bytes = Vec::new();
+        if !trusted || file.read_to_end(&mut bytes).is_err() {
             return Vec::new();
         }
-        fs::read(&path).map(|b| decode(&b)).unwrap_or_default()
+        decode(&bytes, user)
     }
 
     /// A record for `(ticket, host)` accepted within `max_age` seconds whose window (if any)
@@ -77,17 +94,18 @@ impl TicketCache {
     /// over an existing file forces a flush (milliseconds on a busy disk, on every login). A
     /// reader that catches a half-written file sees no records, which only costs a request.
     pub fn record(&self, user: &str, accepted: Accepted) -> Result<(), String> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| format!("{}: {e}", self.dir.display()))?;
         let path = self.file(user);
         let err = |e: std::io::Error| format!("{}: {e}", path.display());
-        let mut file = crate::fsutil::lock(&path).map_err(err)?;
+        let mut file = fsutil::lock(&path).map_err(err)?;
+        let meta = file.metadata().map_err(err)?;
+        fsutil::check_opened(&meta, Rule::SECRET)
+            .map_err(|p| format!("{}: refused: {p}", path.display()))?;
         let mut old = Vec::new();
         file.read_to_end(&mut old).map_err(err)?;
-        let all = merged(&old, accepted);
+        let all = CacheFile {
+            user: user.to_string(),
+            accepted: merged(&old, user, accepted),
+        };
         let text = serde_json::to_vec(&all).map_err(|e| e.to_string())?;
         file.write_all_at(&text, 0).map_err(err)?;
         let len = u64::try_from(text.len()).unwrap_or(u64::MAX);
@@ -98,9 +116,13 @@ impl TicketCache {
     }
 }
 
-/// A cache file's records; anything that is not a list of records reads as none.
-pub(crate) fn decode(bytes: &[u8]) -> Vec<Accepted> {
-    serde_json::from_slice(bytes).unwrap_or_default()
+/// A cache file's records for `user`; a file written for anyone else, or anything that is
+/// not a cache file, reads as none.
+pub(crate) fn decode(bytes: &[u8], user: &str) -> Vec<Accepted> {
+    match serde_json::from_slice::<CacheFile>(bytes) {
+        Ok(f) if f.user == user => f.accepted,
+        _ => Vec::new(),
+    }
 }
 
 /// `a` is for `(ticket, host)`, was accepted within `max_age` seconds of `now` and its window
@@ -113,11 +135,11 @@ pub(crate) fn fresh(a: &Accepted, ticket: &str, host: &str, max_age: i64, now: i
         && a.window_end.is_none_or(|end| now <= end)
 }
 
-/// The file's records with `accepted` first: its older twin and records past
+/// `user`'s records in the file with `accepted` first: its older twin and records past
 /// [`KEEP_SECS`] dropped, at most [`KEEP_MAX`] kept.
-pub(crate) fn merged(old: &[u8], accepted: Accepted) -> Vec<Accepted> {
+pub(crate) fn merged(old: &[u8], user: &str, accepted: Accepted) -> Vec<Accepted> {
     let now = accepted.at;
-    let mut all = decode(old);
+    let mut all = decode(old, user);
     all.retain(|a| {
         !(a.ticket == accepted.ticket && a.host == accepted.host)
             && now.checked_sub(a.at).is_some_and(|age| age < KEEP_SECS)
@@ -130,6 +152,12 @@ pub(crate) fn merged(old: &[u8], accepted: Accepted) -> Vec<Accepted> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::path::Path;
+
+    fn cache(dir: &Path) -> TicketCache {
+        TicketCache::new(&RunDir::open(dir).unwrap()).unwrap()
+    }
 
     fn acc(ticket: &str, at: i64, window_end: Option<i64>) -> Accepted {
         Accepted {
@@ -143,7 +171,7 @@ mod tests {
     #[test]
     fn finds_only_fresh_records_for_the_same_ticket_and_host_with_an_open_window() {
         let d = tempfile::tempdir().unwrap();
-        let c = TicketCache::new(d.path());
+        let c = cache(d.path());
         c.record("alice", acc("CHG0000001", 1000, Some(5000)))
             .unwrap();
         assert!(c.find("alice", "CHG0000001", "db01", 120, 1100).is_some());
@@ -169,7 +197,7 @@ mod tests {
     fn a_file_others_can_write_is_ignored() {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
-        let c = TicketCache::new(d.path());
+        let c = cache(d.path());
         c.record("alice", acc("T1", 1, None)).unwrap();
         let f = c.file("alice");
         fs::set_permissions(&f, fs::Permissions::from_mode(0o666)).unwrap();
@@ -179,7 +207,7 @@ mod tests {
     #[test]
     fn rerecording_replaces_and_the_list_stays_bounded() {
         let d = tempfile::tempdir().unwrap();
-        let c = TicketCache::new(d.path());
+        let c = cache(d.path());
         for i in 0..40 {
             c.record("alice", acc(&format!("T{i}"), 100 + i, None))
                 .unwrap();
@@ -199,10 +227,44 @@ mod tests {
         let a = acc("CHG0000001", i64::MIN, None);
         assert!(!fresh(&a, "CHG0000001", "db01", 8 * 3600, 1_795_339_199));
         assert!(!fresh(&a, "CHG0000001", "db01", i64::MAX, 1_795_339_199));
-        let old = serde_json::to_vec(&vec![a]).unwrap();
-        let all = merged(&old, acc("CHG0000002", 1_795_339_199, None));
+        let file = |accepted| {
+            serde_json::to_vec(&CacheFile {
+                user: "alice".into(),
+                accepted,
+            })
+            .unwrap()
+        };
+        let old = file(vec![a]);
+        let all = merged(&old, "alice", acc("CHG0000002", 1_795_339_199, None));
         assert_eq!(all.len(), 1, "the unreadable stamp is dropped");
-        let future = serde_json::to_vec(&vec![acc("T", i64::MAX, None)]).unwrap();
-        assert_eq!(merged(&future, acc("U", i64::MIN, None)).len(), 1);
+        let future = file(vec![acc("T", i64::MAX, None)]);
+        assert_eq!(merged(&future, "alice", acc("U", i64::MIN, None)).len(), 1);
+    }
+
+    /// Issue 12 (item 4): whoever could write run_dir renamed alice's cache file to bob's
+    /// name and bob's login reused alice's accepted ticket. The file names its user now.
+    #[test]
+    fn a_cache_file_renamed_to_another_user_is_not_accepted_issue_12() {
+        let d = tempfile::tempdir().unwrap();
+        let c = cache(d.path());
+        c.record("alice", acc("CHG0000001", 1000, None)).unwrap();
+        fs::rename(c.file("alice"), c.file("bob")).unwrap();
+        assert!(c.find("bob", "CHG0000001", "db01", 120, 1001).is_none());
+        assert!(c.load("bob").is_empty());
+        // Recording for bob starts his own list: alice's records are not carried over.
+        c.record("bob", acc("CHG0000002", 1002, None)).unwrap();
+        let bobs = c.load("bob");
+        assert_eq!(bobs.len(), 1);
+        assert_eq!(bobs[0].ticket, "CHG0000002");
+    }
+
+    #[test]
+    fn a_cache_file_not_roots_is_ignored_issue_12() {
+        let d = tempfile::tempdir().unwrap();
+        let c = cache(d.path());
+        c.record("alice", acc("T1", 1, None)).unwrap();
+        std::os::unix::fs::chown(c.file("alice"), Some(65534), None).unwrap();
+        assert!(c.load("alice").is_empty());
+        assert!(c.record("alice", acc("T2", 2, None)).is_err());
     }
 }

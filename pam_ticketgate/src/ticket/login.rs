@@ -11,6 +11,7 @@ use super::{CondResult, Credentials, Facts, Fetch, TicketError, normalise_id};
 use crate::audit::{AuditSink, Event, EventName};
 use crate::config::{Config, Ticket, TicketFallback, TicketSystem};
 use crate::offline::Breaker;
+use crate::run_dir::{RunDir, RunDirError};
 use crate::secret::Secret;
 
 /// What the ticket gate decided for this login.
@@ -172,14 +173,22 @@ impl Run<'_> {
                 return self.reject(&shown, &e, None);
             }
         };
-        let module = &self.req.config.module;
         let (now, user, host) = (self.req.now, &self.req.facts.user, &self.req.facts.host);
-        let cache = TicketCache::new(&module.run_dir);
+        // The cache, breaker and token files live under run_dir: nothing is read or written
+        // there unless it passes the checks state_dir gets (fail closed otherwise).
+        let run_dir = match RunDir::open(&self.req.config.module.run_dir) {
+            Ok(r) => r,
+            Err(e) => return self.unusable(&e),
+        };
+        let cache = match TicketCache::new(&run_dir) {
+            Ok(c) => c,
+            Err(e) => return self.unusable(&e),
+        };
         let cache_secs = i64::try_from(self.cfg.cache.as_secs()).unwrap_or(i64::MAX);
         if cache_secs > 0 && cache.find(user, &id, host, cache_secs, now).is_some() {
             return self.accept(&id, "cache", None);
         }
-        let breaker = Breaker::new(&module.run_dir, "ticket");
+        let breaker = Breaker::new(&run_dir, "ticket");
         if breaker.is_open(now) {
             return self.offline(&id, "breaker open (retry_after)", &cache);
         }
@@ -191,7 +200,7 @@ impl Run<'_> {
             Ok(h) => h,
             Err(e) => return self.broken(&e),
         };
-        let tokens = FileTokenCache::new(&module.run_dir);
+        let tokens = FileTokenCache::new(&run_dir);
         let checked = super::check(
             self.cfg,
             &id,
@@ -228,6 +237,14 @@ impl Run<'_> {
                 self.reject(&id, &e, None)
             }
         }
+    }
+
+    /// `run_dir` failed its checks: one line for the administrator, a generic one for the user.
+    fn unusable(&self, e: &RunDirError) -> Verdict {
+        self.audit.error(&e.to_string());
+        self.ui
+            .tell("Ticket check unavailable: the module's files are not safe to use.");
+        Verdict::ConfigBroken
     }
 
     fn broken(&self, e: &TicketError) -> Verdict {

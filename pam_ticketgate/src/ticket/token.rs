@@ -2,13 +2,14 @@
 //! under `run_dir` (root, 0600) until shortly before it expires, so most logins make no
 //! token request.
 
-use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use super::{Credentials, Fetch, TicketError, system};
 use crate::config::Ticket;
+use crate::fsutil::{self, Rule};
+use crate::run_dir::RunDir;
 use crate::secret::Secret;
 
 /// Seconds before its expiry at which a cached token is no longer used.
@@ -27,34 +28,24 @@ pub struct FileTokenCache {
 }
 
 impl FileTokenCache {
-    pub fn new(run_dir: &std::path::Path) -> Self {
+    /// The token file under the (checked) `run_dir`.
+    pub fn new(run_dir: &RunDir) -> Self {
         Self {
-            path: run_dir.join("ticket-token"),
+            path: run_dir.path().join("ticket-token"),
         }
     }
 }
 
 impl TokenCache for FileTokenCache {
     fn load(&self, now: i64) -> Option<Secret> {
-        let meta = fs::symlink_metadata(&self.path).ok()?;
-        if !meta.is_file()
-            || meta.uid() != nix::unistd::geteuid().as_raw()
-            || meta.mode() & 0o077 != 0
-        {
-            return None;
-        }
-        let text = Secret::new(fs::read_to_string(&self.path).ok()?);
-        parse_cached(text.expose(), now)
+        let file = fsutil::private().read(true).open(&self.path).ok()?;
+        fsutil::check_opened(&file.metadata().ok()?, Rule::SECRET).ok()?;
+        let mut text = zeroize::Zeroizing::new(String::new());
+        file.take(64 * 1024).read_to_string(&mut text).ok()?;
+        parse_cached(&text, now)
     }
 
     fn store(&self, token: &Secret, expires_at: i64) {
-        let Some(dir) = self.path.parent() else {
-            return;
-        };
-        let _ = fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir);
         let text = zeroize::Zeroizing::new(format!("{expires_at} {}", token.expose()));
         // A cache: a failed write only means the next login refreshes the token again.
         let _ = crate::fsutil::replace(&self.path, text.as_bytes(), false);

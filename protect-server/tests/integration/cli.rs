@@ -121,7 +121,7 @@ fn serve_refuses_a_bad_window_and_a_config_writable_by_others() {
     serve_refuses(&setup, &["`unlock_window`", "\"1s\" to \"1h\""]);
     let setup = Setup::new("60s", "");
     std::fs::set_permissions(&setup.config, std::fs::Permissions::from_mode(0o666)).unwrap();
-    serve_refuses(&setup, &["writable by group or others", "chmod go-w"]);
+    serve_refuses(&setup, &["lets group or others write it", "chmod go-w"]);
 }
 
 #[test]

@@ -129,3 +129,23 @@ fn refuses_a_tls_key_open_to_others() {
         "{err}"
     );
 }
+
+/// Issue 12 (item 6): the certificate is checked too: one that others can write lets them
+/// serve as this server. Readable by others is fine for a certificate (not for the key).
+#[test]
+fn refuses_a_tls_cert_others_can_write_issue_12() {
+    let setup = Setup::new("60s", "tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"");
+    make_cert(setup.dir.path());
+    std::fs::set_permissions(
+        setup.dir.path().join("cert.pem"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    let out = setup.run(&["serve"]);
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cert.pem") && err.contains("mode 0666") && err.contains("chmod go-w"),
+        "{err}"
+    );
+}

@@ -12,12 +12,17 @@ pub fn check_config(path: &Path, pam_dir: &Path) -> Result<(), String> {
     let mut errors = 0;
     match Config::load(path) {
         Ok(config) => {
-            let secrets = if nix::unistd::geteuid().is_root() {
-                config.check_secrets().map_err(|e| e.to_string())
-            } else {
-                println!("note: not root, secret files were not checked");
-                Ok(())
-            };
+            let secrets = config
+                .check_public_files()
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    if nix::unistd::geteuid().is_root() {
+                        config.check_secrets().map_err(|e| e.to_string())
+                    } else {
+                        println!("note: not root, secret files were not checked");
+                        Ok(())
+                    }
+                });
             for w in warnings(&config, &ThisHost) {
                 println!("{w}");
             }

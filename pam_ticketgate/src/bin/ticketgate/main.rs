@@ -196,22 +196,26 @@ fn status(
     // Admin and inactivity locks cover the account; hack locks are per credential.
     let lock_text = |lock: Option<Lock>| match lock {
         None => "not locked".to_string(),
-        Some(Lock::Admin { since }) => format!("LOCKED by an administrator since {}", utc(since)),
+        Some(lock) if !lockout::is_plausible(&lock) => format!(
+            "LOCKED: corrupt record ({lock:?} holds times this module never writes); \
+             run ticketgate reset"
+        ),
+        Some(Lock::Admin { since }) => format!("LOCKED by an administrator since {}", when(since)),
         Some(Lock::Hack {
             since,
             until: Some(u),
         }) => format!(
             "LOCKED after failed logons since {} until {}",
-            utc(since),
-            utc(u)
+            when(since),
+            when(u)
         ),
         Some(Lock::Hack { since, until: None }) => format!(
             "LOCKED after failed logons since {} until an administrator unlocks",
-            utc(since)
+            when(since)
         ),
         Some(Lock::Inactive { since }) => format!(
             "LOCKED for inactivity since {} until an administrator unlocks",
-            utc(since)
+            when(since)
         ),
     };
     let password_lock = lockout::current_lock(record, Credential::Password, now);
@@ -226,8 +230,8 @@ fn status(
     };
     out.push_str(&format!("{user}: {state}\n"));
     let attempt = |a: &Option<pam_ticketgate::store::Attempt>| match a {
-        Some(a) if a.rhost.is_empty() => format!("{} via {}", utc(a.at), a.service),
-        Some(a) => format!("{} via {} from {}", utc(a.at), a.service, a.rhost),
+        Some(a) if a.rhost.is_empty() => format!("{} via {}", when(a.at), a.service),
+        Some(a) => format!("{} via {} from {}", when(a.at), a.service, a.rhost),
         None => "never".to_string(),
     };
     for (which, name) in [(Credential::Password, "password"), (Credential::Pin, "PIN")] {
@@ -291,7 +295,7 @@ fn status(
             match lifecycle::last_activity(record, last) {
                 Some(t) => out.push_str(&format!(
                     "  inactivity:   last activity {}; locks after {} without a login\n",
-                    utc(t),
+                    when(t),
                     format_duration(after)
                 )),
                 None => out.push_str("  inactivity:   not seen yet\n"),
@@ -299,7 +303,7 @@ fn status(
         }
     }
     if let Some(since) = record.first_seen {
-        out.push_str(&format!("  first seen:   {}\n", utc(since)));
+        out.push_str(&format!("  first seen:   {}\n", when(since)));
     }
     if account.is_none() {
         out.push_str("  note:         NSS does not know this user\n");
@@ -319,7 +323,7 @@ fn credential_status(
     let state = lifecycle::credential(record, which);
     let mut changed = state.last_change.map_or_else(
         || "never changed here".to_string(),
-        |t| format!("changed {}", utc(t)),
+        |t| format!("changed {}", when(t)),
     );
     if let Some(day) = outside.last_change {
         changed.push_str(&format!(" (system: {})", utc(day)));
@@ -331,11 +335,22 @@ fn credential_status(
     };
     let expiry = match lifecycle::expires_at(state, record.first_seen, outside, policy) {
         None => "never expires".to_string(),
-        Some(at) if at <= now => format!("EXPIRED {}", utc(at)),
-        Some(at) => format!("expires {} ({} days left)", utc(at), (at - now) / 86_400),
+        Some(at) if !lockout::is_plausible_time(at) => when(at),
+        Some(at) if at <= now => format!("EXPIRED {}", when(at)),
+        Some(at) => format!("expires {} ({} days left)", when(at), (at - now) / 86_400),
     };
     format!(
         "  {name:<13} {changed}; {expiry}{must}\n",
         name = format!("{name}:")
     )
+}
+
+/// A stored time for people: the date, or "corrupt record" for a time this module never
+/// writes (before 1970 or after 9999), never an absurd date.
+fn when(t: i64) -> String {
+    if lockout::is_plausible_time(t) {
+        utc(t)
+    } else {
+        format!("corrupt record (time {t})")
+    }
 }

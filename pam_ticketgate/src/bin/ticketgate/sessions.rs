@@ -7,14 +7,20 @@ use nix::unistd::Pid;
 
 use pam_ticketgate::audit::{AuditSink, Event, EventName};
 use pam_ticketgate::config::Config;
+use pam_ticketgate::run_dir::RunDir;
 use pam_ticketgate::session::{self, SessionRecord, Sessions};
 use pam_ticketgate::timefmt::utc;
 
+/// The session records under the config's `run_dir`, once it passed its checks.
+fn sessions(config: &Config) -> Result<Sessions, String> {
+    RunDir::open(&config.module.run_dir)
+        .and_then(|run| Sessions::new(&run))
+        .map_err(|e| e.to_string())
+}
+
 /// Prints the live sessions (of `user`), one line each.
 pub fn list(config: &Config, user: Option<&str>) -> Result<(), String> {
-    let sessions = Sessions::new(&config.module.run_dir)
-        .list(user)
-        .map_err(|e| e.to_string())?;
+    let sessions = sessions(config)?.list(user).map_err(|e| e.to_string())?;
     if sessions.is_empty() {
         println!("no sessions");
     }
@@ -50,7 +56,9 @@ fn line(s: &SessionRecord) -> String {
 /// Ends every session of `user`: SIGHUP (what sshd and a terminal hang-up use) and SIGTERM
 /// (what su and login act on) to each session's process and every process below it (an sshd
 /// session without a terminal passes no hang-up on to the user's commands), then SIGKILL for
-/// those still running after `grace`.
+/// those still running after `grace`. A session's process is signalled only while `/proc`
+/// shows the recorded pid, start time and uid (checked again before each signal); the
+/// processes below it only while they have the start time they had when found.
 pub fn terminate(
     config: &Config,
     audit: &dyn AuditSink,
@@ -61,7 +69,7 @@ pub fn terminate(
     if !nix::unistd::geteuid().is_root() {
         return Err("terminating sessions needs root".into());
     }
-    let sessions = Sessions::new(&config.module.run_dir)
+    let sessions = sessions(config)?
         .list(Some(user))
         .map_err(|e| e.to_string())?;
     if sessions.is_empty() {
@@ -80,9 +88,11 @@ pub fn terminate(
         .filter(|&(p, _)| p > 1 && p != me)
         .collect();
     for s in &targets {
-        // The start-time check in `list` guards against a reused pid.
-        let _ = kill(Pid::from_raw(s.pid), Signal::SIGHUP);
-        let _ = kill(Pid::from_raw(s.pid), Signal::SIGTERM);
+        // `list` checked pid, start time and uid; a process that changed since is left alone.
+        if s.is_running() {
+            let _ = kill(Pid::from_raw(s.pid), Signal::SIGHUP);
+            let _ = kill(Pid::from_raw(s.pid), Signal::SIGTERM);
+        }
     }
     for &(p, start) in &below {
         if session::is_alive(p, start) {
@@ -92,9 +102,7 @@ pub fn terminate(
     }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline
-        && (targets
-            .iter()
-            .any(|s| session::is_alive(s.pid, s.start_ticks))
+        && (targets.iter().any(|s| s.is_running())
             || below.iter().any(|&(p, start)| session::is_alive(p, start)))
     {
         std::thread::sleep(Duration::from_millis(50));
@@ -105,7 +113,7 @@ pub fn terminate(
         }
     }
     for s in targets {
-        let signal = if session::is_alive(s.pid, s.start_ticks) {
+        let signal = if s.is_running() {
             let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
             "SIGKILL"
         } else {

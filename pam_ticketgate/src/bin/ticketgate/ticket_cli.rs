@@ -38,7 +38,9 @@ pub fn test_ticket(
         ticket::normalise_id(cfg, id).map_err(|e| format!("REJECTED before any request: {e}"))?;
     let creds = Credentials::load(&config.path, cfg).map_err(|e| e.to_string())?;
     let http = connect_net(cfg).map_err(|e| e.to_string())?;
-    let tokens = FileTokenCache::new(&config.module.run_dir);
+    let run_dir =
+        pam_ticketgate::run_dir::RunDir::open(&config.module.run_dir).map_err(|e| e.to_string())?;
+    let tokens = FileTokenCache::new(&run_dir);
     println!(
         "ticket {id} ({system}) for user {user} on {} / {}:",
         facts.host, facts.host_fqdn
