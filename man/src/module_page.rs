@@ -171,7 +171,8 @@ pub(crate) fn render() -> String {
              can start a line or a field. A user name is shown only when it could be an account \
              name (1-32 letters, digits and . _ - @ $ \\, not starting with . or -); anything \
              else, such as a password typed at the user prompt, appears as \
-             (invalid, N characters). With **audit_file** set, each event is also one JSON \
+             (invalid, N characters); when NSS knows such an account, the event adds \
+             account=ENCODED, the name percent-encoded as its state file is. With **audit_file** set, each event is also one JSON \
              object per line ({\"ts\":...,\"event\":...,\"user\":...,...}). The events:",
     );
     for e in EventName::ALL {

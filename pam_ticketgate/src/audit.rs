@@ -330,11 +330,12 @@ pub fn one_line(message: &str) -> String {
 }
 
 /// True when `name` could be an account name and may be logged in clear: 1 to
-/// [`MAX_LOGGED_NAME`] characters, each a letter, a digit or one of `. _ - @ $ \`, and a name
-/// the module accepts at all ([`UserName::parse`]: not starting with `.` or `-`). A password
-/// typed at the user prompt, or a name carrying spaces, quotes or control characters, is not.
+/// [`MAX_LOGGED_NAME`] characters, each a letter, a digit or one of `. _ - @ $ \`, not
+/// starting with `.` or `-` (as `useradd` wants). A password typed at the user prompt, or a name
+/// carrying spaces, quotes or control characters, is not.
 pub fn is_loggable_name(name: &str) -> bool {
-    crate::user::UserName::parse(name).is_ok()
+    !name.is_empty()
+        && !name.starts_with(['.', '-'])
         && name.chars().count() <= MAX_LOGGED_NAME
         && name
             .chars()

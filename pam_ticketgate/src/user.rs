@@ -46,15 +46,7 @@ impl UserName {
     /// leading `.` or `-` too, so `@`, spaces, tabs and non-ASCII directory names map one-to-one onto
     /// safe file names that are never hidden, `.` or `..`.
     pub fn file_stem(&self) -> String {
-        let mut out = String::with_capacity(self.0.len());
-        for (i, b) in self.0.bytes().enumerate() {
-            if b.is_ascii_alphanumeric() || b == b'_' || (matches!(b, b'.' | b'-') && i > 0) {
-                out.push(char::from(b));
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-        out
+        encode(&self.0)
     }
 
     /// Inverse of [`file_stem`](Self::file_stem); `None` for names this module did not write.
@@ -81,6 +73,20 @@ impl fmt::Display for UserName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// The percent-encoding of [`UserName::file_stem`] for any name: printable ASCII that maps back
+/// to the name, so a log line can name an account whose name it cannot show in clear.
+pub fn encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for (i, b) in name.bytes().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'_' || (matches!(b, b'.' | b'-') && i > 0) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -83,6 +83,18 @@ fn names_no_plain_file_can_hold_are_counted_and_locked() {
     assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
     assert!(names.contains(&"%2Edotuser.state".to_string()), "{names:?}");
     assert!(names.contains(&"tab%09user.state".to_string()), "{names:?}");
+    // The audit names each account without printing a name outside the account syntax.
+    for (shown, account) in [
+        ("(invalid, 8 characters)", "%2Edotuser"),
+        ("(invalid, 8 characters)", "tab%09user"),
+    ] {
+        let locks: Vec<_> = events(&s, "auth_failure")
+            .into_iter()
+            .filter(|e| e["account"] == account)
+            .collect();
+        assert_eq!(locks.len(), 3, "{account}: {:?}", s.events());
+        assert!(locks.iter().all(|e| e["user"] == shown), "{locks:?}");
+    }
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! state exists only under the canonical name (never under the spelling typed); a canonical
 //! name that can be stored is gated (counted, and locked at the limit), one that cannot is
 //! refused with a `state_unwritable` event and nothing stored; every event names the canonical
-//! user, with `typed_user` exactly when the spelling differed.
+//! user (in clear when it could be an account name, else as `(invalid, N characters)` with its
+//! percent-encoding in `account`), with `typed_user` exactly when the spelling differed.
 
 use std::path::Path;
 use std::time::Duration;
@@ -203,7 +204,23 @@ pub fn user_canonical(data: &[u8]) -> bool {
         .unwrap_or_default();
     assert!(!events.is_empty());
     for event in &events {
-        assert_eq!(event.user, canonical, "{event:?}");
+        let field = |name: &str| {
+            event
+                .fields
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        if crate::audit::is_loggable_name(canonical) {
+            assert_eq!(event.user, canonical, "{event:?}");
+            assert_eq!(field("account"), None, "{event:?}");
+        } else {
+            // Not shown in clear, but named: the encoding maps back to exactly this account.
+            assert_eq!(event.user, crate::audit::user_field(canonical), "{event:?}");
+            let account = field("account").unwrap_or_default();
+            assert_eq!(crate::user::encode(canonical), account, "{event:?}");
+            assert!(account.bytes().all(|b| b.is_ascii_graphic()), "{event:?}");
+        }
         let typed_field = event.fields.iter().find(|(k, _)| *k == "typed_user");
         assert_eq!(
             typed_field.map(|(_, v)| v.as_str()),

@@ -320,9 +320,13 @@ impl<'a> Gate<'a> {
     }
 
     /// An audit event about `user` (the canonical name); the name as typed is added when it
-    /// was another spelling of the same account.
+    /// was another spelling of the same account. An account whose name cannot be logged in
+    /// clear (`.dotuser`, a tab in it) is named by its percent-encoding in `account`.
     fn event(&self, name: EventName, user: &str) -> Event {
-        let event = Event::new(name, user, self.login.service, self.login.rhost);
+        let mut event = Event::new(name, user, self.login.service, self.login.rhost);
+        if !crate::audit::is_loggable_name(user) {
+            event = event.with("account", crate::user::encode(user));
+        }
         if user != self.login.user {
             event.with("typed_user", self.login.user)
         } else {
