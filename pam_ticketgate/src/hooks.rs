@@ -30,6 +30,10 @@ const PAM_PRELIM_CHECK: PamFlag = 0x4000;
 /// Module data key marking a successful `ticket` phase (the `authsucc` of this module).
 const AUTH_OK: &str = "pam_ticketgate_auth_ok";
 
+/// Module data key of the last account NSS answered for (the name asked, the answer): the
+/// phases of one login ask once, not once per line.
+const ACCOUNT: &str = "pam_ticketgate_account";
+
 /// Module data key of the change the `password` line checked, for the `commit` line.
 const PENDING: &str = "pam_ticketgate_pending_change";
 
@@ -172,7 +176,7 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let config = Config::load(&gate::config_path(args.config.as_deref()));
+    let config = Config::load_shared(&gate::config_path(args.config.as_deref()));
     let outcome = {
         let world = PamWorld {
             pamh: RefCell::new(&mut *pamh),
@@ -222,7 +226,7 @@ impl World for PamWorld<'_> {
     }
 
     fn directory(&self) -> &dyn Directory {
-        &Nss
+        self
     }
 
     fn host(&self) -> HostNames {
@@ -231,6 +235,41 @@ impl World for PamWorld<'_> {
 
     fn conversation(&self) -> &dyn Conversation {
         self
+    }
+}
+
+/// NSS, with the account lookup remembered in this handle for the next line of the same login
+/// (asked again when `PAM_USER` changed in between).
+impl Directory for PamWorld<'_> {
+    fn lookup(&self, user: &str) -> Result<Option<nss_helper::Account>, String> {
+        type Answer = (String, Option<nss_helper::Account>);
+        if let Ok(pamh) = self.pamh.try_borrow() {
+            // SAFETY (of the get_data contract): only this module stores under ACCOUNT, always
+            // an Answer.
+            if let Ok((asked, answer)) = unsafe { pamh.get_data::<Answer>(ACCOUNT) }
+                && asked == user
+            {
+                return Ok(answer.clone());
+            }
+        }
+        let answer = Nss.lookup(user)?;
+        if let Ok(mut pamh) = self.pamh.try_borrow_mut() {
+            // Only a saving: a handle that cannot keep it asks NSS again next time.
+            let _ = pamh.set_data(ACCOUNT, Box::new((user.to_string(), answer.clone())));
+        }
+        Ok(answer)
+    }
+
+    fn groups(&self, account: &nss_helper::Account) -> Result<Vec<String>, String> {
+        Nss.groups(account)
+    }
+
+    fn shadow(&self, user: &str) -> Result<Option<crate::directory::Shadow>, String> {
+        Nss.shadow(user)
+    }
+
+    fn is_local(&self, user: &str) -> Result<bool, String> {
+        Nss.is_local(user)
     }
 }
 

@@ -162,23 +162,28 @@ impl FileStore {
             path: dir.to_path_buf(),
             source,
         };
-        match std::fs::symlink_metadata(dir) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        // The rule run_dir and every trusted file share (fsutil): root's, not writable by group
+        // or others, no symbolic link, and the directories leading to it likewise. A missing
+        // directory is created 0700 and then checked.
+        let unsafe_dir = |refused: fsutil::Refused| StoreError::UnsafeDir {
+            path: dir.to_path_buf(),
+            problem: refused.to_string(),
+        };
+        match fsutil::check_dir(dir, fsutil::Owner::Root) {
+            Ok(()) => {}
+            Err(fsutil::Refused {
+                problem: fsutil::Problem::Io(e),
+                ..
+            }) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::DirBuilder::new()
                     .recursive(true)
                     .mode(0o700)
                     .create(dir)
                     .map_err(io)?;
+                fsutil::check_dir(dir, fsutil::Owner::Root).map_err(unsafe_dir)?;
             }
-            Err(e) => return Err(io(e)),
+            Err(refused) => return Err(unsafe_dir(refused)),
         }
-        // The rule run_dir and every trusted file share (fsutil): root's, not writable by group
-        // or others, no symbolic link, and the directories leading to it likewise.
-        fsutil::check_dir(dir, fsutil::Owner::Root).map_err(|refused| StoreError::UnsafeDir {
-            path: dir.to_path_buf(),
-            problem: refused.to_string(),
-        })?;
         Ok(Self {
             dir: dir.to_path_buf(),
         })
@@ -205,7 +210,8 @@ impl FileStore {
                 });
             }
         };
-        let mut bytes = Vec::new();
+        // Records are small: one read fills the buffer, a second sees the end.
+        let mut bytes = Vec::with_capacity(4096);
         Read::by_ref(&mut file)
             .take(MAX_RECORD_BYTES + 1)
             .read_to_end(&mut bytes)

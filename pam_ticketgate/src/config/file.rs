@@ -28,23 +28,20 @@ pub struct Trusted {
 
 impl Trusted {
     pub fn open(path: &Path) -> Result<Self, ConfigError> {
-        let file = fsutil::open_trusted(path, Rule::CONFIG).map_err(|refused| match refused {
-            Refused {
-                at: None,
-                problem: Problem::Io(source),
-            } => ConfigError::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-            other => ConfigError::Unsafe {
-                path: path.to_path_buf(),
-                problem: other.to_string(),
-            },
-        })?;
-        let meta = file.metadata().map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let (file, meta) =
+            fsutil::open_with_metadata(path, Rule::CONFIG).map_err(|refused| match refused {
+                Refused {
+                    at: None,
+                    problem: Problem::Io(source),
+                } => ConfigError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                },
+                other => ConfigError::Unsafe {
+                    path: path.to_path_buf(),
+                    problem: other.to_string(),
+                },
+            })?;
         if meta.len() > MAX_CONFIG_BYTES {
             return Err(ConfigError::Unsafe {
                 path: path.to_path_buf(),

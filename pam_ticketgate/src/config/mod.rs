@@ -176,7 +176,14 @@ impl Config {
     /// The ownership and mode checks run on every call; the parse is done once per version of
     /// the file in this process (every hook of a login loads it: preauth, ticket, account, …).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        type Cached = Option<(PathBuf, file::Version, Config)>;
+        Self::load_shared(path).map(|config| (*config).clone())
+    }
+
+    /// [`load`](Self::load) without a copy: every line of every login in this process shares
+    /// the parsed file (and its compiled patterns, with their match caches) until the file
+    /// changes. The path and the file are checked on every call all the same.
+    pub fn load_shared(path: &Path) -> Result<std::sync::Arc<Self>, ConfigError> {
+        type Cached = Option<(PathBuf, file::Version, std::sync::Arc<Config>)>;
         static CACHE: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
         let trusted = file::Trusted::open(path)?;
         let version = trusted.version;
@@ -185,11 +192,11 @@ impl Config {
             && p == path
             && *v == version
         {
-            return Ok(config.clone());
+            return Ok(std::sync::Arc::clone(config));
         }
-        let config = Self::parse(path, &trusted.text(path)?)?;
+        let config = std::sync::Arc::new(Self::parse(path, &trusted.text(path)?)?);
         if let Ok(mut cache) = CACHE.lock() {
-            *cache = Some((path.to_path_buf(), version, config.clone()));
+            *cache = Some((path.to_path_buf(), version, std::sync::Arc::clone(&config)));
         }
         Ok(config)
     }

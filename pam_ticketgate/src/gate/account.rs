@@ -23,7 +23,7 @@ impl Gate<'_> {
             Ok(s) => s,
             Err(o) => return o,
         };
-        let (loaded, lock) = match self.record_and_lock(store.as_ref(), &user, policy, exempt) {
+        let (loaded, lock) = match self.record_and_lock(store, &user, policy, exempt) {
             Ok(found) => found,
             Err(Outcome::Locked) => return self.account_locked(),
             Err(o) => return o,

@@ -141,6 +141,7 @@ pub fn run(phase: Phase, config: &Config, login: &Login, world: &dyn World, now:
         world,
         audit: audit.as_ref(),
         now,
+        store: std::cell::OnceCell::new(),
     };
     gate.run(phase)
 }
@@ -174,6 +175,8 @@ struct Gate<'a> {
     world: &'a dyn World,
     audit: &'a dyn AuditSink,
     now: i64,
+    /// The state store, opened (and its directory checked) once per phase.
+    store: std::cell::OnceCell<Box<dyn StateStore + 'a>>,
 }
 
 /// Who the login is for, once the scope and the directory have been asked.
@@ -308,10 +311,15 @@ impl<'a> Gate<'a> {
         })
     }
 
-    fn store(&self) -> Result<Box<dyn StateStore + 'a>, Outcome> {
-        self.world
+    fn store(&self) -> Result<&(dyn StateStore + 'a), Outcome> {
+        if let Some(store) = self.store.get() {
+            return Ok(store.as_ref());
+        }
+        let store = self
+            .world
             .store(&self.config.module.state_dir)
-            .map_err(|e| self.system_error(&e.to_string()))
+            .map_err(|e| self.system_error(&e.to_string()))?;
+        Ok(self.store.get_or_init(|| store).as_ref())
     }
 
     fn system_error(&self, message: &str) -> Outcome {
@@ -479,7 +487,7 @@ impl<'a> Gate<'a> {
             Ok(s) => s,
             Err(o) => return Some(o),
         };
-        match self.lock_of(store.as_ref(), user, policy, exempt) {
+        match self.lock_of(store, user, policy, exempt) {
             Ok(None) => None,
             Ok(lock @ Some(_)) => Some(self.refuse_locked(user, lock)),
             Err(Outcome::Locked) => Some(self.refuse_locked(user, None)),

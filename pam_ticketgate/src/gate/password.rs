@@ -37,7 +37,7 @@ impl Gate<'_> {
             Ok(s) => s,
             Err(o) => return o,
         };
-        match self.too_soon(store.as_ref(), &user, self.policy(scope)) {
+        match self.too_soon(store, &user, self.policy(scope)) {
             Ok(None) => Outcome::Allowed,
             Ok(Some(v)) => self.refuse_change(&user, &v),
             Err(o) => o,
@@ -59,7 +59,7 @@ impl Gate<'_> {
             Ok(s) => s,
             Err(o) => return o,
         };
-        match self.too_soon(store.as_ref(), &user, policy) {
+        match self.too_soon(store, &user, policy) {
             Ok(None) => {}
             Ok(Some(v)) => return self.refuse_change(&user, &v),
             Err(o) => return o,
@@ -167,7 +167,7 @@ impl Gate<'_> {
             Ok(s) => s,
             Err(o) => return o,
         };
-        self.record_change(store.as_ref(), &user, pending, self.policy(scope))
+        self.record_change(store, &user, pending, self.policy(scope))
     }
 
     fn credential_word(&self) -> &'static str {
