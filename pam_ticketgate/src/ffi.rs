@@ -1,12 +1,49 @@
 //! The few libpam calls pam-bindings 0.4 lacks (pam_fail_delay, pam_putenv, pam_getenv, setting
-//! PAM_AUTHTOK). Each wrapper is safe; each unsafe block says why.
+//! PAM_AUTHTOK), `getspnam_r`, and this module's data in the PAM handle through typed keys.
+//! Each wrapper is safe; each unsafe block says why. This is the only module allowed `unsafe`.
+#![allow(unsafe_code)]
 
 use std::ffi::CString;
+use std::marker::PhantomData;
 use std::os::raw::{c_char, c_int, c_uint, c_void};
 
 use zeroize::Zeroizing;
 
 use pam::module::PamHandle;
+
+/// A name for this module's data in a PAM handle, bound to the one type stored under it.
+/// Data goes in and comes out only through [`set_data`] and [`get_data`] with the same key, so
+/// what is read under a name is always what was stored under it.
+pub struct DataKey<T> {
+    name: &'static str,
+    stored: PhantomData<fn() -> T>,
+}
+
+impl<T> DataKey<T> {
+    /// A key; each name must be used by exactly one key of this module (the keys are `const`s
+    /// in `hooks`, each with its own `pam_ticketgate_*` name).
+    pub const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            stored: PhantomData,
+        }
+    }
+}
+
+/// Stores `value` under `key`, replacing (and dropping) what was there; false when libpam
+/// refused.
+pub fn set_data<T: 'static>(pamh: &mut PamHandle, key: &DataKey<T>, value: T) -> bool {
+    pamh.set_data(key.name, Box::new(value)).is_ok()
+}
+
+/// What [`set_data`] stored under `key` in this handle, if anything.
+pub fn get_data<'h, T: 'static>(pamh: &'h PamHandle, key: &DataKey<T>) -> Option<&'h T> {
+    // SAFETY: pam_get_data hands back the pointer stored under the name. Only `set_data` above
+    // stores under a `DataKey`'s name (no other code of this module calls PamHandle::set_data,
+    // and the names are this module's own), always a `Box<T>` for a `DataKey<T>`, so the
+    // pointer is a live `T` owned by the handle for as long as it is borrowed here.
+    unsafe { pamh.get_data::<T>(key.name) }.ok()
+}
 
 #[link(name = "pam")]
 unsafe extern "C" {

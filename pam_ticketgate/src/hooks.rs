@@ -28,14 +28,16 @@ use crate::store::{FileStore, StateStore, StoreError};
 const PAM_PRELIM_CHECK: PamFlag = 0x4000;
 
 /// Module data key marking a successful `ticket` phase (the `authsucc` of this module).
-const AUTH_OK: &str = "pam_ticketgate_auth_ok";
+const AUTH_OK: ffi::DataKey<String> = ffi::DataKey::new("pam_ticketgate_auth_ok");
 
 /// Module data key of the last account NSS answered for (the name asked, the answer): the
 /// phases of one login ask once, not once per line.
-const ACCOUNT: &str = "pam_ticketgate_account";
+const ACCOUNT: ffi::DataKey<(String, Option<nss_helper::Account>)> =
+    ffi::DataKey::new("pam_ticketgate_account");
 
 /// Module data key of the change the `password` line checked, for the `commit` line.
-const PENDING: &str = "pam_ticketgate_pending_change";
+const PENDING: ffi::DataKey<Option<PendingChange>> =
+    ffi::DataKey::new("pam_ticketgate_pending_change");
 
 /// The module's hooks.
 pub struct TicketGate;
@@ -159,8 +161,7 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
     let service = item(pamh.get_item::<Service>().ok().flatten().map(|s| s.0));
     let rhost = item(pamh.get_item::<RHost>().ok().flatten().map(|s| s.0));
     let tty = item(pamh.get_item::<Tty>().ok().flatten().map(|s| s.0));
-    // SAFETY (of the get_data contract): only this module stores under AUTH_OK, always a String.
-    let authenticated = unsafe { pamh.get_data::<String>(AUTH_OK) }.is_ok_and(|u| *u == user);
+    let authenticated = ffi::get_data(pamh, &AUTH_OK).is_some_and(|u| *u == user);
     let login = Login {
         user: &user,
         service: &service,
@@ -173,6 +174,8 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
         pid: nix::unistd::getpid().as_raw(),
         authenticated,
     };
+    // The glue is where the clock is read; everything below takes `now`.
+    #[allow(clippy::disallowed_methods)]
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
@@ -193,9 +196,7 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
             audit::quote(&service)
         ));
     }
-    if phase == Phase::Ticket
-        && outcome == Outcome::Allowed
-        && pamh.set_data(AUTH_OK, Box::new(user)).is_err()
+    if phase == Phase::Ticket && outcome == Outcome::Allowed && !ffi::set_data(pamh, &AUTH_OK, user)
     {
         return PamResultCode::PAM_SYSTEM_ERR;
     }
@@ -242,20 +243,16 @@ impl World for PamWorld<'_> {
 /// (asked again when `PAM_USER` changed in between).
 impl Directory for PamWorld<'_> {
     fn lookup(&self, user: &str) -> Result<Option<nss_helper::Account>, String> {
-        type Answer = (String, Option<nss_helper::Account>);
-        if let Ok(pamh) = self.pamh.try_borrow() {
-            // SAFETY (of the get_data contract): only this module stores under ACCOUNT, always
-            // an Answer.
-            if let Ok((asked, answer)) = unsafe { pamh.get_data::<Answer>(ACCOUNT) }
-                && asked == user
-            {
-                return Ok(answer.clone());
-            }
+        if let Ok(pamh) = self.pamh.try_borrow()
+            && let Some((asked, answer)) = ffi::get_data(&pamh, &ACCOUNT)
+            && asked == user
+        {
+            return Ok(answer.clone());
         }
         let answer = Nss.lookup(user)?;
         if let Ok(mut pamh) = self.pamh.try_borrow_mut() {
             // Only a saving: a handle that cannot keep it asks NSS again next time.
-            let _ = pamh.set_data(ACCOUNT, Box::new((user.to_string(), answer.clone())));
+            ffi::set_data(&mut pamh, &ACCOUNT, (user.to_string(), answer.clone()));
         }
         Ok(answer)
     }
@@ -334,20 +331,14 @@ impl Conversation for PamWorld<'_> {
     fn keep_pending(&self, change: PendingChange) -> bool {
         self.pamh
             .try_borrow_mut()
-            .is_ok_and(|mut pamh| pamh.set_data(PENDING, Box::new(Some(change))).is_ok())
+            .is_ok_and(|mut pamh| ffi::set_data(&mut pamh, &PENDING, Some(change)))
     }
 
     fn take_pending(&self) -> Option<PendingChange> {
         let mut pamh = self.pamh.try_borrow_mut().ok()?;
-        // SAFETY (of the get_data contract): only this module stores under PENDING, always an
-        // Option<PendingChange>.
-        let change = unsafe { pamh.get_data::<Option<PendingChange>>(PENDING) }
-            .ok()?
-            .clone()?;
+        let change = ffi::get_data(&pamh, &PENDING)?.clone()?;
         // Used up: a second commit line in the same handle records nothing.
-        pamh.set_data(PENDING, Box::new(None::<PendingChange>))
-            .ok()?;
-        Some(change)
+        ffi::set_data(&mut pamh, &PENDING, None).then_some(change)
     }
 
     fn fail_delay(&self, delay: Duration) {

@@ -1,6 +1,8 @@
 //! pam_ticketgate: a PAM module with three gates — credential policy, login protect, ticket gate.
 //! The crate is the cdylib libpam loads and the library the `ticketgate` CLI reuses.
 #![deny(unsafe_op_in_unsafe_fn)]
+// Every unsafe block lives in `ffi` (the one allowance), each with its SAFETY line.
+#![deny(unsafe_code)]
 
 /// The package version, for `ticketgate --version` and the man pages (both build from this).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -3,7 +3,9 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    // Tests drive the real server against the real clock (TOTP codes for this minute).
+    clippy::disallowed_methods
 )]
 
 mod browser;
