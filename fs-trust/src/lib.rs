@@ -19,6 +19,9 @@
 //!   group or others (no sticky exception).
 #![forbid(unsafe_code)]
 
+mod secret;
+pub use secret::{MAX_SECRET_BYTES, SecretError, read_secret, read_secret_text};
+
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt;

@@ -12,7 +12,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 pub use fs_trust::{
     Owner, Problem, Refused, Rule, check_dir, check_dir_entry, check_file, check_opened,
-    open as open_trusted, open_with_metadata,
+    open as open_trusted, open_with_metadata, read_secret_text,
 };
 
 /// Options for a private file: mode 0600 when created, `O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK`

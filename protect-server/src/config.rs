@@ -141,7 +141,8 @@ pub const KEYS: &[KeyDoc] = &[
         key: "token_file",
         default: "required",
         doc: "File holding the host's bearer token: root-owned (or the server's user), mode 0600 \
-              or stricter, at least 16 characters.",
+              or stricter; the token is its first line without surrounding white space, at least \
+              16 characters (the module reads its secret_file by the same rule).",
     },
 ];
 

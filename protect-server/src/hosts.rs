@@ -2,7 +2,7 @@
 
 use crate::config::HostEntry;
 use crate::secret::Secret;
-use fs_trust::{Owner, Problem, Rule};
+use fs_trust::{Owner, Problem, Rule, SecretError};
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use std::fmt;
@@ -30,6 +30,12 @@ pub enum TokenFileError {
     },
     /// Empty or too short to be a real secret.
     TooShort { host: String, path: PathBuf },
+    /// Not a token file at all (larger than a secret file may be).
+    Unusable {
+        host: String,
+        path: PathBuf,
+        error: SecretError,
+    },
     /// The random key for hashing tokens could not be drawn.
     Random(getrandom::Error),
 }
@@ -55,6 +61,11 @@ impl fmt::Display for TokenFileError {
                 f,
                 "[[host]] {host:?}: token_file {} holds fewer than {MIN_TOKEN_LEN} characters; generate one with: head -c 32 /dev/urandom | base64 > {}",
                 path.display(),
+                path.display()
+            ),
+            Self::Unusable { host, path, error } => write!(
+                f,
+                "[[host]] {host:?}: token_file {}: {error}",
                 path.display()
             ),
             Self::Random(e) => write!(f, "cannot draw random bytes from the OS: {e}"),
@@ -116,29 +127,29 @@ impl HostTokens {
         for e in entries {
             let host = e.name.clone();
             let path = e.token_file.clone();
-            let mut file = match fs_trust::open(&path, secret_rule()) {
-                Ok(f) => f,
-                Err(fs_trust::Refused {
+            // The reader the PAM module and the CLI use: the token is the file's first line,
+            // without surrounding white space.
+            let token = match fs_trust::read_secret(&path, secret_rule()) {
+                Ok(token) => token,
+                Err(SecretError::Refused(fs_trust::Refused {
                     problem: Problem::Io(source),
                     ..
-                }) => return Err(TokenFileError::Unreadable { host, path, source }),
-                Err(refused) => {
+                }))
+                | Err(SecretError::Read(source)) => {
+                    return Err(TokenFileError::Unreadable { host, path, source });
+                }
+                Err(SecretError::Refused(refused)) => {
                     return Err(TokenFileError::Untrusted {
                         host,
                         path,
                         refused,
                     });
                 }
+                Err(SecretError::Empty) => return Err(TokenFileError::TooShort { host, path }),
+                Err(error @ (SecretError::TooLarge(_) | SecretError::NotText)) => {
+                    return Err(TokenFileError::Unusable { host, path, error });
+                }
             };
-            let mut raw = Vec::new();
-            let read = std::io::Read::read_to_end(&mut file, &mut raw);
-            let bytes = Secret::new(raw);
-            read.map_err(|source| TokenFileError::Unreadable {
-                host: host.clone(),
-                path: path.clone(),
-                source,
-            })?;
-            let token = trim_ascii_whitespace(bytes.expose());
             if token.len() < MIN_TOKEN_LEN {
                 return Err(TokenFileError::TooShort { host, path });
             }
@@ -180,7 +191,7 @@ impl HostTokens {
         let rest = value
             .strip_prefix(b"Bearer ")
             .or_else(|| value.strip_prefix(b"bearer "))?;
-        Some(trim_ascii_whitespace(rest))
+        Some(rest.trim_ascii())
     }
 
     /// How many hosts are configured.
@@ -201,10 +212,6 @@ fn tag(key: &Secret, token: &[u8]) -> [u8; 20] {
         out.copy_from_slice(&mac.finalize().into_bytes());
     }
     out
-}
-
-fn trim_ascii_whitespace(bytes: &[u8]) -> &[u8] {
-    bytes.trim_ascii()
 }
 
 #[cfg(test)]
@@ -272,6 +279,12 @@ mod tests {
         let (_d, ok) = token_file(0o600, b"0123456789abcdef\n");
         let t = HostTokens::load(&[ok]).unwrap();
         assert_eq!(t.authenticate(b"0123456789abcdef"), Some("web01"));
+        // The same reader as the module's: the first line, trimmed; what follows is not part
+        // of the token.
+        let (_d, two) = token_file(0o600, b"  0123456789abcdef \n# issued 2026-12\n");
+        let t = HostTokens::load(&[two]).unwrap();
+        assert_eq!(t.authenticate(b"0123456789abcdef"), Some("web01"));
+        assert_eq!(t.authenticate(b"0123456789abcdef \n# issued 2026-12"), None);
 
         let (_d, open) = token_file(0o644, b"0123456789abcdef\n");
         let err = HostTokens::load(&[open]).unwrap_err().to_string();

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::ConfigError;
 use crate::fsutil::{self, Problem, Refused, Rule};
+use crate::secret::Secret;
 
 /// Larger files are refused: a config is a few KiB, and we read it on every login.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -72,15 +73,19 @@ impl Trusted {
     }
 }
 
-/// Checks a `*_file` secret: a root-owned regular file (not a symbolic link) with no access
-/// for group or others, in directories only root can change.
-pub fn check_secret_file(config: &Path, key: &str, file: &Path) -> Result<(), ConfigError> {
-    fsutil::check_file(file, Rule::SECRET).map_err(|refused| ConfigError::Secret {
-        path: config.to_path_buf(),
-        key: key.to_string(),
-        file: file.to_path_buf(),
-        problem: refused.to_string(),
-    })
+/// Reads a `*_file` secret through the one reader the module, the CLI and the server share
+/// (`fs_trust::read_secret_text`): a root-owned regular file (not a symbolic link) with no
+/// access for group or others, in directories only root can change; the secret is its first
+/// line without surrounding white space, and must not be empty.
+pub fn read_secret_file(config: &Path, key: &str, file: &Path) -> Result<Secret, ConfigError> {
+    fsutil::read_secret_text(file, Rule::SECRET)
+        .map(|text| Secret::new(text.to_string()))
+        .map_err(|e| ConfigError::Secret {
+            path: config.to_path_buf(),
+            key: key.to_string(),
+            file: file.to_path_buf(),
+            problem: e.to_string(),
+        })
 }
 
 /// Checks a public file the config names (`ca_file`): root-owned, not writable by group or
@@ -137,16 +142,20 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let cfg = d.path().join("c.toml");
         let s = write(d.path(), "s", 0o640, "x");
-        let msg = check_secret_file(&cfg, "ticket.secret_file", &s)
+        let msg = read_secret_file(&cfg, "ticket.secret_file", &s)
             .unwrap_err()
             .to_string();
         assert!(
             msg.contains("ticket.secret_file") && msg.contains("chmod 600"),
             "{msg}"
         );
-        let s = write(d.path(), "s2", 0o600, "x");
-        check_secret_file(&cfg, "ticket.secret_file", &s).unwrap();
-        let missing = check_secret_file(&cfg, "k", &d.path().join("nope")).unwrap_err();
+        let s = write(d.path(), "s2", 0o600, "  x \nsecond line\n");
+        let secret = read_secret_file(&cfg, "ticket.secret_file", &s).unwrap();
+        assert_eq!(secret.expose(), "x", "the first line, trimmed");
+        let empty = write(d.path(), "s3", 0o600, "\nx\n");
+        let msg = read_secret_file(&cfg, "k", &empty).unwrap_err().to_string();
+        assert!(msg.contains("first line is empty"), "{msg}");
+        let missing = read_secret_file(&cfg, "k", &d.path().join("nope")).unwrap_err();
         assert!(missing.to_string().contains("cannot open"));
     }
 

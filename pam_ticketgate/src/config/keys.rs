@@ -46,7 +46,8 @@ pub const TABLES: &[Table] = &[
         header: "[ticket]",
         doc: "The ticket system scopes with ticket = true ask. Secrets are never in this file: \
               secret_file, client_secret_file and refresh_token_file name root-owned files of mode 0600 \
-              or stricter, checked before each use.",
+              or stricter, checked before each use; the secret is the file's first line without \
+              surrounding white space (later lines are ignored; an empty first line is an error).",
     },
     Table {
         name: "ticket.condition",
@@ -400,13 +401,13 @@ pub const KEYS: &[Key] = &[
         .default_text("none; required with oauth-refresh")
         .ex(
             "\"/etc/security/ticketgate.d/zoho.client\"",
-            "File holding the OAuth client secret.",
+            "File holding the OAuth client secret (first line).",
         ),
     key("ticket", "refresh_token_file", "path")
         .default_text("none; required with oauth-refresh")
         .ex(
             "\"/etc/security/ticketgate.d/zoho.refresh\"",
-            "File holding the OAuth refresh token.",
+            "File holding the OAuth refresh token (first line).",
         ),
     key("ticket", "table", "string")
         .default("\"change_request\"")

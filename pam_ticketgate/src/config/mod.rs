@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::ConfigError;
-pub use file::{check_public_file, check_secret_file};
+pub use file::{check_public_file, read_secret_file};
 pub use hosts::HostPatterns;
 pub use ticket::{
     Auth, Condition, ConditionDoc, Expected, FromValue, Op, Ticket, TicketSystem, TimeFormat,
@@ -227,7 +227,7 @@ impl Config {
     pub fn check_secrets(&self) -> Result<(), ConfigError> {
         self.secret_files()
             .into_iter()
-            .try_for_each(|(key, file)| check_secret_file(&self.path, key, file))
+            .try_for_each(|(key, file)| read_secret_file(&self.path, key, file).map(drop))
     }
 
     /// Every public file the config names and the module trusts (`ca_file`), with its key.

@@ -35,20 +35,17 @@ impl Gate<'_> {
         if protect.disabled || protect::switch::is_disabled(&self.config.module.state_dir) {
             return None;
         }
-        let token = match config::check_secret_file(
+        let token = match config::read_secret_file(
             &self.config.path,
             "login_protect.secret_file",
             &protect.secret_file,
-        )
-        .map_err(|e| e.to_string())
-        .and_then(|()| protect::read_token(&protect.secret_file))
-        {
+        ) {
             Ok(t) => t,
             Err(e) => {
                 self.audit.event(
                     &self
                         .event(EventName::ConfigError, user.as_str())
-                        .with("error", e),
+                        .with("error", e.to_string()),
                     self.now,
                 );
                 return Some(Outcome::ConfigBroken);

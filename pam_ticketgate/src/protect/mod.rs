@@ -4,7 +4,6 @@ pub(crate) mod client;
 pub mod pin;
 pub mod switch;
 
-use std::path::Path;
 use std::time::Duration;
 
 pub use client::answer_of;
@@ -91,20 +90,6 @@ pub fn check(
             Check::Denied(m)
         }
     }
-}
-
-/// Reads the host token from `secret_file` (already checked for owner and mode by the caller):
-/// the first line, without surrounding white space.
-pub fn read_token(path: &Path) -> Result<Secret, String> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?,
-    );
-    let token = text.lines().next().unwrap_or("").trim();
-    if token.is_empty() {
-        return Err(format!("{}: empty token", path.display()));
-    }
-    Ok(Secret::new(token.to_string()))
 }
 
 /// One client per call: the config's `timeout` is the one deadline.

@@ -110,13 +110,3 @@ fn an_answer_with_a_repeated_key_is_malformed_not_unlocked_issue_12() {
         }
     }
 }
-
-#[test]
-fn token_file_first_line_trimmed_and_never_empty() {
-    let d = tempfile::tempdir().unwrap();
-    let f = d.path().join("protect.secret");
-    std::fs::write(&f, "  tok-123 \nsecond line\n").unwrap();
-    assert_eq!(read_token(&f).unwrap().expose(), "tok-123");
-    std::fs::write(&f, "\n").unwrap();
-    assert!(read_token(&f).unwrap_err().contains("empty"));
-}

@@ -19,7 +19,7 @@ use serde_json::Value;
 pub use eval::{CondResult, Docs, Facts};
 pub use fetch::{Fetch, FetchError, Reply};
 
-use crate::config::{Auth, Ticket, TicketSystem, check_secret_file};
+use crate::config::{Auth, Ticket, TicketSystem, read_secret_file};
 use crate::secret::Secret;
 
 /// The longest ticket ID accepted (checked before the pattern and before any request).
@@ -180,18 +180,7 @@ pub enum Credentials {
 
 fn read_secret(config: &Path, key: &str, file: Option<&Path>) -> Result<Secret, TicketError> {
     let file = file.ok_or_else(|| TicketError::Config(format!("{key} is not set")))?;
-    check_secret_file(config, key, file).map_err(|e| TicketError::Config(e.to_string()))?;
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| TicketError::Config(format!("{key} {}: {e}", file.display())))?;
-    let text = Secret::new(text);
-    let value = text.expose().trim();
-    if value.is_empty() {
-        return Err(TicketError::Config(format!(
-            "{key} {} is empty",
-            file.display()
-        )));
-    }
-    Ok(Secret::new(value.to_string()))
+    read_secret_file(config, key, file).map_err(|e| TicketError::Config(e.to_string()))
 }
 
 impl Credentials {
