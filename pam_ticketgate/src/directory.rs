@@ -2,19 +2,52 @@
 //! describe users without touching NSS. The real one asks NSS through `nss-helper`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-pub use nss_helper::Account;
+pub use nss_helper::{Account, NssError};
+
+/// Why an account fact could not be established (an unknown user is not an error).
+#[derive(Debug)]
+pub enum DirectoryError {
+    /// NSS failed: a module missing, a directory unreachable, the passwd file unreadable.
+    Nss(NssError),
+    /// The shadow entry could not be read.
+    Shadow {
+        user: String,
+        source: std::io::Error,
+    },
+    /// A group could not be looked up by name.
+    Group { name: String, source: nix::Error },
+}
+
+impl fmt::Display for DirectoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Nss(e) => write!(f, "{e}"),
+            Self::Shadow { user, source } => write!(f, "shadow entry of {user}: {source}"),
+            Self::Group { name, source } => write!(f, "group {name}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for DirectoryError {}
+
+impl From<NssError> for DirectoryError {
+    fn from(e: NssError) -> Self {
+        Self::Nss(e)
+    }
+}
 
 /// Where account facts come from.
 pub trait Directory {
     /// The account, `None` when NSS does not know the name.
-    fn lookup(&self, user: &str) -> Result<Option<Account>, String>;
+    fn lookup(&self, user: &str) -> Result<Option<Account>, DirectoryError>;
     /// Primary and supplementary group names.
-    fn groups(&self, account: &Account) -> Result<Vec<String>, String>;
+    fn groups(&self, account: &Account) -> Result<Vec<String>, DirectoryError>;
     /// Listed in `/etc/passwd` (as opposed to LDAP/SSSD).
-    fn is_local(&self, user: &str) -> Result<bool, String>;
+    fn is_local(&self, user: &str) -> Result<bool, DirectoryError>;
     /// The account's shadow entry (root only), `None` when no shadow source knows it.
-    fn shadow(&self, _user: &str) -> Result<Option<Shadow>, String> {
+    fn shadow(&self, _user: &str) -> Result<Option<Shadow>, DirectoryError> {
         Ok(None)
     }
 }
@@ -47,26 +80,29 @@ impl Shadow {
 pub struct Nss;
 
 impl Directory for Nss {
-    fn lookup(&self, user: &str) -> Result<Option<Account>, String> {
-        nss_helper::lookup_user(user).map_err(|e| e.to_string())
+    fn lookup(&self, user: &str) -> Result<Option<Account>, DirectoryError> {
+        Ok(nss_helper::lookup_user(user)?)
     }
 
-    fn groups(&self, account: &Account) -> Result<Vec<String>, String> {
-        nss_helper::group_names(account).map_err(|e| e.to_string())
+    fn groups(&self, account: &Account) -> Result<Vec<String>, DirectoryError> {
+        Ok(nss_helper::group_names(account)?)
     }
 
-    fn shadow(&self, user: &str) -> Result<Option<Shadow>, String> {
+    fn shadow(&self, user: &str) -> Result<Option<Shadow>, DirectoryError> {
         match crate::ffi::shadow_entry(user) {
             Ok(entry) => Ok(entry.map(|(hash, day)| Shadow {
                 hash,
                 last_change_day: (day >= 0).then_some(day),
             })),
-            Err(e) => Err(format!("shadow entry of {user}: {e}")),
+            Err(source) => Err(DirectoryError::Shadow {
+                user: user.to_string(),
+                source,
+            }),
         }
     }
 
-    fn is_local(&self, user: &str) -> Result<bool, String> {
-        nss_helper::is_local_user(user).map_err(|e| e.to_string())
+    fn is_local(&self, user: &str) -> Result<bool, DirectoryError> {
+        Ok(nss_helper::is_local_user(user)?)
     }
 }
 
@@ -112,7 +148,7 @@ impl MemDirectory {
 }
 
 impl Directory for MemDirectory {
-    fn lookup(&self, user: &str) -> Result<Option<Account>, String> {
+    fn lookup(&self, user: &str) -> Result<Option<Account>, DirectoryError> {
         let name = self.canonical(user);
         Ok(self.users.get(name).map(|(uid, _, _)| Account {
             name: name.into(),
@@ -124,7 +160,7 @@ impl Directory for MemDirectory {
         }))
     }
 
-    fn groups(&self, account: &Account) -> Result<Vec<String>, String> {
+    fn groups(&self, account: &Account) -> Result<Vec<String>, DirectoryError> {
         Ok(self
             .users
             .get(&account.name)
@@ -132,11 +168,11 @@ impl Directory for MemDirectory {
             .unwrap_or_default())
     }
 
-    fn is_local(&self, user: &str) -> Result<bool, String> {
+    fn is_local(&self, user: &str) -> Result<bool, DirectoryError> {
         Ok(self.users.get(self.canonical(user)).is_some_and(|u| u.2))
     }
 
-    fn shadow(&self, user: &str) -> Result<Option<Shadow>, String> {
+    fn shadow(&self, user: &str) -> Result<Option<Shadow>, DirectoryError> {
         Ok(self.shadows.borrow().get(self.canonical(user)).cloned())
     }
 }

@@ -17,7 +17,7 @@ use pam::module::{PamHandle, PamHooks};
 use crate::args::{self, AuthPhase};
 use crate::audit::{self, AuditSink, SystemAudit};
 use crate::config::Config;
-use crate::directory::{Directory, Nss};
+use crate::directory::{Directory, DirectoryError, Nss};
 use crate::ffi;
 use crate::gate::{self, Conversation, Login, Outcome, PendingChange, Phase, World};
 use crate::scope::HostNames;
@@ -242,7 +242,7 @@ impl World for PamWorld<'_> {
 /// NSS, with the account lookup remembered in this handle for the next line of the same login
 /// (asked again when `PAM_USER` changed in between).
 impl Directory for PamWorld<'_> {
-    fn lookup(&self, user: &str) -> Result<Option<nss_helper::Account>, String> {
+    fn lookup(&self, user: &str) -> Result<Option<nss_helper::Account>, DirectoryError> {
         if let Ok(pamh) = self.pamh.try_borrow()
             && let Some((asked, answer)) = ffi::get_data(&pamh, &ACCOUNT)
             && asked == user
@@ -257,15 +257,15 @@ impl Directory for PamWorld<'_> {
         Ok(answer)
     }
 
-    fn groups(&self, account: &nss_helper::Account) -> Result<Vec<String>, String> {
+    fn groups(&self, account: &nss_helper::Account) -> Result<Vec<String>, DirectoryError> {
         Nss.groups(account)
     }
 
-    fn shadow(&self, user: &str) -> Result<Option<crate::directory::Shadow>, String> {
+    fn shadow(&self, user: &str) -> Result<Option<crate::directory::Shadow>, DirectoryError> {
         Nss.shadow(user)
     }
 
-    fn is_local(&self, user: &str) -> Result<bool, String> {
+    fn is_local(&self, user: &str) -> Result<bool, DirectoryError> {
         Nss.is_local(user)
     }
 }

@@ -1,7 +1,7 @@
 //! Which `[[scope]]` covers a login: the first whose users/groups, services and hosts all match.
 
 use crate::config::{Config, Scope};
-use crate::directory::{Account, Directory};
+use crate::directory::{Account, Directory, DirectoryError};
 
 /// This host's names, for `hosts` patterns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +52,7 @@ pub fn select<'c>(
     service: Option<&str>,
     host: &HostNames,
     directory: &dyn Directory,
-) -> Result<Option<&'c Scope>, String> {
+) -> Result<Option<&'c Scope>, DirectoryError> {
     let mut groups: Option<Vec<String>> = None;
     for scope in &config.scopes {
         if let Some(service) = service

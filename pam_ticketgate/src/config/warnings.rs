@@ -6,13 +6,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::Config;
+use crate::directory::DirectoryError;
 
 /// What the warnings ask of the host, behind a trait so tests need no NSS or files.
 pub trait Host {
     /// NSS knows a user of this name.
-    fn knows_user(&self, name: &str) -> Result<bool, String>;
+    fn knows_user(&self, name: &str) -> Result<bool, DirectoryError>;
     /// NSS knows a group of this name.
-    fn knows_group(&self, name: &str) -> Result<bool, String>;
+    fn knows_group(&self, name: &str) -> Result<bool, DirectoryError>;
     fn is_dir(&self, path: &Path) -> bool;
 }
 
@@ -20,16 +21,17 @@ pub trait Host {
 pub struct ThisHost;
 
 impl Host for ThisHost {
-    fn knows_user(&self, name: &str) -> Result<bool, String> {
-        nss_helper::lookup_user(name)
-            .map(|a| a.is_some())
-            .map_err(|e| e.to_string())
+    fn knows_user(&self, name: &str) -> Result<bool, DirectoryError> {
+        Ok(nss_helper::lookup_user(name)?.is_some())
     }
 
-    fn knows_group(&self, name: &str) -> Result<bool, String> {
+    fn knows_group(&self, name: &str) -> Result<bool, DirectoryError> {
         nix::unistd::Group::from_name(name)
             .map(|g| g.is_some())
-            .map_err(|e| e.to_string())
+            .map_err(|source| DirectoryError::Group {
+                name: name.to_string(),
+                source,
+            })
     }
 
     fn is_dir(&self, path: &Path) -> bool {
@@ -120,13 +122,16 @@ mod tests {
     struct Fake;
 
     impl Host for Fake {
-        fn knows_user(&self, name: &str) -> Result<bool, String> {
+        fn knows_user(&self, name: &str) -> Result<bool, DirectoryError> {
             match name {
-                "broken" => Err("nss: timeout".into()),
+                "broken" => Err(DirectoryError::Nss(nss_helper::NssError::UserLookup {
+                    name: name.into(),
+                    errno: libc::ETIMEDOUT,
+                })),
                 n => Ok(n == "alice"),
             }
         }
-        fn knows_group(&self, name: &str) -> Result<bool, String> {
+        fn knows_group(&self, name: &str) -> Result<bool, DirectoryError> {
             Ok(name == "wheel")
         }
         fn is_dir(&self, path: &Path) -> bool {
@@ -185,7 +190,9 @@ mod tests {
                 "config /etc/t.toml: warning: scope[1].users: NSS knows no user \"alcie\", so this \
                  scope never matches it (a typo, or a directory that is not reachable?)",
                 "config /etc/t.toml: warning: scope[2].users: cannot ask NSS about \"broken\": \
-                 nss: timeout",
+                 looking up user \"broken\" through NSS failed: Connection timed out (errno 110); \
+                 check the passwd/group lines of /etc/nsswitch.conf and that the directory \
+                 service they name (sssd, nslcd, winbind) is running",
                 "config /etc/t.toml: warning: scope[2].groups: NSS knows no group \"whee1\", so \
                  this scope never matches it (a typo, or a directory that is not reachable?)",
             ]

@@ -135,7 +135,7 @@ impl Gate<'_> {
             },
             Ok(None) => lifecycle::Outside::default(),
             Err(e) => {
-                self.audit.error(&e);
+                self.audit.error(&e.to_string());
                 lifecycle::Outside::default()
             }
         }

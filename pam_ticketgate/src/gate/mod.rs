@@ -302,7 +302,7 @@ impl<'a> Gate<'a> {
             && scope.policy.local_users_only
             && !dir
                 .is_local(user.as_str())
-                .map_err(|e| self.system_error(&e))?;
+                .map_err(|e| self.system_error(&e.to_string()))?;
         Ok(Subject::Known {
             user,
             uid: account.uid,

@@ -67,7 +67,7 @@ impl Gate<'_> {
         let account = match self.world.directory().lookup(user.as_str()) {
             Ok(Some(a)) => a,
             Ok(None) => return self.pass_through(),
-            Err(e) => return self.system_error(&e),
+            Err(e) => return self.system_error(&e.to_string()),
         };
         let history = match store.load(&user) {
             Ok(r) => lifecycle::credential(&r.unwrap_or_default(), self.login.credential)
@@ -160,7 +160,7 @@ impl Gate<'_> {
                     );
                     return Outcome::CredentialRefused;
                 }
-                Err(e) => return self.system_error(&e),
+                Err(e) => return self.system_error(&e.to_string()),
             }
         }
         let store = match self.store() {
@@ -273,7 +273,7 @@ impl Gate<'_> {
         let history_hash = if policy.history > 0 {
             match crate::hash::hash(new) {
                 Ok(h) => Some(h),
-                Err(e) => return self.system_error(&e),
+                Err(e) => return self.system_error(&e.to_string()),
             }
         } else {
             None
@@ -281,7 +281,7 @@ impl Gate<'_> {
         let shadow_before = match self.login.credential {
             Credential::Password => match self.world.directory().shadow(user.as_str()) {
                 Ok(entry) => entry.map(|e| e.hash),
-                Err(e) => return self.system_error(&e),
+                Err(e) => return self.system_error(&e.to_string()),
             },
             Credential::Pin => None,
         };

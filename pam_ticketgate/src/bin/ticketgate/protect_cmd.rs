@@ -75,7 +75,8 @@ pub fn set_offline_pin(
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{user}: no such user"))?;
     let host = HostNames::of_this_host();
-    let scope = scope::select(config, user.as_str(), Some(&account), None, &host, &Nss)?;
+    let scope = scope::select(config, user.as_str(), Some(&account), None, &host, &Nss)
+        .map_err(|e| e.to_string())?;
     let policy = scope.map_or_else(Policy::pin_default, |s| s.pin_policy.clone());
     let first = read_pin("Offline PIN: ")?;
     let second = read_pin("Again: ")?;
