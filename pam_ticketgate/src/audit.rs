@@ -372,6 +372,16 @@ pub trait AuditSink {
     fn error(&self, message: &str);
 }
 
+/// A borrowed sink is a sink (tests keep their [`MemAudit`] and hand the gate a reference).
+impl<A: AuditSink + ?Sized> AuditSink for &A {
+    fn event(&self, event: &Event, now: i64) {
+        (**self).event(event, now);
+    }
+    fn error(&self, message: &str) {
+        (**self).error(message);
+    }
+}
+
 /// The real sink: syslog, plus the JSON audit file when configured.
 pub struct SystemAudit {
     audit_file: Option<PathBuf>,

@@ -146,6 +146,36 @@ pub trait StateStore {
     }
 }
 
+/// A borrowed store is a store: a test or a fuzz harness keeps its [`MemStore`] and hands the
+/// gate a reference.
+impl<S: StateStore + ?Sized> StateStore for &S {
+    fn load(&self, user: &UserName) -> Result<Option<Record>, StoreError> {
+        (**self).load(user)
+    }
+    fn update(
+        &self,
+        user: &UserName,
+        f: &mut dyn FnMut(&mut Record),
+    ) -> Result<Record, StoreError> {
+        (**self).update(user, f)
+    }
+    fn remove(&self, user: &UserName) -> Result<(), StoreError> {
+        (**self).remove(user)
+    }
+    fn users(&self) -> Result<Vec<UserName>, StoreError> {
+        (**self).users()
+    }
+    fn last_success(&self, user: &UserName) -> Option<Attempt> {
+        (**self).last_success(user)
+    }
+    fn set_last_success(&self, user: &UserName, attempt: &Attempt) -> Result<(), StoreError> {
+        (**self).set_last_success(user, attempt)
+    }
+    fn check_writable(&self, user: &UserName) -> Result<(), StoreError> {
+        (**self).check_writable(user)
+    }
+}
+
 /// Free space below which the state directory counts as full: a record (at most 64 KiB) and
 /// its temporary copy must fit.
 const MIN_FREE_BYTES: u64 = 2 * MAX_RECORD_BYTES;

@@ -29,50 +29,12 @@ struct FuzzWorld {
 }
 
 /// The gate's view of `store` for one phase.
-struct StoreRef<'a>(&'a MemStore);
-
-impl StateStore for StoreRef<'_> {
-    fn load(&self, u: &UserName) -> Result<Option<crate::store::Record>, StoreError> {
-        self.0.load(u)
-    }
-    fn update(
-        &self,
-        u: &UserName,
-        f: &mut dyn FnMut(&mut crate::store::Record),
-    ) -> Result<crate::store::Record, StoreError> {
-        self.0.update(u, f)
-    }
-    fn remove(&self, u: &UserName) -> Result<(), StoreError> {
-        self.0.remove(u)
-    }
-    fn users(&self) -> Result<Vec<UserName>, StoreError> {
-        self.0.users()
-    }
-    fn last_success(&self, u: &UserName) -> Option<crate::store::Attempt> {
-        self.0.last_success(u)
-    }
-    fn set_last_success(&self, u: &UserName, a: &crate::store::Attempt) -> Result<(), StoreError> {
-        self.0.set_last_success(u, a)
-    }
-}
-
-struct AuditRef<'a>(&'a MemAudit);
-
-impl AuditSink for AuditRef<'_> {
-    fn event(&self, e: &crate::audit::Event, now: i64) {
-        self.0.event(e, now);
-    }
-    fn error(&self, m: &str) {
-        self.0.error(m);
-    }
-}
-
 impl World for FuzzWorld {
     fn store(&self, _: &Path) -> Result<Box<dyn StateStore + '_>, StoreError> {
-        Ok(Box::new(StoreRef(&self.store)))
+        Ok(Box::new(&self.store))
     }
     fn audit(&self, _: Option<&Path>) -> Box<dyn AuditSink + '_> {
-        Box::new(AuditRef(&self.audit))
+        Box::new(&self.audit)
     }
     fn directory(&self) -> &dyn Directory {
         &self.directory

@@ -23,50 +23,13 @@ struct TestWorld {
     pending: RefCell<Option<PendingChange>>,
 }
 
-struct Borrowed<'a>(&'a MemStore);
-
-impl StateStore for Borrowed<'_> {
-    fn load(&self, u: &UserName) -> Result<Option<Record>, StoreError> {
-        self.0.load(u)
-    }
-    fn update(&self, u: &UserName, f: &mut dyn FnMut(&mut Record)) -> Result<Record, StoreError> {
-        self.0.update(u, f)
-    }
-    fn remove(&self, u: &UserName) -> Result<(), StoreError> {
-        self.0.remove(u)
-    }
-    fn users(&self) -> Result<Vec<UserName>, StoreError> {
-        self.0.users()
-    }
-    fn last_success(&self, u: &UserName) -> Option<crate::store::Attempt> {
-        self.0.last_success(u)
-    }
-    fn set_last_success(&self, u: &UserName, a: &crate::store::Attempt) -> Result<(), StoreError> {
-        self.0.set_last_success(u, a)
-    }
-    fn check_writable(&self, u: &UserName) -> Result<(), StoreError> {
-        self.0.check_writable(u)
-    }
-}
-
-struct AuditRef<'a>(&'a MemAudit);
-
-impl AuditSink for AuditRef<'_> {
-    fn event(&self, e: &Event, now: i64) {
-        self.0.event(e, now);
-    }
-    fn error(&self, m: &str) {
-        self.0.error(m);
-    }
-}
-
 impl World for TestWorld {
     fn store(&self, state_dir: &Path) -> Result<Box<dyn StateStore + '_>, StoreError> {
         *self.state_dir_seen.borrow_mut() = Some(state_dir.to_path_buf());
-        Ok(Box::new(Borrowed(&self.store)))
+        Ok(Box::new(&self.store))
     }
     fn audit(&self, _: Option<&Path>) -> Box<dyn AuditSink + '_> {
-        Box::new(AuditRef(&self.audit))
+        Box::new(&self.audit)
     }
     fn directory(&self) -> &dyn Directory {
         &self.dir
