@@ -25,7 +25,7 @@ use crate::secret::Secret;
 use crate::ticket::token::MemTokenCache;
 use crate::ticket::{
     Credentials, Docs, Facts, Fetch, FetchError, MAX_ID_LEN, Reply, TicketError, eval, fetch_docs,
-    normalise_id, system,
+    normalise_id, systems,
 };
 
 const CONFS: &[(&str, &str)] = &[
@@ -281,7 +281,7 @@ fn built_in_checks_hold(cfg: &Ticket, id: &str, docs: &Docs, asked: &[url::Url])
         }
         TicketSystem::Sdp | TicketSystem::SdpMsp | TicketSystem::SdpCloud => {
             assert!(sdp_envelope_ok(main), "envelope is not 2000");
-            let (_, one) = system::sdp_names(cfg);
+            let (_, one) = systems::sdp::names(cfg);
             let record = main.get(one).filter(|r| r.is_object());
             assert!(record.is_some(), "no {one} record");
             let own = scalar(record.and_then(|r| r.get("id")));
@@ -373,7 +373,7 @@ pub fn ticket_id(data: &[u8]) -> bool {
     match cfg.system {
         TicketSystem::ServiceNow => {
             assert_eq!(id, id.to_ascii_uppercase());
-            let Ok(url) = system::servicenow_url(cfg, &id) else {
+            let Ok(url) = systems::servicenow::url(cfg, &id) else {
                 return false;
             };
             assert!(origin_ok(&url));
@@ -389,13 +389,13 @@ pub fn ticket_id(data: &[u8]) -> bool {
         TicketSystem::Jira | TicketSystem::Jsm => {
             assert_eq!(id, id.to_ascii_uppercase());
             let version = cfg.api_version.to_string();
-            if let Ok(url) = system::jira_url(cfg, &id) {
+            if let Ok(url) = systems::jira::url(cfg, &id) {
                 assert!(origin_ok(&url));
                 let want = ["rest", "api", version.as_str(), "issue", id.as_str()];
                 assert_eq!(strs(&segments(&url)), want, "{url}");
                 assert_eq!(url.query_pairs().count(), 1, "{url}");
             }
-            if let Ok(url) = system::jsm_approvals_url(cfg, &id) {
+            if let Ok(url) = systems::jira::approvals_url(cfg, &id) {
                 assert!(origin_ok(&url));
                 let want = ["rest", "servicedeskapi", "request", id.as_str(), "approval"];
                 assert_eq!(strs(&segments(&url)), want, "{url}");
@@ -403,9 +403,9 @@ pub fn ticket_id(data: &[u8]) -> bool {
             }
         }
         TicketSystem::Sdp | TicketSystem::SdpMsp | TicketSystem::SdpCloud => {
-            let (list, _) = system::sdp_names(cfg);
+            let (list, _) = systems::sdp::names(cfg);
             if cfg.system == TicketSystem::SdpCloud {
-                let Ok(url) = system::sdp_cloud_search_url(cfg, &id) else {
+                let Ok(url) = systems::sdp::cloud_search_url(cfg, &id) else {
                     return false;
                 };
                 assert!(origin_ok(&url));
@@ -419,7 +419,7 @@ pub fn ticket_id(data: &[u8]) -> bool {
                     .first()
                     .and_then(|i| i.pointer("/list_info/search_criteria/0/value"));
                 assert_eq!(value.and_then(Value::as_str), Some(id.as_str()));
-            } else if let Ok(url) = system::sdp_url(cfg, &id) {
+            } else if let Ok(url) = systems::sdp::url(cfg, &id) {
                 assert!(origin_ok(&url));
                 assert_eq!(
                     strs(&segments(&url)),
@@ -430,7 +430,7 @@ pub fn ticket_id(data: &[u8]) -> bool {
             }
         }
         TicketSystem::Http => {
-            let Ok(url) = system::http_url(cfg, &id) else {
+            let Ok(url) = systems::http::url(cfg, &id) else {
                 return false;
             };
             assert!(origin_ok(&url), "{url}");

@@ -7,7 +7,7 @@ pub mod cache;
 pub mod eval;
 pub mod fetch;
 pub mod login;
-pub mod system;
+pub mod systems;
 pub mod time;
 pub mod token;
 
@@ -292,7 +292,7 @@ pub fn check(
 /// The request headers: the vendor's `Accept` and authentication.
 fn headers(cfg: &Ticket, creds: &Credentials, oauth: Option<&Secret>) -> Vec<(String, Secret)> {
     let accept = match cfg.system {
-        TicketSystem::Sdp | TicketSystem::SdpMsp | TicketSystem::SdpCloud => system::SDP_ACCEPT,
+        TicketSystem::Sdp | TicketSystem::SdpMsp | TicketSystem::SdpCloud => systems::sdp::ACCEPT,
         _ => "application/json",
     };
     let mut h = vec![("Accept".to_string(), Secret::new(accept.to_string()))];
@@ -328,7 +328,7 @@ fn get(
         .map(|(k, v)| (k.as_str(), v.expose()))
         .collect();
     let reply = http.get(url, &h)?;
-    system::json(&reply.body, url.path())
+    systems::common::json(&reply.body, url.path())
 }
 
 /// The vendor-specific request sequence and built-in checks.
@@ -348,24 +348,24 @@ pub fn fetch_docs(
         TicketSystem::ServiceNow => {
             let doc = get(
                 http,
-                &system::servicenow_url(cfg, id)?,
+                &systems::servicenow::url(cfg, id)?,
                 &headers(cfg, creds, None),
             )?;
-            system::check_servicenow(cfg, id, &doc)?;
+            systems::servicenow::check(cfg, id, &doc)?;
             Ok(main(doc))
         }
         TicketSystem::Jira | TicketSystem::Jsm => {
             let h = headers(cfg, creds, None);
-            let doc = get(http, &system::jira_url(cfg, id)?, &h)?;
-            system::check_jira(id, &doc)?;
+            let doc = get(http, &systems::jira::url(cfg, id)?, &h)?;
+            systems::jira::check(id, &doc)?;
             let approvals = if cfg.system == TicketSystem::Jsm {
                 let mut h = h;
                 h.push((
                     "X-ExperimentalApi".to_string(),
                     Secret::new("opt-in".to_string()),
                 ));
-                let a = get(http, &system::jsm_approvals_url(cfg, id)?, &h)?;
-                system::check_jsm_approvals(&a)?;
+                let a = get(http, &systems::jira::approvals_url(cfg, id)?, &h)?;
+                systems::jira::check_approvals(&a)?;
                 Some(a)
             } else {
                 None
@@ -376,26 +376,30 @@ pub fn fetch_docs(
             })
         }
         TicketSystem::Sdp | TicketSystem::SdpMsp => {
-            let doc = get(http, &system::sdp_url(cfg, id)?, &headers(cfg, creds, None))?;
-            system::check_sdp(cfg, id, None, &doc)?;
+            let doc = get(
+                http,
+                &systems::sdp::url(cfg, id)?,
+                &headers(cfg, creds, None),
+            )?;
+            systems::sdp::check(cfg, id, None, &doc)?;
             Ok(main(doc))
         }
         TicketSystem::SdpCloud => {
             let token = token::access_token(cfg, creds, http, tokens, now)?;
             let h = headers(cfg, creds, Some(&token));
-            let found = get(http, &system::sdp_cloud_search_url(cfg, id)?, &h)?;
-            let internal = system::sdp_cloud_internal_id(cfg, id, &found)?;
-            let doc = get(http, &system::sdp_url(cfg, &internal)?, &h)?;
-            system::check_sdp(cfg, id, Some(&internal), &doc)?;
+            let found = get(http, &systems::sdp::cloud_search_url(cfg, id)?, &h)?;
+            let internal = systems::sdp::cloud_internal_id(cfg, id, &found)?;
+            let doc = get(http, &systems::sdp::url(cfg, &internal)?, &h)?;
+            systems::sdp::check(cfg, id, Some(&internal), &doc)?;
             Ok(main(doc))
         }
         TicketSystem::Http => {
             let doc = get(
                 http,
-                &system::http_url(cfg, id)?,
+                &systems::http::url(cfg, id)?,
                 &headers(cfg, creds, None),
             )?;
-            system::check_http(id, &doc)?;
+            systems::http::check(id, &doc)?;
             Ok(main(doc))
         }
     }
