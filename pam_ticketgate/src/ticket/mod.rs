@@ -19,7 +19,7 @@ use serde_json::Value;
 pub use eval::{CondResult, Docs, Facts};
 pub use fetch::{Fetch, FetchError, Reply};
 
-use crate::config::{Auth, Ticket, TicketSystem, check_secret_file};
+use crate::config::{Auth, Ticket, check_secret_file};
 use crate::secret::Secret;
 
 /// The longest ticket ID accepted (checked before the pattern and before any request).
@@ -145,13 +145,10 @@ pub fn normalise_id(cfg: &Ticket, raw: &str) -> Result<String, TicketError> {
     if trimmed.chars().count() > MAX_ID_LEN {
         return Err(TicketError::InvalidId(IdProblem::TooLong));
     }
-    let id = match cfg.system {
-        TicketSystem::ServiceNow | TicketSystem::Jira | TicketSystem::Jsm => {
-            trimmed.to_ascii_uppercase()
-        }
-        TicketSystem::Sdp | TicketSystem::SdpMsp | TicketSystem::SdpCloud | TicketSystem::Http => {
-            trimmed.to_string()
-        }
+    let id = if cfg.system.upper_case_ids() {
+        trimmed.to_ascii_uppercase()
+    } else {
+        trimmed.to_string()
     };
     if id.chars().any(char::is_control) || id == "." || id == ".." {
         return Err(TicketError::InvalidId(IdProblem::Unsafe));
@@ -291,10 +288,7 @@ pub fn check(
 
 /// The request headers: the vendor's `Accept` and authentication.
 fn headers(cfg: &Ticket, creds: &Credentials, oauth: Option<&Secret>) -> Vec<(String, Secret)> {
-    let accept = match cfg.system {
-        TicketSystem::Sdp | TicketSystem::SdpMsp | TicketSystem::SdpCloud => systems::sdp::ACCEPT,
-        _ => "application/json",
-    };
+    let accept = cfg.system.accept();
     let mut h = vec![("Accept".to_string(), Secret::new(accept.to_string()))];
     let auth = match (creds, oauth) {
         (_, Some(token)) => Some((
@@ -331,7 +325,7 @@ fn get(
     systems::common::json(&reply.body, url.path())
 }
 
-/// The vendor-specific request sequence and built-in checks.
+/// The system's request sequence and built-in checks (`systems`).
 pub fn fetch_docs(
     cfg: &Ticket,
     id: &str,
@@ -340,69 +334,14 @@ pub fn fetch_docs(
     tokens: &dyn token::TokenCache,
     now: i64,
 ) -> Result<Docs, TicketError> {
-    let main = |doc: Value| Docs {
-        main: doc,
-        approvals: None,
+    let session = systems::Session {
+        cfg,
+        creds,
+        http,
+        tokens,
+        now,
     };
-    match cfg.system {
-        TicketSystem::ServiceNow => {
-            let doc = get(
-                http,
-                &systems::servicenow::url(cfg, id)?,
-                &headers(cfg, creds, None),
-            )?;
-            systems::servicenow::check(cfg, id, &doc)?;
-            Ok(main(doc))
-        }
-        TicketSystem::Jira | TicketSystem::Jsm => {
-            let h = headers(cfg, creds, None);
-            let doc = get(http, &systems::jira::url(cfg, id)?, &h)?;
-            systems::jira::check(id, &doc)?;
-            let approvals = if cfg.system == TicketSystem::Jsm {
-                let mut h = h;
-                h.push((
-                    "X-ExperimentalApi".to_string(),
-                    Secret::new("opt-in".to_string()),
-                ));
-                let a = get(http, &systems::jira::approvals_url(cfg, id)?, &h)?;
-                systems::jira::check_approvals(&a)?;
-                Some(a)
-            } else {
-                None
-            };
-            Ok(Docs {
-                main: doc,
-                approvals,
-            })
-        }
-        TicketSystem::Sdp | TicketSystem::SdpMsp => {
-            let doc = get(
-                http,
-                &systems::sdp::url(cfg, id)?,
-                &headers(cfg, creds, None),
-            )?;
-            systems::sdp::check(cfg, id, None, &doc)?;
-            Ok(main(doc))
-        }
-        TicketSystem::SdpCloud => {
-            let token = token::access_token(cfg, creds, http, tokens, now)?;
-            let h = headers(cfg, creds, Some(&token));
-            let found = get(http, &systems::sdp::cloud_search_url(cfg, id)?, &h)?;
-            let internal = systems::sdp::cloud_internal_id(cfg, id, &found)?;
-            let doc = get(http, &systems::sdp::url(cfg, &internal)?, &h)?;
-            systems::sdp::check(cfg, id, Some(&internal), &doc)?;
-            Ok(main(doc))
-        }
-        TicketSystem::Http => {
-            let doc = get(
-                http,
-                &systems::http::url(cfg, id)?,
-                &headers(cfg, creds, None),
-            )?;
-            systems::http::check(id, &doc)?;
-            Ok(main(doc))
-        }
-    }
+    cfg.system.fetch(&session, id)
 }
 
 #[cfg(test)]

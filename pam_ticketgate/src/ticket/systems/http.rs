@@ -5,8 +5,37 @@
 use serde_json::Value;
 
 use super::common::{own_id_is, text};
-use crate::config::Ticket;
-use crate::ticket::TicketError;
+use super::{Session, TicketSystem, main_only};
+use crate::config::{Auth, Ticket};
+use crate::ticket::{Docs, TicketError};
+
+/// `system = "http"`.
+#[derive(Debug)]
+pub struct Http;
+
+impl TicketSystem for Http {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn default_auth(&self) -> Auth {
+        Auth::Bearer
+    }
+
+    fn default_id_pattern(&self, _table: &str) -> &'static str {
+        "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+    }
+
+    fn url_template(&self) -> bool {
+        true
+    }
+
+    fn fetch(&self, s: &Session, id: &str) -> Result<Docs, TicketError> {
+        let doc = s.get(&url(s.cfg, id)?, &s.headers(None))?;
+        check(id, &doc)?;
+        Ok(main_only(doc))
+    }
+}
 
 /// The `http` system: `url` with `{id}` replaced by the percent-encoded ID.
 pub fn url(cfg: &Ticket, id: &str) -> Result<url::Url, TicketError> {

@@ -5,8 +5,75 @@
 use serde_json::Value;
 
 use super::common::{base, condition_fields, own_id_is, text, url_with};
-use crate::config::Ticket;
-use crate::ticket::TicketError;
+use super::{Session, TicketSystem};
+use crate::config::{Auth, Ticket};
+use crate::secret::Secret;
+use crate::ticket::{Docs, TicketError};
+
+/// Jira, or Jira Service Management: the issue, and for JSM the request's approvals as the
+/// second document.
+#[derive(Debug)]
+pub struct Jira {
+    service_management: bool,
+}
+
+/// `system = "jira"`: Jira Cloud or Data Center.
+pub const JIRA: Jira = Jira {
+    service_management: false,
+};
+
+/// `system = "jsm"`: as `jira`, plus the request's approvals.
+pub const JSM: Jira = Jira {
+    service_management: true,
+};
+
+impl TicketSystem for Jira {
+    fn name(&self) -> &'static str {
+        if self.service_management {
+            "jsm"
+        } else {
+            "jira"
+        }
+    }
+
+    fn default_auth(&self) -> Auth {
+        Auth::Basic
+    }
+
+    fn default_id_pattern(&self, _table: &str) -> &'static str {
+        "^[A-Z][A-Z0-9_]{1,9}-[0-9]{1,10}$"
+    }
+
+    fn upper_case_ids(&self) -> bool {
+        true
+    }
+
+    fn has_approvals(&self) -> bool {
+        self.service_management
+    }
+
+    fn fetch(&self, s: &Session, id: &str) -> Result<Docs, TicketError> {
+        let h = s.headers(None);
+        let doc = s.get(&url(s.cfg, id)?, &h)?;
+        check(id, &doc)?;
+        let approvals = if self.service_management {
+            let mut h = h;
+            h.push((
+                "X-ExperimentalApi".to_string(),
+                Secret::new("opt-in".to_string()),
+            ));
+            let a = s.get(&approvals_url(s.cfg, id)?, &h)?;
+            check_approvals(&a)?;
+            Some(a)
+        } else {
+            None
+        };
+        Ok(Docs {
+            main: doc,
+            approvals,
+        })
+    }
+}
 
 /// Jira REST `GET /rest/api/<2|3>/issue/<key>?fields=status,…`.
 pub fn url(cfg: &Ticket, id: &str) -> Result<url::Url, TicketError> {

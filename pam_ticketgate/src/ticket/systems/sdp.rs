@@ -6,11 +6,74 @@
 use serde_json::Value;
 
 use super::common::{base, own_id_is, text, url_with};
-use crate::config::{Ticket, TicketSystem};
-use crate::ticket::TicketError;
+use super::{Session, TicketSystem, main_only};
+use crate::config::{Auth, Ticket};
+use crate::ticket::{Docs, TicketError};
 
 /// `Accept` for ServiceDesk Plus API v3 (on-premises, MSP and Cloud).
 pub const ACCEPT: &str = "application/vnd.manageengine.sdp.v3+json";
+
+/// ServiceDesk Plus in one of its editions.
+#[derive(Debug)]
+pub struct Sdp {
+    name: &'static str,
+    cloud: bool,
+}
+
+/// `system = "sdp"`: on-premises.
+pub const ON_PREMISES: Sdp = Sdp {
+    name: "sdp",
+    cloud: false,
+};
+
+/// `system = "sdp-msp"`: MSP, the same API as on-premises.
+pub const MSP: Sdp = Sdp {
+    name: "sdp-msp",
+    cloud: false,
+};
+
+/// `system = "sdp-cloud"`: Cloud, under `/app/<portal>`, with Zoho OAuth.
+pub const CLOUD: Sdp = Sdp {
+    name: "sdp-cloud",
+    cloud: true,
+};
+
+impl TicketSystem for Sdp {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn default_auth(&self) -> Auth {
+        if self.cloud {
+            Auth::OAuthRefresh
+        } else {
+            Auth::AuthToken
+        }
+    }
+
+    fn default_id_pattern(&self, _table: &str) -> &'static str {
+        "^[0-9]{1,12}$"
+    }
+
+    fn accept(&self) -> &'static str {
+        ACCEPT
+    }
+
+    fn fetch(&self, s: &Session, id: &str) -> Result<Docs, TicketError> {
+        if !self.cloud {
+            let doc = s.get(&url(s.cfg, id)?, &s.headers(None))?;
+            check(s.cfg, id, None, &doc)?;
+            return Ok(main_only(doc));
+        }
+        let token = s.access_token()?;
+        let h = s.headers(Some(&token));
+        let found = s.get(&cloud_search_url(s.cfg, id)?, &h)?;
+        let internal = cloud_internal_id(s.cfg, id, &found)?;
+        let doc = s.get(&url(s.cfg, &internal)?, &h)?;
+        check(s.cfg, id, Some(&internal), &doc)?;
+        Ok(main_only(doc))
+    }
+}
 
 /// `requests` / `changes` and the record's key in a ServiceDesk Plus answer.
 pub fn names(cfg: &Ticket) -> (&'static str, &'static str) {
@@ -30,7 +93,7 @@ fn cloud_prefix(cfg: &Ticket) -> String {
 /// same under `/app/<portal>` with the internal id.
 pub fn url(cfg: &Ticket, internal_id: &str) -> Result<url::Url, TicketError> {
     let (list, _) = names(cfg);
-    let prefix = if cfg.system == TicketSystem::SdpCloud {
+    let prefix = if cfg.system.name() == CLOUD.name {
         cloud_prefix(cfg)
     } else {
         "api/v3".to_string()

@@ -4,8 +4,41 @@
 use serde_json::Value;
 
 use super::common::{base, condition_fields, own_id_is, text, url_with};
-use crate::config::Ticket;
-use crate::ticket::TicketError;
+use super::{Session, TicketSystem, main_only};
+use crate::config::{Auth, Ticket};
+use crate::ticket::{Docs, TicketError};
+
+/// `system = "servicenow"`.
+#[derive(Debug)]
+pub struct ServiceNow;
+
+impl TicketSystem for ServiceNow {
+    fn name(&self) -> &'static str {
+        "servicenow"
+    }
+
+    fn default_auth(&self) -> Auth {
+        Auth::Basic
+    }
+
+    fn default_id_pattern(&self, table: &str) -> &'static str {
+        match table {
+            "incident" => "^INC[0-9]{7,}$",
+            "sc_req_item" => "^RITM[0-9]{7,}$",
+            _ => "^CHG[0-9]{7,}$",
+        }
+    }
+
+    fn upper_case_ids(&self) -> bool {
+        true
+    }
+
+    fn fetch(&self, s: &Session, id: &str) -> Result<Docs, TicketError> {
+        let doc = s.get(&url(s.cfg, id)?, &s.headers(None))?;
+        check(s.cfg, id, &doc)?;
+        Ok(main_only(doc))
+    }
+}
 
 /// ServiceNow Table API: `GET /api/now/table/<table>?sysparm_query=number=<id>&sysparm_fields=…`.
 pub fn url(cfg: &Ticket, id: &str) -> Result<url::Url, TicketError> {
