@@ -286,15 +286,13 @@ pub fn check(
     })
 }
 
-/// The request headers: the vendor's `Accept` and authentication.
+/// The request headers: the vendor's `Accept` and authentication (`oauth`: the whole
+/// `Authorization` value for an OAuth access token, in the system's scheme).
 fn headers(cfg: &Ticket, creds: &Credentials, oauth: Option<&Secret>) -> Vec<(String, Secret)> {
     let accept = cfg.system.accept();
     let mut h = vec![("Accept".to_string(), Secret::new(accept.to_string()))];
     let auth = match (creds, oauth) {
-        (_, Some(token)) => Some((
-            "Authorization",
-            format!("Zoho-oauthtoken {}", token.expose()),
-        )),
+        (_, Some(token)) => Some(("Authorization", token.expose().to_string())),
         (Credentials::Basic { username, password }, None) => Some((
             "Authorization",
             format!(

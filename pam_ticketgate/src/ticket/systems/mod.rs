@@ -76,7 +76,8 @@ pub struct Session<'a> {
 }
 
 impl Session<'_> {
-    /// The request headers: the system's `Accept` and the credentials, or an OAuth access token.
+    /// The request headers: the system's `Accept` and the credentials, or `oauth`: the whole
+    /// `Authorization` value for an OAuth access token (the scheme is the system's).
     pub fn headers(&self, oauth: Option<&Secret>) -> Vec<(String, Secret)> {
         super::headers(self.cfg, self.creds, oauth)
     }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::common::{base, own_id_is, text, url_with};
 use super::{Session, TicketSystem, main_only};
 use crate::config::{Auth, Ticket};
+use crate::secret::Secret;
 use crate::ticket::{Docs, TicketError};
 
 /// `Accept` for ServiceDesk Plus API v3 (on-premises, MSP and Cloud).
@@ -66,7 +67,9 @@ impl TicketSystem for Sdp {
             return Ok(main_only(doc));
         }
         let token = s.access_token()?;
-        let h = s.headers(Some(&token));
+        // Zoho's own scheme, not `Bearer`.
+        let authorization = Secret::new(format!("Zoho-oauthtoken {}", token.expose()));
+        let h = s.headers(Some(&authorization));
         let found = s.get(&cloud_search_url(s.cfg, id)?, &h)?;
         let internal = cloud_internal_id(s.cfg, id, &found)?;
         let doc = s.get(&url(s.cfg, &internal)?, &h)?;
