@@ -17,9 +17,7 @@ use std::time::Duration;
 pub use error::ConfigError;
 pub use file::{check_public_file, read_secret_file};
 pub use hosts::HostPatterns;
-pub use ticket::{
-    Auth, Condition, ConditionDoc, Expected, FromValue, Op, Ticket, TicketSystem, TimeFormat,
-};
+pub use ticket::{Auth, Condition, ConditionDoc, Expected, FromValue, Op, Ticket, TimeFormat};
 pub use units::{format_duration, parse_duration};
 
 use raw::{RawConfig, RawOffline, RawPolicy, RawProtect, RawScope};

@@ -153,7 +153,7 @@ fn ticket_table_is_checked_now() {
     let base = "version = 1\n[ticket]\nsystem = \"servicenow\"\nbase_url = \"https://acme.service-now.com\"\nusername = \"svc\"\nsecret_file = \"/etc/security/sn.secret\"\n";
     let c = parse(base).unwrap();
     let t = c.ticket.as_ref().unwrap();
-    assert_eq!(t.system, TicketSystem::ServiceNow);
+    assert_eq!(t.system.name(), "servicenow");
     assert!(
         t.id_pattern.is_match("CHG0000001")
             && !t.id_pattern.is_match("CHG0000001^ORnumberISNOTEMPTY")

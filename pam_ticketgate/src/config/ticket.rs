@@ -8,18 +8,7 @@ use toml::Spanned;
 
 use super::raw::{RawCondition, RawTicket};
 use super::{ConfigError, Resolver};
-
-/// The ticket system the module talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TicketSystem {
-    ServiceNow,
-    Jira,
-    Jsm,
-    Sdp,
-    SdpMsp,
-    SdpCloud,
-    Http,
-}
+use crate::ticket::systems::{self, TicketSystem};
 
 /// How requests authenticate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +22,8 @@ pub enum Auth {
 /// `[ticket]`, resolved.
 #[derive(Debug, Clone)]
 pub struct Ticket {
-    pub system: TicketSystem,
+    /// The ticket system the module talks to (`system`), from [`systems::SYSTEMS`].
+    pub system: &'static dyn TicketSystem,
     pub base_url: Option<url::Url>,
     pub auth: Auth,
     pub username: Option<String>,
@@ -167,29 +157,20 @@ impl Resolver<'_> {
     pub(super) fn ticket(&self, t: &Spanned<RawTicket>) -> Result<Ticket, ConfigError> {
         let r = t.get_ref();
         let sys_span = Some(r.system.span());
-        let system = match r.system.get_ref().as_str() {
-            "servicenow" => TicketSystem::ServiceNow,
-            "jira" => TicketSystem::Jira,
-            "jsm" => TicketSystem::Jsm,
-            "sdp" => TicketSystem::Sdp,
-            "sdp-msp" => TicketSystem::SdpMsp,
-            "sdp-cloud" => TicketSystem::SdpCloud,
-            "http" => TicketSystem::Http,
-            other => return self.err(
+        let Some(system) = systems::find(r.system.get_ref()) else {
+            let words: Vec<&str> = systems::SYSTEMS.iter().map(|s| s.name()).collect();
+            return self.err(
                 "ticket.system",
                 sys_span,
                 format!(
-                    "\"{other}\" is not one of servicenow, jira, jsm, sdp, sdp-msp, sdp-cloud, http"
+                    "\"{}\" is not one of {}",
+                    r.system.get_ref(),
+                    words.join(", ")
                 ),
-            ),
+            );
         };
         let auth = match r.auth.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
-            None => match system {
-                TicketSystem::ServiceNow | TicketSystem::Jira | TicketSystem::Jsm => Auth::Basic,
-                TicketSystem::Sdp | TicketSystem::SdpMsp => Auth::AuthToken,
-                TicketSystem::SdpCloud => Auth::OAuthRefresh,
-                TicketSystem::Http => Auth::Bearer,
-            },
+            None => system.default_auth(),
             Some(("basic", _)) => Auth::Basic,
             Some(("bearer", _)) => Auth::Bearer,
             Some(("authtoken", _)) => Auth::AuthToken,
@@ -262,7 +243,7 @@ impl Resolver<'_> {
             .map(|v| self.url("ticket.base_url", v))
             .transpose()?;
         let url = Self::opt_string(&r.url);
-        if system == TicketSystem::Http {
+        if system.url_template() {
             match &r.url {
                 None => {
                     return self.err(
@@ -325,16 +306,7 @@ impl Resolver<'_> {
                 );
             }
         };
-        let default_pattern = match system {
-            TicketSystem::ServiceNow => match table.as_str() {
-                "incident" => "^INC[0-9]{7,}$",
-                "sc_req_item" => "^RITM[0-9]{7,}$",
-                _ => "^CHG[0-9]{7,}$",
-            },
-            TicketSystem::Jira | TicketSystem::Jsm => "^[A-Z][A-Z0-9_]{1,9}-[0-9]{1,10}$",
-            TicketSystem::Sdp | TicketSystem::SdpMsp | TicketSystem::SdpCloud => "^[0-9]{1,12}$",
-            TicketSystem::Http => "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
-        };
+        let default_pattern = system.default_id_pattern(&table);
         let id_pattern = match &r.id_pattern {
             None => Regex::new(default_pattern)
                 .or_else(|e| self.err("ticket.id_pattern", sys_span, e.to_string()))?,
@@ -402,7 +374,7 @@ impl Resolver<'_> {
         &self,
         key: &str,
         c: &Spanned<RawCondition>,
-        system: TicketSystem,
+        system: &dyn TicketSystem,
     ) -> Result<Condition, ConfigError> {
         let r = c.get_ref();
         let span = Some(c.span());
@@ -424,11 +396,19 @@ impl Resolver<'_> {
         };
         let doc = match r.doc.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
             None | Some(("ticket", _)) => ConditionDoc::Main,
-            Some(("approvals", s)) if system != TicketSystem::Jsm => {
+            Some(("approvals", s)) if !system.has_approvals() => {
+                let with: Vec<String> = systems::SYSTEMS
+                    .iter()
+                    .filter(|s| s.has_approvals())
+                    .map(|s| format!("\"{}\"", s.name()))
+                    .collect();
                 return self.err(
                     &k("doc"),
                     Some(s),
-                    "\"approvals\" exists only with system = \"jsm\"",
+                    format!(
+                        "\"approvals\" exists only with system = {}",
+                        with.join(" or ")
+                    ),
                 );
             }
             Some(("approvals", _)) => ConditionDoc::Approvals,

@@ -20,12 +20,12 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use super::{NOWS, first_line, parts};
-use crate::config::{Config, Ticket, TicketSystem};
+use crate::config::{Config, Ticket};
 use crate::secret::Secret;
 use crate::ticket::token::MemTokenCache;
 use crate::ticket::{
     Credentials, Docs, Facts, Fetch, FetchError, MAX_ID_LEN, Reply, TicketError, eval, fetch_docs,
-    normalise_id, system,
+    normalise_id, systems,
 };
 
 const CONFS: &[(&str, &str)] = &[
@@ -135,14 +135,14 @@ impl Fetch for Fake<'_> {
 
 fn credentials(cfg: &Ticket) -> Credentials {
     let s = |v: &str| Secret::new(v.to_string());
-    match cfg.system {
-        TicketSystem::SdpCloud => Credentials::OAuthRefresh {
+    match cfg.system.name() {
+        "sdp-cloud" => Credentials::OAuthRefresh {
             client_id: "1000.CLIENT".into(),
             client_secret: s("secret"),
             refresh_token: s("1000.refresh"),
         },
-        TicketSystem::Sdp | TicketSystem::SdpMsp => Credentials::AuthToken(s("TOKEN")),
-        TicketSystem::Http => Credentials::Bearer(s("TOKEN")),
+        "sdp" | "sdp-msp" => Credentials::AuthToken(s("TOKEN")),
+        "http" => Credentials::Bearer(s("TOKEN")),
         _ => Credentials::Basic {
             username: "svc".into(),
             password: s("pw"),
@@ -243,8 +243,8 @@ fn sdp_envelope_ok(doc: &Value) -> bool {
 
 fn built_in_checks_hold(cfg: &Ticket, id: &str, docs: &Docs, asked: &[url::Url]) {
     let main = &docs.main;
-    match cfg.system {
-        TicketSystem::ServiceNow => {
+    match cfg.system.name() {
+        "servicenow" => {
             assert!(main.get("error").is_none(), "accepted an error envelope");
             let records = main.get("result").and_then(Value::as_array);
             assert_eq!(records.map(Vec::len), Some(1), "not exactly one record");
@@ -266,26 +266,26 @@ fn built_in_checks_hold(cfg: &Ticket, id: &str, docs: &Docs, asked: &[url::Url])
             let active = scalar(record.and_then(|r| r.get("active")));
             assert_ne!(active.as_deref(), Some("false"));
         }
-        TicketSystem::Jira | TicketSystem::Jsm => {
+        "jira" | "jsm" => {
             assert_eq!(scalar(main.get("key")).as_deref(), Some(id));
             let category = main
                 .pointer("/fields/status/statusCategory/key")
                 .and_then(Value::as_str);
             assert!(category.is_some_and(|c| c != "done"), "done or no category");
-            if cfg.system == TicketSystem::Jsm {
+            if cfg.system.name() == "jsm" {
                 let values = docs.approvals.as_ref().and_then(|a| a.get("values"));
                 assert!(values.is_some_and(Value::is_array), "no approvals list");
             } else {
                 assert!(docs.approvals.is_none());
             }
         }
-        TicketSystem::Sdp | TicketSystem::SdpMsp | TicketSystem::SdpCloud => {
+        "sdp" | "sdp-msp" | "sdp-cloud" => {
             assert!(sdp_envelope_ok(main), "envelope is not 2000");
-            let (_, one) = system::sdp_names(cfg);
+            let (_, one) = systems::sdp::names(cfg);
             let record = main.get(one).filter(|r| r.is_object());
             assert!(record.is_some(), "no {one} record");
             let own = scalar(record.and_then(|r| r.get("id")));
-            if cfg.system == TicketSystem::SdpCloud {
+            if cfg.system.name() == "sdp-cloud" {
                 let display = scalar(record.and_then(|r| r.get("display_id")));
                 assert_eq!(display.as_deref(), Some(id));
                 let internal = own.unwrap_or_default();
@@ -302,7 +302,7 @@ fn built_in_checks_hold(cfg: &Ticket, id: &str, docs: &Docs, asked: &[url::Url])
             let status = scalar(record.and_then(|r| r.pointer("/status/name")));
             assert!(status.is_some_and(|s| !closed_name(&s, &[])), "closed");
         }
-        TicketSystem::Http => {
+        "http" => {
             let obj = main.as_object();
             assert!(obj.is_some(), "not an object");
             let own = ["id", "number", "key"]
@@ -318,6 +318,7 @@ fn built_in_checks_hold(cfg: &Ticket, id: &str, docs: &Docs, asked: &[url::Url])
                 );
             }
         }
+        other => unreachable!("no oracle for system {other}"),
     }
 }
 
@@ -370,10 +371,10 @@ pub fn ticket_id(data: &[u8]) -> bool {
     assert!(cfg.id_pattern.is_match(&id));
     assert!(!id.is_empty() && id == id.trim() && id.chars().count() <= MAX_ID_LEN);
     let origin_ok = |u: &url::Url| origins(cfg).contains(&u.origin());
-    match cfg.system {
-        TicketSystem::ServiceNow => {
+    match cfg.system.name() {
+        "servicenow" => {
             assert_eq!(id, id.to_ascii_uppercase());
-            let Ok(url) = system::servicenow_url(cfg, &id) else {
+            let Ok(url) = systems::servicenow::url(cfg, &id) else {
                 return false;
             };
             assert!(origin_ok(&url));
@@ -386,26 +387,26 @@ pub fn ticket_id(data: &[u8]) -> bool {
             assert_eq!(queries, vec![format!("number={id}")]);
             assert_eq!(url.query_pairs().count(), 5, "{url}");
         }
-        TicketSystem::Jira | TicketSystem::Jsm => {
+        "jira" | "jsm" => {
             assert_eq!(id, id.to_ascii_uppercase());
             let version = cfg.api_version.to_string();
-            if let Ok(url) = system::jira_url(cfg, &id) {
+            if let Ok(url) = systems::jira::url(cfg, &id) {
                 assert!(origin_ok(&url));
                 let want = ["rest", "api", version.as_str(), "issue", id.as_str()];
                 assert_eq!(strs(&segments(&url)), want, "{url}");
                 assert_eq!(url.query_pairs().count(), 1, "{url}");
             }
-            if let Ok(url) = system::jsm_approvals_url(cfg, &id) {
+            if let Ok(url) = systems::jira::approvals_url(cfg, &id) {
                 assert!(origin_ok(&url));
                 let want = ["rest", "servicedeskapi", "request", id.as_str(), "approval"];
                 assert_eq!(strs(&segments(&url)), want, "{url}");
                 assert!(url.query().is_none());
             }
         }
-        TicketSystem::Sdp | TicketSystem::SdpMsp | TicketSystem::SdpCloud => {
-            let (list, _) = system::sdp_names(cfg);
-            if cfg.system == TicketSystem::SdpCloud {
-                let Ok(url) = system::sdp_cloud_search_url(cfg, &id) else {
+        "sdp" | "sdp-msp" | "sdp-cloud" => {
+            let (list, _) = systems::sdp::names(cfg);
+            if cfg.system.name() == "sdp-cloud" {
+                let Ok(url) = systems::sdp::cloud_search_url(cfg, &id) else {
                     return false;
                 };
                 assert!(origin_ok(&url));
@@ -419,7 +420,7 @@ pub fn ticket_id(data: &[u8]) -> bool {
                     .first()
                     .and_then(|i| i.pointer("/list_info/search_criteria/0/value"));
                 assert_eq!(value.and_then(Value::as_str), Some(id.as_str()));
-            } else if let Ok(url) = system::sdp_url(cfg, &id) {
+            } else if let Ok(url) = systems::sdp::url(cfg, &id) {
                 assert!(origin_ok(&url));
                 assert_eq!(
                     strs(&segments(&url)),
@@ -429,8 +430,8 @@ pub fn ticket_id(data: &[u8]) -> bool {
                 assert!(url.query().is_none());
             }
         }
-        TicketSystem::Http => {
-            let Ok(url) = system::http_url(cfg, &id) else {
+        "http" => {
+            let Ok(url) = systems::http::url(cfg, &id) else {
                 return false;
             };
             assert!(origin_ok(&url), "{url}");
@@ -445,6 +446,7 @@ pub fn ticket_id(data: &[u8]) -> bool {
             assert_eq!(segments(&url), want, "{url}");
             assert!(url.query().is_none() && url.fragment().is_none(), "{url}");
         }
+        other => unreachable!("no oracle for system {other}"),
     }
     true
 }

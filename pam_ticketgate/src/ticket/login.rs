@@ -9,7 +9,7 @@ use super::cache::{Accepted, TicketCache};
 use super::token::FileTokenCache;
 use super::{CondResult, Credentials, Facts, Fetch, TicketError, normalise_id};
 use crate::audit::{AuditSink, Event, EventName};
-use crate::config::{Config, Ticket, TicketFallback, TicketSystem};
+use crate::config::{Config, Ticket, TicketFallback};
 use crate::offline::Breaker;
 use crate::run_dir::{RunDir, RunDirError};
 use crate::secret::Secret;
@@ -55,19 +55,6 @@ pub struct Request<'a> {
     /// `facts.user` is the login name; `facts.host` keys the caches.
     pub facts: Facts,
     pub now: i64,
-}
-
-/// The name a system has in the config and the audit trail.
-pub fn system_name(s: TicketSystem) -> &'static str {
-    match s {
-        TicketSystem::ServiceNow => "servicenow",
-        TicketSystem::Jira => "jira",
-        TicketSystem::Jsm => "jsm",
-        TicketSystem::Sdp => "sdp",
-        TicketSystem::SdpMsp => "sdp-msp",
-        TicketSystem::SdpCloud => "sdp-cloud",
-        TicketSystem::Http => "http",
-    }
 }
 
 /// `label=ok("seen"); label=FAIL("seen")`, for the audit trail.
@@ -119,7 +106,7 @@ pub fn decide(
 impl Run<'_> {
     fn event(&self, name: EventName) -> Event {
         Event::new(name, &self.req.facts.user, self.req.service, self.req.rhost)
-            .with("system", system_name(self.cfg.system))
+            .with("system", self.cfg.system.name())
     }
 
     fn reject(&self, ticket: &str, e: &TicketError, conditions: Option<&[CondResult]>) -> Verdict {

@@ -7,7 +7,7 @@ pub mod cache;
 pub mod eval;
 pub mod fetch;
 pub mod login;
-pub mod system;
+pub mod systems;
 pub mod time;
 pub mod token;
 
@@ -19,7 +19,7 @@ use serde_json::Value;
 pub use eval::{CondResult, Docs, Facts};
 pub use fetch::{Fetch, FetchError, Reply};
 
-use crate::config::{Auth, Ticket, TicketSystem, read_secret_file};
+use crate::config::{Auth, Ticket, read_secret_file};
 use crate::secret::Secret;
 
 /// The longest ticket ID accepted (checked before the pattern and before any request).
@@ -145,13 +145,10 @@ pub fn normalise_id(cfg: &Ticket, raw: &str) -> Result<String, TicketError> {
     if trimmed.chars().count() > MAX_ID_LEN {
         return Err(TicketError::InvalidId(IdProblem::TooLong));
     }
-    let id = match cfg.system {
-        TicketSystem::ServiceNow | TicketSystem::Jira | TicketSystem::Jsm => {
-            trimmed.to_ascii_uppercase()
-        }
-        TicketSystem::Sdp | TicketSystem::SdpMsp | TicketSystem::SdpCloud | TicketSystem::Http => {
-            trimmed.to_string()
-        }
+    let id = if cfg.system.upper_case_ids() {
+        trimmed.to_ascii_uppercase()
+    } else {
+        trimmed.to_string()
     };
     if id.chars().any(char::is_control) || id == "." || id == ".." {
         return Err(TicketError::InvalidId(IdProblem::Unsafe));
@@ -278,18 +275,13 @@ pub fn check(
     })
 }
 
-/// The request headers: the vendor's `Accept` and authentication.
+/// The request headers: the vendor's `Accept` and authentication (`oauth`: the whole
+/// `Authorization` value for an OAuth access token, in the system's scheme).
 fn headers(cfg: &Ticket, creds: &Credentials, oauth: Option<&Secret>) -> Vec<(String, Secret)> {
-    let accept = match cfg.system {
-        TicketSystem::Sdp | TicketSystem::SdpMsp | TicketSystem::SdpCloud => system::SDP_ACCEPT,
-        _ => "application/json",
-    };
+    let accept = cfg.system.accept();
     let mut h = vec![("Accept".to_string(), Secret::new(accept.to_string()))];
     let auth = match (creds, oauth) {
-        (_, Some(token)) => Some((
-            "Authorization",
-            format!("Zoho-oauthtoken {}", token.expose()),
-        )),
+        (_, Some(token)) => Some(("Authorization", token.expose().to_string())),
         (Credentials::Basic { username, password }, None) => Some((
             "Authorization",
             format!(
@@ -317,10 +309,10 @@ fn get(
         .map(|(k, v)| (k.as_str(), v.expose()))
         .collect();
     let reply = http.get(url, &h)?;
-    system::json(&reply.body, url.path())
+    systems::common::json(&reply.body, url.path())
 }
 
-/// The vendor-specific request sequence and built-in checks.
+/// The system's request sequence and built-in checks (`systems`).
 pub fn fetch_docs(
     cfg: &Ticket,
     id: &str,
@@ -329,65 +321,14 @@ pub fn fetch_docs(
     tokens: &dyn token::TokenCache,
     now: i64,
 ) -> Result<Docs, TicketError> {
-    let main = |doc: Value| Docs {
-        main: doc,
-        approvals: None,
+    let session = systems::Session {
+        cfg,
+        creds,
+        http,
+        tokens,
+        now,
     };
-    match cfg.system {
-        TicketSystem::ServiceNow => {
-            let doc = get(
-                http,
-                &system::servicenow_url(cfg, id)?,
-                &headers(cfg, creds, None),
-            )?;
-            system::check_servicenow(cfg, id, &doc)?;
-            Ok(main(doc))
-        }
-        TicketSystem::Jira | TicketSystem::Jsm => {
-            let h = headers(cfg, creds, None);
-            let doc = get(http, &system::jira_url(cfg, id)?, &h)?;
-            system::check_jira(id, &doc)?;
-            let approvals = if cfg.system == TicketSystem::Jsm {
-                let mut h = h;
-                h.push((
-                    "X-ExperimentalApi".to_string(),
-                    Secret::new("opt-in".to_string()),
-                ));
-                let a = get(http, &system::jsm_approvals_url(cfg, id)?, &h)?;
-                system::check_jsm_approvals(&a)?;
-                Some(a)
-            } else {
-                None
-            };
-            Ok(Docs {
-                main: doc,
-                approvals,
-            })
-        }
-        TicketSystem::Sdp | TicketSystem::SdpMsp => {
-            let doc = get(http, &system::sdp_url(cfg, id)?, &headers(cfg, creds, None))?;
-            system::check_sdp(cfg, id, None, &doc)?;
-            Ok(main(doc))
-        }
-        TicketSystem::SdpCloud => {
-            let token = token::access_token(cfg, creds, http, tokens, now)?;
-            let h = headers(cfg, creds, Some(&token));
-            let found = get(http, &system::sdp_cloud_search_url(cfg, id)?, &h)?;
-            let internal = system::sdp_cloud_internal_id(cfg, id, &found)?;
-            let doc = get(http, &system::sdp_url(cfg, &internal)?, &h)?;
-            system::check_sdp(cfg, id, Some(&internal), &doc)?;
-            Ok(main(doc))
-        }
-        TicketSystem::Http => {
-            let doc = get(
-                http,
-                &system::http_url(cfg, id)?,
-                &headers(cfg, creds, None),
-            )?;
-            system::check_http(id, &doc)?;
-            Ok(main(doc))
-        }
-    }
+    cfg.system.fetch(&session, id)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@ use std::cell::RefCell;
 
 use serde_json::json;
 
-use super::system::tests::cfg;
+use super::systems::tests::cfg;
 use super::token::MemTokenCache;
 use super::*;
 
@@ -254,7 +254,7 @@ fn sdp_cloud_refreshes_the_token_once_then_reuses_it() {
     assert!(
         seen[1]
             .1
-            .contains(&("Accept".into(), system::SDP_ACCEPT.into()))
+            .contains(&("Accept".into(), systems::sdp::ACCEPT.into()))
     );
 }
 

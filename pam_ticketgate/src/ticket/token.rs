@@ -6,7 +6,10 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use super::{Credentials, Fetch, TicketError, system};
+use serde_json::Value;
+
+use super::systems::common::{json, text};
+use super::{Credentials, Fetch, TicketError};
 use crate::config::Ticket;
 use crate::fsutil::{self, Rule};
 use crate::run_dir::RunDir;
@@ -117,15 +120,38 @@ pub fn access_token(
             ("grant_type", "refresh_token"),
         ],
     )?;
-    let doc = system::json(&reply.body, "token refresh")?;
-    let (token, expires_in) = system::zoho_token(&doc)?;
+    let doc = json(&reply.body, "token refresh")?;
+    let (token, expires_in) = zoho_token(&doc)?;
     let token = Secret::new(token);
     cache.store(&token, now + expires_in.clamp(0, 86_400) - MARGIN);
     Ok(token)
 }
 
+/// Zoho OAuth token answer: `{"access_token", "expires_in", …}`; errors come as
+/// `{"error": "invalid_code"}`, even with HTTP 200.
+pub fn zoho_token(doc: &Value) -> Result<(String, i64), TicketError> {
+    if let Some(e) = doc.get("error") {
+        return Err(TicketError::Vendor(format!(
+            "token refresh: {}",
+            text(Some(e)).unwrap_or_else(|| "error".into())
+        )));
+    }
+    let token = doc
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_graphic()))
+        .ok_or_else(|| TicketError::Malformed("token refresh: no access_token".into()))?;
+    let expires = doc
+        .get("expires_in")
+        .and_then(Value::as_i64)
+        .unwrap_or(3600);
+    Ok((token.to_string(), expires))
+}
+
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -150,5 +176,20 @@ mod tests {
         ] {
             assert!(parse_cached(bad, 0).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn zoho_token_errors_come_with_http_200() {
+        assert_eq!(
+            zoho_token(
+                &json!({"access_token": "1000.abc", "expires_in": 3600, "token_type": "Bearer"})
+            ),
+            Ok(("1000.abc".into(), 3600))
+        );
+        assert!(matches!(
+            zoho_token(&json!({"error": "invalid_code"})),
+            Err(TicketError::Vendor(_))
+        ));
+        assert!(zoho_token(&json!({"access_token": "bad token"})).is_err());
     }
 }

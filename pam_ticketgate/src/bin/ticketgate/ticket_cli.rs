@@ -33,7 +33,7 @@ pub fn test_ticket(
         service: "ticketgate".into(),
         user_map: login::user_map(cfg, user),
     };
-    let system = login::system_name(cfg.system);
+    let system = cfg.system.name();
     let id =
         ticket::normalise_id(cfg, id).map_err(|e| format!("REJECTED before any request: {e}"))?;
     let creds = Credentials::load(&config.path, cfg).map_err(|e| e.to_string())?;
