@@ -34,7 +34,7 @@ pub(crate) fn render() -> String {
              errors that name the key and line, for example:",
         )
         .example(
-            "config /etc/security/ticketgate.toml: line 9: policy.default.lockout_duration: \"2000m\" is out of range (0-1440 minutes; \"0m\" = until an administrator unlocks)",
+            "config /etc/security/ticketgate.toml: line 9: policy.default.lockout_duration: \"2000m\" is out of range (0m-1440m; \"0m\" = until an administrator unlocks)",
         )
         .para(
             "A broken configuration fails closed: every login it governs gets PAM_SERVICE_ERR and \

@@ -111,6 +111,9 @@ pub struct Key {
     pub range: Range,
     /// The words a string (or list of strings) key accepts; empty for free text.
     pub words: &'static [Word],
+    /// What the lower bound of a duration range means when it is zero and special (`"0m"` =
+    /// until an administrator unlocks); the resolver adds it to its out-of-range message.
+    pub zero: Option<&'static str>,
     /// A value that parses, as TOML.
     pub example: &'static str,
     /// What it does, in one or two sentences.
@@ -125,6 +128,7 @@ const fn key(table: &'static str, key: &'static str, ty: &'static str) -> Key {
         default: DefaultValue::Text("none"),
         range: Range::Any,
         words: &[],
+        zero: None,
         example: "",
         doc: "",
     }
@@ -147,6 +151,10 @@ impl Key {
         self.range = Range::Duration(lo, hi);
         self
     }
+    const fn zero(mut self, meaning: &'static str) -> Self {
+        self.zero = Some(meaning);
+        self
+    }
     const fn words(mut self, w: &'static [Word]) -> Self {
         self.words = w;
         self
@@ -163,6 +171,11 @@ const fn w(word: &'static str, doc: &'static str) -> Word {
 }
 
 const REQUIRED: &str = "required";
+
+/// The key `key` of table `table` (a [`Table::name`]: `policy.NAME` for every policy).
+pub fn find(table: &str, key: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.table == table && k.key == key)
+}
 
 /// Every key, grouped by table in [`TABLES`] order.
 pub const KEYS: &[Key] = &[
@@ -291,6 +304,7 @@ pub const KEYS: &[Key] = &[
     key("policy.NAME", "lockout_duration", "duration")
         .default("\"30m\"")
         .dur("0m", "1440m")
+        .zero("until an administrator unlocks")
         .ex(
             "\"0m\"",
             "How long a hack lock lasts; \"0m\" = until ticketgate unlock.",
@@ -312,6 +326,7 @@ pub const KEYS: &[Key] = &[
     key("policy.NAME", "expires_after", "duration")
         .default("\"0d\"")
         .dur("0d", "365d")
+        .zero("never")
         .ex(
             "\"180d\"",
             "Credential lifetime, from the last change through the module (or first sight); \
@@ -324,6 +339,7 @@ pub const KEYS: &[Key] = &[
     key("policy.NAME", "inactive_after", "duration")
         .default("\"0d\"")
         .dur("0d", "5000d")
+        .zero("off")
         .ex(
             "\"90d\"",
             "No successful login for this long locks the account until ticketgate unlock; \"0d\" = off.",

@@ -49,34 +49,34 @@ fn out_of_range_values_follow_cisco_ranges() {
         (
             "reset_failed_after = \"121m\"",
             "policy.default.reset_failed_after",
-            "1-120 minutes",
+            "(1m-120m)",
         ),
         (
             "reset_failed_after = \"0m\"",
             "policy.default.reset_failed_after",
-            "1-120 minutes",
+            "(1m-120m)",
         ),
         (
             "lockout_duration = \"1441m\"",
             "policy.default.lockout_duration",
-            "0-1440",
+            "(0m-1440m; \"0m\" = until an administrator unlocks)",
         ),
         (
             "lockout_duration = \"25h\"",
             "policy.default.lockout_duration",
-            "0-1440",
+            "(0m-1440m; \"0m\" = until an administrator unlocks)",
         ),
         ("history = 26", "policy.default.history", "0-25"),
         ("min_length = 65", "policy.default.min_length", "0-64"),
         (
             "expires_after = \"366d\"",
             "policy.default.expires_after",
-            "0-365",
+            "(0d-365d; \"0d\" = never)",
         ),
         (
             "inactive_after = \"5001d\"",
             "policy.default.inactive_after",
-            "0-5000",
+            "(0d-5000d; \"0d\" = off)",
         ),
         (
             "lockout_duration = \"30x\"",

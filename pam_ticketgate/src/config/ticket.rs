@@ -296,7 +296,7 @@ impl Resolver<'_> {
         let api_version = match &r.api_version {
             None => 3,
             Some(v) if matches!(*v.get_ref(), 2 | 3) => {
-                self.int_in("ticket.api_version", v, 2, 3)?
+                self.int_key("ticket", "api_version", "ticket.api_version", v)?
             }
             Some(v) => {
                 return self.err(
@@ -332,7 +332,6 @@ impl Resolver<'_> {
         for (i, c) in r.condition.iter().enumerate() {
             conditions.push(self.condition(&format!("ticket.condition[{}]", i + 1), c, system)?);
         }
-        let secs = Duration::from_secs;
         Ok(Ticket {
             system,
             base_url,
@@ -351,14 +350,12 @@ impl Resolver<'_> {
             id_pattern,
             prompt: Self::opt_string(&r.prompt).unwrap_or_else(|| "Ticket ID: ".to_string()),
             timeout: match &r.timeout {
-                Some(v) => self.duration_in("ticket.timeout", v, secs(1), secs(30), "1s-30s")?,
-                None => secs(3),
+                Some(v) => self.duration_key("ticket", "timeout", "ticket.timeout", v)?,
+                None => self.default_duration("ticket", "timeout")?,
             },
             cache: match &r.cache {
-                Some(v) => {
-                    self.duration_in("ticket.cache", v, Duration::ZERO, secs(3600), "0s-1h")?
-                }
-                None => secs(120),
+                Some(v) => self.duration_key("ticket", "cache", "ticket.cache", v)?,
+                None => self.default_duration("ticket", "cache")?,
             },
             ca_file: path("ticket.ca_file", &r.ca_file)?,
             user_map: Self::opt_string(&r.user_map),
@@ -540,14 +537,8 @@ impl Resolver<'_> {
             }
         };
         let skew = match &r.skew {
-            Some(v) => self.duration_in(
-                &k("skew"),
-                v,
-                Duration::ZERO,
-                Duration::from_secs(3600),
-                "0s-1h",
-            )?,
-            None => Duration::ZERO,
+            Some(v) => self.duration_key("ticket.condition", "skew", &k("skew"), v)?,
+            None => self.default_duration("ticket.condition", "skew")?,
         };
         let where_ = match (&r.where_, op) {
             (Some(w), Op::All | Op::Any | Op::None) => {
