@@ -197,6 +197,22 @@ enum Subject<'c> {
     },
 }
 
+impl<'c> Subject<'c> {
+    /// The account and its scope when the credential policy applies to this login (a known
+    /// user, not exempt).
+    fn under_policy(self) -> Option<(UserName, &'c Scope)> {
+        match self {
+            Subject::Known {
+                user,
+                scope,
+                exempt: false,
+                ..
+            } => Some((user, scope)),
+            _ => None,
+        }
+    }
+}
+
 impl<'a> Gate<'a> {
     fn run(&self, phase: Phase) -> Outcome {
         if matches!(phase, Phase::Preauth | Phase::Authfail | Phase::Ticket)

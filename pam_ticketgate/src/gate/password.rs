@@ -24,13 +24,7 @@ const MAX_HISTORY: usize = 25;
 impl Gate<'_> {
     /// First pass: refuse early (before any prompt) when the user changed it too recently.
     pub(super) fn password_prelim(&self, subject: Subject) -> Outcome {
-        let Subject::Known {
-            user,
-            scope,
-            exempt: false,
-            ..
-        } = subject
-        else {
+        let Some((user, scope)) = subject.under_policy() else {
             return Outcome::NotCovered;
         };
         let store = match self.store() {
@@ -45,13 +39,7 @@ impl Gate<'_> {
     }
 
     pub(super) fn password(&self, subject: Subject) -> Outcome {
-        let Subject::Known {
-            user,
-            scope,
-            exempt: false,
-            ..
-        } = subject
-        else {
+        let Some((user, scope)) = subject.under_policy() else {
             return self.pass_through();
         };
         let policy = self.policy(scope);
@@ -131,13 +119,7 @@ impl Gate<'_> {
     /// After the password module (`commit`): records the change the `password` line checked in
     /// this handle, once the password module really stored it.
     pub(super) fn password_commit(&self, subject: Subject) -> Outcome {
-        let Subject::Known {
-            user,
-            scope,
-            exempt: false,
-            ..
-        } = subject
-        else {
+        let Some((user, scope)) = subject.under_policy() else {
             return Outcome::NotCovered;
         };
         let conv = self.world.conversation();
