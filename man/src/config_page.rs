@@ -52,7 +52,8 @@ pub(crate) fn render() -> String {
         )
         .tp(
             vec![bold("regex")],
-            "Rust regex syntax; id_pattern must be anchored (^...$).",
+            "regex-lite syntax (Rust regex with less Unicode: \\d, \\w, \\s and ci case folding \
+             are ASCII-only, \\p{..} classes are refused); id_pattern must be anchored (^...$).",
         )
         .tp(
             vec![bold("JSON Pointer")],

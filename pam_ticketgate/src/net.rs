@@ -1,6 +1,6 @@
 //! Blocking HTTP(S) client for the gates: one deadline per call, rustls, no proxies, and every failure sorted into "unreachable" (offline) or "denied".
 //!
-//! Why ureq (3, rustls + ring, no gzip): a PAM module runs inside sshd, su, sudo, screen
+//! Why ureq (3, rustls + ring, no gzip, no webpki-roots): a PAM module runs inside sshd, su, sudo, screen
 //! lockers. An async client (reqwest) brings a tokio runtime whose worker threads outlive the
 //! call and are unsafe across the fork the host program may do next; ureq does the request on
 //! the calling thread. The only thread it may start is for a DNS lookup of a host name (so
@@ -188,7 +188,10 @@ impl Client {
     fn agent(&self, url: &url::Url) -> Result<&ureq::Agent, NetError> {
         match url.scheme() {
             "https" => self.tls_agent(),
-            "http" if is_loopback(url) => Ok(self.plain.get_or_init(|| self.build(None))),
+            // No roots: a TLS handshake on this agent (none is made: no redirects) fails.
+            "http" if is_loopback(url) => Ok(self
+                .plain
+                .get_or_init(|| self.build(tls_config(Vec::new())))),
             "http" => Err(NetError::Denied(format!(
                 "{}: plain http:// is allowed only to loopback hosts",
                 redact(url)
@@ -204,30 +207,37 @@ impl Client {
         self.tls
             .get_or_init(|| {
                 let roots = load_roots(self.ca_file.as_deref())?;
-                let tls = TlsConfig::builder()
-                    .provider(TlsProvider::Rustls)
-                    .root_certs(RootCerts::Specific(Arc::new(roots)))
-                    .build();
-                Ok(self.build(Some(tls)))
+                Ok(self.build(tls_config(roots)))
             })
             .as_ref()
             .map_err(Clone::clone)
     }
 
-    fn build(&self, tls: Option<TlsConfig>) -> ureq::Agent {
-        let mut config = ureq::Agent::config_builder()
+    fn build(&self, tls: TlsConfig) -> ureq::Agent {
+        ureq::Agent::config_builder()
             .timeout_global(Some(self.timeout))
             .http_status_as_error(false)
             .proxy(None)
             .max_redirects(0)
             .max_redirects_will_error(false)
             .max_idle_connections(0)
-            .user_agent("pam_ticketgate");
-        if let Some(tls) = tls {
-            config = config.tls_config(tls);
-        }
-        config.build().new_agent()
+            .user_agent("pam_ticketgate")
+            .tls_config(tls)
+            .build()
+            .new_agent()
     }
+}
+
+/// rustls with ring, trusting exactly `roots`. The provider is given here, per agent, rather than
+/// through ureq's default features (which would also link the webpki-roots bundle, never used:
+/// the roots are always the system bundle or `ca_file`) or a process-wide default (the process
+/// is sshd's, not ours).
+fn tls_config(roots: Vec<Certificate<'static>>) -> TlsConfig {
+    TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .root_certs(RootCerts::Specific(Arc::new(roots)))
+        .build()
 }
 
 /// Loopback by address: `127.0.0.0/8` or `::1` (a name such as `localhost` could resolve anywhere).

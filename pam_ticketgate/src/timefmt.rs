@@ -1,30 +1,23 @@
 //! Epoch seconds as `YYYY-MM-DD HH:MM:SS UTC` for people (status output, messages).
 
+use time::OffsetDateTime;
+
 /// Formats `t` (seconds since 1970, UTC).
 pub fn utc(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    match OffsetDateTime::from_unix_timestamp(t) {
+        Ok(at) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        ),
+        // Beyond the years -9999..=9999, which no time this module stores or accepts reaches
+        // (a ticket's ISO 8601 offset moves one by a day at most): the number, not a made-up date.
+        Err(_) => format!("{t} seconds after 1970-01-01 00:00:00 UTC"),
+    }
 }
 
 #[cfg(test)]
@@ -37,5 +30,28 @@ mod tests {
         assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(utc(1_795_339_199), "2026-11-22 09:19:59 UTC");
         assert_eq!(utc(-1), "1969-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn leap_days_and_the_ends_of_four_digit_years() {
+        assert_eq!(utc(1_709_164_800), "2024-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_709_251_200), "2024-03-01 00:00:00 UTC");
+        assert_eq!(utc(-2_203_891_200), "1900-03-01 00:00:00 UTC");
+        assert_eq!(utc(253_402_300_799), "9999-12-31 23:59:59 UTC");
+        assert_eq!(utc(-62_167_219_200), "0000-01-01 00:00:00 UTC");
+        // A ticket time offset to before year 0 prints as the old algorithm did.
+        assert_eq!(utc(-62_167_219_260), "-001-12-31 23:59:00 UTC");
+    }
+
+    #[test]
+    fn instants_beyond_year_9999_are_shown_as_numbers() {
+        assert_eq!(
+            utc(253_402_300_800),
+            "253402300800 seconds after 1970-01-01 00:00:00 UTC"
+        );
+        assert_eq!(
+            utc(i64::MIN),
+            "-9223372036854775808 seconds after 1970-01-01 00:00:00 UTC"
+        );
     }
 }

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
 /// Longest name accepted; glibc and shadow limit names far below this.
 const MAX_LEN: usize = 256;
 
@@ -51,20 +53,10 @@ impl UserName {
 
     /// Inverse of [`file_stem`](Self::file_stem); `None` for names this module did not write.
     pub fn from_file_stem(stem: &str) -> Option<Self> {
-        let bytes = stem.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while let Some(&b) = bytes.get(i) {
-            if b == b'%' {
-                let hex = stem.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            } else {
-                out.push(b);
-                i += 1;
-            }
-        }
-        let name = Self::parse(&String::from_utf8(out).ok()?).ok()?;
+        let name = percent_decode_str(stem).decode_utf8().ok()?;
+        let name = Self::parse(&name).ok()?;
+        // Only the one spelling `file_stem` writes (upper-case hex, nothing encoded that need
+        // not be): decoding alone also accepts `%2f` and a stray `%`.
         (name.file_stem() == stem).then_some(name)
     }
 }
@@ -75,17 +67,22 @@ impl fmt::Display for UserName {
     }
 }
 
+/// Bytes a stem keeps as they are: ASCII letters and digits, `_`, `.` and `-`.
+const STEM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'.').remove(b'-');
+
+/// The first byte of a stem: `.` and `-` are encoded too, so a stem is never hidden, `.`, `..`
+/// or an option.
+const STEM_START: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_');
+
 /// The percent-encoding of [`UserName::file_stem`] for any name: printable ASCII that maps back
 /// to the name, so a log line can name an account whose name it cannot show in clear.
+/// Upper-case hex, as the state files on disk are named.
 pub fn encode(name: &str) -> String {
+    // A first byte that is not ASCII starts a multi-byte character, which both sets encode.
+    let (first, rest) = name.split_at_checked(1).unwrap_or(("", name));
     let mut out = String::with_capacity(name.len());
-    for (i, b) in name.bytes().enumerate() {
-        if b.is_ascii_alphanumeric() || b == b'_' || (matches!(b, b'.' | b'-') && i > 0) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    out.extend(utf8_percent_encode(first, STEM_START));
+    out.extend(utf8_percent_encode(rest, STEM));
     out
 }
 
@@ -123,6 +120,47 @@ mod tests {
         assert_eq!(UserName::parse("a.b").unwrap().file_stem(), "a.b");
         assert!(UserName::parse(&"x".repeat(200)).is_ok());
         assert!(UserName::parse(&"x".repeat(201)).is_err());
+    }
+
+    /// The hand-written encoder state files were named with before issue 13.
+    fn stem_as_first_written(name: &str) -> String {
+        let mut out = String::new();
+        for (i, b) in name.bytes().enumerate() {
+            if b.is_ascii_alphanumeric() || b == b'_' || (matches!(b, b'.' | b'-') && i > 0) {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn stems_stay_byte_for_byte_what_is_on_disk_issue_13() {
+        let ascii: Vec<char> = (1u8..=127).map(char::from).collect();
+        let mut names: Vec<String> = Vec::new();
+        for a in &ascii {
+            names.push(a.to_string());
+            for b in &ascii {
+                names.push(format!("{a}{b}x"));
+            }
+        }
+        for odd in [
+            "é",
+            "éa",
+            "-é",
+            ".日本",
+            "ü.-",
+            "a\u{7f}",
+            "\u{80}",
+            "x\u{10ffff}",
+        ] {
+            names.push(odd.to_string());
+        }
+        for name in &names {
+            assert_eq!(encode(name), stem_as_first_written(name), "{name:?}");
+        }
+        assert_eq!(encode(""), "");
     }
 
     #[test]

@@ -8,6 +8,8 @@ use std::io::Write as _;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use time::OffsetDateTime;
+
 use crate::clock::since_epoch;
 
 /// Where log lines go.
@@ -137,27 +139,22 @@ pub fn rfc3339(t: SystemTime) -> String {
 /// Appends `now` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
 fn push_rfc3339(out: &mut String, now: SystemTime) {
     let d = since_epoch(now);
-    let secs = d.as_secs();
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    );
+    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    let _ = match OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(at) => write!(
+            out,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second(),
+            d.subsec_millis()
+        ),
+        // After 9999-12-31 (a stored time gone bad, never a clock): the seconds, not a made-up date.
+        Err(_) => write!(out, "@{secs}.{:03}", d.subsec_millis()),
+    };
 }
 
 #[cfg(test)]
@@ -193,5 +190,26 @@ mod tests {
         let mut s = String::new();
         push_rfc3339(&mut s, UNIX_EPOCH + Duration::from_secs(951_782_400)); // 2000-02-29
         assert_eq!(s, "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_millis(253_402_300_799_999)),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(4_107_542_400)),
+            "2100-03-01T00:00:00.000Z",
+            "2100 is not a leap year"
+        );
+    }
+
+    #[test]
+    fn times_before_1970_or_after_9999_are_not_dates() {
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::from_secs(1)),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(253_402_300_800)),
+            "@253402300800.000"
+        );
     }
 }

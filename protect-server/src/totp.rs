@@ -3,6 +3,7 @@
 use crate::clock::since_epoch;
 use crate::secret::Secret;
 use hmac::{Hmac, KeyInit, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha1::Sha1;
 use std::time::SystemTime;
 use subtle::ConstantTimeEq;
@@ -86,17 +87,16 @@ pub fn secret_from_base32(text: &str) -> Option<Secret> {
         .map(Secret::new)
 }
 
-/// Percent-encodes one `otpauth://` component (RFC 3986 unreserved characters pass).
+/// What an `otpauth://` component keeps as it is: RFC 3986's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes one `otpauth://` component (upper-case hex).
 fn uri_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
 /// The provisioning URI (Google Authenticator key-URI format) an authenticator app scans.
@@ -113,6 +113,22 @@ pub fn otpauth_uri(secret: &Secret, issuer: &str, account: &str) -> zeroize::Zer
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn uri_components_keep_only_unreserved_characters() {
+        let all: String = (1u8..=127).map(char::from).chain(['é', '日']).collect();
+        let want: String = all
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        assert_eq!(uri_component(&all), want);
+    }
 
     fn rfc_secret() -> Secret {
         Secret::new(b"12345678901234567890".to_vec())

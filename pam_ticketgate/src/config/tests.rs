@@ -200,6 +200,10 @@ fn conditions_are_typed_and_checked() {
             "only one of",
         ),
         ("field = \"/s\"\nop = \"matches\"\nvalue = \"(\"", "regex"),
+        (
+            "field = \"/s\"\nop = \"matches\"\nvalue = '\\p{L}'",
+            "not a valid regex",
+        ),
         ("op = \"within\"\nstart = \"/a\"", "both start and end"),
         ("field = \"/s\"\nop = \"all\"", "where"),
         ("field = \"/s\"\nop = \"eq\"\nfrom = \"uid\"", "from"),

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use regex::Regex;
+use regex_lite::Regex;
 use toml::Spanned;
 
 use super::raw::{RawCondition, RawTicket};

@@ -14,6 +14,7 @@ pub mod token;
 use std::fmt;
 use std::path::Path;
 
+use base64::Engine as _;
 use serde_json::Value;
 
 pub use eval::{CondResult, Docs, Facts};
@@ -215,27 +216,9 @@ impl Credentials {
     }
 }
 
-/// Standard base64 (for `Authorization: Basic`).
+/// Standard base64 with padding (RFC 4648 §4), as `Authorization: Basic` wants.
 fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let idx = ((n >> (18 - 6 * i)) & 63) as usize;
-                out.push(char::from(ALPHABET.get(idx).copied().unwrap_or(b'=')));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::engine::general_purpose::STANDARD.encode(input)
 }
 
 /// The fetched documents plus every condition's result.

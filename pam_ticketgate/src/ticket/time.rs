@@ -1,6 +1,7 @@
 //! Ticket timestamps as epoch seconds: ServiceNow's UTC text, ISO 8601 (with offset), epoch ms.
 
 use serde_json::Value;
+use time::{Date, Month};
 
 use crate::config::TimeFormat;
 
@@ -20,16 +21,14 @@ pub fn parse(value: &Value, format: TimeFormat) -> Option<i64> {
 /// `YYYY-MM-DD HH:MM:SS`, UTC (the Table API without display values).
 fn servicenow(s: &str) -> Option<i64> {
     let (date, time) = s.trim().split_once(' ')?;
-    let days = date_days(date)?;
-    let secs = clock(time)?;
-    Some(days * 86_400 + secs)
+    Some(midnight(date)? + clock(time)?)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM|±HHMM)`; an offset is required (a local time is ambiguous).
 fn iso8601(s: &str) -> Option<i64> {
     let s = s.trim();
     let (date, rest) = s.split_once(['T', 't'])?;
-    let days = date_days(date)?;
+    let midnight = midnight(date)?;
     let (time, offset) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
         (t, 0)
     } else {
@@ -45,7 +44,7 @@ fn iso8601(s: &str) -> Option<i64> {
             ""
         }
     });
-    Some(days * 86_400 + clock(time)? - offset)
+    Some(midnight + clock(time)? - offset)
 }
 
 fn offset_secs(off: &str) -> Option<i64> {
@@ -69,17 +68,23 @@ fn number(s: &str, len: usize) -> Option<i64> {
         .flatten()
 }
 
-fn date_days(date: &str) -> Option<i64> {
+/// `YYYY-MM-DD` (four-digit year, a day that month has) as the epoch seconds of its midnight, UTC.
+fn midnight(date: &str) -> Option<i64> {
     let mut it = date.split('-');
     let y = number(it.next()?, 4)?;
     let m = number(it.next()?, 2)?;
     let d = number(it.next()?, 2)?;
-    if it.next().is_some() || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+    if it.next().is_some() {
         return None;
     }
-    Some(days_from_civil(y, m, d))
+    let month = Month::try_from(u8::try_from(m).ok()?).ok()?;
+    let date =
+        Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp())
 }
 
+/// `HH:MM:SS` as seconds; a leap second (`:60`) is the second after `:59`, which `time::Time`
+/// has no value for, so the clock stays plain arithmetic.
 fn clock(time: &str) -> Option<i64> {
     let mut it = time.split(':');
     let h = number(it.next()?, 2)?;
@@ -89,26 +94,6 @@ fn clock(time: &str) -> Option<i64> {
         return None;
     }
     Some(h * 3600 + m * 60 + s)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Howard Hinnant's days-from-civil (proleptic Gregorian), the inverse of `timefmt`'s.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -144,6 +129,91 @@ mod tests {
             "no offset"
         );
         assert_eq!(parse(&json!(1), TimeFormat::Iso8601), None);
+    }
+
+    fn sn(s: &str) -> Option<i64> {
+        parse(&json!(s), TimeFormat::ServiceNow)
+    }
+
+    fn iso(s: &str) -> Option<i64> {
+        parse(&json!(s), TimeFormat::Iso8601)
+    }
+
+    #[test]
+    fn leap_days_follow_the_gregorian_rule() {
+        assert_eq!(sn("2000-02-29 00:00:00"), Some(951_782_400));
+        assert_eq!(sn("2024-02-29 12:00:00"), Some(1_709_208_000));
+        assert_eq!(sn("2023-02-29 00:00:00"), None);
+        assert_eq!(
+            sn("1900-02-29 00:00:00"),
+            None,
+            "century, not divisible by 400"
+        );
+        assert_eq!(sn("2100-02-29 00:00:00"), None);
+        assert_eq!(iso("2000-02-29T00:00:00Z"), Some(951_782_400));
+        assert_eq!(iso("2023-02-29T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn four_digit_years_from_0000_to_9999() {
+        assert_eq!(sn("9999-12-31 23:59:59"), Some(253_402_300_799));
+        assert_eq!(sn("0000-01-01 00:00:00"), Some(-62_167_219_200));
+        assert_eq!(sn("1969-12-31 23:59:59"), Some(-1));
+        assert_eq!(sn("10000-01-01 00:00:00"), None);
+        assert_eq!(sn("999-01-01 00:00:00"), None);
+        assert_eq!(iso("9999-12-31T23:59:59Z"), Some(253_402_300_799));
+        // An offset may carry the instant past either end; it is still that instant.
+        assert_eq!(iso("9999-12-31T23:59:59-01:00"), Some(253_402_304_399));
+        assert_eq!(iso("0000-01-01T00:00:00+01:00"), Some(-62_167_222_800));
+    }
+
+    #[test]
+    fn out_of_range_fields_are_rejected() {
+        for bad in [
+            "2026-00-10 00:00:00",
+            "2026-13-10 00:00:00",
+            "2026-01-00 00:00:00",
+            "2026-01-32 00:00:00",
+            "2026-04-31 00:00:00",
+            "2026-01-10 24:00:00",
+            "2026-01-10 00:60:00",
+            "2026-01-10 00:00:61",
+            "2026-1-10 00:00:00",
+            "2026-01-10 0:00:00",
+            "2026-01-10 00:00",
+            "2026-01-10 00:00:00:00",
+            "2026-01-10T00:00:00",
+            "+026-01-10 00:00:00",
+            "2026-01-10 00:00:0x",
+        ] {
+            assert_eq!(sn(bad), None, "{bad}");
+        }
+        // A leap second is one second after :59, as today.
+        assert_eq!(sn("2026-11-22 09:19:60"), Some(1_795_339_200));
+        assert_eq!(sn(" 2026-11-22 09:19:59 "), Some(1_795_339_199));
+    }
+
+    #[test]
+    fn iso8601_offsets_within_a_day_only() {
+        assert_eq!(iso("2026-11-22T09:19:59+00:00"), Some(1_795_339_199));
+        assert_eq!(iso("2026-11-22T09:19:59-0000"), Some(1_795_339_199));
+        assert_eq!(iso("2026-11-23T09:18:59+23:59"), Some(1_795_339_199));
+        assert_eq!(iso("2026-11-22t09:19:59z"), Some(1_795_339_199));
+        // An empty fraction is no fraction (accepted since the first release).
+        assert_eq!(iso("2026-11-22T10:19:59.+01:00"), Some(1_795_339_199));
+        for bad in [
+            "2026-11-22T09:19:59+24:00",
+            "2026-11-22T09:19:59+01:60",
+            "2026-11-22T09:19:59+1:00",
+            "2026-11-22T09:19:59+01",
+            "2026-11-22T09:19:59+01:000",
+            "2026-11-22T09:19:59.1a+01:00",
+            "2026-11-22T09:19+01:00",
+            "2026-11-22 09:19:59Z",
+            "2026-11-31T09:19:59Z",
+        ] {
+            assert_eq!(iso(bad), None, "{bad}");
+        }
     }
 
     #[test]

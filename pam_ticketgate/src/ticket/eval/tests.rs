@@ -146,6 +146,35 @@ fn in_not_in_matches_contains() {
     assert!(!one("field = \"/d\"\nop = \"contains\"\nvalue = \"DB01\"", doc).ok);
 }
 
+/// Issue 13: `matches` is regex-lite: the usual syntax, literal non-ASCII text, but ASCII-only
+/// classes and case folding (README, "Conditions").
+#[test]
+fn matches_is_regex_syntax_with_ascii_classes_and_case_folding() {
+    let doc = json!({"s": "Scheduled", "n": "CHG0012345", "who": "JÜRGEN", "d": "\u{663}"});
+    let holds = |cond: &str| one(cond, doc.clone()).ok;
+    assert!(holds(
+        "field = \"/s\"\nop = \"matches\"\nvalue = \"^(Sched|Impl)[a-z]+$\""
+    ));
+    assert!(holds(
+        "field = \"/n\"\nop = \"matches\"\nvalue = \"^CHG\\\\d{7,}$\""
+    ));
+    assert!(holds(
+        "field = \"/who\"\nop = \"matches\"\nvalue = \"^J.RGEN$\""
+    ));
+    assert!(holds(
+        "field = \"/who\"\nop = \"matches\"\nvalue = \"^JÜRGEN$\""
+    ));
+    assert!(holds(
+        "field = \"/s\"\nop = \"matches\"\nvalue = \"^SCHED\"\nci = true"
+    ));
+    assert!(!holds(
+        "field = \"/who\"\nop = \"matches\"\nvalue = \"^jürgen$\"\nci = true"
+    ));
+    assert!(!holds(
+        "field = \"/d\"\nop = \"matches\"\nvalue = \"^\\\\d$\""
+    ));
+}
+
 #[test]
 fn from_compares_with_the_login_and_an_empty_fact_never_matches() {
     let doc =
