@@ -17,9 +17,10 @@ use std::path::Path;
 use serde_json::Value;
 
 pub use eval::{CondResult, Docs, Facts};
-pub use fetch::{Fetch, FetchError, Reply};
+pub use fetch::Fetch;
 
 use crate::config::{Auth, Ticket, read_secret_file};
+use crate::net::NetError;
 use crate::secret::Secret;
 
 /// The longest ticket ID accepted (checked before the pattern and before any request).
@@ -125,11 +126,11 @@ impl fmt::Display for TicketError {
 
 impl std::error::Error for TicketError {}
 
-impl From<FetchError> for TicketError {
-    fn from(e: FetchError) -> Self {
+impl From<NetError> for TicketError {
+    fn from(e: NetError) -> Self {
         match e {
-            FetchError::Unreachable(m) => Self::Unreachable(m),
-            FetchError::Denied(m) => Self::Denied(m),
+            NetError::Unreachable(m) => Self::Unreachable(m),
+            NetError::Denied(m) => Self::Denied(m),
         }
     }
 }

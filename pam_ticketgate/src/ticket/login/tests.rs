@@ -7,18 +7,18 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::audit::MemAudit;
-use crate::ticket::{FetchError, Reply};
+use crate::net::{NetError, Response};
 
 /// Answers every GET with the same scripted result and counts requests.
 struct Fake {
-    answer: Result<Value, FetchError>,
+    answer: Result<Value, NetError>,
     calls: AtomicUsize,
 }
 
 impl Fetch for &Fake {
-    fn get(&self, _url: &url::Url, _h: &[(&str, &str)]) -> Result<Reply, FetchError> {
+    fn get(&self, _url: &url::Url, _h: &[(&str, &str)]) -> Result<Response, NetError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.answer.clone().map(|v| Reply {
+        self.answer.clone().map(|v| Response {
             status: 200,
             body: v.to_string().into_bytes(),
         })
@@ -28,7 +28,7 @@ impl Fetch for &Fake {
         url: &url::Url,
         h: &[(&str, &str)],
         _f: &[(&str, &str)],
-    ) -> Result<Reply, FetchError> {
+    ) -> Result<Response, NetError> {
         self.get(url, h)
     }
 }
@@ -124,7 +124,7 @@ fn online(v: Value) -> Fake {
 
 fn unreachable() -> Fake {
     Fake {
-        answer: Err(FetchError::Unreachable("connection refused".into())),
+        answer: Err(NetError::Unreachable("connection refused".into())),
         calls: AtomicUsize::new(0),
     }
 }
@@ -218,7 +218,7 @@ fn failing_conditions_reject_with_the_value_seen() {
 fn verdicts_deny_even_when_the_fallback_is_allow() {
     let c = case("ticket = [\"allow\"]");
     let denied = Fake {
-        answer: Err(FetchError::Denied("HTTP 401".into())),
+        answer: Err(NetError::Denied("HTTP 401".into())),
         calls: AtomicUsize::new(0),
     };
     assert_eq!(c.decide(&denied, &["T-1"], NOW).0, Verdict::Rejected);
