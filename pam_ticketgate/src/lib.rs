@@ -27,6 +27,7 @@ pub mod pamd;
 pub mod protect;
 pub mod rules;
 pub mod run_dir;
+pub mod run_files;
 pub mod scope;
 pub mod secret;
 pub mod session;

@@ -46,6 +46,25 @@ impl fmt::Display for SessionError {
 
 impl std::error::Error for SessionError {}
 
+/// Session records as the `session` phase uses them: files in production ([`Sessions`]),
+/// memory in tests.
+pub trait SessionLog {
+    /// Records a session (replacing a stale record of the same pid).
+    fn open(&self, record: &SessionRecord) -> Result<(), SessionError>;
+    /// Removes the record of `pid`, returning it when there was one.
+    fn close(&self, pid: i32) -> Option<SessionRecord>;
+}
+
+/// A borrowed log is a log (a test keeps the one it inspects).
+impl<T: SessionLog + ?Sized> SessionLog for &T {
+    fn open(&self, record: &SessionRecord) -> Result<(), SessionError> {
+        (**self).open(record)
+    }
+    fn close(&self, pid: i32) -> Option<SessionRecord> {
+        (**self).close(pid)
+    }
+}
+
 /// `run_dir/sessions`, one `<pid>.json` per session.
 pub struct Sessions {
     dir: PathBuf,
@@ -71,26 +90,6 @@ impl Sessions {
         self.dir.join(format!("{pid}.json"))
     }
 
-    /// Records a session (replacing a stale record of the same pid).
-    pub fn open(&self, record: &SessionRecord) -> Result<(), SessionError> {
-        let bytes = serde_json::to_vec(record).map_err(|e| self.err(std::io::Error::other(e)))?;
-        crate::fsutil::private()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(self.path(record.pid))
-            .and_then(|mut f| f.write_all(&bytes))
-            .map_err(|e| self.err(e))
-    }
-
-    /// Removes the session opened by `pid`; `None` if there was none.
-    pub fn close(&self, pid: i32) -> Option<SessionRecord> {
-        let path = self.path(pid);
-        let record = read(&path);
-        std::fs::remove_file(&path).ok()?;
-        record
-    }
-
     /// Every live session (of `user`, if given), oldest first; stale records are removed.
     pub fn list(&self, user: Option<&str>) -> Result<Vec<SessionRecord>, SessionError> {
         let entries = match std::fs::read_dir(&self.dir) {
@@ -114,6 +113,28 @@ impl Sessions {
         }
         out.sort_by_key(|r| (r.start, r.pid));
         Ok(out)
+    }
+}
+
+impl SessionLog for Sessions {
+    /// Records a session (replacing a stale record of the same pid).
+    fn open(&self, record: &SessionRecord) -> Result<(), SessionError> {
+        let bytes = serde_json::to_vec(record).map_err(|e| self.err(std::io::Error::other(e)))?;
+        crate::fsutil::private()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(self.path(record.pid))
+            .and_then(|mut f| f.write_all(&bytes))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Removes the session opened by `pid`; `None` if there was none.
+    fn close(&self, pid: i32) -> Option<SessionRecord> {
+        let path = self.path(pid);
+        let record = read(&path);
+        std::fs::remove_file(&path).ok()?;
+        record
     }
 }
 

@@ -458,9 +458,26 @@ pub struct MemStore {
     last: Mutex<BTreeMap<UserName, Attempt>>,
     /// Set: every write fails, as on a full or read-only file system.
     pub full: std::sync::atomic::AtomicBool,
+    /// Users whose record reads as corrupt (a garbled file), and is never replaced.
+    pub corrupt: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl MemStore {
+    fn refuse_if_corrupt(&self, user: &UserName) -> Result<(), StoreError> {
+        if self
+            .corrupt
+            .lock()
+            .map_err(|_| poisoned())?
+            .contains(user.as_str())
+        {
+            return Err(StoreError::Corrupt {
+                path: PathBuf::from(format!("(memory)/{}.state", user.file_stem())),
+                detail: "not a state record".into(),
+            });
+        }
+        Ok(())
+    }
+
     fn refuse_if_full(&self) -> Result<(), StoreError> {
         if self.full.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(StoreError::Unwritable {
@@ -474,6 +491,7 @@ impl MemStore {
 
 impl StateStore for MemStore {
     fn load(&self, user: &UserName) -> Result<Option<Record>, StoreError> {
+        self.refuse_if_corrupt(user)?;
         Ok(self
             .records
             .lock()
@@ -487,6 +505,7 @@ impl StateStore for MemStore {
         user: &UserName,
         f: &mut dyn FnMut(&mut Record),
     ) -> Result<Record, StoreError> {
+        self.refuse_if_corrupt(user)?;
         let mut map = self.records.lock().map_err(|_| poisoned())?;
         let mut record = map.get(user).cloned().unwrap_or_default();
         f(&mut record);

@@ -29,6 +29,25 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Code>, serde_json::Error> {
     serde_json::from_slice(bytes)
 }
 
+/// The break-glass codes as the ticket gate uses them: a file in production ([`Breakglass`]),
+/// memory in tests.
+pub trait BreakglassCodes {
+    /// Unused codes left.
+    fn remaining(&self) -> Result<usize, String>;
+    /// Checks `code`; a match is marked used (so no two logins can share it).
+    fn use_code(&self, code: &Secret, now: i64) -> Result<Check, String>;
+}
+
+/// Borrowed codes are codes (a test keeps the ones it inspects).
+impl<T: BreakglassCodes + ?Sized> BreakglassCodes for &T {
+    fn remaining(&self) -> Result<usize, String> {
+        (**self).remaining()
+    }
+    fn use_code(&self, code: &Secret, now: i64) -> Result<Check, String> {
+        (**self).use_code(code, now)
+    }
+}
+
 /// The break-glass code file under `state_dir`.
 pub struct Breakglass {
     file: PathBuf,
@@ -112,14 +131,16 @@ impl Breakglass {
         self.save(&stored)?;
         Ok(codes)
     }
+}
 
+impl BreakglassCodes for Breakglass {
     /// Unused codes left.
-    pub fn remaining(&self) -> Result<usize, String> {
+    fn remaining(&self) -> Result<usize, String> {
         Ok(self.load()?.iter().filter(|c| c.used.is_none()).count())
     }
 
     /// Checks `code`; a match is marked used (under the lock, so two logins cannot share it).
-    pub fn use_code(&self, code: &Secret, now: i64) -> Result<Check, String> {
+    fn use_code(&self, code: &Secret, now: i64) -> Result<Check, String> {
         let _lock = self.locked()?;
         let mut codes = self.load()?;
         if codes.iter().all(|c| c.used.is_some()) {

@@ -17,7 +17,7 @@ use std::path::Path;
 use serde_json::Value;
 
 pub use eval::{CondResult, Docs, Facts};
-pub use fetch::Fetch;
+pub use fetch::{Fetch, NetTicketSource, TicketSource};
 
 use crate::config::{Auth, Ticket, read_secret_file};
 use crate::net::NetError;
@@ -267,13 +267,18 @@ pub fn check(
     now: i64,
 ) -> Result<Checked, TicketError> {
     let docs = fetch_docs(cfg, id, creds, http, tokens, now)?;
+    Ok(evaluate(cfg, docs, facts, now))
+}
+
+/// Every condition of `cfg` over the fetched `docs`.
+pub fn evaluate(cfg: &Ticket, docs: Docs, facts: &Facts, now: i64) -> Checked {
     let results = eval::evaluate_all(&cfg.conditions, &docs, facts, now);
     let window_end = eval::window_end(&cfg.conditions, &docs);
-    Ok(Checked {
+    Checked {
         docs,
         results,
         window_end,
-    })
+    }
 }
 
 /// The request headers: the vendor's `Accept` and authentication (`oauth`: the whole
