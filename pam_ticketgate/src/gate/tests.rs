@@ -1340,3 +1340,6 @@ fn shadow_changes_count_for_expiry_and_passwd_e_means_must_change() {
     );
     assert!(c.world.audit.names().contains(&"must_change"));
 }
+
+/// The ticket and login-protect paths over the scripted ticket system, protect server and run files.
+mod outside;
