@@ -32,6 +32,8 @@ pub mod scope;
 pub mod secret;
 pub mod session;
 pub mod store;
+#[cfg(test)]
+mod test_support;
 pub mod ticket;
 pub mod timefmt;
 pub mod user;

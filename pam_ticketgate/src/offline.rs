@@ -96,6 +96,7 @@ mod tests {
 
     #[test]
     fn closed_until_tripped_then_open_for_retry_after() {
+        crate::test_support::needs_root!("closed_until_tripped_then_open_for_retry_after");
         let dir = tempfile::tempdir().unwrap();
         let b = FileBreaker::new(&run(dir.path()), "login_protect");
         assert!(!b.is_open(1000));
@@ -108,6 +109,7 @@ mod tests {
 
     #[test]
     fn close_reopens_the_network() {
+        crate::test_support::needs_root!("close_reopens_the_network");
         let dir = tempfile::tempdir().unwrap();
         let b = FileBreaker::new(&run(dir.path()), "ticket");
         b.trip(0, Duration::from_secs(60));
@@ -119,6 +121,7 @@ mod tests {
 
     #[test]
     fn shared_between_instances_and_separate_per_name() {
+        crate::test_support::needs_root!("shared_between_instances_and_separate_per_name");
         let dir = tempfile::tempdir().unwrap();
         FileBreaker::new(&run(dir.path()), "login_protect").trip(10, Duration::from_secs(5));
         assert!(FileBreaker::new(&run(dir.path()), "login_protect").is_open(12));
@@ -127,6 +130,7 @@ mod tests {
 
     #[test]
     fn creates_missing_run_dir_0700() {
+        crate::test_support::needs_root!("creates_missing_run_dir_0700");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run/ticketgate");
         let b = FileBreaker::new(&run(&path), "x");
@@ -138,6 +142,7 @@ mod tests {
 
     #[test]
     fn garbage_or_world_writable_state_reads_closed() {
+        crate::test_support::needs_root!("garbage_or_world_writable_state_reads_closed");
         let dir = tempfile::tempdir().unwrap();
         let b = FileBreaker::new(&run(dir.path()), "p");
         fs::write(dir.path().join("breaker.p"), "not a number").unwrap();
@@ -155,6 +160,7 @@ mod tests {
 
     #[test]
     fn symlinked_state_reads_closed() {
+        crate::test_support::needs_root!("symlinked_state_reads_closed");
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("target"), "99999").unwrap();
         std::os::unix::fs::symlink(dir.path().join("target"), dir.path().join("breaker.s"))
@@ -164,6 +170,7 @@ mod tests {
 
     #[test]
     fn name_cannot_escape_run_dir() {
+        crate::test_support::needs_root!("name_cannot_escape_run_dir");
         let dir = tempfile::tempdir().unwrap();
         let b = FileBreaker::new(&run(&dir.path().join("run")), "../../etc/x");
         b.trip(0, Duration::from_secs(10));
@@ -173,6 +180,7 @@ mod tests {
 
     #[test]
     fn unwritable_run_dir_leaves_it_closed() {
+        crate::test_support::needs_root!("unwritable_run_dir_leaves_it_closed");
         let dir = tempfile::tempdir().unwrap();
         let b = FileBreaker::new(&run(dir.path()), "p");
         drop(dir);
@@ -182,6 +190,7 @@ mod tests {
 
     #[test]
     fn a_breaker_file_not_roots_reads_closed() {
+        crate::test_support::needs_root!("a_breaker_file_not_roots_reads_closed");
         let dir = tempfile::tempdir().unwrap();
         let b = FileBreaker::new(&run(dir.path()), "p");
         b.trip(0, Duration::from_secs(10));
@@ -194,6 +203,7 @@ mod tests {
 
     #[test]
     fn huge_retry_after_saturates() {
+        crate::test_support::needs_root!("huge_retry_after_saturates");
         let dir = tempfile::tempdir().unwrap();
         let b = FileBreaker::new(&run(dir.path()), "p");
         b.trip(i64::MAX - 1, Duration::from_secs(u64::MAX));

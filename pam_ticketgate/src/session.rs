@@ -252,6 +252,7 @@ mod tests {
 
     #[test]
     fn live_sessions_are_listed_and_dead_or_reused_pids_pruned() {
+        crate::test_support::needs_root!("live_sessions_are_listed_and_dead_or_reused_pids_pruned");
         let d = tempfile::tempdir().unwrap();
         let s = sessions(d.path());
         let mut child = std::process::Command::new("sleep")
@@ -285,6 +286,7 @@ mod tests {
 
     #[test]
     fn close_removes_the_record() {
+        crate::test_support::needs_root!("close_removes_the_record");
         let d = tempfile::tempdir().unwrap();
         let s = sessions(d.path());
         let me = i32::try_from(std::process::id()).unwrap();
@@ -340,6 +342,9 @@ mod tests {
     /// naming a process of another uid (with the right start time) is not running.
     #[test]
     fn a_record_with_another_uid_or_start_time_is_not_the_running_process_issue_12() {
+        crate::test_support::needs_root!(
+            "a_record_with_another_uid_or_start_time_is_not_the_running_process_issue_12"
+        );
         let me = i32::try_from(std::process::id()).unwrap();
         let ticks = start_ticks(me).unwrap();
         let mine = record(me, ticks, "alice");
@@ -363,6 +368,9 @@ mod tests {
 
     #[test]
     fn a_record_file_not_roots_or_open_to_others_is_not_read_issue_12() {
+        crate::test_support::needs_root!(
+            "a_record_file_not_roots_or_open_to_others_is_not_read_issue_12"
+        );
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let s = sessions(d.path());

@@ -567,6 +567,7 @@ mod tests {
 
     #[test]
     fn record_round_trips_and_survives_reopen() {
+        crate::test_support::needs_root!("record_round_trips_and_survives_reopen");
         let d = tempfile::tempdir().unwrap();
         let store = FileStore::open(d.path()).unwrap();
         assert_eq!(store.load(&alice()).unwrap(), None);
@@ -613,6 +614,7 @@ mod tests {
 
     #[test]
     fn corrupt_record_is_reported_not_replaced() {
+        crate::test_support::needs_root!("corrupt_record_is_reported_not_replaced");
         let d = tempfile::tempdir().unwrap();
         let store = FileStore::open(d.path()).unwrap();
         for junk in [
@@ -642,6 +644,7 @@ mod tests {
 
     #[test]
     fn symlinked_record_is_refused() {
+        crate::test_support::needs_root!("symlinked_record_is_refused");
         let d = tempfile::tempdir().unwrap();
         let store = FileStore::open(d.path()).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", d.path().join("alice.state")).unwrap();
@@ -656,6 +659,9 @@ mod tests {
 
     #[test]
     fn unsafe_state_dir_is_refused_and_missing_one_created_private() {
+        crate::test_support::needs_root!(
+            "unsafe_state_dir_is_refused_and_missing_one_created_private"
+        );
         let d = tempfile::tempdir().unwrap();
         let sub = d.path().join("a/b");
         FileStore::open(&sub).unwrap();
@@ -675,6 +681,9 @@ mod tests {
 
     #[test]
     fn last_success_is_kept_apart_and_a_garbled_one_reads_as_none() {
+        crate::test_support::needs_root!(
+            "last_success_is_kept_apart_and_a_garbled_one_reads_as_none"
+        );
         let d = tempfile::tempdir().unwrap();
         let store = FileStore::open(d.path()).unwrap();
         assert_eq!(store.last_success(&alice()), None);
@@ -703,6 +712,7 @@ mod tests {
 
     #[test]
     fn unchanged_record_is_not_rewritten() {
+        crate::test_support::needs_root!("unchanged_record_is_not_rewritten");
         let d = tempfile::tempdir().unwrap();
         let store = FileStore::open(d.path()).unwrap();
         store
@@ -722,6 +732,7 @@ mod tests {
 
     #[test]
     fn concurrent_updates_from_threads_lose_nothing() {
+        crate::test_support::needs_root!("concurrent_updates_from_threads_lose_nothing");
         let d = tempfile::tempdir().unwrap();
         std::thread::scope(|s| {
             for _ in 0..8 {

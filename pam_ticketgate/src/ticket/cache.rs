@@ -192,6 +192,9 @@ mod tests {
 
     #[test]
     fn finds_only_fresh_records_for_the_same_ticket_and_host_with_an_open_window() {
+        crate::test_support::needs_root!(
+            "finds_only_fresh_records_for_the_same_ticket_and_host_with_an_open_window"
+        );
         let d = tempfile::tempdir().unwrap();
         let c = cache(d.path());
         c.record("alice", acc("CHG0000001", 1000, Some(5000)))
@@ -217,6 +220,7 @@ mod tests {
 
     #[test]
     fn a_file_others_can_write_is_ignored() {
+        crate::test_support::needs_root!("a_file_others_can_write_is_ignored");
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let c = cache(d.path());
@@ -228,6 +232,7 @@ mod tests {
 
     #[test]
     fn rerecording_replaces_and_the_list_stays_bounded() {
+        crate::test_support::needs_root!("rerecording_replaces_and_the_list_stays_bounded");
         let d = tempfile::tempdir().unwrap();
         let c = cache(d.path());
         for i in 0..40 {
@@ -267,6 +272,9 @@ mod tests {
     /// name and bob's login reused alice's accepted ticket. The file names its user now.
     #[test]
     fn a_cache_file_renamed_to_another_user_is_not_accepted_issue_12() {
+        crate::test_support::needs_root!(
+            "a_cache_file_renamed_to_another_user_is_not_accepted_issue_12"
+        );
         let d = tempfile::tempdir().unwrap();
         let c = cache(d.path());
         c.record("alice", acc("CHG0000001", 1000, None)).unwrap();
@@ -282,6 +290,7 @@ mod tests {
 
     #[test]
     fn a_cache_file_not_roots_is_ignored_issue_12() {
+        crate::test_support::needs_root!("a_cache_file_not_roots_is_ignored_issue_12");
         let d = tempfile::tempdir().unwrap();
         let c = cache(d.path());
         c.record("alice", acc("T1", 1, None)).unwrap();
