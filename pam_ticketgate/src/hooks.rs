@@ -16,13 +16,16 @@ use pam::module::{PamHandle, PamHooks};
 
 use crate::args::{self, AuthPhase};
 use crate::audit::{self, AuditSink, SystemAudit};
-use crate::config::Config;
+use crate::config::{Config, ConfigError, ModuleSettings, Protect};
 use crate::directory::{Directory, DirectoryError, Nss};
 use crate::ffi;
 use crate::gate::{self, Conversation, Login, Outcome, PendingChange, Phase, World};
+use crate::protect::{HttpServer, ProtectServer};
+use crate::run_files::{Files, RunFiles};
 use crate::scope::HostNames;
 use crate::secret::Secret;
 use crate::store::{FileStore, StateStore, StoreError};
+use crate::ticket::{NetTicketSource, TicketSource};
 
 /// `pam_sm_chauthtok`'s first pass (Linux-PAM `_pam_types.h`).
 const PAM_PRELIM_CHECK: PamFlag = 0x4000;
@@ -236,6 +239,24 @@ impl World for PamWorld<'_> {
 
     fn conversation(&self) -> &dyn Conversation {
         self
+    }
+
+    fn ticket_system(&self, config: &Config) -> Box<dyn TicketSource + '_> {
+        Box::new(NetTicketSource {
+            config_path: config.path.clone(),
+        })
+    }
+
+    fn protect_server(
+        &self,
+        config: &Config,
+        protect: &Protect,
+    ) -> Result<Box<dyn ProtectServer + '_>, ConfigError> {
+        Ok(Box::new(HttpServer::connect(&config.path, protect)?))
+    }
+
+    fn run_files(&self, module: &ModuleSettings) -> Box<dyn RunFiles + '_> {
+        Box::new(Files::new(module))
     }
 }
 

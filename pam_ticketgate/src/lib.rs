@@ -27,10 +27,13 @@ pub mod pamd;
 pub mod protect;
 pub mod rules;
 pub mod run_dir;
+pub mod run_files;
 pub mod scope;
 pub mod secret;
 pub mod session;
 pub mod store;
+#[cfg(test)]
+mod test_support;
 pub mod ticket;
 pub mod timefmt;
 pub mod user;

@@ -105,6 +105,7 @@ mod tests {
 
     #[test]
     fn a_missing_run_dir_and_subdir_are_created_private() {
+        crate::test_support::needs_root!("a_missing_run_dir_and_subdir_are_created_private");
         let d = tempfile::tempdir().unwrap();
         let run = RunDir::open(&d.path().join("run/ticketgate")).unwrap();
         let sessions = run.subdir("sessions").unwrap();
@@ -120,6 +121,7 @@ mod tests {
     /// /run/ticketgate) let them plant cache files and session records. It is refused.
     #[test]
     fn a_world_writable_run_dir_is_refused_issue_12() {
+        crate::test_support::needs_root!("a_world_writable_run_dir_is_refused_issue_12");
         let d = tempfile::tempdir().unwrap();
         let run = d.path().join("run");
         RunDir::open(&run).unwrap();
@@ -139,6 +141,9 @@ mod tests {
 
     #[test]
     fn a_run_dir_owned_by_another_user_or_below_an_open_directory_is_refused_issue_12() {
+        crate::test_support::needs_root!(
+            "a_run_dir_owned_by_another_user_or_below_an_open_directory_is_refused_issue_12"
+        );
         let d = tempfile::tempdir().unwrap();
         let run = d.path().join("run");
         RunDir::open(&run).unwrap();
@@ -158,6 +163,9 @@ mod tests {
 
     #[test]
     fn a_subdirectory_others_can_write_or_a_link_is_refused_issue_12() {
+        crate::test_support::needs_root!(
+            "a_subdirectory_others_can_write_or_a_link_is_refused_issue_12"
+        );
         let d = tempfile::tempdir().unwrap();
         let run = RunDir::open(d.path()).unwrap();
         let cache = run.subdir("ticket-cache").unwrap();

@@ -46,6 +46,25 @@ impl fmt::Display for SessionError {
 
 impl std::error::Error for SessionError {}
 
+/// Session records as the `session` phase uses them: files in production ([`Sessions`]),
+/// memory in tests.
+pub trait SessionLog {
+    /// Records a session (replacing a stale record of the same pid).
+    fn open(&self, record: &SessionRecord) -> Result<(), SessionError>;
+    /// Removes the record of `pid`, returning it when there was one.
+    fn close(&self, pid: i32) -> Option<SessionRecord>;
+}
+
+/// A borrowed log is a log (a test keeps the one it inspects).
+impl<T: SessionLog + ?Sized> SessionLog for &T {
+    fn open(&self, record: &SessionRecord) -> Result<(), SessionError> {
+        (**self).open(record)
+    }
+    fn close(&self, pid: i32) -> Option<SessionRecord> {
+        (**self).close(pid)
+    }
+}
+
 /// `run_dir/sessions`, one `<pid>.json` per session.
 pub struct Sessions {
     dir: PathBuf,
@@ -71,26 +90,6 @@ impl Sessions {
         self.dir.join(format!("{pid}.json"))
     }
 
-    /// Records a session (replacing a stale record of the same pid).
-    pub fn open(&self, record: &SessionRecord) -> Result<(), SessionError> {
-        let bytes = serde_json::to_vec(record).map_err(|e| self.err(std::io::Error::other(e)))?;
-        crate::fsutil::private()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(self.path(record.pid))
-            .and_then(|mut f| f.write_all(&bytes))
-            .map_err(|e| self.err(e))
-    }
-
-    /// Removes the session opened by `pid`; `None` if there was none.
-    pub fn close(&self, pid: i32) -> Option<SessionRecord> {
-        let path = self.path(pid);
-        let record = read(&path);
-        std::fs::remove_file(&path).ok()?;
-        record
-    }
-
     /// Every live session (of `user`, if given), oldest first; stale records are removed.
     pub fn list(&self, user: Option<&str>) -> Result<Vec<SessionRecord>, SessionError> {
         let entries = match std::fs::read_dir(&self.dir) {
@@ -114,6 +113,28 @@ impl Sessions {
         }
         out.sort_by_key(|r| (r.start, r.pid));
         Ok(out)
+    }
+}
+
+impl SessionLog for Sessions {
+    /// Records a session (replacing a stale record of the same pid).
+    fn open(&self, record: &SessionRecord) -> Result<(), SessionError> {
+        let bytes = serde_json::to_vec(record).map_err(|e| self.err(std::io::Error::other(e)))?;
+        crate::fsutil::private()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(self.path(record.pid))
+            .and_then(|mut f| f.write_all(&bytes))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Removes the session opened by `pid`; `None` if there was none.
+    fn close(&self, pid: i32) -> Option<SessionRecord> {
+        let path = self.path(pid);
+        let record = read(&path);
+        std::fs::remove_file(&path).ok()?;
+        record
     }
 }
 
@@ -231,6 +252,7 @@ mod tests {
 
     #[test]
     fn live_sessions_are_listed_and_dead_or_reused_pids_pruned() {
+        crate::test_support::needs_root!("live_sessions_are_listed_and_dead_or_reused_pids_pruned");
         let d = tempfile::tempdir().unwrap();
         let s = sessions(d.path());
         let mut child = std::process::Command::new("sleep")
@@ -264,6 +286,7 @@ mod tests {
 
     #[test]
     fn close_removes_the_record() {
+        crate::test_support::needs_root!("close_removes_the_record");
         let d = tempfile::tempdir().unwrap();
         let s = sessions(d.path());
         let me = i32::try_from(std::process::id()).unwrap();
@@ -319,6 +342,9 @@ mod tests {
     /// naming a process of another uid (with the right start time) is not running.
     #[test]
     fn a_record_with_another_uid_or_start_time_is_not_the_running_process_issue_12() {
+        crate::test_support::needs_root!(
+            "a_record_with_another_uid_or_start_time_is_not_the_running_process_issue_12"
+        );
         let me = i32::try_from(std::process::id()).unwrap();
         let ticks = start_ticks(me).unwrap();
         let mine = record(me, ticks, "alice");
@@ -342,6 +368,9 @@ mod tests {
 
     #[test]
     fn a_record_file_not_roots_or_open_to_others_is_not_read_issue_12() {
+        crate::test_support::needs_root!(
+            "a_record_file_not_roots_or_open_to_others_is_not_read_issue_12"
+        );
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let s = sessions(d.path());

@@ -458,9 +458,26 @@ pub struct MemStore {
     last: Mutex<BTreeMap<UserName, Attempt>>,
     /// Set: every write fails, as on a full or read-only file system.
     pub full: std::sync::atomic::AtomicBool,
+    /// Users whose record reads as corrupt (a garbled file), and is never replaced.
+    pub corrupt: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl MemStore {
+    fn refuse_if_corrupt(&self, user: &UserName) -> Result<(), StoreError> {
+        if self
+            .corrupt
+            .lock()
+            .map_err(|_| poisoned())?
+            .contains(user.as_str())
+        {
+            return Err(StoreError::Corrupt {
+                path: PathBuf::from(format!("(memory)/{}.state", user.file_stem())),
+                detail: "not a state record".into(),
+            });
+        }
+        Ok(())
+    }
+
     fn refuse_if_full(&self) -> Result<(), StoreError> {
         if self.full.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(StoreError::Unwritable {
@@ -474,6 +491,7 @@ impl MemStore {
 
 impl StateStore for MemStore {
     fn load(&self, user: &UserName) -> Result<Option<Record>, StoreError> {
+        self.refuse_if_corrupt(user)?;
         Ok(self
             .records
             .lock()
@@ -487,6 +505,7 @@ impl StateStore for MemStore {
         user: &UserName,
         f: &mut dyn FnMut(&mut Record),
     ) -> Result<Record, StoreError> {
+        self.refuse_if_corrupt(user)?;
         let mut map = self.records.lock().map_err(|_| poisoned())?;
         let mut record = map.get(user).cloned().unwrap_or_default();
         f(&mut record);
@@ -548,6 +567,7 @@ mod tests {
 
     #[test]
     fn record_round_trips_and_survives_reopen() {
+        crate::test_support::needs_root!("record_round_trips_and_survives_reopen");
         let d = tempfile::tempdir().unwrap();
         let store = FileStore::open(d.path()).unwrap();
         assert_eq!(store.load(&alice()).unwrap(), None);
@@ -594,6 +614,7 @@ mod tests {
 
     #[test]
     fn corrupt_record_is_reported_not_replaced() {
+        crate::test_support::needs_root!("corrupt_record_is_reported_not_replaced");
         let d = tempfile::tempdir().unwrap();
         let store = FileStore::open(d.path()).unwrap();
         for junk in [
@@ -623,6 +644,7 @@ mod tests {
 
     #[test]
     fn symlinked_record_is_refused() {
+        crate::test_support::needs_root!("symlinked_record_is_refused");
         let d = tempfile::tempdir().unwrap();
         let store = FileStore::open(d.path()).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", d.path().join("alice.state")).unwrap();
@@ -637,6 +659,9 @@ mod tests {
 
     #[test]
     fn unsafe_state_dir_is_refused_and_missing_one_created_private() {
+        crate::test_support::needs_root!(
+            "unsafe_state_dir_is_refused_and_missing_one_created_private"
+        );
         let d = tempfile::tempdir().unwrap();
         let sub = d.path().join("a/b");
         FileStore::open(&sub).unwrap();
@@ -656,6 +681,9 @@ mod tests {
 
     #[test]
     fn last_success_is_kept_apart_and_a_garbled_one_reads_as_none() {
+        crate::test_support::needs_root!(
+            "last_success_is_kept_apart_and_a_garbled_one_reads_as_none"
+        );
         let d = tempfile::tempdir().unwrap();
         let store = FileStore::open(d.path()).unwrap();
         assert_eq!(store.last_success(&alice()), None);
@@ -684,6 +712,7 @@ mod tests {
 
     #[test]
     fn unchanged_record_is_not_rewritten() {
+        crate::test_support::needs_root!("unchanged_record_is_not_rewritten");
         let d = tempfile::tempdir().unwrap();
         let store = FileStore::open(d.path()).unwrap();
         store
@@ -703,6 +732,7 @@ mod tests {
 
     #[test]
     fn concurrent_updates_from_threads_lose_nothing() {
+        crate::test_support::needs_root!("concurrent_updates_from_threads_lose_nothing");
         let d = tempfile::tempdir().unwrap();
         std::thread::scope(|s| {
             for _ in 0..8 {

@@ -118,6 +118,7 @@ mod tests {
 
     #[test]
     fn group_or_world_writable_config_is_refused() {
+        crate::test_support::needs_root!("group_or_world_writable_config_is_refused");
         let d = tempfile::tempdir().unwrap();
         for mode in [0o664, 0o646, 0o666] {
             let p = write(d.path(), "c.toml", mode, "version = 1");
@@ -139,6 +140,7 @@ mod tests {
 
     #[test]
     fn secret_readable_by_others_is_refused() {
+        crate::test_support::needs_root!("secret_readable_by_others_is_refused");
         let d = tempfile::tempdir().unwrap();
         let cfg = d.path().join("c.toml");
         let s = write(d.path(), "s", 0o640, "x");
@@ -164,6 +166,9 @@ mod tests {
     /// hangs every login). The directories leading to it are now checked as `StrictModes` does.
     #[test]
     fn config_in_a_directory_others_can_write_is_refused_issue_12() {
+        crate::test_support::needs_root!(
+            "config_in_a_directory_others_can_write_is_refused_issue_12"
+        );
         let d = tempfile::tempdir().unwrap();
         let open = d.path().join("open");
         std::fs::create_dir(&open).unwrap();
@@ -181,6 +186,7 @@ mod tests {
 
     #[test]
     fn symlinked_config_is_refused_issue_12() {
+        crate::test_support::needs_root!("symlinked_config_is_refused_issue_12");
         let d = tempfile::tempdir().unwrap();
         let other = write(d.path(), "other.toml", 0o644, "version = 1");
         let link = d.path().join("c.toml");
@@ -191,6 +197,7 @@ mod tests {
 
     #[test]
     fn fifo_config_is_refused_at_once_issue_12() {
+        crate::test_support::needs_root!("fifo_config_is_refused_at_once_issue_12");
         let d = tempfile::tempdir().unwrap();
         let fifo = d.path().join("c.toml");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();

@@ -272,6 +272,7 @@ fn every_example_in_conf_parses() {
 
 #[test]
 fn load_sees_every_edit_and_rechecks_ownership_each_time() {
+    crate::test_support::needs_root!("load_sees_every_edit_and_rechecks_ownership_each_time");
     use std::os::unix::fs::PermissionsExt;
     let d = tempfile::tempdir().unwrap();
     let path = d.path().join("t.toml");

@@ -12,20 +12,52 @@ use std::time::Duration;
 
 use super::first_line;
 use crate::audit::{AuditSink, EventName, MemAudit};
-use crate::config::Config;
+use crate::config::{Config, ConfigError, ModuleSettings, Protect};
 use crate::directory::{Directory, MemDirectory};
 use crate::gate::{self, Conversation, Login, Outcome, Phase, World};
+use crate::net::NetError;
+use crate::protect::{Attempt, ProtectServer};
+use crate::run_files::{MemRunFiles, RunFiles};
 use crate::scope::HostNames;
 use crate::secret::Secret;
 use crate::store::{MemStore, StateStore, StoreError};
+use crate::ticket::token::TokenCache;
+use crate::ticket::{Docs, TicketError, TicketSource};
 use crate::user::UserName;
 
 struct FuzzWorld {
     store: MemStore,
     directory: MemDirectory,
     audit: MemAudit,
-    /// A prompt or putenv, which these phases must not make (checked after the run).
+    files: MemRunFiles,
+    /// A prompt, putenv or request, which these phases must not make (checked after the run).
     unexpected: std::cell::RefCell<Vec<String>>,
+}
+
+/// The ticket system and the protect server, which these phases must not reach.
+struct Nowhere<'a>(&'a FuzzWorld);
+
+impl TicketSource for Nowhere<'_> {
+    fn fetch(
+        &self,
+        _: &crate::config::Ticket,
+        id: &str,
+        _: &dyn TokenCache,
+        _: i64,
+    ) -> Result<Docs, TicketError> {
+        self.0.unexpected.borrow_mut().push(format!("fetch {id:?}"));
+        Err(TicketError::Unreachable("no ticket system here".into()))
+    }
+}
+
+impl ProtectServer for Nowhere<'_> {
+    fn attempt(&self, attempt: &Attempt) -> Result<bool, NetError> {
+        self.0
+            .unexpected
+            .borrow_mut()
+            .push(format!("protect {attempt:?}"));
+        Err(NetError::Unreachable("no protect server here".into()))
+    }
 }
 
 /// The gate's view of `store` for one phase.
@@ -44,6 +76,19 @@ impl World for FuzzWorld {
     }
     fn conversation(&self) -> &dyn Conversation {
         self
+    }
+    fn ticket_system(&self, _: &Config) -> Box<dyn TicketSource + '_> {
+        Box::new(Nowhere(self))
+    }
+    fn protect_server(
+        &self,
+        _: &Config,
+        _: &Protect,
+    ) -> Result<Box<dyn ProtectServer + '_>, ConfigError> {
+        Ok(Box::new(Nowhere(self)))
+    }
+    fn run_files(&self, _: &ModuleSettings) -> Box<dyn RunFiles + '_> {
+        Box::new(&self.files)
     }
 }
 
@@ -101,6 +146,7 @@ pub fn user_canonical(data: &[u8]) -> bool {
             .with(canonical, 4242, &[], true)
             .alias(typed, canonical),
         audit: MemAudit::default(),
+        files: MemRunFiles::default(),
         unexpected: std::cell::RefCell::new(Vec::new()),
     };
     let login = Login {

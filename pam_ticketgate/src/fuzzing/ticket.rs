@@ -21,11 +21,12 @@ use serde_json::Value;
 
 use super::{NOWS, first_line, parts};
 use crate::config::{Config, Ticket};
+use crate::net::{NetError, Response};
 use crate::secret::Secret;
 use crate::ticket::token::MemTokenCache;
 use crate::ticket::{
-    Credentials, Docs, Facts, Fetch, FetchError, MAX_ID_LEN, Reply, TicketError, eval, fetch_docs,
-    normalise_id, systems,
+    Credentials, Docs, Facts, Fetch, MAX_ID_LEN, TicketError, eval, fetch_docs, normalise_id,
+    systems,
 };
 
 const CONFS: &[(&str, &str)] = &[
@@ -104,23 +105,23 @@ struct Fake<'a> {
 }
 
 impl Fake<'_> {
-    fn answer(&self, url: &url::Url) -> Result<Reply, FetchError> {
+    fn answer(&self, url: &url::Url) -> Result<Response, NetError> {
         self.asked.borrow_mut().push(url.clone());
         match self.bodies.borrow_mut().next() {
-            Some(body) => Ok(Reply {
+            Some(body) => Ok(Response {
                 status: 200,
                 body: body.to_vec(),
             }),
             None => {
                 *self.ran_out.borrow_mut() = true;
-                Err(FetchError::Unreachable("no answer".into()))
+                Err(NetError::Unreachable("no answer".into()))
             }
         }
     }
 }
 
 impl Fetch for Fake<'_> {
-    fn get(&self, url: &url::Url, _headers: &[(&str, &str)]) -> Result<Reply, FetchError> {
+    fn get(&self, url: &url::Url, _headers: &[(&str, &str)]) -> Result<Response, NetError> {
         self.answer(url)
     }
     fn post_form(
@@ -128,7 +129,7 @@ impl Fetch for Fake<'_> {
         url: &url::Url,
         _headers: &[(&str, &str)],
         _form: &[(&str, &str)],
-    ) -> Result<Reply, FetchError> {
+    ) -> Result<Response, NetError> {
         self.answer(url)
     }
 }

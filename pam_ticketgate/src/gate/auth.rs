@@ -127,17 +127,7 @@ impl Gate<'_> {
             exempt,
         };
         if scope.ticket {
-            use crate::ticket::login::{self, Prompter, Verdict};
-            /// The conversation as the ticket gate needs it (messages obey `PAM_SILENT`).
-            struct Ui<'g, 'a>(&'g Gate<'a>);
-            impl Prompter for Ui<'_, '_> {
-                fn ask(&self, message: &str, echo: bool) -> Option<crate::secret::Secret> {
-                    self.0.world.conversation().prompt(message, echo)
-                }
-                fn tell(&self, message: &str) {
-                    self.0.tell(message);
-                }
-            }
+            use crate::ticket::login::{self, Reach, Verdict};
             let host = self.world.host();
             let cfg = self.config.ticket.as_ref();
             let request = login::Request {
@@ -154,7 +144,12 @@ impl Gate<'_> {
                 },
                 now: self.now,
             };
-            match login::decide(&request, self.audit, &Ui(self), &login::connect_net) {
+            let system = self.world.ticket_system(self.config);
+            let reach = Reach {
+                system: system.as_ref(),
+                files: self.files(),
+            };
+            match login::decide(&request, self.audit, &super::Ui(self), &reach) {
                 Verdict::Accepted(id) => {
                     if !self
                         .world

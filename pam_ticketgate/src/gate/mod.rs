@@ -15,13 +15,17 @@ pub use outcome::Outcome;
 
 use crate::args::Credential;
 use crate::audit::{AuditSink, Event, EventName};
-use crate::config::{Config, Policy, Scope, Unprivileged};
+use crate::config::{Config, ConfigError, ModuleSettings, Policy, Protect, Scope, Unprivileged};
 use crate::directory::Directory;
 use crate::lifecycle;
 use crate::lockout::{self, Lock};
+use crate::protect::ProtectServer;
+use crate::run_files::RunFiles;
 use crate::scope::{self, HostNames};
 use crate::secret::Secret;
 use crate::store::{Attempt, Record, StateStore, StoreError};
+use crate::ticket::TicketSource;
+use crate::ticket::login::Prompter;
 use crate::user::UserName;
 
 /// The PAM phase being run, from the hook and its phase word.
@@ -123,13 +127,25 @@ pub struct PendingChange {
     pub shadow_before: Option<Secret>,
 }
 
-/// Everything outside the module's logic: state, directory, audit, host names, conversation.
+/// Everything outside the module's logic: state, directory, audit, host names, conversation,
+/// the ticket system, the protect server and the run files.
 pub trait World {
     fn store(&self, state_dir: &Path) -> Result<Box<dyn StateStore + '_>, StoreError>;
     fn audit(&self, audit_file: Option<&Path>) -> Box<dyn AuditSink + '_>;
     fn directory(&self) -> &dyn Directory;
     fn host(&self) -> HostNames;
     fn conversation(&self) -> &dyn Conversation;
+    /// The ticket system `[ticket]` names (its secrets and requests).
+    fn ticket_system(&self, config: &Config) -> Box<dyn TicketSource + '_>;
+    /// The protect server `protect` names, with the host token read (a config error if it
+    /// cannot be).
+    fn protect_server(
+        &self,
+        config: &Config,
+        protect: &Protect,
+    ) -> Result<Box<dyn ProtectServer + '_>, ConfigError>;
+    /// The breakers, caches, session records, break-glass codes, offline PINs and switch.
+    fn run_files(&self, module: &ModuleSettings) -> Box<dyn RunFiles + '_>;
 }
 
 /// Runs `phase` for `login` under `config` (loaded and checked by the caller).
@@ -142,6 +158,7 @@ pub fn run(phase: Phase, config: &Config, login: &Login, world: &dyn World, now:
         audit: audit.as_ref(),
         now,
         store: std::cell::OnceCell::new(),
+        files: std::cell::OnceCell::new(),
     };
     gate.run(phase)
 }
@@ -177,6 +194,20 @@ struct Gate<'a> {
     now: i64,
     /// The state store, opened (and its directory checked) once per phase.
     store: std::cell::OnceCell<Box<dyn StateStore + 'a>>,
+    /// The run files, made once per phase (`run_dir` is checked on first use).
+    files: std::cell::OnceCell<Box<dyn RunFiles + 'a>>,
+}
+
+/// The conversation as the ticket and login-protect gates need it (messages obey `PAM_SILENT`).
+struct Ui<'g, 'a>(&'g Gate<'a>);
+
+impl Prompter for Ui<'_, '_> {
+    fn ask(&self, message: &str, echo: bool) -> Option<Secret> {
+        self.0.world.conversation().prompt(message, echo)
+    }
+    fn tell(&self, message: &str) {
+        self.0.tell(message);
+    }
 }
 
 /// Who the login is for, once the scope and the directory have been asked.
@@ -336,6 +367,12 @@ impl<'a> Gate<'a> {
             .store(&self.config.module.state_dir)
             .map_err(|e| self.system_error(&e.to_string()))?;
         Ok(self.store.get_or_init(|| store).as_ref())
+    }
+
+    fn files(&self) -> &(dyn RunFiles + 'a) {
+        self.files
+            .get_or_init(|| self.world.run_files(&self.config.module))
+            .as_ref()
     }
 
     fn system_error(&self, message: &str) -> Outcome {

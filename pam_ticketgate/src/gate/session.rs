@@ -3,8 +3,7 @@
 
 use super::{Gate, Outcome, Subject};
 use crate::audit::EventName;
-use crate::run_dir::RunDir;
-use crate::session::{self, SessionRecord, Sessions};
+use crate::session::{self, SessionRecord};
 
 impl Gate<'_> {
     pub(super) fn session_open(&self, subject: Subject) -> Outcome {
@@ -31,11 +30,10 @@ impl Gate<'_> {
             ticket: ticket.clone(),
             start: self.now,
         };
-        let sessions =
-            match RunDir::open(&self.config.module.run_dir).and_then(|r| Sessions::new(&r)) {
-                Ok(s) => s,
-                Err(e) => return self.system_error(&e.to_string()),
-            };
+        let sessions = match self.files().sessions() {
+            Ok(s) => s,
+            Err(e) => return self.system_error(&e.to_string()),
+        };
         if let Err(e) = sessions.open(&record) {
             return self.system_error(&e.to_string());
         }
@@ -87,11 +85,10 @@ impl Gate<'_> {
         let Subject::Known { user, .. } = subject else {
             return Outcome::NotCovered;
         };
-        let sessions =
-            match RunDir::open(&self.config.module.run_dir).and_then(|r| Sessions::new(&r)) {
-                Ok(s) => s,
-                Err(e) => return self.system_error(&e.to_string()),
-            };
+        let sessions = match self.files().sessions() {
+            Ok(s) => s,
+            Err(e) => return self.system_error(&e.to_string()),
+        };
         match sessions.close(self.login.pid) {
             Some(r) => {
                 let event = self

@@ -3,8 +3,14 @@
 use super::*;
 use crate::audit::MemAudit;
 use crate::directory::MemDirectory;
+use crate::net::NetError;
+use crate::protect::Attempt as ProtectAttempt;
+use crate::run_files::MemRunFiles;
 use crate::store::{MemStore, Record};
-use std::cell::RefCell;
+use crate::ticket::token::TokenCache;
+use crate::ticket::{Docs, TicketError};
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 
 struct TestWorld {
     store: MemStore,
@@ -21,6 +27,99 @@ struct TestWorld {
     given_authtok: RefCell<Option<String>>,
     /// The handle's kept change, between the `password` and the `commit` line.
     pending: RefCell<Option<PendingChange>>,
+    /// `NAME=value` set in the PAM environment; `None`: a putenv fails the test.
+    env: RefCell<Option<Vec<String>>>,
+    /// Breakers, verdict cache, token, sessions, break-glass codes, offline PINs, the switch.
+    files: MemRunFiles,
+    /// The ticket system's answers, in order: the ticket document (as the `http` system
+    /// reads it) or an error. A fetch with nothing scripted fails the test.
+    tickets: RefCell<VecDeque<Result<serde_json::Value, TicketError>>>,
+    /// The protect server's answers (`unlocked`, or a network error), in order; a request
+    /// with nothing scripted fails the test.
+    protect: RefCell<VecDeque<Result<bool, NetError>>>,
+    /// Every attempt the protect server was asked about.
+    protect_asked: RefCell<Vec<String>>,
+    /// The login-protect host token cannot be read.
+    protect_secret_broken: Cell<bool>,
+}
+
+/// A test that scripted more than the login used is wrong about the login (kanidm's
+/// `TestHandler` does the same): every answer, ticket and server reply must be consumed.
+impl Drop for TestWorld {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let answers = self.answers.get_mut();
+        assert!(
+            answers.is_empty(),
+            "scripted answers never asked for: {answers:?}"
+        );
+        let tickets = self.tickets.get_mut();
+        assert!(
+            tickets.is_empty(),
+            "scripted tickets never fetched: {tickets:?}"
+        );
+        let protect = self.protect.get_mut();
+        assert!(
+            protect.is_empty(),
+            "scripted protect replies never asked for: {protect:?}"
+        );
+    }
+}
+
+/// The scripted ticket system.
+struct Tickets<'w>(&'w TestWorld);
+
+impl TicketSource for Tickets<'_> {
+    fn fetch(
+        &self,
+        cfg: &crate::config::Ticket,
+        id: &str,
+        tokens: &dyn TokenCache,
+        now: i64,
+    ) -> Result<Docs, TicketError> {
+        let answer = self.0.tickets.borrow_mut().pop_front();
+        let document = answer.unwrap_or_else(|| panic!("unexpected fetch of ticket {id:?}"))?;
+        /// The document as the ticket system's one answer.
+        struct One(serde_json::Value);
+        impl crate::ticket::Fetch for One {
+            fn get(
+                &self,
+                _: &url::Url,
+                _: &[(&str, &str)],
+            ) -> Result<crate::net::Response, NetError> {
+                Ok(crate::net::Response {
+                    status: 200,
+                    body: self.0.to_string().into_bytes(),
+                })
+            }
+            fn post_form(
+                &self,
+                url: &url::Url,
+                h: &[(&str, &str)],
+                _: &[(&str, &str)],
+            ) -> Result<crate::net::Response, NetError> {
+                self.get(url, h)
+            }
+        }
+        let creds = crate::ticket::Credentials::Bearer(Secret::new("tok".into()));
+        crate::ticket::fetch_docs(cfg, id, &creds, &One(document), tokens, now)
+    }
+}
+
+/// The scripted protect server.
+struct ProtectScript<'w>(&'w TestWorld);
+
+impl ProtectServer for ProtectScript<'_> {
+    fn attempt(&self, a: &ProtectAttempt) -> Result<bool, NetError> {
+        self.0.protect_asked.borrow_mut().push(format!(
+            "{} {} {} {} {}",
+            a.service_id, a.user, a.host, a.service, a.rhost
+        ));
+        let answer = self.0.protect.borrow_mut().pop_front();
+        answer.unwrap_or_else(|| panic!("unexpected protect request {a:?}"))
+    }
 }
 
 impl World for TestWorld {
@@ -39,6 +138,27 @@ impl World for TestWorld {
     }
     fn conversation(&self) -> &dyn Conversation {
         self
+    }
+    fn ticket_system(&self, _: &Config) -> Box<dyn TicketSource + '_> {
+        Box::new(Tickets(self))
+    }
+    fn protect_server(
+        &self,
+        config: &Config,
+        protect: &Protect,
+    ) -> Result<Box<dyn ProtectServer + '_>, ConfigError> {
+        if self.protect_secret_broken.get() {
+            return Err(ConfigError::Secret {
+                path: config.path.clone(),
+                key: "login_protect.secret_file".into(),
+                file: protect.secret_file.clone(),
+                problem: "not found".into(),
+            });
+        }
+        Ok(Box::new(ProtectScript(self)))
+    }
+    fn run_files(&self, _: &ModuleSettings) -> Box<dyn RunFiles + '_> {
+        Box::new(&self.files)
     }
 }
 
@@ -67,7 +187,11 @@ impl Conversation for TestWorld {
         self.delays.borrow_mut().push(d);
     }
     fn putenv(&self, kv: &str) -> bool {
-        panic!("unexpected putenv {kv:?}");
+        match self.env.borrow_mut().as_mut() {
+            Some(env) => env.push(kv.to_string()),
+            None => panic!("unexpected putenv {kv:?}"),
+        }
+        true
     }
     fn keep_pending(&self, change: PendingChange) -> bool {
         *self.pending.borrow_mut() = Some(change);
@@ -104,6 +228,12 @@ fn case(config: &str) -> Case {
         authtok_set: RefCell::new(None),
         given_authtok: RefCell::new(None),
         pending: RefCell::new(None),
+        env: RefCell::new(None),
+        files: MemRunFiles::default(),
+        tickets: RefCell::new(VecDeque::new()),
+        protect: RefCell::new(VecDeque::new()),
+        protect_asked: RefCell::new(Vec::new()),
+        protect_secret_broken: Cell::new(false),
     };
     Case {
         config: config.to_string(),
@@ -543,46 +673,17 @@ fn logins_outside_every_scope_are_left_alone() {
 #[test]
 fn corrupt_state_fails_closed() {
     let c = case(POLICY);
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("alice.state"), b"garbage").unwrap();
-    let fs = crate::store::FileStore::open(d.path()).unwrap();
-    assert!(fs.load(&UserName::parse("alice").unwrap()).is_err());
-    // The same through the gate: a world whose store is that directory.
-    struct FsWorld<'a>(&'a TestWorld, PathBuf);
-    impl World for FsWorld<'_> {
-        fn store(&self, _: &Path) -> Result<Box<dyn StateStore + '_>, StoreError> {
-            Ok(Box::new(crate::store::FileStore::open(&self.1)?))
-        }
-        fn audit(&self, f: Option<&Path>) -> Box<dyn AuditSink + '_> {
-            self.0.audit(f)
-        }
-        fn directory(&self) -> &dyn Directory {
-            self.0.directory()
-        }
-        fn host(&self) -> HostNames {
-            self.0.host()
-        }
-        fn conversation(&self) -> &dyn Conversation {
-            self.0
-        }
-    }
-    let w = FsWorld(&c.world, d.path().to_path_buf());
+    c.world.store.corrupt.lock().unwrap().insert("alice".into());
+    assert_eq!(c.run(Phase::Preauth, &login("alice"), 0), Outcome::Locked);
     assert_eq!(
-        c.run_in(&w, Phase::Preauth, &login("alice"), 0),
-        Outcome::Locked
-    );
-    assert_eq!(
-        c.run_in(&w, Phase::Account, &login("alice"), 0),
+        c.run(Phase::Account, &login("alice"), 0),
         Outcome::AccountLocked
     );
     let authed = Login {
         authenticated: true,
         ..login("alice")
     };
-    assert_eq!(
-        c.run_in(&w, Phase::Account, &authed, 0),
-        Outcome::AccountLocked
-    );
+    assert_eq!(c.run(Phase::Account, &authed, 0), Outcome::AccountLocked);
     assert!(
         c.world
             .audit
@@ -592,9 +693,13 @@ fn corrupt_state_fails_closed() {
             .iter()
             .any(|e| e.contains("corrupt") && e.contains("ticketgate reset"))
     );
-    assert_eq!(
-        std::fs::read(d.path().join("alice.state")).unwrap(),
-        b"garbage"
+    // Never replaced: the record still reads as corrupt (FileStore's side of this is
+    // store::tests::corrupt_record_is_reported_not_replaced).
+    assert!(
+        c.world
+            .store
+            .load(&UserName::parse("alice").unwrap())
+            .is_err()
     );
 }
 
@@ -620,6 +725,7 @@ fn protected_scope_with_an_unusable_secret_file_fails_closed() {
     let c = case(
         "version = 1\n[[scope]]\nlogin_protect = true\n[login_protect]\nurl = \"https://p.example.com\"\nservice_id = \"x\"\nsecret_file = \"/nonexistent/protect.secret\"\n",
     );
+    c.world.protect_secret_broken.set(true);
     assert_eq!(
         c.run(Phase::Preauth, &login("alice"), 0),
         Outcome::ConfigBroken
@@ -1146,12 +1252,7 @@ fn a_credential_from_an_earlier_module_is_checked_without_prompting() {
 fn a_session_without_the_ticket_line_counts_as_activity() {
     // Regression (issue 11): ssh public-key logins never pass the `ticket` line; a user who logs
     // in that way every 20 days was locked as inactive on day 40.
-    let run = tempfile::tempdir().unwrap();
-    let config = POLICY.replace(
-        "[module]\n",
-        &format!("[module]\nrun_dir = \"{}\"\n", run.path().display()),
-    );
-    let c = case(&format!("{config}inactive_after = \"30d\"\n"));
+    let c = case(&format!("{POLICY}inactive_after = \"30d\"\n"));
     let t0 = 20_000 * DAY;
     for day in [0, 20, 40, 60] {
         let now = t0 + day * DAY;
@@ -1239,3 +1340,6 @@ fn shadow_changes_count_for_expiry_and_passwd_e_means_must_change() {
     );
     assert!(c.world.audit.names().contains(&"must_change"));
 }
+
+/// The ticket and login-protect paths over the scripted ticket system, protect server and run files.
+mod outside;

@@ -239,6 +239,7 @@ fn tls_to_a_server_that_does_not_speak_it_is_denied() {
 
 #[test]
 fn unreadable_or_empty_ca_file_fails_at_construction() {
+    crate::test_support::needs_root!("unreadable_or_empty_ca_file_fails_at_construction");
     let e = Client::new(Duration::from_secs(1), Some(Path::new("/no/such/ca.pem"))).unwrap_err();
     assert!(e.to_string().contains("/no/such/ca.pem"), "{e}");
     let dir = tempfile::tempdir().unwrap();
@@ -252,6 +253,7 @@ fn unreadable_or_empty_ca_file_fails_at_construction() {
 /// CA and vouch for any server). It is refused before it is read, naming the fix.
 #[test]
 fn world_writable_ca_file_is_refused_issue_12() {
+    crate::test_support::needs_root!("world_writable_ca_file_is_refused_issue_12");
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");

@@ -1,14 +1,16 @@
 //! Login protect (PassLogic model): asks the protect server whether the user unlocked this login, with the breaker, the administrator's switch and the offline PIN.
 
 pub(crate) mod client;
+pub mod login;
 pub mod pin;
 pub mod switch;
 
+use std::path::Path;
 use std::time::Duration;
 
 pub use client::answer_of;
 
-use crate::config::Protect;
+use crate::config::{ConfigError, Protect, read_secret_file};
 use crate::net::{Client, NetError};
 use crate::offline::Breaker;
 use crate::secret::Secret;
@@ -41,18 +43,31 @@ pub enum Check {
 
 /// The protect server as the gate sees it: the HTTP client in production, a script in tests.
 pub trait ProtectServer {
+    /// `POST /v1/attempt`: `Ok(true)` = the user unlocked this login (the unlock is used up).
     fn attempt(&self, attempt: &Attempt) -> Result<bool, NetError>;
 }
 
 /// The real server at `[login_protect] url`, authenticated with the host's bearer token.
-pub struct HttpServer<'a> {
-    pub protect: &'a Protect,
-    pub token: &'a Secret,
+pub struct HttpServer {
+    protect: Protect,
+    token: Secret,
 }
 
-impl ProtectServer for HttpServer<'_> {
+impl HttpServer {
+    /// The server `protect` names, with the token read from its `secret_file` (checked as the
+    /// config is; `config` names the file in errors).
+    pub fn connect(config: &Path, protect: &Protect) -> Result<Self, ConfigError> {
+        let token = read_secret_file(config, "login_protect.secret_file", &protect.secret_file)?;
+        Ok(Self {
+            protect: protect.clone(),
+            token,
+        })
+    }
+}
+
+impl ProtectServer for HttpServer {
     fn attempt(&self, attempt: &Attempt) -> Result<bool, NetError> {
-        client::attempt(self.protect, self.token, attempt)
+        client::attempt(&self.protect, &self.token, attempt)
     }
 }
 
@@ -60,7 +75,7 @@ impl ProtectServer for HttpServer<'_> {
 /// unreachable (for `retry_after`), closes it when it answers.
 pub fn check(
     server: &dyn ProtectServer,
-    breaker: &Breaker,
+    breaker: &dyn Breaker,
     retry_after: Duration,
     attempt: &Attempt,
     now: i64,

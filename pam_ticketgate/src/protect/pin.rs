@@ -115,6 +115,7 @@ mod tests {
 
     #[test]
     fn set_then_verify() {
+        crate::test_support::needs_root!("set_then_verify");
         let d = tempfile::tempdir().unwrap();
         set(d.path(), &alice(), &Secret::new("482916".into())).unwrap();
         assert!(verify(d.path(), &alice(), &Secret::new("482916".into())).unwrap());
@@ -147,6 +148,7 @@ mod tests {
 
     #[test]
     fn tampered_or_loose_files_are_unusable() {
+        crate::test_support::needs_root!("tampered_or_loose_files_are_unusable");
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let pin = Secret::new("482916".into());

@@ -41,6 +41,7 @@ mod tests {
 
     #[test]
     fn off_and_on_again() {
+        crate::test_support::needs_root!("off_and_on_again");
         let d = tempfile::tempdir().unwrap();
         assert!(!is_disabled(d.path()));
         set_disabled(d.path(), true, "root", 5).unwrap();

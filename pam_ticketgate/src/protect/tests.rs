@@ -37,39 +37,42 @@ const RETRY: Duration = Duration::from_secs(30);
 
 #[test]
 fn unlocked_and_locked_pass_through() {
-    let d = tempfile::tempdir().unwrap();
-    let b = Breaker::new(&crate::run_dir::RunDir::open(d.path()).unwrap(), BREAKER);
+    let files = crate::run_files::MemRunFiles::default();
+    let b = crate::run_files::RunFiles::breaker(&files, BREAKER).unwrap();
+    let b = b.as_ref();
     let s = Script::new(vec![Ok(true), Ok(false)]);
-    assert_eq!(check(&s, &b, RETRY, &A, 100), Check::Unlocked);
-    assert_eq!(check(&s, &b, RETRY, &A, 100), Check::Locked);
+    assert_eq!(check(&s, b, RETRY, &A, 100), Check::Unlocked);
+    assert_eq!(check(&s, b, RETRY, &A, 100), Check::Locked);
 }
 
 #[test]
 fn unreachable_trips_the_breaker_for_retry_after_then_asks_again() {
-    let d = tempfile::tempdir().unwrap();
-    let b = Breaker::new(&crate::run_dir::RunDir::open(d.path()).unwrap(), BREAKER);
+    let files = crate::run_files::MemRunFiles::default();
+    let b = crate::run_files::RunFiles::breaker(&files, BREAKER).unwrap();
+    let b = b.as_ref();
     let s = Script::new(vec![
         Err(NetError::Unreachable("connection refused".into())),
         Ok(false),
     ]);
-    assert!(matches!(check(&s, &b, RETRY, &A, 100), Check::Offline(_)));
+    assert!(matches!(check(&s, b, RETRY, &A, 100), Check::Offline(_)));
     assert_eq!(s.calls.get(), 1);
     // Inside retry_after: offline without a request.
-    assert!(matches!(check(&s, &b, RETRY, &A, 129), Check::Offline(_)));
+    assert!(matches!(check(&s, b, RETRY, &A, 129), Check::Offline(_)));
     assert_eq!(s.calls.get(), 1);
     // After it: the server is asked again, and its answer closes the breaker.
-    assert_eq!(check(&s, &b, RETRY, &A, 130), Check::Locked);
+    assert_eq!(check(&s, b, RETRY, &A, 130), Check::Locked);
     assert_eq!(s.calls.get(), 2);
     assert!(!b.is_open(131));
 }
 
 #[test]
 fn denied_never_falls_back_and_does_not_trip() {
-    let d = tempfile::tempdir().unwrap();
-    let b = Breaker::new(&crate::run_dir::RunDir::open(d.path()).unwrap(), BREAKER);
+    let files = crate::run_files::MemRunFiles::default();
+    let b = crate::run_files::RunFiles::breaker(&files, BREAKER).unwrap();
+    let b = b.as_ref();
     let s = Script::new(vec![Err(NetError::Denied("HTTP 401".into()))]);
     assert_eq!(
-        check(&s, &b, RETRY, &A, 100),
+        check(&s, b, RETRY, &A, 100),
         Check::Denied("HTTP 401".into())
     );
     assert!(!b.is_open(100));

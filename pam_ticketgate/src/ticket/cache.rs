@@ -37,6 +37,41 @@ pub(crate) struct CacheFile {
     pub(crate) accepted: Vec<Accepted>,
 }
 
+/// Accepted tickets as the ticket gate uses them: files in production ([`TicketCache`]),
+/// memory in tests.
+pub trait VerdictCache {
+    /// The user's records; anything unreadable or untrusted reads as none.
+    fn load(&self, user: &str) -> Vec<Accepted>;
+    /// Records an online acceptance (best effort: a cache that cannot be written costs a
+    /// request later).
+    fn record(&self, user: &str, accepted: Accepted) -> Result<(), String>;
+
+    /// A record for `(ticket, host)` accepted within `max_age` seconds whose window (if any)
+    /// is still open at `now`.
+    fn find(
+        &self,
+        user: &str,
+        ticket: &str,
+        host: &str,
+        max_age: i64,
+        now: i64,
+    ) -> Option<Accepted> {
+        self.load(user)
+            .into_iter()
+            .find(|a| fresh(a, ticket, host, max_age, now))
+    }
+}
+
+/// A borrowed cache is a cache (a test keeps the one it inspects).
+impl<T: VerdictCache + ?Sized> VerdictCache for &T {
+    fn load(&self, user: &str) -> Vec<Accepted> {
+        (**self).load(user)
+    }
+    fn record(&self, user: &str, accepted: Accepted) -> Result<(), String> {
+        (**self).record(user, accepted)
+    }
+}
+
 /// The per-user cache files.
 pub struct TicketCache {
     dir: PathBuf,
@@ -56,10 +91,12 @@ impl TicketCache {
         let hex: String = user.bytes().map(|b| format!("{b:02x}")).collect();
         self.dir.join(hex)
     }
+}
 
+impl VerdictCache for TicketCache {
     /// The user's records; a file that is missing, unreadable, not root's, open to others or
     /// written for another user reads as empty (the network is asked, which can only cost time).
-    pub fn load(&self, user: &str) -> Vec<Accepted> {
+    fn load(&self, user: &str) -> Vec<Accepted> {
         let Ok(mut file) = fsutil::private().read(true).open(self.file(user)) else {
             return Vec::new();
         };
@@ -73,27 +110,12 @@ impl TicketCache {
         decode(&bytes, user)
     }
 
-    /// A record for `(ticket, host)` accepted within `max_age` seconds whose window (if any)
-    /// is still open at `now`.
-    pub fn find(
-        &self,
-        user: &str,
-        ticket: &str,
-        host: &str,
-        max_age: i64,
-        now: i64,
-    ) -> Option<Accepted> {
-        self.load(user)
-            .into_iter()
-            .find(|a| fresh(a, ticket, host, max_age, now))
-    }
-
     /// Records an online acceptance (best effort: a cache that cannot be written costs a request later).
     ///
     /// Written in place under an exclusive lock, not by temp file + rename: on ext4 a rename
     /// over an existing file forces a flush (milliseconds on a busy disk, on every login). A
     /// reader that catches a half-written file sees no records, which only costs a request.
-    pub fn record(&self, user: &str, accepted: Accepted) -> Result<(), String> {
+    fn record(&self, user: &str, accepted: Accepted) -> Result<(), String> {
         let path = self.file(user);
         let err = |e: std::io::Error| format!("{}: {e}", path.display());
         let mut file = fsutil::lock(&path).map_err(err)?;
@@ -170,6 +192,9 @@ mod tests {
 
     #[test]
     fn finds_only_fresh_records_for_the_same_ticket_and_host_with_an_open_window() {
+        crate::test_support::needs_root!(
+            "finds_only_fresh_records_for_the_same_ticket_and_host_with_an_open_window"
+        );
         let d = tempfile::tempdir().unwrap();
         let c = cache(d.path());
         c.record("alice", acc("CHG0000001", 1000, Some(5000)))
@@ -195,6 +220,7 @@ mod tests {
 
     #[test]
     fn a_file_others_can_write_is_ignored() {
+        crate::test_support::needs_root!("a_file_others_can_write_is_ignored");
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let c = cache(d.path());
@@ -206,6 +232,7 @@ mod tests {
 
     #[test]
     fn rerecording_replaces_and_the_list_stays_bounded() {
+        crate::test_support::needs_root!("rerecording_replaces_and_the_list_stays_bounded");
         let d = tempfile::tempdir().unwrap();
         let c = cache(d.path());
         for i in 0..40 {
@@ -245,6 +272,9 @@ mod tests {
     /// name and bob's login reused alice's accepted ticket. The file names its user now.
     #[test]
     fn a_cache_file_renamed_to_another_user_is_not_accepted_issue_12() {
+        crate::test_support::needs_root!(
+            "a_cache_file_renamed_to_another_user_is_not_accepted_issue_12"
+        );
         let d = tempfile::tempdir().unwrap();
         let c = cache(d.path());
         c.record("alice", acc("CHG0000001", 1000, None)).unwrap();
@@ -260,6 +290,7 @@ mod tests {
 
     #[test]
     fn a_cache_file_not_roots_is_ignored_issue_12() {
+        crate::test_support::needs_root!("a_cache_file_not_roots_is_ignored_issue_12");
         let d = tempfile::tempdir().unwrap();
         let c = cache(d.path());
         c.record("alice", acc("T1", 1, None)).unwrap();

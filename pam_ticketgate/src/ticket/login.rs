@@ -4,14 +4,13 @@
 
 use std::path::Path;
 
-use super::breakglass::{Breakglass, Check};
-use super::cache::{Accepted, TicketCache};
-use super::token::FileTokenCache;
-use super::{CondResult, Credentials, Facts, Fetch, TicketError, normalise_id};
+use super::breakglass::Check;
+use super::cache::{Accepted, VerdictCache};
+use super::{CondResult, Credentials, Facts, TicketError, TicketSource, normalise_id};
 use crate::audit::{AuditSink, Event, EventName};
 use crate::config::{Config, Ticket, TicketFallback};
-use crate::offline::Breaker;
-use crate::run_dir::{RunDir, RunDirError};
+use crate::run_dir::RunDirError;
+use crate::run_files::RunFiles;
 use crate::secret::Secret;
 
 /// What the ticket gate decided for this login.
@@ -35,16 +34,6 @@ pub trait Prompter {
     fn ask(&self, message: &str, echo: bool) -> Option<Secret>;
     /// One short line (an error message; nothing under `PAM_SILENT`).
     fn tell(&self, message: &str);
-}
-
-/// Makes the HTTP client for `[ticket]` (the real one, or a fake in tests).
-pub type Connect<'a> = &'a dyn Fn(&Ticket) -> Result<Box<dyn Fetch + 'a>, TicketError>;
-
-/// The production client: `net::Client` with the ticket's deadline and `ca_file`.
-pub fn connect_net(cfg: &Ticket) -> Result<Box<dyn Fetch>, TicketError> {
-    crate::net::Client::new(cfg.timeout, cfg.ca_file.as_deref())
-        .map(|c| Box::new(c) as Box<dyn Fetch>)
-        .map_err(|e| TicketError::Config(e.to_string()))
 }
 
 /// The login being decided.
@@ -73,20 +62,22 @@ pub fn conditions_line(results: &[CondResult]) -> String {
         .join("; ")
 }
 
+/// What the ticket gate reaches outside: the ticket system and the run files.
+pub struct Reach<'a> {
+    pub system: &'a dyn TicketSource,
+    pub files: &'a dyn RunFiles,
+}
+
 struct Run<'a> {
     req: &'a Request<'a>,
     cfg: &'a Ticket,
     audit: &'a dyn AuditSink,
     ui: &'a dyn Prompter,
+    reach: &'a Reach<'a>,
 }
 
 /// Decides the ticket for `req` (the scope requires one).
-pub fn decide(
-    req: &Request,
-    audit: &dyn AuditSink,
-    ui: &dyn Prompter,
-    connect: Connect,
-) -> Verdict {
+pub fn decide(req: &Request, audit: &dyn AuditSink, ui: &dyn Prompter, reach: &Reach) -> Verdict {
     let Some(cfg) = req.config.ticket.as_ref() else {
         audit.error(&format!(
             "config {}: a scope sets ticket = true but there is no [ticket] section",
@@ -99,8 +90,9 @@ pub fn decide(
         cfg,
         audit,
         ui,
+        reach,
     }
-    .decide(connect)
+    .decide()
 }
 
 impl Run<'_> {
@@ -148,7 +140,7 @@ impl Run<'_> {
         Verdict::Accepted(id.to_string())
     }
 
-    fn decide(&self, connect: Connect) -> Verdict {
+    fn decide(&self) -> Verdict {
         let Some(typed) = self.ui.ask(&self.cfg.prompt, true) else {
             return Verdict::NoAnswer;
         };
@@ -163,11 +155,8 @@ impl Run<'_> {
         let (now, user, host) = (self.req.now, &self.req.facts.user, &self.req.facts.host);
         // The cache, breaker and token files live under run_dir: nothing is read or written
         // there unless it passes the checks state_dir gets (fail closed otherwise).
-        let run_dir = match RunDir::open(&self.req.config.module.run_dir) {
-            Ok(r) => r,
-            Err(e) => return self.unusable(&e),
-        };
-        let cache = match TicketCache::new(&run_dir) {
+        let files = self.reach.files;
+        let cache = match files.verdicts() {
             Ok(c) => c,
             Err(e) => return self.unusable(&e),
         };
@@ -175,29 +164,23 @@ impl Run<'_> {
         if cache_secs > 0 && cache.find(user, &id, host, cache_secs, now).is_some() {
             return self.accept(&id, "cache", None);
         }
-        let breaker = Breaker::new(&run_dir, "ticket");
+        let breaker = match files.breaker("ticket") {
+            Ok(b) => b,
+            Err(e) => return self.unusable(&e),
+        };
         if breaker.is_open(now) {
-            return self.offline(&id, "breaker open (retry_after)", &cache);
+            return self.offline(&id, "breaker open (retry_after)", cache.as_ref());
         }
-        let creds = match Credentials::load(&self.req.config.path, self.cfg) {
-            Ok(c) => c,
-            Err(e) => return self.broken(&e),
+        let tokens = match files.tokens() {
+            Ok(t) => t,
+            Err(e) => return self.unusable(&e),
         };
-        let http = match connect(self.cfg) {
-            Ok(h) => h,
-            Err(e) => return self.broken(&e),
-        };
-        let tokens = FileTokenCache::new(&run_dir);
-        let checked = super::check(
-            self.cfg,
-            &id,
-            &creds,
-            http.as_ref(),
-            &tokens,
-            &self.req.facts,
-            now,
-        );
-        match checked {
+        let fetched = self
+            .reach
+            .system
+            .fetch(self.cfg, &id, tokens.as_ref(), now)
+            .map(|docs| super::evaluate(self.cfg, docs, &self.req.facts, now));
+        match fetched {
             Ok(c) => {
                 breaker.close();
                 if !c.accepted() {
@@ -216,7 +199,7 @@ impl Run<'_> {
             }
             Err(TicketError::Unreachable(why)) => {
                 breaker.trip(now, self.req.config.offline.retry_after);
-                self.offline(&id, &why, &cache)
+                self.offline(&id, &why, cache.as_ref())
             }
             Err(e @ TicketError::Config(_)) => self.broken(&e),
             Err(e) => {
@@ -253,7 +236,7 @@ impl Run<'_> {
     }
 
     /// The system is unreachable: `[offline] ticket`, in order.
-    fn offline(&self, id: &str, why: &str, cache: &TicketCache) -> Verdict {
+    fn offline(&self, id: &str, why: &str, cache: &dyn VerdictCache) -> Verdict {
         let offline = &self.req.config.offline;
         let now = self.req.now;
         for mode in &offline.ticket {
@@ -292,7 +275,7 @@ impl Run<'_> {
 
     /// `None` = no codes exist (try the next fallback).
     fn breakglass(&self, id: &str, why: &str) -> Option<Verdict> {
-        let store = Breakglass::new(&self.req.config.module.state_dir);
+        let store = self.reach.files.breakglass();
         match store.remaining() {
             Ok(0) => return None,
             Ok(_) => {}

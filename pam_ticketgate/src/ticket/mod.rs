@@ -18,9 +18,10 @@ use base64::Engine as _;
 use serde_json::Value;
 
 pub use eval::{CondResult, Docs, Facts};
-pub use fetch::{Fetch, FetchError, Reply};
+pub use fetch::{Fetch, NetTicketSource, TicketSource};
 
 use crate::config::{Auth, Ticket, read_secret_file};
+use crate::net::NetError;
 use crate::secret::Secret;
 
 /// The longest ticket ID accepted (checked before the pattern and before any request).
@@ -126,11 +127,11 @@ impl fmt::Display for TicketError {
 
 impl std::error::Error for TicketError {}
 
-impl From<FetchError> for TicketError {
-    fn from(e: FetchError) -> Self {
+impl From<NetError> for TicketError {
+    fn from(e: NetError) -> Self {
         match e {
-            FetchError::Unreachable(m) => Self::Unreachable(m),
-            FetchError::Denied(m) => Self::Denied(m),
+            NetError::Unreachable(m) => Self::Unreachable(m),
+            NetError::Denied(m) => Self::Denied(m),
         }
     }
 }
@@ -249,13 +250,18 @@ pub fn check(
     now: i64,
 ) -> Result<Checked, TicketError> {
     let docs = fetch_docs(cfg, id, creds, http, tokens, now)?;
+    Ok(evaluate(cfg, docs, facts, now))
+}
+
+/// Every condition of `cfg` over the fetched `docs`.
+pub fn evaluate(cfg: &Ticket, docs: Docs, facts: &Facts, now: i64) -> Checked {
     let results = eval::evaluate_all(&cfg.conditions, &docs, facts, now);
     let window_end = eval::window_end(&cfg.conditions, &docs);
-    Ok(Checked {
+    Checked {
         docs,
         results,
         window_end,
-    })
+    }
 }
 
 /// The request headers: the vendor's `Accept` and authentication (`oauth`: the whole

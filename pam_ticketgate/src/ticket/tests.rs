@@ -5,6 +5,7 @@ use serde_json::json;
 use super::systems::tests::cfg;
 use super::token::MemTokenCache;
 use super::*;
+use crate::net::Response;
 
 /// One request as the fake saw it: URL and headers.
 type Seen = (String, Vec<(String, String)>);
@@ -12,12 +13,12 @@ type Seen = (String, Vec<(String, String)>);
 /// Answers scripted per path; records every request (URL and header names/values).
 #[derive(Default)]
 struct Fake {
-    answers: Vec<(&'static str, Result<Value, FetchError>)>,
+    answers: Vec<(&'static str, Result<Value, NetError>)>,
     seen: RefCell<Vec<Seen>>,
 }
 
 impl Fake {
-    fn answer(&self, url: &url::Url, headers: &[(&str, &str)]) -> Result<Reply, FetchError> {
+    fn answer(&self, url: &url::Url, headers: &[(&str, &str)]) -> Result<Response, NetError> {
         self.seen.borrow_mut().push((
             url.to_string(),
             headers
@@ -30,7 +31,7 @@ impl Fake {
             .iter()
             .find(|(p, _)| url.path().ends_with(p))
             .unwrap_or_else(|| panic!("unexpected request {url}"));
-        a.clone().map(|v| Reply {
+        a.clone().map(|v| Response {
             status: 200,
             body: v.to_string().into_bytes(),
         })
@@ -38,7 +39,7 @@ impl Fake {
 }
 
 impl Fetch for Fake {
-    fn get(&self, url: &url::Url, headers: &[(&str, &str)]) -> Result<Reply, FetchError> {
+    fn get(&self, url: &url::Url, headers: &[(&str, &str)]) -> Result<Response, NetError> {
         self.answer(url, headers)
     }
     fn post_form(
@@ -46,7 +47,7 @@ impl Fetch for Fake {
         url: &url::Url,
         headers: &[(&str, &str)],
         _form: &[(&str, &str)],
-    ) -> Result<Reply, FetchError> {
+    ) -> Result<Response, NetError> {
         self.answer(url, headers)
     }
 }
@@ -263,8 +264,8 @@ fn transport_errors_keep_their_kind() {
     let c = cfg("system = \"http\"\nurl = \"http://127.0.0.1:9/t/{id}\"\nsecret_file = \"/s\"\n");
     let creds = Credentials::Bearer(Secret::new("t".into()));
     for (e, unreachable) in [
-        (FetchError::Unreachable("HTTP 503".into()), true),
-        (FetchError::Denied("HTTP 401".into()), false),
+        (NetError::Unreachable("HTTP 503".into()), true),
+        (NetError::Denied("HTTP 401".into()), false),
     ] {
         let fake = Fake {
             answers: vec![("/t/T1", Err(e))],

@@ -25,6 +25,16 @@ pub trait TokenCache {
     fn store(&self, token: &Secret, expires_at: i64);
 }
 
+/// A borrowed cache is a cache (a test keeps the one it inspects).
+impl<T: TokenCache + ?Sized> TokenCache for &T {
+    fn load(&self, now: i64) -> Option<Secret> {
+        (**self).load(now)
+    }
+    fn store(&self, token: &Secret, expires_at: i64) {
+        (**self).store(token, expires_at);
+    }
+}
+
 /// `run_dir/ticket-token`: `<expires_at> <token>`, written by temp file + rename.
 pub struct FileTokenCache {
     path: PathBuf,

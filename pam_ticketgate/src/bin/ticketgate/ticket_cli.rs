@@ -4,7 +4,8 @@
 use crate::cli::BreakglassAction;
 use pam_ticketgate::config::Config;
 use pam_ticketgate::scope::HostNames;
-use pam_ticketgate::ticket::login::{self, connect_net};
+use pam_ticketgate::ticket::fetch::connect_net;
+use pam_ticketgate::ticket::login;
 use pam_ticketgate::ticket::token::FileTokenCache;
 use pam_ticketgate::ticket::{self, Credentials, Facts, breakglass::Breakglass};
 
@@ -45,7 +46,7 @@ pub fn test_ticket(
         "ticket {id} ({system}) for user {user} on {} / {}:",
         facts.host, facts.host_fqdn
     );
-    match ticket::check(cfg, &id, &creds, http.as_ref(), &tokens, &facts, now) {
+    match ticket::check(cfg, &id, &creds, &http, &tokens, &facts, now) {
         Ok(checked) => {
             for r in &checked.results {
                 println!(

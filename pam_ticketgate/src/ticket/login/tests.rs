@@ -1,24 +1,52 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
 use super::*;
 use crate::audit::MemAudit;
-use crate::ticket::{FetchError, Reply};
+use crate::net::{NetError, Response};
+use crate::run_files::MemRunFiles;
+use crate::ticket::token::TokenCache;
+use crate::ticket::{Docs, Fetch, fetch_docs};
 
 /// Answers every GET with the same scripted result and counts requests.
 struct Fake {
-    answer: Result<Value, FetchError>,
+    answer: Result<Value, NetError>,
     calls: AtomicUsize,
 }
 
+/// The ticket system behind the fake network: the `http` system's own requests and reading,
+/// with the credentials the secret file would hold.
+impl TicketSource for Fake {
+    fn fetch(
+        &self,
+        cfg: &Ticket,
+        id: &str,
+        tokens: &dyn TokenCache,
+        now: i64,
+    ) -> Result<Docs, TicketError> {
+        let creds = Credentials::Bearer(Secret::new("tok".into()));
+        fetch_docs(cfg, id, &creds, &self, tokens, now)
+    }
+}
+
+/// A ticket system whose secret file cannot be used.
+struct NoSecret;
+
+impl TicketSource for NoSecret {
+    fn fetch(&self, _: &Ticket, _: &str, _: &dyn TokenCache, _: i64) -> Result<Docs, TicketError> {
+        Err(TicketError::Config(
+            "ticket.secret_file /etc/ticketgate/token.secret: not found".into(),
+        ))
+    }
+}
+
 impl Fetch for &Fake {
-    fn get(&self, _url: &url::Url, _h: &[(&str, &str)]) -> Result<Reply, FetchError> {
+    fn get(&self, _url: &url::Url, _h: &[(&str, &str)]) -> Result<Response, NetError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.answer.clone().map(|v| Reply {
+        self.answer.clone().map(|v| Response {
             status: 200,
             body: v.to_string().into_bytes(),
         })
@@ -28,16 +56,26 @@ impl Fetch for &Fake {
         url: &url::Url,
         h: &[(&str, &str)],
         _f: &[(&str, &str)],
-    ) -> Result<Reply, FetchError> {
+    ) -> Result<Response, NetError> {
         self.get(url, h)
     }
 }
 
-/// Scripted answers to prompts; records every prompt and message.
+/// Scripted answers to prompts; records every prompt and message. An answer left unused
+/// fails the test (the login asked less than the test thinks).
 #[derive(Default)]
 struct Ui {
     answers: RefCell<VecDeque<&'static str>>,
     log: RefCell<Vec<String>>,
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let left = self.answers.get_mut();
+        if !std::thread::panicking() && !left.is_empty() {
+            panic!("scripted answers never asked for: {left:?}");
+        }
+    }
 }
 
 impl Prompter for Ui {
@@ -54,28 +92,23 @@ impl Prompter for Ui {
 }
 
 struct Case {
-    dir: tempfile::TempDir,
     config: Config,
+    /// Breakers, the verdict cache and the break-glass codes, kept between logins.
+    files: MemRunFiles,
 }
 
 fn case(offline: &str) -> Case {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let secret = d.join("token.secret");
-    std::fs::write(&secret, "tok\n").unwrap();
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let text = format!(
-        "version = 1\n[module]\nstate_dir = \"{}\"\nrun_dir = \"{}\"\n[ticket]\nsystem = \"http\"\nurl = \"http://127.0.0.1:9/t/{{id}}\"\nsecret_file = \"{}\"\ncache = \"2m\"\n\
+        "version = 1\n[module]\nstate_dir = \"/var/lib/tg-test\"\nrun_dir = \"/run/tg-test\"\n[ticket]\nsystem = \"http\"\nurl = \"http://127.0.0.1:9/t/{{id}}\"\nsecret_file = \"/etc/ticketgate/token.secret\"\ncache = \"2m\"\n\
          [[ticket.condition]]\nfield = \"/owner\"\nop = \"eq\"\nfrom = \"user\"\n\
          [[ticket.condition]]\nop = \"within\"\nstart = \"/start\"\nend = \"/end\"\ntime_format = \"epoch_ms\"\n\
-         [offline]\n{offline}\ncached_for = \"8h\"\nretry_after = \"30s\"\n",
-        d.join("state").display(),
-        d.join("run").display(),
-        secret.display()
+         [offline]\n{offline}\ncached_for = \"8h\"\nretry_after = \"30s\"\n"
     );
-    std::fs::create_dir(d.join("state")).unwrap();
-    let config = Config::parse(&d.join("t.toml"), &text).unwrap();
-    Case { dir, config }
+    let config = Config::parse(std::path::Path::new("/etc/ticketgate/t.toml"), &text).unwrap();
+    Case {
+        config,
+        files: MemRunFiles::default(),
+    }
 }
 
 const NOW: i64 = 1_000_000;
@@ -86,6 +119,15 @@ fn ticket(owner: &str) -> Value {
 
 impl Case {
     fn decide(&self, fake: &Fake, typed: &[&'static str], now: i64) -> (Verdict, MemAudit, Ui) {
+        self.decide_with(fake, typed, now)
+    }
+
+    fn decide_with(
+        &self,
+        system: &dyn TicketSource,
+        typed: &[&'static str],
+        now: i64,
+    ) -> (Verdict, MemAudit, Ui) {
         let audit = MemAudit::default();
         let ui = Ui::default();
         ui.answers.borrow_mut().extend(typed.iter().copied());
@@ -100,8 +142,11 @@ impl Case {
             },
             now,
         };
-        let connect = |_: &Ticket| Ok(Box::new(fake) as Box<dyn Fetch>);
-        let v = decide(&req, &audit, &ui, &connect);
+        let reach = Reach {
+            system,
+            files: &self.files,
+        };
+        let v = decide(&req, &audit, &ui, &reach);
         (v, audit, ui)
     }
 }
@@ -124,7 +169,7 @@ fn online(v: Value) -> Fake {
 
 fn unreachable() -> Fake {
     Fake {
-        answer: Err(FetchError::Unreachable("connection refused".into())),
+        answer: Err(NetError::Unreachable("connection refused".into())),
         calls: AtomicUsize::new(0),
     }
 }
@@ -218,7 +263,7 @@ fn failing_conditions_reject_with_the_value_seen() {
 fn verdicts_deny_even_when_the_fallback_is_allow() {
     let c = case("ticket = [\"allow\"]");
     let denied = Fake {
-        answer: Err(FetchError::Denied("HTTP 401".into())),
+        answer: Err(NetError::Denied("HTTP 401".into())),
         calls: AtomicUsize::new(0),
     };
     assert_eq!(c.decide(&denied, &["T-1"], NOW).0, Verdict::Rejected);
@@ -272,7 +317,7 @@ fn cached_fallback_needs_an_earlier_online_accept_on_this_host_with_an_open_wind
         Verdict::Unavailable,
         "never accepted online"
     );
-    std::fs::remove_file(c.dir.path().join("run/breaker.ticket")).unwrap();
+    c.files.breakers.borrow_mut().remove("ticket");
     assert!(matches!(
         c.decide(&online(ticket("alice")), &["T-1"], NOW).0,
         Verdict::Accepted(_)
@@ -308,11 +353,9 @@ fn allow_fallback_lets_the_login_on_and_says_so() {
 #[test]
 fn breakglass_codes_work_once_and_only_while_unreachable() {
     let c = case("ticket = [\"breakglass\", \"deny\"]");
-    let codes = Breakglass::new(&c.config.module.state_dir)
-        .generate(1, NOW)
-        .unwrap();
-    let code: &'static str = Box::leak(codes[0].expose().to_string().into_boxed_str());
-    let (v, _, ui) = c.decide(&online(ticket("bob")), &["T-1", code], NOW);
+    let code = "WXYZ-2345-6789-ABCD";
+    c.files.codes.set(&[code]);
+    let (v, _, ui) = c.decide(&online(ticket("bob")), &["T-1"], NOW);
     assert_eq!(v, Verdict::Rejected, "online: no code is asked for");
     assert_eq!(ui.log.borrow().len(), 2);
     let (v, _, _) = c.decide(&unreachable(), &["T-1", "AAAA-BBBB-CCCC-DDDD"], NOW);
@@ -328,7 +371,7 @@ fn breakglass_codes_work_once_and_only_while_unreachable() {
         field(&audit, "breakglass_used", "remaining").as_deref(),
         Some("0")
     );
-    let (v, _, ui) = c.decide(&unreachable(), &["T-1", code], NOW + 2);
+    let (v, _, ui) = c.decide(&unreachable(), &["T-1"], NOW + 2);
     assert_eq!(v, Verdict::Unavailable, "used up: no codes left, so deny");
     assert_eq!(
         ui.log
@@ -347,9 +390,8 @@ fn no_answer_and_missing_secret_file() {
         c.decide(&online(ticket("alice")), &[], NOW).0,
         Verdict::NoAnswer
     );
-    std::fs::remove_file(c.dir.path().join("token.secret")).unwrap();
     assert_eq!(
-        c.decide(&online(ticket("alice")), &["T-1"], NOW).0,
+        c.decide_with(&NoSecret, &["T-1"], NOW).0,
         Verdict::ConfigBroken
     );
 }
