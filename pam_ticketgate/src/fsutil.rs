@@ -6,7 +6,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
@@ -14,6 +14,48 @@ pub use fs_trust::{
     Owner, Problem, Refused, Rule, check_dir, check_dir_entry, check_file, check_opened,
     open as open_trusted, open_with_metadata, read_secret_text,
 };
+
+/// Why one of the module's own small files (the verdict cache, the break-glass codes) could not
+/// be used.
+#[derive(Debug)]
+pub enum FileError {
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// Not root's, open to others, or not a regular file.
+    Refused {
+        path: PathBuf,
+        problem: Problem,
+    },
+    /// It holds what this module never writes.
+    Corrupt {
+        path: PathBuf,
+        detail: String,
+    },
+}
+
+impl FileError {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path) -> impl Fn(io::Error) -> FileError + '_ {
+        move |source| FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Refused { path, problem } => write!(f, "{}: refused: {problem}", path.display()),
+            Self::Corrupt { path, detail } => write!(f, "{}: corrupt: {detail}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
 
 /// Options for a private file: mode 0600 when created, `O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK`
 /// (a FIFO in a file's place cannot make the open wait; for a regular file the flag changes

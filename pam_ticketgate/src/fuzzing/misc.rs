@@ -35,7 +35,10 @@ pub fn ticket_time(data: &[u8]) -> bool {
         const FIRST: i64 = -62_167_219_200; // 0000-01-01 00:00:00 UTC
         const LAST: i64 = 253_402_300_799; // 9999-12-31 23:59:59 UTC
         if !(FIRST..=LAST).contains(&t) {
-            assert!((FIRST - 86_400..=LAST + 86_400).contains(&t), "{value} read as {t}");
+            assert!(
+                (FIRST - 86_400..=LAST + 86_400).contains(&t),
+                "{value} read as {t}"
+            );
             return true;
         }
         let shown = crate::timefmt::utc(t);

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::RunFiles;
+use crate::fsutil::FileError;
 use crate::offline::Breaker;
 use crate::protect::pin::PinError;
 use crate::run_dir::RunDirError;
 use crate::secret::Secret;
 use crate::session::{SessionError, SessionLog, SessionRecord};
-use crate::ticket::breakglass::{BreakglassCodes, Check};
+use crate::ticket::breakglass::{BreakglassCodes, BreakglassError, Check};
 use crate::ticket::cache::{self, Accepted, CacheFile, VerdictCache};
 use crate::ticket::token::{MemTokenCache, TokenCache};
 use crate::user::UserName;
@@ -84,14 +85,17 @@ impl VerdictCache for MemRunFiles {
             .map(|bytes| cache::decode(bytes, user))
             .unwrap_or_default()
     }
-    fn record(&self, user: &str, accepted: Accepted) -> Result<(), String> {
+    fn record(&self, user: &str, accepted: Accepted) -> Result<(), FileError> {
         let mut files = self.verdicts.borrow_mut();
         let old = files.get(user).cloned().unwrap_or_default();
         let file = CacheFile {
             user: user.to_string(),
             accepted: cache::merged(&old, user, accepted),
         };
-        let bytes = serde_json::to_vec(&file).map_err(|e| e.to_string())?;
+        let bytes = serde_json::to_vec(&file).map_err(|e| FileError::Corrupt {
+            path: PathBuf::from(user),
+            detail: e.to_string(),
+        })?;
         files.insert(user.to_string(), bytes);
         Ok(())
     }
@@ -132,20 +136,23 @@ impl MemCodes {
         *self.codes.borrow_mut() = codes.iter().map(|c| (c.to_string(), None)).collect();
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), BreakglassError> {
         if self.broken.get() {
-            return Err("/var/lib/ticketgate/breakglass.json: corrupt".into());
+            return Err(BreakglassError::File(FileError::Corrupt {
+                path: PathBuf::from("/var/lib/ticketgate/breakglass.json"),
+                detail: "scripted".into(),
+            }));
         }
         Ok(())
     }
 }
 
 impl BreakglassCodes for MemCodes {
-    fn remaining(&self) -> Result<usize, String> {
+    fn remaining(&self) -> Result<usize, BreakglassError> {
         self.check()?;
         Ok(self.codes.borrow().iter().filter(|c| c.1.is_none()).count())
     }
-    fn use_code(&self, code: &Secret, now: i64) -> Result<Check, String> {
+    fn use_code(&self, code: &Secret, now: i64) -> Result<Check, BreakglassError> {
         self.check()?;
         let mut codes = self.codes.borrow_mut();
         if codes.iter().all(|c| c.1.is_some()) {

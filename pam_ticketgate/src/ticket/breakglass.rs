@@ -8,7 +8,40 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::Flock;
 use serde::{Deserialize, Serialize};
 
+use crate::fsutil::FileError;
 use crate::secret::Secret;
+
+/// Why the break-glass codes could not be made or checked.
+#[derive(Debug)]
+pub enum BreakglassError {
+    /// The code file or its lock file.
+    File(FileError),
+    /// `generate` was asked for no codes or more than [`MAX_CODES`].
+    Count(usize),
+    /// The OS gave no random bytes.
+    Random(getrandom::Error),
+    /// A code could not be hashed.
+    Hash(String),
+}
+
+impl std::fmt::Display for BreakglassError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(e) => write!(f, "{e}"),
+            Self::Count(n) => write!(f, "N must be 1-{MAX_CODES}, not {n}"),
+            Self::Random(e) => write!(f, "no randomness: {e}"),
+            Self::Hash(e) => write!(f, "cannot hash a code: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BreakglassError {}
+
+impl From<FileError> for BreakglassError {
+    fn from(e: FileError) -> Self {
+        Self::File(e)
+    }
+}
 
 /// Characters of a code: no 0/O, 1/I/L, so codes read aloud over a phone survive.
 const ALPHABET: &[u8; 31] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -33,17 +66,17 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Code>, serde_json::Error> {
 /// memory in tests.
 pub trait BreakglassCodes {
     /// Unused codes left.
-    fn remaining(&self) -> Result<usize, String>;
+    fn remaining(&self) -> Result<usize, BreakglassError>;
     /// Checks `code`; a match is marked used (so no two logins can share it).
-    fn use_code(&self, code: &Secret, now: i64) -> Result<Check, String>;
+    fn use_code(&self, code: &Secret, now: i64) -> Result<Check, BreakglassError>;
 }
 
 /// Borrowed codes are codes (a test keeps the ones it inspects).
 impl<T: BreakglassCodes + ?Sized> BreakglassCodes for &T {
-    fn remaining(&self) -> Result<usize, String> {
+    fn remaining(&self) -> Result<usize, BreakglassError> {
         (**self).remaining()
     }
-    fn use_code(&self, code: &Secret, now: i64) -> Result<Check, String> {
+    fn use_code(&self, code: &Secret, now: i64) -> Result<Check, BreakglassError> {
         (**self).use_code(code, now)
     }
 }
@@ -81,46 +114,55 @@ impl Breakglass {
         }
     }
 
-    fn locked(&self) -> Result<Flock<File>, String> {
-        crate::fsutil::lock(&self.lock).map_err(|e| format!("{}: {e}", self.lock.display()))
+    fn locked(&self) -> Result<Flock<File>, FileError> {
+        crate::fsutil::lock(&self.lock).map_err(FileError::io(&self.lock))
     }
 
-    fn load(&self) -> Result<Vec<Code>, String> {
+    fn load(&self) -> Result<Vec<Code>, FileError> {
+        let io = FileError::io(&self.file);
         let meta = match fs::symlink_metadata(&self.file) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(format!("{}: {e}", self.file.display())),
+            Err(e) => return Err(io(e)),
         };
-        crate::fsutil::check_opened(&meta, crate::fsutil::Rule::SECRET)
-            .map_err(|p| format!("{}: refused: {p}", self.file.display()))?;
-        let bytes = fs::read(&self.file).map_err(|e| format!("{}: {e}", self.file.display()))?;
-        decode(&bytes).map_err(|e| format!("{}: corrupt: {e}", self.file.display()))
+        crate::fsutil::check_opened(&meta, crate::fsutil::Rule::SECRET).map_err(|problem| {
+            FileError::Refused {
+                path: self.file.clone(),
+                problem,
+            }
+        })?;
+        let bytes = fs::read(&self.file).map_err(&io)?;
+        decode(&bytes).map_err(|e| FileError::Corrupt {
+            path: self.file.clone(),
+            detail: e.to_string(),
+        })
     }
 
-    fn save(&self, codes: &[Code]) -> Result<(), String> {
-        let text = serde_json::to_vec_pretty(codes).map_err(|e| e.to_string())?;
-        crate::fsutil::replace(&self.file, &text, true)
-            .map_err(|e| format!("{}: {e}", self.file.display()))
+    fn save(&self, codes: &[Code]) -> Result<(), FileError> {
+        let io = FileError::io(&self.file);
+        let text = serde_json::to_vec_pretty(codes).map_err(|e| io(std::io::Error::other(e)))?;
+        crate::fsutil::replace(&self.file, &text, true).map_err(io)
     }
 
     /// Makes `n` fresh codes, replacing every earlier one; returns them (to be shown once).
-    pub fn generate(&self, n: usize, now: i64) -> Result<Vec<Secret>, String> {
+    pub fn generate(&self, n: usize, now: i64) -> Result<Vec<Secret>, BreakglassError> {
         if n == 0 || n > MAX_CODES {
-            return Err(format!("N must be 1-{MAX_CODES}"));
+            return Err(BreakglassError::Count(n));
         }
         let _lock = self.locked()?;
         let mut codes = Vec::with_capacity(n);
         let mut stored = Vec::with_capacity(n);
         for _ in 0..n {
             let mut raw = [0u8; GROUPS * 4];
-            getrandom::fill(&mut raw).map_err(|e| format!("no randomness: {e}"))?;
+            getrandom::fill(&mut raw).map_err(BreakglassError::Random)?;
             let chars: Vec<char> = raw
                 .iter()
                 .map(|b| char::from(ALPHABET.get(usize::from(*b) % 31).copied().unwrap_or(b'A')))
                 .collect();
             let shown: Vec<String> = chars.chunks(4).map(|g| g.iter().collect()).collect();
             let code = Secret::new(shown.join("-"));
-            let hash = crate::hash::hash(&Secret::new(normalise(code.expose())))?;
+            let hash = crate::hash::hash(&Secret::new(normalise(code.expose())))
+                .map_err(BreakglassError::Hash)?;
             stored.push(Code {
                 hash,
                 created: now,
@@ -135,12 +177,12 @@ impl Breakglass {
 
 impl BreakglassCodes for Breakglass {
     /// Unused codes left.
-    fn remaining(&self) -> Result<usize, String> {
+    fn remaining(&self) -> Result<usize, BreakglassError> {
         Ok(self.load()?.iter().filter(|c| c.used.is_none()).count())
     }
 
     /// Checks `code`; a match is marked used (under the lock, so two logins cannot share it).
-    fn use_code(&self, code: &Secret, now: i64) -> Result<Check, String> {
+    fn use_code(&self, code: &Secret, now: i64) -> Result<Check, BreakglassError> {
         let _lock = self.locked()?;
         let mut codes = self.load()?;
         if codes.iter().all(|c| c.used.is_some()) {
@@ -176,6 +218,9 @@ mod tests {
             b.use_code(&Secret::new("x".into()), 1).unwrap(),
             Check::NoCodes
         );
+        for n in [0, MAX_CODES + 1] {
+            assert!(matches!(b.generate(n, 1), Err(BreakglassError::Count(m)) if m == n));
+        }
         let codes = b.generate(2, 1).unwrap();
         assert_eq!(codes[0].expose().len(), 19);
         let stored = fs::read_to_string(d.path().join("breakglass.json")).unwrap();

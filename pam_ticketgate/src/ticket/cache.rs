@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fsutil::{self, Rule};
+use crate::fsutil::{self, FileError, Rule};
 use crate::run_dir::{RunDir, RunDirError};
 
 /// Records older than this are dropped on write, whatever the config says.
@@ -44,7 +44,7 @@ pub trait VerdictCache {
     fn load(&self, user: &str) -> Vec<Accepted>;
     /// Records an online acceptance (best effort: a cache that cannot be written costs a
     /// request later).
-    fn record(&self, user: &str, accepted: Accepted) -> Result<(), String>;
+    fn record(&self, user: &str, accepted: Accepted) -> Result<(), FileError>;
 
     /// A record for `(ticket, host)` accepted within `max_age` seconds whose window (if any)
     /// is still open at `now`.
@@ -67,7 +67,7 @@ impl<T: VerdictCache + ?Sized> VerdictCache for &T {
     fn load(&self, user: &str) -> Vec<Accepted> {
         (**self).load(user)
     }
-    fn record(&self, user: &str, accepted: Accepted) -> Result<(), String> {
+    fn record(&self, user: &str, accepted: Accepted) -> Result<(), FileError> {
         (**self).record(user, accepted)
     }
 }
@@ -115,24 +115,26 @@ impl VerdictCache for TicketCache {
     /// Written in place under an exclusive lock, not by temp file + rename: on ext4 a rename
     /// over an existing file forces a flush (milliseconds on a busy disk, on every login). A
     /// reader that catches a half-written file sees no records, which only costs a request.
-    fn record(&self, user: &str, accepted: Accepted) -> Result<(), String> {
+    fn record(&self, user: &str, accepted: Accepted) -> Result<(), FileError> {
         let path = self.file(user);
-        let err = |e: std::io::Error| format!("{}: {e}", path.display());
-        let mut file = fsutil::lock(&path).map_err(err)?;
-        let meta = file.metadata().map_err(err)?;
-        fsutil::check_opened(&meta, Rule::SECRET)
-            .map_err(|p| format!("{}: refused: {p}", path.display()))?;
+        let err = FileError::io(&path);
+        let mut file = fsutil::lock(&path).map_err(&err)?;
+        let meta = file.metadata().map_err(&err)?;
+        fsutil::check_opened(&meta, Rule::SECRET).map_err(|problem| FileError::Refused {
+            path: path.clone(),
+            problem,
+        })?;
         let mut old = Vec::new();
-        file.read_to_end(&mut old).map_err(err)?;
+        file.read_to_end(&mut old).map_err(&err)?;
         let all = CacheFile {
             user: user.to_string(),
             accepted: merged(&old, user, accepted),
         };
-        let text = serde_json::to_vec(&all).map_err(|e| e.to_string())?;
-        file.write_all_at(&text, 0).map_err(err)?;
+        let text = serde_json::to_vec(&all).map_err(|e| err(std::io::Error::other(e)))?;
+        file.write_all_at(&text, 0).map_err(&err)?;
         let len = u64::try_from(text.len()).unwrap_or(u64::MAX);
         if u64::try_from(old.len()).unwrap_or(0) > len {
-            file.set_len(len).map_err(err)?;
+            file.set_len(len).map_err(&err)?;
         }
         Ok(())
     }

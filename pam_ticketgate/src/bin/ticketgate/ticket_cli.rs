@@ -78,7 +78,7 @@ pub fn breakglass(config: &Config, action: &BreakglassAction, now: i64) -> Resul
     match action {
         BreakglassAction::Generate { n } => {
             let store = Breakglass::new(&config.module.state_dir);
-            let codes = store.generate(*n, now)?;
+            let codes = store.generate(*n, now).map_err(|e| e.to_string())?;
             println!(
                 "{} break-glass code(s); each works once, only while the ticket system is unreachable.\n\
                  They are shown now and never again (stored hashed in {}); earlier codes no longer work.",
