@@ -7,8 +7,10 @@ use pam_ticketgate::config::Config;
 use pam_ticketgate::config::warnings::{ThisHost, warnings};
 use pam_ticketgate::pamd;
 
+use crate::error::CliError;
+
 /// Prints every error and warning; `Err` (exit 1) when there was an error.
-pub fn check_config(path: &Path, pam_dir: &Path) -> Result<(), String> {
+pub fn check_config(path: &Path, pam_dir: &Path) -> Result<(), CliError> {
     let mut errors = 0;
     match Config::load(path) {
         Ok(config) => {
@@ -66,7 +68,7 @@ pub fn check_config(path: &Path, pam_dir: &Path) -> Result<(), String> {
     }
     match errors {
         0 => Ok(()),
-        1 => Err("1 error".into()),
-        n => Err(format!("{n} errors")),
+        1 => Err(CliError::Refused("1 error".into())),
+        n => Err(CliError::Refused(format!("{n} errors"))),
     }
 }

@@ -8,11 +8,13 @@ use clap::Parser;
 
 mod check;
 mod cli;
+mod error;
 mod protect_cmd;
 mod sessions;
 mod ticket_cli;
 
 use cli::{Cli, Command, OfflinePinAction};
+use error::CliError;
 
 use pam_ticketgate::args::Credential;
 use pam_ticketgate::audit::{AuditSink, Event, EventName, SystemAudit};
@@ -44,23 +46,23 @@ fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn run(cli: &Cli) -> Result<(), String> {
+fn run(cli: &Cli) -> Result<(), CliError> {
     if let Command::CheckConfig { path, pam_dir } = &cli.command {
         return check::check_config(path.as_ref().unwrap_or(&cli.config), pam_dir);
     }
-    let config = Config::load(&cli.config).map_err(|e| e.to_string())?;
-    let store = FileStore::open(&config.module.state_dir).map_err(|e| e.to_string())?;
+    let config = Config::load(&cli.config)?;
+    let store = FileStore::open(&config.module.state_dir)?;
     let audit = SystemAudit::new(config.module.audit_file.clone());
     let now = now();
     match &cli.command {
         Command::Status { user: Some(u) } => {
             let user = parse_user(u)?;
-            let record = store.load(&user).map_err(|e| e.to_string())?;
+            let record = store.load(&user)?;
             print!("{}", status(&config, &store, &user, record.as_ref(), now));
             Ok(())
         }
         Command::Status { user: None } => {
-            let users = store.users().map_err(|e| e.to_string())?;
+            let users = store.users()?;
             if users.is_empty() {
                 println!("no user has state in {}", config.module.state_dir.display());
             }
@@ -137,9 +139,12 @@ fn run(cli: &Cli) -> Result<(), String> {
 /// The account as the module stores it: the name NSS answers for `name` (a directory may
 /// fold case or add a domain), or `name` itself when NSS does not know it (its state can still
 /// be shown and reset).
-fn parse_user(name: &str) -> Result<UserName, String> {
+fn parse_user(name: &str) -> Result<UserName, CliError> {
     let canonical = canonical_name(name);
-    UserName::parse(&canonical).map_err(|e| format!("{name:?}: {e}"))
+    UserName::parse(&canonical).map_err(|why| CliError::BadName {
+        name: name.to_string(),
+        why,
+    })
 }
 
 fn canonical_name(name: &str) -> String {
@@ -156,12 +161,12 @@ fn change(
     now: i64,
     event: EventName,
     apply: impl FnOnce(&FileStore, &UserName) -> Result<(), StoreError>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     if !nix::unistd::geteuid().is_root() {
-        return Err("changing state needs root".into());
+        return Err(CliError::NeedsRoot("changing state needs root"));
     }
     let user = parse_user(user)?;
-    apply(store, &user).map_err(|e| e.to_string())?;
+    apply(store, &user)?;
     let operator = std::env::var("SUDO_USER").unwrap_or_else(|_| "root".into());
     audit.event(
         &Event::new(event, user.as_str(), "ticketgate", "").with("by", operator),

@@ -12,15 +12,17 @@ use pam_ticketgate::scope::{self, HostNames};
 use pam_ticketgate::secret::Secret;
 use pam_ticketgate::user::UserName;
 
+use crate::error::CliError;
+
 fn operator() -> String {
     std::env::var("SUDO_USER").unwrap_or_else(|_| "root".into())
 }
 
-fn need_root() -> Result<(), String> {
+fn need_root() -> Result<(), CliError> {
     if nix::unistd::geteuid().is_root() {
         Ok(())
     } else {
-        Err("this needs root".into())
+        Err(CliError::NeedsRoot("this needs root"))
     }
 }
 
@@ -30,13 +32,16 @@ pub fn switch_protect(
     audit: &SystemAudit,
     disable: bool,
     now: i64,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     need_root()?;
     let by = operator();
-    switch::set_disabled(&config.module.state_dir, disable, &by, now).map_err(|e| {
-        format!(
-            "{}: {e}",
-            config.module.state_dir.join(switch::FLAG).display()
+    switch::set_disabled(&config.module.state_dir, disable, &by, now).map_err(|source| {
+        std::io::Error::new(
+            source.kind(),
+            format!(
+                "{}: {source}",
+                config.module.state_dir.join(switch::FLAG).display()
+            ),
         )
     })?;
     let name = if disable {
@@ -67,24 +72,28 @@ pub fn set_offline_pin(
     audit: &SystemAudit,
     user: &str,
     now: i64,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     need_root()?;
-    let user = UserName::parse(user).map_err(|e| format!("{user:?}: {e}"))?;
+    let user = UserName::parse(user).map_err(|why| CliError::BadName {
+        name: user.to_string(),
+        why,
+    })?;
     let account = Nss
-        .lookup(user.as_str())
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{user}: no such user"))?;
+        .lookup(user.as_str())?
+        .ok_or_else(|| CliError::UnknownUser(user.to_string()))?;
     let host = HostNames::of_this_host();
-    let scope = scope::select(config, user.as_str(), Some(&account), None, &host, &Nss)
-        .map_err(|e| e.to_string())?;
+    let scope = scope::select(config, user.as_str(), Some(&account), None, &host, &Nss)?;
     let policy = scope.map_or_else(Policy::pin_default, |s| s.pin_policy.clone());
     let first = read_pin("Offline PIN: ")?;
     let second = read_pin("Again: ")?;
     if first != second {
-        return Err("the two PINs differ; nothing changed".into());
+        return Err(CliError::Refused(
+            "the two PINs differ; nothing changed".into(),
+        ));
     }
-    rules::check_pin(first.expose(), &policy, &account).map_err(|v| format!("PIN refused: {v}"))?;
-    pin::set(&config.module.state_dir, &user, &first).map_err(|e| e.to_string())?;
+    rules::check_pin(first.expose(), &policy, &account)
+        .map_err(|v| CliError::Refused(format!("PIN refused: {v}")))?;
+    pin::set(&config.module.state_dir, &user, &first)?;
     audit.event(
         &Event::new(EventName::CredentialUpdate, user.as_str(), "ticketgate", "")
             .with("credential", "offline_pin")
@@ -96,19 +105,18 @@ pub fn set_offline_pin(
 }
 
 /// One line from the terminal with echo off, or from stdin when it is not a terminal.
-fn read_pin(prompt: &str) -> Result<Secret, String> {
+fn read_pin(prompt: &str) -> Result<Secret, CliError> {
     let stdin = std::io::stdin();
     let tty = stdin.is_terminal();
     let saved = if tty {
         eprint!("{prompt}");
         let _ = std::io::stderr().flush();
-        let saved = nix::sys::termios::tcgetattr(&stdin).map_err(|e| e.to_string())?;
+        let saved = nix::sys::termios::tcgetattr(&stdin)?;
         let mut quiet = saved.clone();
         quiet
             .local_flags
             .remove(nix::sys::termios::LocalFlags::ECHO);
-        nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &quiet)
-            .map_err(|e| e.to_string())?;
+        nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &quiet)?;
         Some(saved)
     } else {
         None
@@ -120,8 +128,8 @@ fn read_pin(prompt: &str) -> Result<Secret, String> {
         eprintln!();
     }
     match read {
-        Ok(0) => Err("no PIN given (end of input)".into()),
+        Ok(0) => Err(CliError::Refused("no PIN given (end of input)".into())),
         Ok(_) => Ok(Secret::new(line.trim_end_matches(['\n', '\r']).to_string())),
-        Err(e) => Err(format!("cannot read the PIN: {e}")),
+        Err(e) => Err(CliError::Failed(format!("cannot read the PIN: {e}").into())),
     }
 }

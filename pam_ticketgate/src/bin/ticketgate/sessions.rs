@@ -11,16 +11,16 @@ use pam_ticketgate::run_dir::RunDir;
 use pam_ticketgate::session::{self, SessionRecord, Sessions};
 use pam_ticketgate::timefmt::utc;
 
+use crate::error::CliError;
+
 /// The session records under the config's `run_dir`, once it passed its checks.
-fn sessions(config: &Config) -> Result<Sessions, String> {
-    RunDir::open(&config.module.run_dir)
-        .and_then(|run| Sessions::new(&run))
-        .map_err(|e| e.to_string())
+fn sessions(config: &Config) -> Result<Sessions, CliError> {
+    Ok(RunDir::open(&config.module.run_dir).and_then(|run| Sessions::new(&run))?)
 }
 
 /// Prints the live sessions (of `user`), one line each.
-pub fn list(config: &Config, user: Option<&str>) -> Result<(), String> {
-    let sessions = sessions(config)?.list(user).map_err(|e| e.to_string())?;
+pub fn list(config: &Config, user: Option<&str>) -> Result<(), CliError> {
+    let sessions = sessions(config)?.list(user)?;
     if sessions.is_empty() {
         println!("no sessions");
     }
@@ -65,13 +65,11 @@ pub fn terminate(
     user: &str,
     grace: Duration,
     now: i64,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     if !nix::unistd::geteuid().is_root() {
-        return Err("terminating sessions needs root".into());
+        return Err(CliError::NeedsRoot("terminating sessions needs root"));
     }
-    let sessions = sessions(config)?
-        .list(Some(user))
-        .map_err(|e| e.to_string())?;
+    let sessions = sessions(config)?.list(Some(user))?;
     if sessions.is_empty() {
         println!("{user}: no sessions");
         return Ok(());

@@ -2,6 +2,7 @@
 //! one in and uses no cache or breaker) and `ticketgate breakglass generate N`.
 
 use crate::cli::BreakglassAction;
+use crate::error::CliError;
 use pam_ticketgate::config::Config;
 use pam_ticketgate::scope::HostNames;
 use pam_ticketgate::ticket::fetch::connect_net;
@@ -16,11 +17,10 @@ pub fn test_ticket(
     host: Option<&str>,
     id: &str,
     now: i64,
-) -> Result<(), String> {
-    let cfg = config
-        .ticket
-        .as_ref()
-        .ok_or_else(|| format!("{}: no [ticket] section", config.path.display()))?;
+) -> Result<(), CliError> {
+    let cfg = config.ticket.as_ref().ok_or_else(|| {
+        CliError::Failed(format!("{}: no [ticket] section", config.path.display()).into())
+    })?;
     let this = HostNames::of_this_host();
     let (short, fqdn) = match host {
         Some(h) => (h.split('.').next().unwrap_or(h).to_string(), h.to_string()),
@@ -35,12 +35,11 @@ pub fn test_ticket(
         user_map: login::user_map(cfg, user),
     };
     let system = cfg.system.name();
-    let id =
-        ticket::normalise_id(cfg, id).map_err(|e| format!("REJECTED before any request: {e}"))?;
-    let creds = Credentials::load(&config.path, cfg).map_err(|e| e.to_string())?;
-    let http = connect_net(cfg).map_err(|e| e.to_string())?;
-    let run_dir =
-        pam_ticketgate::run_dir::RunDir::open(&config.module.run_dir).map_err(|e| e.to_string())?;
+    let id = ticket::normalise_id(cfg, id)
+        .map_err(|e| CliError::Refused(format!("REJECTED before any request: {e}")))?;
+    let creds = Credentials::load(&config.path, cfg)?;
+    let http = connect_net(cfg)?;
+    let run_dir = pam_ticketgate::run_dir::RunDir::open(&config.module.run_dir)?;
     let tokens = FileTokenCache::new(&run_dir);
     println!(
         "ticket {id} ({system}) for user {user} on {} / {}:",
@@ -63,22 +62,24 @@ pub fn test_ticket(
                 println!("ACCEPTED");
                 Ok(())
             } else {
-                Err("REJECTED: a condition does not hold".into())
+                Err(CliError::Refused(
+                    "REJECTED: a condition does not hold".into(),
+                ))
             }
         }
-        Err(e) => Err(format!("REJECTED ({}): {e}", e.reason())),
+        Err(e) => Err(CliError::Refused(format!("REJECTED ({}): {e}", e.reason()))),
     }
 }
 
 /// `breakglass generate N`.
-pub fn breakglass(config: &Config, action: &BreakglassAction, now: i64) -> Result<(), String> {
+pub fn breakglass(config: &Config, action: &BreakglassAction, now: i64) -> Result<(), CliError> {
     if !nix::unistd::geteuid().is_root() {
-        return Err("breakglass: run as root".into());
+        return Err(CliError::NeedsRoot("breakglass: run as root"));
     }
     match action {
         BreakglassAction::Generate { n } => {
             let store = Breakglass::new(&config.module.state_dir);
-            let codes = store.generate(*n, now).map_err(|e| e.to_string())?;
+            let codes = store.generate(*n, now)?;
             println!(
                 "{} break-glass code(s); each works once, only while the ticket system is unreachable.\n\
                  They are shown now and never again (stored hashed in {}); earlier codes no longer work.",

@@ -1,0 +1,67 @@
+//! Why a command failed: printed as one line `ticketgate: ...` on standard error. Every kind
+//! exits 1 today; the kinds are kept apart so that each can get its own exit status.
+
+use std::fmt;
+
+use pam_ticketgate::config::ConfigError;
+
+/// A failed command.
+#[derive(Debug)]
+pub enum CliError {
+    /// The command changes state or reads secrets, and the caller is not root.
+    NeedsRoot(&'static str),
+    /// A user name that cannot be an account (`"{name}": why`).
+    BadName { name: String, why: String },
+    /// NSS does not know the user.
+    UnknownUser(String),
+    /// The command ran and the answer is no: a rejected ticket, a refused or mistyped PIN,
+    /// errors found by check-config, no PIN typed.
+    Refused(String),
+    /// The configuration, or a file it names, is refused.
+    Config(ConfigError),
+    /// Something the command needed failed: state, the directory, run files, a server, input.
+    Failed(Box<dyn std::error::Error>),
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NeedsRoot(what) => write!(f, "{what}"),
+            Self::BadName { name, why } => write!(f, "{name:?}: {why}"),
+            Self::UnknownUser(name) => write!(f, "{name}: no such user"),
+            Self::Refused(why) => write!(f, "{why}"),
+            Self::Config(e) => write!(f, "{e}"),
+            Self::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+/// Errors of the library's parts a command uses, each kept as itself.
+macro_rules! failed_from {
+    ($($t:ty),* $(,)?) => {
+        $(impl From<$t> for CliError {
+            fn from(e: $t) -> Self {
+                Self::Failed(Box::new(e))
+            }
+        })*
+    };
+}
+
+failed_from!(
+    pam_ticketgate::store::StoreError,
+    pam_ticketgate::directory::DirectoryError,
+    pam_ticketgate::ticket::breakglass::BreakglassError,
+    pam_ticketgate::run_dir::RunDirError,
+    pam_ticketgate::session::SessionError,
+    pam_ticketgate::protect::pin::PinError,
+    pam_ticketgate::ticket::TicketError,
+    pam_ticketgate::net::NetError,
+    std::io::Error,
+    nix::Error,
+);
