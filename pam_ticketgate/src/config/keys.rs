@@ -177,6 +177,15 @@ pub fn find(table: &str, key: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| k.table == table && k.key == key)
 }
 
+/// The default the table gives `table`.`key` as written in the file (`3`, `"30m"`, `true`),
+/// `None` when it has none or says it in words.
+pub fn default_value(table: &str, key: &str) -> Option<&'static str> {
+    match find(table, key)?.default {
+        DefaultValue::Value(v) => Some(v),
+        DefaultValue::Text(_) => None,
+    }
+}
+
 /// Every key, grouped by table in [`TABLES`] order.
 pub const KEYS: &[Key] = &[
     key("", "version", "integer")

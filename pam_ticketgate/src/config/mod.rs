@@ -107,21 +107,38 @@ pub struct Policy {
 
 impl Policy {
     /// The built-in `default` policy, used when `[policy.default]` is absent (and as the base
-    /// every `[policy.NAME]` starts from).
+    /// every `[policy.NAME]` starts from): the defaults of the key table (`keys`), the ones
+    /// ticketgate.toml(5) prints. A default the table lacks or that does not parse (caught by
+    /// the table's tests) reads as the strictest value, never as "off".
     pub fn password_default() -> Self {
+        const P: &str = "policy.NAME";
+        let int = |k: &str, strict: u32| {
+            keys::default_value(P, k)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(strict)
+        };
+        let duration = |k: &str| {
+            keys::default_value(P, k).and_then(|v| parse_duration(v.trim_matches('"')).ok())
+        };
+        let flag = |k: &str, strict: bool| {
+            keys::default_value(P, k)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(strict)
+        };
+        let nonzero = |k: &str| duration(k).filter(|d| !d.is_zero());
         Self {
-            failed_logon: 3,
-            reset_failed_after: Duration::from_secs(30 * 60),
-            lockout_duration: Some(Duration::from_secs(30 * 60)),
-            min_length: 8,
-            min_change_interval: Duration::ZERO,
-            expires_after: None,
-            expiry_warning: Duration::from_secs(14 * 86_400),
-            inactive_after: None,
-            history: 0,
-            check_trivial: true,
-            lock_root: false,
-            local_users_only: false,
+            failed_logon: int("failed_logon", 1),
+            reset_failed_after: duration("reset_failed_after").unwrap_or(Duration::from_secs(7200)),
+            lockout_duration: nonzero("lockout_duration"),
+            min_length: int("min_length", 64),
+            min_change_interval: duration("min_change_interval").unwrap_or_default(),
+            expires_after: nonzero("expires_after"),
+            expiry_warning: duration("expiry_warning").unwrap_or_default(),
+            inactive_after: nonzero("inactive_after"),
+            history: int("history", 0),
+            check_trivial: flag("check_trivial", true),
+            lock_root: flag("lock_root", false),
+            local_users_only: flag("local_users_only", false),
         }
     }
 

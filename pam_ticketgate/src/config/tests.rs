@@ -23,8 +23,25 @@ fn minimal_config_takes_documented_defaults() {
     assert_eq!(s.policy_name, "default");
     assert_eq!(s.policy, Policy::password_default());
     assert_eq!(s.pin_policy.min_length, 4);
-    assert_eq!(s.policy.failed_logon, 3);
-    assert_eq!(s.policy.lockout_duration, Some(Duration::from_secs(1800)));
+    // The Cisco defaults, written out here once more so that a change to the key table (where
+    // the module reads them) cannot pass unnoticed.
+    assert_eq!(
+        Policy::password_default(),
+        Policy {
+            failed_logon: 3,
+            reset_failed_after: Duration::from_secs(30 * 60),
+            lockout_duration: Some(Duration::from_secs(30 * 60)),
+            min_length: 8,
+            min_change_interval: Duration::ZERO,
+            expires_after: None,
+            expiry_warning: Duration::from_secs(14 * 86_400),
+            inactive_after: None,
+            history: 0,
+            check_trivial: true,
+            lock_root: false,
+            local_users_only: false,
+        }
+    );
     assert_eq!(c.offline.ticket, vec![TicketFallback::Deny]);
     assert_eq!(c.offline.login_protect, ProtectFallback::Deny);
 }
