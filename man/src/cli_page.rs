@@ -95,14 +95,24 @@ pub(crate) fn render() -> String {
         .tp(vec![bold("0")], "Success; **test-ticket**: the ticket was accepted; **check-config**: no error in the configuration or the PAM stacks (warnings may have been printed).")
         .tp(
             vec![bold("1")],
-            "Failure, with one line on standard error starting \"ticketgate: \": not root for a \
-             change, a configuration the module would refuse (the same message, naming key and \
-             line), an unknown user name, a rejected ticket; **check-config**: an error in the \
-             configuration or in a PAM stack that loads the module (a phase word the module does \
-             not know, a missing or misplaced preauth, authfail, ticket or commit line, a control \
-             that breaks a gate).",
+            "Refused or rejected, with one line on standard error starting \"ticketgate: \": \
+             not root (every command but **check-config** needs root), a user NSS does not know \
+             (**lock**, **unlock**, **reset**, **must-change** change nothing then), a rejected \
+             ticket or PIN, state that cannot be read.",
         )
-        .tp(vec![bold("2")], "Usage error: unknown command or option, missing argument.");
+        .tp(
+            vec![bold("2")],
+            "Usage error: unknown command or option, missing argument, a name that cannot be an \
+             account.",
+        )
+        .tp(vec![bold("3")], "A server could not be reached (**test-ticket**: the ticket system).")
+        .tp(
+            vec![bold("4")],
+            "The configuration is broken: a file the module would refuse (the same message, \
+             naming key and line); **check-config**: an error in the configuration or in a PAM \
+             stack that loads the module (a phase word the module does not know, a missing or \
+             misplaced preauth, authfail, ticket or commit line, a control that breaks a gate).",
+        );
     page.sh("EXAMPLES")
         .para("Why is demo refused, and let them in again:")
         .example(

@@ -186,6 +186,15 @@ pub struct FileStore {
 }
 
 impl FileStore {
+    /// Opens `dir` when it exists (`None` when it does not), creating nothing: for looking
+    /// (`ticketgate status`). Refused as [`open`](Self::open) refuses.
+    pub fn open_existing(dir: &Path) -> Result<Option<Self>, StoreError> {
+        match std::fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => Self::open(dir).map(Some),
+        }
+    }
+
     /// Opens `dir`, creating it (root, 0700) if missing; refuses a directory others could write.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let io = |source| StoreError::Io {

@@ -250,7 +250,7 @@ fn broken_and_unsafe_configs_fail_closed_with_one_log_line() {
 fn check_config_reports_what_the_module_logs() {
     let s = sandbox("[[scope]]\n[policy.default]\nhistory = 30\n");
     let out = s.ticketgate(&["check-config"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(4));
     assert!(
         text(&out).contains("line 9: policy.default.history: 30 is out of range 0-25"),
         "{}",
@@ -288,7 +288,7 @@ fn issue_11_check_config_names_the_file_and_line_of_a_phase_typo() {
         text(&out)
     );
     let out = s.ticketgate(&["check-config"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
         text(&out).contains(
             "/etc/pam.d/tg:1: error: unknown module argument \"pre-auth\": the module refuses \
@@ -301,7 +301,7 @@ fn issue_11_check_config_names_the_file_and_line_of_a_phase_typo() {
     // --pam-dir checks another directory: the sandbox's own copy, named by its path.
     let dir = s.path("etc/pam.d");
     let out = s.ticketgate(&["check-config", "--pam-dir", dir.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
         text(&out).contains(&format!(
             "{}:1: error: unknown module argument",
@@ -369,7 +369,7 @@ fn check_config_accepts_the_debian_stacks_and_wants_their_commit_line() {
     assert_ne!(without, password);
     std::fs::write(&path, without).unwrap();
     let out = s.ticketgate(&["check-config"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
         text(&out).contains("error: no \"password optional pam_ticketgate.so commit\" line after the password module"),
         "{}",
@@ -485,7 +485,7 @@ fn check_config_refuses_a_secret_file_others_can_read() {
         secret.display()
     ));
     let out = s.ticketgate(&["check-config"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(4));
     assert!(
         text(&out).contains("ticket.secret_file: secret file") && text(&out).contains("chmod 600"),
         "{}",
@@ -501,7 +501,7 @@ fn protected_scope_with_a_missing_secret_file_fails_closed() {
         "[[scope]]\nusers = [\"tguser\"]\nlogin_protect = true\n[login_protect]\nurl = \"https://p.example.com\"\nservice_id = \"x\"\nsecret_file = \"/nonexistent\"\n",
     );
     let out = s.ticketgate(&["check-config"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(4));
     assert!(
         text(&out).contains("login_protect.secret_file"),
         "{}",

@@ -199,7 +199,7 @@ fn world_writable_ca_file_is_refused_with_a_clear_message_issue_12() {
         "{lines:?}"
     );
     let check = s.ticketgate(&["check-config"]);
-    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    assert_eq!(check.status.code(), Some(4), "{}", text(&check));
     assert!(
         text(&check).contains("ticket.ca_file") && text(&check).contains("mode 0666"),
         "{}",

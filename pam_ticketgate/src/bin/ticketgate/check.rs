@@ -68,7 +68,7 @@ pub fn check_config(path: &Path, pam_dir: &Path) -> Result<(), CliError> {
     }
     match errors {
         0 => Ok(()),
-        1 => Err(CliError::Refused("1 error".into())),
-        n => Err(CliError::Refused(format!("{n} errors"))),
+        1 => Err(CliError::ConfigBroken("1 error".into())),
+        n => Err(CliError::ConfigBroken(format!("{n} errors"))),
     }
 }

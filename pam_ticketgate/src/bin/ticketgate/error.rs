@@ -1,5 +1,6 @@
-//! Why a command failed: printed as one line `ticketgate: ...` on standard error. Every kind
-//! exits 1 today; the kinds are kept apart so that each can get its own exit status.
+//! Why a command failed: printed as one line `ticketgate: ...` on standard error, with an exit
+//! status a script can tell apart: 1 refused or rejected, 2 usage, 3 server unreachable,
+//! 4 configuration broken (0 is success; clap exits 2 on its own usage errors).
 
 use std::fmt;
 
@@ -19,6 +20,10 @@ pub enum CliError {
     Refused(String),
     /// The configuration, or a file it names, is refused.
     Config(ConfigError),
+    /// check-config found errors (each printed already).
+    ConfigBroken(String),
+    /// The ticket system (or another server) could not be reached.
+    Unreachable(String),
     /// Something the command needed failed: state, the directory, run files, a server, input.
     Failed(Box<dyn std::error::Error>),
 }
@@ -31,7 +36,27 @@ impl fmt::Display for CliError {
             Self::UnknownUser(name) => write!(f, "{name}: no such user"),
             Self::Refused(why) => write!(f, "{why}"),
             Self::Config(e) => write!(f, "{e}"),
+            Self::ConfigBroken(why) | Self::Unreachable(why) => write!(f, "{why}"),
             Self::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl CliError {
+    /// The exit status: 1 refused or rejected, 2 usage, 3 unreachable, 4 configuration broken.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::BadName { .. } => 2,
+            Self::Unreachable(_) => 3,
+            Self::Config(_) | Self::ConfigBroken(_) => 4,
+            Self::Failed(e) => match e.downcast_ref::<pam_ticketgate::ticket::TicketError>() {
+                Some(pam_ticketgate::ticket::TicketError::Unreachable(_)) => 3,
+                _ => match e.downcast_ref::<pam_ticketgate::net::NetError>() {
+                    Some(n) if n.is_unreachable() => 3,
+                    _ => 1,
+                },
+            },
+            Self::NeedsRoot(_) | Self::UnknownUser(_) | Self::Refused(_) => 1,
         }
     }
 }

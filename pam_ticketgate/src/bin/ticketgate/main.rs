@@ -31,9 +31,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("ticketgate: {message}");
-            ExitCode::FAILURE
+        Err(error) => {
+            eprintln!("ticketgate: {error}");
+            ExitCode::from(error.exit_code())
         }
     }
 }
@@ -50,32 +50,28 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     if let Command::CheckConfig { path, pam_dir } = &cli.command {
         return check::check_config(path.as_ref().unwrap_or(&cli.config), pam_dir);
     }
+    // Everything else reads state, secrets or run files that only root can read: say so, not
+    // "Permission denied (os error 13)".
+    if !nix::unistd::geteuid().is_root() {
+        return Err(CliError::NeedsRoot(
+            "this command needs root (it reads state, secrets or run files only root can read)",
+        ));
+    }
     let config = Config::load(&cli.config)?;
-    let store = FileStore::open(&config.module.state_dir)?;
     let audit = SystemAudit::new(config.module.audit_file.clone());
     let now = now();
+    if let Command::Status { user } = &cli.command {
+        let user = user.as_deref().map(parse_user).transpose()?;
+        // Looking never creates anything: no state directory means no state.
+        let Some(store) = FileStore::open_existing(&config.module.state_dir)? else {
+            println!("no user has state in {}", config.module.state_dir.display());
+            return Ok(());
+        };
+        return show_status(&config, &store, user.as_ref(), now);
+    }
+    let store = FileStore::open(&config.module.state_dir)?;
     match &cli.command {
-        Command::Status { user: Some(u) } => {
-            let user = parse_user(u)?;
-            let record = store.load(&user)?;
-            print!("{}", status(&config, &store, &user, record.as_ref(), now));
-            Ok(())
-        }
-        Command::Status { user: None } => {
-            let users = store.users()?;
-            if users.is_empty() {
-                println!("no user has state in {}", config.module.state_dir.display());
-            }
-            for user in users {
-                match store.load(&user) {
-                    Ok(record) => {
-                        print!("{}", status(&config, &store, &user, record.as_ref(), now))
-                    }
-                    Err(e) => println!("{user}: {e}"),
-                }
-            }
-            Ok(())
-        }
+        Command::Status { .. } => Ok(()),
         Command::Reset { user } => {
             change(&store, &audit, user, now, EventName::AdminReset, |s, u| {
                 match s.update(u, &mut lockout::reset) {
@@ -136,6 +132,31 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     }
 }
 
+/// `status [USER]`: one user's state, or every user's that has state.
+fn show_status(
+    config: &Config,
+    store: &FileStore,
+    user: Option<&UserName>,
+    now: i64,
+) -> Result<(), CliError> {
+    if let Some(user) = user {
+        let record = store.load(user)?;
+        print!("{}", status(config, store, user, record.as_ref(), now));
+        return Ok(());
+    }
+    let users = store.users()?;
+    if users.is_empty() {
+        println!("no user has state in {}", config.module.state_dir.display());
+    }
+    for user in users {
+        match store.load(&user) {
+            Ok(record) => print!("{}", status(config, store, &user, record.as_ref(), now)),
+            Err(e) => println!("{user}: {e}"),
+        }
+    }
+    Ok(())
+}
+
 /// The account as the module stores it: the name NSS answers for `name` (a directory may
 /// fold case or add a domain), or `name` itself when NSS does not know it (its state can still
 /// be shown and reset).
@@ -162,10 +183,14 @@ fn change(
     event: EventName,
     apply: impl FnOnce(&FileStore, &UserName) -> Result<(), StoreError>,
 ) -> Result<(), CliError> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err(CliError::NeedsRoot("changing state needs root"));
-    }
-    let user = parse_user(user)?;
+    // An account NSS does not know is an error, not a new record under a typo.
+    let known = Nss
+        .lookup(user)?
+        .ok_or_else(|| CliError::UnknownUser(user.to_string()))?;
+    let user = UserName::parse(&known.name).map_err(|why| CliError::BadName {
+        name: user.to_string(),
+        why,
+    })?;
     apply(store, &user)?;
     let operator = std::env::var("SUDO_USER").unwrap_or_else(|_| "root".into());
     audit.event(

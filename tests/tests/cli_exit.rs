@@ -1,0 +1,139 @@
+//! The `ticketgate` CLI as a script sees it (issue 16, item 3): distinct exit statuses (1
+//! refused, 2 usage, 3 unreachable, 4 configuration broken), "needs root" for a caller that is
+//! not root, lock/unlock of a name NSS does not know is an error that changes nothing, and
+//! `status` creates no directory.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use ticketgate_tests::sandbox::{Sandbox, USER, text};
+
+fn err(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_caller_that_is_not_root_is_told_it_needs_root() {
+    let s = Sandbox::new("[[scope]]\n");
+    let bin = ticketgate_tests::ticketgate_bin();
+    let cfg = s.config();
+    for verb in [&["status"][..], &["lock", USER], &["sessions"]] {
+        let mut argv = vec![
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            bin.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ];
+        argv.extend_from_slice(verb);
+        let out = s.run(&argv, "");
+        assert_eq!(out.status.code(), Some(1), "{verb:?}: {}", text(&out));
+        assert!(err(&out).contains("needs root"), "{verb:?}: {}", err(&out));
+        assert!(
+            !err(&out).contains("os error 13"),
+            "{verb:?}: {}",
+            err(&out)
+        );
+    }
+}
+
+#[test]
+fn lock_and_unlock_of_a_name_nss_does_not_know_change_nothing() {
+    let s = Sandbox::new("[[scope]]\n");
+    for verb in ["lock", "unlock", "reset", "must-change"] {
+        let out = s.ticketgate(&[verb, "nosuchuser"]);
+        assert_eq!(out.status.code(), Some(1), "{verb}: {}", text(&out));
+        assert!(
+            err(&out).contains("nosuchuser: no such user"),
+            "{verb}: {}",
+            err(&out)
+        );
+    }
+    let state = s.path("state");
+    let names: Vec<String> = std::fs::read_dir(&state)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        names.iter().all(|n| !n.starts_with("nosuchuser")),
+        "{names:?}"
+    );
+    // A known user still works.
+    let out = s.ticketgate(&["lock", USER]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn status_creates_no_directory() {
+    let s = Sandbox::new("[[scope]]\n");
+    let state = s.path("state");
+    if state.exists() {
+        std::fs::remove_dir_all(&state).unwrap();
+    }
+    let out = s.ticketgate(&["status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no user has state"), "{}", text(&out));
+    let out = s.ticketgate(&["status", USER]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!state.exists(), "status created {}", state.display());
+}
+
+#[test]
+fn broken_configuration_and_bad_names_have_their_own_statuses() {
+    let s = Sandbox::new("[[scope]]\n[policy.default]\nhistory = 30\n");
+    for args in [&["status"][..], &["check-config"]] {
+        let out = s.ticketgate(args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", text(&out));
+        assert!(err(&out).contains("history"), "{args:?}: {}", err(&out));
+    }
+    s.write_config("[[scope]]\n");
+    let long = "x".repeat(300);
+    let out = s.ticketgate(&["status", &long]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = s.ticketgate(&["no-such-verb"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap's usage error: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn an_unreachable_ticket_system_exits_3_and_a_rejected_id_1() {
+    let s = Sandbox::new("");
+    // A loopback port nobody listens on: connection refused, i.e. unreachable.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let secret = s.path("sn.secret");
+    std::fs::write(&secret, "pw\n").unwrap();
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    s.write_config(&format!(
+        "[[scope]]\n[ticket]\nsystem = \"servicenow\"\nbase_url = \"http://127.0.0.1:{port}\"\nusername = \"svc\"\nsecret_file = \"{}\"\ntimeout = \"1s\"\n",
+        secret.display()
+    ));
+    let out = s.ticketgate(&["test-ticket", "--user", USER, "CHG0000001"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        err(&out).contains("REJECTED (unreachable)"),
+        "{}",
+        err(&out)
+    );
+    let out = s.ticketgate(&["test-ticket", "--user", USER, "not-a-ticket"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        err(&out).contains("REJECTED before any request"),
+        "{}",
+        err(&out)
+    );
+}
