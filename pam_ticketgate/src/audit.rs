@@ -25,6 +25,7 @@ pub enum EventName {
     TicketRejected,
     OfflineFallback,
     BreakglassUsed,
+    BreakglassRevoked,
     TicketAbandoned,
     StateUnwritable,
     ExpiredLock,
@@ -43,7 +44,7 @@ pub enum EventName {
 
 impl EventName {
     /// Every event, in the order pam_ticketgate(8) lists them.
-    pub const ALL: [EventName; 25] = [
+    pub const ALL: [EventName; 26] = [
         Self::AuthSuccess,
         Self::AuthFailure,
         Self::HackLock,
@@ -66,6 +67,7 @@ impl EventName {
         Self::TicketRejected,
         Self::OfflineFallback,
         Self::BreakglassUsed,
+        Self::BreakglassRevoked,
         Self::TicketAbandoned,
         Self::StateUnwritable,
         Self::ConfigError,
@@ -111,6 +113,7 @@ impl EventName {
                  detail)"
             }
             Self::BreakglassUsed => "a break-glass code was used (ticket, remaining)",
+            Self::BreakglassRevoked => "every break-glass code was made unusable (revoked, by)",
             Self::TicketAbandoned => {
                 "the client gave no answer at the ticket prompt after a correct password; it \
                  counts as a failed logon"
@@ -139,6 +142,7 @@ impl EventName {
             Self::TicketRejected => "ticket_rejected",
             Self::OfflineFallback => "offline_fallback",
             Self::BreakglassUsed => "breakglass_used",
+            Self::BreakglassRevoked => "breakglass_revoked",
             Self::TicketAbandoned => "ticket_abandoned",
             Self::StateUnwritable => "state_unwritable",
             Self::ExpiredLock => "expired_lock",
@@ -175,7 +179,7 @@ impl EventName {
             // Logins let on without the ticket system's word are loud.
             Self::OfflineFallback | Self::BreakglassUsed => syslog::Severity::LOG_WARNING,
             Self::ProtectUnlockUsed | Self::ProtectEnabled => syslog::Severity::LOG_INFO,
-            Self::ProtectLocked => syslog::Severity::LOG_NOTICE,
+            Self::ProtectLocked | Self::BreakglassRevoked => syslog::Severity::LOG_NOTICE,
             Self::ProtectDisabled => syslog::Severity::LOG_WARNING,
         }
     }
@@ -531,6 +535,7 @@ mod tests {
             TicketRejected,
             OfflineFallback,
             BreakglassUsed,
+            BreakglassRevoked,
             TicketAbandoned,
             StateUnwritable,
             ConfigError,

@@ -137,3 +137,97 @@ fn an_unreachable_ticket_system_exits_3_and_a_rejected_id_1() {
         err(&out)
     );
 }
+
+#[test]
+fn status_locked_lists_only_the_locked() {
+    let s = Sandbox::new("[[scope]]\n");
+    assert!(s.ticketgate(&["reset", USER]).status.success());
+    let out = s.ticketgate(&["status", "--locked"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no user is locked"), "{}", text(&out));
+    assert!(s.ticketgate(&["lock", USER]).status.success());
+    let out = s.ticketgate(&["status", "--locked"]);
+    assert!(
+        text(&out).contains(&format!("{USER}: LOCKED by an administrator")),
+        "{}",
+        text(&out)
+    );
+    let out = s.ticketgate(&["status", "--locked", USER]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--locked takes no USER: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn breakglass_codes_are_listed_without_the_codes_and_revoked() {
+    let s = Sandbox::new("[[scope]]\n");
+    let out = s.ticketgate(&["breakglass", "generate", "2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let codes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.len() == 19 && l.matches('-').count() == 3)
+        .map(str::to_string)
+        .collect();
+    assert_eq!(codes.len(), 2, "{}", text(&out));
+    let out = s.ticketgate(&["breakglass", "list"]);
+    let listed = text(&out);
+    assert!(
+        listed.contains("2 of 2 break-glass code(s) unused"),
+        "{listed}"
+    );
+    assert!(
+        codes.iter().all(|c| !listed.contains(c.as_str())),
+        "{listed}"
+    );
+    let out = s.ticketgate(&["breakglass", "revoke"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("2 unused break-glass code(s) revoked"),
+        "{}",
+        text(&out)
+    );
+    let out = s.ticketgate(&["breakglass", "list"]);
+    assert!(text(&out).contains("0 of 0"), "{}", text(&out));
+    let revoked: Vec<_> = s
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "breakglass_revoked")
+        .collect();
+    assert_eq!(revoked.len(), 1, "{:?}", s.events());
+    assert_eq!(revoked[0]["revoked"], "2");
+}
+
+#[test]
+fn an_offline_pin_can_be_removed() {
+    let s = Sandbox::new(&format!("[[scope]]\nusers = [\"{USER}\"]\n"));
+    let bin = ticketgate_tests::ticketgate_bin();
+    let cfg = s.config();
+    let set = s.run(
+        &[
+            bin.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "offline-pin",
+            "set",
+            USER,
+        ],
+        "730518\n730518\n",
+    );
+    assert!(set.status.success(), "{}", text(&set));
+    let pin = s.path("state").join(format!("{USER}.pin"));
+    assert!(pin.exists());
+    let out = s.ticketgate(&["offline-pin", "remove", USER]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!pin.exists(), "the PIN file is gone");
+    let out = s.ticketgate(&["offline-pin", "remove", "nosuchuser"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let removed: Vec<_> = s
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "credential_update" && e["removed"] == "true")
+        .collect();
+    assert_eq!(removed.len(), 1, "{:?}", s.events());
+}

@@ -175,6 +175,40 @@ impl Breakglass {
     }
 }
 
+/// One stored code as `ticketgate breakglass list` shows it (never the code itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeInfo {
+    pub created: i64,
+    pub used: Option<i64>,
+}
+
+impl Breakglass {
+    /// When each stored code was made and used.
+    pub fn list(&self) -> Result<Vec<CodeInfo>, BreakglassError> {
+        let _lock = self.locked()?;
+        Ok(self
+            .load()?
+            .iter()
+            .map(|c| CodeInfo {
+                created: c.created,
+                used: c.used,
+            })
+            .collect())
+    }
+
+    /// Makes every code unusable (removes the code file); returns how many were unused.
+    pub fn revoke(&self) -> Result<usize, BreakglassError> {
+        let _lock = self.locked()?;
+        let unused = self.load()?.iter().filter(|c| c.used.is_none()).count();
+        match fs::remove_file(&self.file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(FileError::io(&self.file)(e).into())
+            }
+            _ => Ok(unused),
+        }
+    }
+}
+
 impl BreakglassCodes for Breakglass {
     /// Unused codes left.
     fn remaining(&self) -> Result<usize, BreakglassError> {
@@ -243,6 +277,25 @@ mod tests {
             Check::Used { remaining: 0 }
         );
         assert_eq!(b.use_code(&codes[1], 5).unwrap(), Check::NoCodes);
+        assert_eq!(
+            b.list().unwrap(),
+            [
+                CodeInfo {
+                    created: 1,
+                    used: Some(2)
+                },
+                CodeInfo {
+                    created: 1,
+                    used: Some(4)
+                }
+            ]
+        );
+        // Revoked codes are gone: a fresh one stops working at once.
+        let fresh = b.generate(1, 6).unwrap();
+        assert_eq!(b.revoke().unwrap(), 1);
+        assert_eq!(b.list().unwrap(), []);
+        assert_eq!(b.use_code(&fresh[0], 7).unwrap(), Check::NoCodes);
+        assert_eq!(b.revoke().unwrap(), 0, "revoking nothing is not an error");
     }
 
     #[test]

@@ -24,7 +24,12 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Show whether USER (or every user with state) is locked, why, until when, and recent logins
-    Status { user: Option<String> },
+    Status {
+        user: Option<String>,
+        /// Only the users locked now (by an administrator, failed logons, inactivity, a corrupt record)
+        #[arg(long, conflicts_with = "user")]
+        locked: bool,
+    },
     /// Forget USER's failed logons and lift a lock caused by them (an admin lock stays) [root]
     Reset { user: String },
     /// Lock USER until `ticketgate unlock` (admin lock) [root]
@@ -59,7 +64,7 @@ pub enum Command {
         #[command(subcommand)]
         action: BreakglassAction,
     },
-    /// Check a configuration file (default: --config) and every PAM stack in --pam-dir that loads the module; exits 1 on an error (warnings alone exit 0)
+    /// Check a configuration file (default: --config) and every PAM stack in --pam-dir that loads the module; exits 4 on an error (warnings alone exit 0)
     CheckConfig {
         path: Option<PathBuf>,
         /// The PAM service directory whose stacks are checked (@include, include and substack files are read from it)
@@ -82,10 +87,16 @@ pub enum Command {
 pub enum OfflinePinAction {
     /// Read USER's offline PIN twice (terminal or stdin), check the PIN rules, store its hash [root]
     Set { user: String },
+    /// Remove USER's offline PIN (hybrid mode then refuses USER while the server is unreachable) [root]
+    Remove { user: String },
 }
 
 #[derive(Subcommand)]
 pub enum BreakglassAction {
     /// Replace every break-glass code with N new ones and show them once [root]
     Generate { n: usize },
+    /// Show how many codes are left unused and when each was made and used (never a code) [root]
+    List,
+    /// Make every break-glass code unusable [root]
+    Revoke,
 }

@@ -60,18 +60,18 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     let config = Config::load(&cli.config)?;
     let audit = SystemAudit::new(config.module.audit_file.clone());
     let now = now();
-    if let Command::Status { user } = &cli.command {
+    if let Command::Status { user, locked } = &cli.command {
         let user = user.as_deref().map(parse_user).transpose()?;
         // Looking never creates anything: no state directory means no state.
         let Some(store) = FileStore::open_existing(&config.module.state_dir)? else {
             println!("no user has state in {}", config.module.state_dir.display());
             return Ok(());
         };
-        return show_status(&config, &store, user.as_ref(), now);
+        return show_status(&config, &store, user.as_ref(), *locked, now);
     }
     let store = FileStore::open(&config.module.state_dir)?;
     match &cli.command {
-        Command::Status { .. } => Ok(()),
+        Command::Status { .. } | Command::CheckConfig { .. } => Ok(()),
         Command::Reset { user } => {
             change(&store, &audit, user, now, EventName::AdminReset, |s, u| {
                 match s.update(u, &mut lockout::reset) {
@@ -121,14 +121,16 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::TestTicket { user, host, id } => {
             ticket_cli::test_ticket(&config, user, host.as_deref(), id, now)
         }
-        Command::Breakglass { action } => ticket_cli::breakglass(&config, action, now),
-        Command::CheckConfig { .. } => Ok(()),
+        Command::Breakglass { action } => ticket_cli::breakglass(&config, &audit, action, now),
         Command::Protect { action } => {
             protect_cmd::switch_protect(&config, &audit, action == "disable", now)
         }
         Command::OfflinePin {
             action: OfflinePinAction::Set { user },
         } => protect_cmd::set_offline_pin(&config, &audit, &canonical_name(user), now),
+        Command::OfflinePin {
+            action: OfflinePinAction::Remove { user },
+        } => protect_cmd::remove_offline_pin(&config, &audit, &canonical_name(user), now),
     }
 }
 
@@ -137,6 +139,7 @@ fn show_status(
     config: &Config,
     store: &FileStore,
     user: Option<&UserName>,
+    locked_only: bool,
     now: i64,
 ) -> Result<(), CliError> {
     if let Some(user) = user {
@@ -148,13 +151,31 @@ fn show_status(
     if users.is_empty() {
         println!("no user has state in {}", config.module.state_dir.display());
     }
+    let mut shown = 0;
     for user in users {
         match store.load(&user) {
-            Ok(record) => print!("{}", status(config, store, &user, record.as_ref(), now)),
+            Ok(record) => {
+                if locked_only && !record.as_ref().is_some_and(|r| is_locked(r, now)) {
+                    continue;
+                }
+                print!("{}", status(config, store, &user, record.as_ref(), now));
+            }
+            // A record that cannot be read keeps the account locked (fail closed).
             Err(e) => println!("{user}: {e}"),
         }
+        shown += 1;
+    }
+    if locked_only && shown == 0 {
+        println!("no user is locked");
     }
     Ok(())
+}
+
+/// Locked now for any credential (an admin or inactivity lock, or a hack lock of either).
+fn is_locked(record: &Record, now: i64) -> bool {
+    [Credential::Password, Credential::Pin]
+        .into_iter()
+        .any(|c| lockout::current_lock(record, c, now).is_some())
 }
 
 /// The account as the module stores it: the name NSS answers for `name` (a directory may

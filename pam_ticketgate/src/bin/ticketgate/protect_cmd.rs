@@ -94,6 +94,32 @@ pub fn set_offline_pin(
     Ok(())
 }
 
+/// `ticketgate offline-pin remove USER`: USER has no offline PIN afterwards (hybrid mode then
+/// refuses USER while the server is unreachable).
+pub fn remove_offline_pin(
+    config: &Config,
+    audit: &SystemAudit,
+    user: &str,
+    now: i64,
+) -> Result<(), CliError> {
+    let user = UserName::parse(user).map_err(|why| CliError::BadName {
+        name: user.to_string(),
+        why,
+    })?;
+    Nss.lookup(user.as_str())?
+        .ok_or_else(|| CliError::UnknownUser(user.to_string()))?;
+    pin::remove(&config.module.state_dir, &user)?;
+    audit.event(
+        &Event::new(EventName::CredentialUpdate, user.as_str(), "ticketgate", "")
+            .with("credential", "offline_pin")
+            .with("removed", "true")
+            .with("by", operator()),
+        now,
+    );
+    println!("{user}: offline PIN removed");
+    Ok(())
+}
+
 /// One line from the terminal with echo off, or from stdin when it is not a terminal.
 fn read_pin(prompt: &str) -> Result<Secret, CliError> {
     let stdin = std::io::stdin();

@@ -3,12 +3,14 @@
 
 use crate::cli::BreakglassAction;
 use crate::error::CliError;
+use pam_ticketgate::audit::{AuditSink, Event, EventName, SystemAudit};
 use pam_ticketgate::config::Config;
 use pam_ticketgate::scope::HostNames;
 use pam_ticketgate::ticket::fetch::connect_net;
 use pam_ticketgate::ticket::login;
 use pam_ticketgate::ticket::token::FileTokenCache;
 use pam_ticketgate::ticket::{self, Credentials, Facts, breakglass::Breakglass};
+use pam_ticketgate::timefmt::utc;
 
 /// Fetches `id` as the module would for `user` on `host` and prints each condition.
 pub fn test_ticket(
@@ -75,11 +77,40 @@ pub fn test_ticket(
     }
 }
 
-/// `breakglass generate N`.
-pub fn breakglass(config: &Config, action: &BreakglassAction, now: i64) -> Result<(), CliError> {
+/// `breakglass generate N | list | revoke`.
+pub fn breakglass(
+    config: &Config,
+    audit: &SystemAudit,
+    action: &BreakglassAction,
+    now: i64,
+) -> Result<(), CliError> {
+    let store = Breakglass::new(&config.module.state_dir);
     match action {
+        BreakglassAction::List => {
+            let codes = store.list()?;
+            let unused = codes.iter().filter(|c| c.used.is_none()).count();
+            println!("{unused} of {} break-glass code(s) unused", codes.len());
+            for (i, c) in codes.iter().enumerate() {
+                let used = c
+                    .used
+                    .map_or_else(|| "unused".to_string(), |t| format!("used {}", utc(t)));
+                println!("  code {}: made {}, {used}", i + 1, utc(c.created));
+            }
+            Ok(())
+        }
+        BreakglassAction::Revoke => {
+            let unused = store.revoke()?;
+            let by = std::env::var("SUDO_USER").unwrap_or_else(|_| "root".into());
+            audit.event(
+                &Event::new(EventName::BreakglassRevoked, "", "ticketgate", "")
+                    .with("revoked", unused)
+                    .with("by", by),
+                now,
+            );
+            println!("{unused} unused break-glass code(s) revoked; none works any more");
+            Ok(())
+        }
         BreakglassAction::Generate { n } => {
-            let store = Breakglass::new(&config.module.state_dir);
             let codes = store.generate(*n, now)?;
             println!(
                 "{} break-glass code(s); each works once, only while the ticket system is unreachable.\n\
