@@ -1,4 +1,5 @@
-//! Epoch seconds as `YYYY-MM-DD HH:MM:SS UTC` for people (status output, messages).
+//! Epoch seconds as `YYYY-MM-DD HH:MM:SS UTC` for people (status output, messages) and as RFC
+//! 3339 UTC for JSON.
 
 use time::OffsetDateTime;
 
@@ -20,9 +21,33 @@ pub fn utc(t: i64) -> String {
     }
 }
 
+/// Formats `t` as RFC 3339 UTC (`2026-12-02T11:00:36Z`), for JSON output; beyond the years
+/// -9999..=9999 as the number of seconds (as text), never a made-up date.
+pub fn rfc3339(t: i64) -> String {
+    match OffsetDateTime::from_unix_timestamp(t) {
+        Ok(at) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        ),
+        Err(_) => t.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_796_209_236), "2026-12-02T11:00:36Z");
+        assert_eq!(rfc3339(i64::MAX), i64::MAX.to_string());
+    }
 
     #[test]
     fn known_instants() {

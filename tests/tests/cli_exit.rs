@@ -231,3 +231,57 @@ fn an_offline_pin_can_be_removed() {
         .collect();
     assert_eq!(removed.len(), 1, "{:?}", s.events());
 }
+
+/// RFC 3339 UTC as DESIGN's one format: `2026-12-02T11:00:36Z`.
+fn is_rfc3339(v: &serde_json::Value) -> bool {
+    v.as_str().is_some_and(|t| {
+        t.len() == 20
+            && t.ends_with('Z')
+            && t.as_bytes()[10] == b'T'
+            && t.bytes().filter(u8::is_ascii_digit).count() == 14
+    })
+}
+
+#[test]
+fn json_output_is_numbers_and_rfc3339_times() {
+    let s = Sandbox::new(&format!("[[scope]]\nusers = [\"{USER}\"]\n"));
+    assert!(s.ticketgate(&["lock", USER]).status.success());
+    let out = s.ticketgate(&["status", "--json", USER]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["user"], USER);
+    assert_eq!(v["locked"], true);
+    assert_eq!(v["password"]["lock"]["kind"], "admin");
+    assert!(is_rfc3339(&v["password"]["lock"]["since"]), "{v}");
+    assert_eq!(v["password"]["failures"], 0);
+    assert_eq!(v["password"]["limit"], 3);
+    assert_eq!(v["last_success"], serde_json::Value::Null);
+    // Every user, and only the locked ones: an array.
+    let out = s.ticketgate(&["status", "--json", "--locked"]);
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.as_array().map(Vec::len), Some(1), "{all}");
+    assert!(s.ticketgate(&["unlock", USER]).status.success());
+    let out = s.ticketgate(&["status", "--json", "--locked"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    let out = s.ticketgate(&["sessions", "--json"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "[]",
+        "{}",
+        text(&out)
+    );
+    assert!(
+        s.ticketgate(&["breakglass", "generate", "2"])
+            .status
+            .success()
+    );
+    let out = s.ticketgate(&["breakglass", "list", "--json"]);
+    let codes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codes = codes.as_array().unwrap();
+    assert_eq!(codes.len(), 2);
+    assert!(
+        codes
+            .iter()
+            .all(|c| is_rfc3339(&c["created"]) && c["used"].is_null())
+    );
+}

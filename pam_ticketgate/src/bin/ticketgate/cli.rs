@@ -29,6 +29,9 @@ pub enum Command {
         /// Only the users locked now (by an administrator, failed logons, inactivity, a corrupt record)
         #[arg(long, conflicts_with = "user")]
         locked: bool,
+        /// One JSON object per user (an array without USER), times as RFC 3339 UTC
+        #[arg(long)]
+        json: bool,
     },
     /// Forget USER's failed logons and lift a lock caused by them (an admin lock stays) [root]
     Reset { user: String },
@@ -43,7 +46,12 @@ pub enum Command {
         pin: bool,
     },
     /// List the open sessions on this host (of USER): user, pid, service, tty, rhost, ticket, start
-    Sessions { user: Option<String> },
+    Sessions {
+        user: Option<String>,
+        /// A JSON array of sessions, times as RFC 3339 UTC
+        #[arg(long)]
+        json: bool,
+    },
     /// End USER's sessions on this host: SIGHUP and SIGTERM, then SIGKILL after --grace seconds [root]
     Terminate {
         user: String,
@@ -96,7 +104,11 @@ pub enum BreakglassAction {
     /// Replace every break-glass code with N new ones and show them once [root]
     Generate { n: usize },
     /// Show how many codes are left unused and when each was made and used (never a code) [root]
-    List,
+    List {
+        /// A JSON array, one object per code (created, used), times as RFC 3339 UTC
+        #[arg(long)]
+        json: bool,
+    },
     /// Make every break-glass code unusable [root]
     Revoke,
 }

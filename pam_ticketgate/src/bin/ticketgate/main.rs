@@ -9,6 +9,7 @@ use clap::Parser;
 mod check;
 mod cli;
 mod error;
+mod json;
 mod protect_cmd;
 mod sessions;
 mod ticket_cli;
@@ -60,14 +61,22 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     let config = Config::load(&cli.config)?;
     let audit = SystemAudit::new(config.module.audit_file.clone());
     let now = now();
-    if let Command::Status { user, locked } = &cli.command {
+    if let Command::Status { user, locked, json } = &cli.command {
         let user = user.as_deref().map(parse_user).transpose()?;
         // Looking never creates anything: no state directory means no state.
         let Some(store) = FileStore::open_existing(&config.module.state_dir)? else {
-            println!("no user has state in {}", config.module.state_dir.display());
+            if *json {
+                json::print(&serde_json::Value::Array(Vec::new()));
+            } else {
+                println!("no user has state in {}", config.module.state_dir.display());
+            }
             return Ok(());
         };
-        return show_status(&config, &store, user.as_ref(), *locked, now);
+        let show = Show {
+            locked_only: *locked,
+            json: *json,
+        };
+        return show_status(&config, &store, user.as_ref(), show, now);
     }
     let store = FileStore::open(&config.module.state_dir)?;
     match &cli.command {
@@ -108,9 +117,11 @@ fn run(cli: &Cli) -> Result<(), CliError> {
                 .map(drop)
             })
         }
-        Command::Sessions { user } => {
-            sessions::list(&config, user.as_deref().map(canonical_name).as_deref())
-        }
+        Command::Sessions { user, json } => sessions::list(
+            &config,
+            user.as_deref().map(canonical_name).as_deref(),
+            *json,
+        ),
         Command::Terminate { user, grace } => sessions::terminate(
             &config,
             &audit,
@@ -134,38 +145,64 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     }
 }
 
+/// How `status` shows what it finds.
+#[derive(Clone, Copy)]
+struct Show {
+    /// Only the users locked now.
+    locked_only: bool,
+    json: bool,
+}
+
 /// `status [USER]`: one user's state, or every user's that has state.
 fn show_status(
     config: &Config,
     store: &FileStore,
     user: Option<&UserName>,
-    locked_only: bool,
+    show: Show,
     now: i64,
 ) -> Result<(), CliError> {
     if let Some(user) = user {
         let record = store.load(user)?;
-        print!("{}", status(config, store, user, record.as_ref(), now));
+        if show.json {
+            json::print(&json::status(config, store, user, record.as_ref(), now));
+        } else {
+            print!("{}", status(config, store, user, record.as_ref(), now));
+        }
         return Ok(());
     }
     let users = store.users()?;
-    if users.is_empty() {
+    if users.is_empty() && !show.json {
         println!("no user has state in {}", config.module.state_dir.display());
     }
-    let mut shown = 0;
+    let mut shown = Vec::new();
     for user in users {
         match store.load(&user) {
             Ok(record) => {
-                if locked_only && !record.as_ref().is_some_and(|r| is_locked(r, now)) {
+                if show.locked_only && !record.as_ref().is_some_and(|r| is_locked(r, now)) {
                     continue;
                 }
-                print!("{}", status(config, store, &user, record.as_ref(), now));
+                if show.json {
+                    shown.push(json::status(config, store, &user, record.as_ref(), now));
+                } else {
+                    print!("{}", status(config, store, &user, record.as_ref(), now));
+                    shown.push(serde_json::Value::Null);
+                }
             }
             // A record that cannot be read keeps the account locked (fail closed).
-            Err(e) => println!("{user}: {e}"),
+            Err(e) if show.json => shown.push(serde_json::json!({
+                "user": user.as_str(),
+                "locked": true,
+                "error": e.to_string(),
+            })),
+            Err(e) => {
+                println!("{user}: {e}");
+                shown.push(serde_json::Value::Null);
+            }
         }
-        shown += 1;
     }
-    if locked_only && shown == 0 {
+    if show.json {
+        json::print(&serde_json::Value::Array(shown));
+    } else if show.locked_only && shown.is_empty() {
         println!("no user is locked");
     }
     Ok(())

@@ -19,8 +19,14 @@ fn sessions(config: &Config) -> Result<Sessions, CliError> {
 }
 
 /// Prints the live sessions (of `user`), one line each.
-pub fn list(config: &Config, user: Option<&str>) -> Result<(), CliError> {
+pub fn list(config: &Config, user: Option<&str>, json: bool) -> Result<(), CliError> {
     let sessions = sessions(config)?.list(user)?;
+    if json {
+        crate::json::print(&serde_json::Value::Array(
+            sessions.iter().map(crate::json::session).collect(),
+        ));
+        return Ok(());
+    }
     if sessions.is_empty() {
         println!("no sessions");
     }

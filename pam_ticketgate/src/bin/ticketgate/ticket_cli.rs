@@ -86,8 +86,14 @@ pub fn breakglass(
 ) -> Result<(), CliError> {
     let store = Breakglass::new(&config.module.state_dir);
     match action {
-        BreakglassAction::List => {
+        BreakglassAction::List { json } => {
             let codes = store.list()?;
+            if *json {
+                crate::json::print(&serde_json::Value::Array(
+                    codes.iter().map(crate::json::code).collect(),
+                ));
+                return Ok(());
+            }
             let unused = codes.iter().filter(|c| c.used.is_none()).count();
             println!("{unused} of {} break-glass code(s) unused", codes.len());
             for (i, c) in codes.iter().enumerate() {
