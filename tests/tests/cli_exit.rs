@@ -129,6 +129,11 @@ fn an_unreachable_ticket_system_exits_3_and_a_rejected_id_1() {
         "{}",
         err(&out)
     );
+    let out = s.ticketgate(&["test-ticket", "--json", "--user", USER, "CHG0000001"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["accepted"], false, "{v}");
+    assert_eq!(v["error"]["reason"], "unreachable", "{v}");
     let out = s.ticketgate(&["test-ticket", "--user", USER, "not-a-ticket"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
@@ -283,5 +288,33 @@ fn json_output_is_numbers_and_rfc3339_times() {
         codes
             .iter()
             .all(|c| is_rfc3339(&c["created"]) && c["used"].is_null())
+    );
+}
+
+#[test]
+fn check_config_json_names_errors_and_findings() {
+    let s = Sandbox::new("[[scope]]\n[policy.default]\nhistory = 30\n");
+    let dir = s.path("etc/pam.d");
+    let out = s.ticketgate(&["check-config", "--json", "--pam-dir", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["config"]["ok"], false, "{v}");
+    assert!(
+        v["config"]["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("policy.default.history"),
+        "{v}"
+    );
+    assert!(v["errors"].as_u64().unwrap() >= 1, "{v}");
+    s.write_config("[[scope]]\n");
+    let out = s.ticketgate(&["check-config", "--json", "--pam-dir", dir.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["config"]["ok"], true, "{v}");
+    assert_eq!(v["config"]["scopes"], 1, "{v}");
+    assert_eq!(
+        out.status.code(),
+        Some(if v["errors"] == 0 { 0 } else { 4 }),
+        "{v}"
     );
 }

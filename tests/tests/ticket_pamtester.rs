@@ -669,5 +669,23 @@ fn test_ticket_prints_each_condition_with_the_value_seen() {
         "{}",
         text(&out)
     );
+    // The same as JSON, for scripts: exit 1 and each condition with the value seen.
+    let out = s.ticketgate(&["test-ticket", "--json", "--user", USER, "CHG0000003"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["accepted"], false, "{v}");
+    assert_eq!(v["ticket"], "CHG0000003");
+    let failed: Vec<_> = v["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1, "{v}");
+    assert_eq!(failed[0]["seen"], "\"someone_else\"", "{v}");
+    let out = s.ticketgate(&["test-ticket", "--json", "--user", USER, "CHG0000001"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["accepted"], true, "{v}");
     assert!(s.events().is_empty(), "a dry run logs no one in");
 }

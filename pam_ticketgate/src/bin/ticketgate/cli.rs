@@ -66,6 +66,9 @@ pub enum Command {
         #[arg(long)]
         host: Option<String>,
         id: String,
+        /// One JSON object: the ticket, each condition with the value seen, the verdict
+        #[arg(long)]
+        json: bool,
     },
     /// Break-glass codes for the offline `breakglass` ticket fallback
     Breakglass {
@@ -78,6 +81,9 @@ pub enum Command {
         /// The PAM service directory whose stacks are checked (@include, include and substack files are read from it)
         #[arg(long, value_name = "DIR", default_value = pam_ticketgate::pamd::DEFAULT_DIR)]
         pam_dir: PathBuf,
+        /// One JSON object: the configuration's errors and warnings, the stacks' findings
+        #[arg(long)]
+        json: bool,
     },
     /// Switch login protect off (`disable`: no check is made) or back on, on this host [root]
     Protect {

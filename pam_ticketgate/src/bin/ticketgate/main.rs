@@ -48,8 +48,13 @@ fn now() -> i64 {
 }
 
 fn run(cli: &Cli) -> Result<(), CliError> {
-    if let Command::CheckConfig { path, pam_dir } = &cli.command {
-        return check::check_config(path.as_ref().unwrap_or(&cli.config), pam_dir);
+    if let Command::CheckConfig {
+        path,
+        pam_dir,
+        json,
+    } = &cli.command
+    {
+        return check::check_config(path.as_ref().unwrap_or(&cli.config), pam_dir, *json);
     }
     // Everything else reads state, secrets or run files that only root can read: say so, not
     // "Permission denied (os error 13)".
@@ -129,9 +134,12 @@ fn run(cli: &Cli) -> Result<(), CliError> {
             std::time::Duration::from_secs(*grace),
             now,
         ),
-        Command::TestTicket { user, host, id } => {
-            ticket_cli::test_ticket(&config, user, host.as_deref(), id, now)
-        }
+        Command::TestTicket {
+            user,
+            host,
+            id,
+            json,
+        } => ticket_cli::test_ticket(&config, user, host.as_deref(), id, *json, now),
         Command::Breakglass { action } => ticket_cli::breakglass(&config, &audit, action, now),
         Command::Protect { action } => {
             protect_cmd::switch_protect(&config, &audit, action == "disable", now)

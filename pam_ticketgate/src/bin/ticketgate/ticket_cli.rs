@@ -18,6 +18,7 @@ pub fn test_ticket(
     user: &str,
     host: Option<&str>,
     id: &str,
+    json: bool,
     now: i64,
 ) -> Result<(), CliError> {
     let cfg = config.ticket.as_ref().ok_or_else(|| {
@@ -43,11 +44,47 @@ pub fn test_ticket(
     let http = connect_net(cfg)?;
     let run_dir = pam_ticketgate::run_dir::RunDir::open(&config.module.run_dir)?;
     let tokens = FileTokenCache::new(&run_dir);
-    println!(
-        "ticket {id} ({system}) for user {user} on {} / {}:",
-        facts.host, facts.host_fqdn
-    );
-    match ticket::check(cfg, &id, &creds, &http, &tokens, &facts, now) {
+    let checked = ticket::check(cfg, &id, &creds, &http, &tokens, &facts, now);
+    if json {
+        let (results, error) = match &checked {
+            Ok(c) => (
+                c.results
+                    .iter()
+                    .map(|r| serde_json::json!({"ok": r.ok, "condition": r.label, "seen": r.seen}))
+                    .collect(),
+                serde_json::Value::Null,
+            ),
+            Err(e) => (
+                Vec::new(),
+                serde_json::json!({"reason": e.reason(), "detail": e.to_string()}),
+            ),
+        };
+        crate::json::print(&serde_json::json!({
+            "ticket": id,
+            "system": system,
+            "user": user,
+            "host": facts.host,
+            "host_fqdn": facts.host_fqdn,
+            "accepted": checked.as_ref().is_ok_and(|c| c.accepted()),
+            "conditions": results,
+            "error": error,
+        }));
+    } else {
+        println!(
+            "ticket {id} ({system}) for user {user} on {} / {}:",
+            facts.host, facts.host_fqdn
+        );
+    }
+    match checked {
+        Ok(checked) if json => {
+            if checked.accepted() {
+                Ok(())
+            } else {
+                Err(CliError::Refused(
+                    "REJECTED: a condition does not hold".into(),
+                ))
+            }
+        }
         Ok(checked) => {
             for r in &checked.results {
                 println!(
