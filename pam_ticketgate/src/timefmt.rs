@@ -5,37 +5,30 @@ use time::OffsetDateTime;
 
 /// Formats `t` (seconds since 1970, UTC).
 pub fn utc(t: i64) -> String {
-    match OffsetDateTime::from_unix_timestamp(t) {
-        Ok(at) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-            at.year(),
-            u8::from(at.month()),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second()
-        ),
-        // Beyond the years -9999..=9999, which no time this module stores or accepts reaches
-        // (a ticket's ISO 8601 offset moves one by a day at most): the number, not a made-up date.
-        Err(_) => format!("{t} seconds after 1970-01-01 00:00:00 UTC"),
-    }
+    // Beyond the years -9999..=9999, which no time this module stores or accepts reaches (a
+    // ticket's ISO 8601 offset moves one by a day at most): the number, not a made-up date.
+    date_time(t, ' ', " UTC")
+        .unwrap_or_else(|| format!("{t} seconds after 1970-01-01 00:00:00 UTC"))
 }
 
 /// Formats `t` as RFC 3339 UTC (`2026-12-02T11:00:36Z`), for JSON output; beyond the years
 /// -9999..=9999 as the number of seconds (as text), never a made-up date.
 pub fn rfc3339(t: i64) -> String {
-    match OffsetDateTime::from_unix_timestamp(t) {
-        Ok(at) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            at.year(),
-            u8::from(at.month()),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second()
-        ),
-        Err(_) => t.to_string(),
-    }
+    date_time(t, 'T', "Z").unwrap_or_else(|| t.to_string())
+}
+
+/// `YYYY-MM-DD<sep>HH:MM:SS<zone>`, when `t` has a date.
+fn date_time(t: i64, sep: char, zone: &str) -> Option<String> {
+    let at = OffsetDateTime::from_unix_timestamp(t).ok()?;
+    Some(format!(
+        "{:04}-{:02}-{:02}{sep}{:02}:{:02}:{:02}{zone}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    ))
 }
 
 #[cfg(test)]

@@ -223,6 +223,19 @@ fn is_locked(record: &Record, now: i64) -> bool {
         .any(|c| lockout::current_lock(record, c, now).is_some())
 }
 
+/// An account NSS knows, under the name it answers with (a name it does not know is an error,
+/// not a new record under a typo).
+fn known_user(name: &str) -> Result<(UserName, pam_ticketgate::directory::Account), CliError> {
+    let account = Nss
+        .lookup(name)?
+        .ok_or_else(|| CliError::UnknownUser(name.to_string()))?;
+    let user = UserName::parse(&account.name).map_err(|why| CliError::BadName {
+        name: name.to_string(),
+        why,
+    })?;
+    Ok((user, account))
+}
+
 /// The account as the module stores it: the name NSS answers for `name` (a directory may
 /// fold case or add a domain), or `name` itself when NSS does not know it (its state can still
 /// be shown and reset).
@@ -249,14 +262,7 @@ fn change(
     event: EventName,
     apply: impl FnOnce(&FileStore, &UserName) -> Result<(), StoreError>,
 ) -> Result<(), CliError> {
-    // An account NSS does not know is an error, not a new record under a typo.
-    let known = Nss
-        .lookup(user)?
-        .ok_or_else(|| CliError::UnknownUser(user.to_string()))?;
-    let user = UserName::parse(&known.name).map_err(|why| CliError::BadName {
-        name: user.to_string(),
-        why,
-    })?;
+    let (user, _) = known_user(user)?;
     apply(store, &user)?;
     let operator = std::env::var("SUDO_USER").unwrap_or_else(|_| "root".into());
     audit.event(

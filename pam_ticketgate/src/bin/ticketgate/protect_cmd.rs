@@ -5,12 +5,11 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use pam_ticketgate::audit::{AuditSink, Event, EventName, SystemAudit};
 use pam_ticketgate::config::{Config, Policy};
-use pam_ticketgate::directory::{Directory, Nss};
+use pam_ticketgate::directory::Nss;
 use pam_ticketgate::protect::{pin, switch};
 use pam_ticketgate::rules;
 use pam_ticketgate::scope::{self, HostNames};
 use pam_ticketgate::secret::Secret;
-use pam_ticketgate::user::UserName;
 
 use crate::error::CliError;
 
@@ -64,13 +63,7 @@ pub fn set_offline_pin(
     user: &str,
     now: i64,
 ) -> Result<(), CliError> {
-    let user = UserName::parse(user).map_err(|why| CliError::BadName {
-        name: user.to_string(),
-        why,
-    })?;
-    let account = Nss
-        .lookup(user.as_str())?
-        .ok_or_else(|| CliError::UnknownUser(user.to_string()))?;
+    let (user, account) = crate::known_user(user)?;
     let host = HostNames::of_this_host();
     let scope = scope::select(config, user.as_str(), Some(&account), None, &host, &Nss)?;
     let policy = scope.map_or_else(Policy::pin_default, |s| s.pin_policy.clone());
@@ -102,12 +95,7 @@ pub fn remove_offline_pin(
     user: &str,
     now: i64,
 ) -> Result<(), CliError> {
-    let user = UserName::parse(user).map_err(|why| CliError::BadName {
-        name: user.to_string(),
-        why,
-    })?;
-    Nss.lookup(user.as_str())?
-        .ok_or_else(|| CliError::UnknownUser(user.to_string()))?;
+    let (user, _) = crate::known_user(user)?;
     pin::remove(&config.module.state_dir, &user)?;
     audit.event(
         &Event::new(EventName::CredentialUpdate, user.as_str(), "ticketgate", "")
