@@ -8,5 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
-cargo build --release -q -p pam_ticketgate -p ticketgate-tests
+cargo build --release -q -p pam-ticketgate-module -p pam_ticketgate -p ticketgate-tests
 exec target/release/ticketgate-bench --logins "${1:-20000}"

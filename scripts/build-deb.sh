@@ -18,7 +18,7 @@ root_dir=$PWD
 OUT=${1:-target/debian}
 export TARGET_DIR=${TARGET_DIR:-target/release}
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    cargo build --release -q -p pam_ticketgate -p nss-helper -p ticketgate-protectd -p ticketgate-man
+    cargo build --release -q -p pam-ticketgate-module -p pam_ticketgate -p nss-helper -p ticketgate-protectd -p ticketgate-man
 fi
 
 package=libpam-ticketgate

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "scripts/demo.sh: run as root (private mount namespaces)" >&2; exit 2; }
 scripts/install-test-deps.sh
-cargo build --release -q -p pam_ticketgate
+cargo build --release -q -p pam-ticketgate-module -p pam_ticketgate
 
 if [ "${1:-}" != "--inside" ]; then
     exec unshare -m --propagation private "$0" --inside

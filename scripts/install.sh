@@ -68,7 +68,7 @@ fi
 [ $# -eq 0 ] || { echo "usage: scripts/install.sh [--uninstall]" >&2; exit 2; }
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    cargo build --release -q -p pam_ticketgate -p nss-helper -p ticketgate-protectd -p ticketgate-man
+    cargo build --release -q -p pam-ticketgate-module -p pam_ticketgate -p nss-helper -p ticketgate-protectd -p ticketgate-man
 fi
 for built in libpam_ticketgate.so ticketgate ticketgate-protectd nss-helper ticketgate-man; do
     [ -f "$TARGET_DIR/$built" ] || { echo "scripts/install.sh: $TARGET_DIR/$built is missing: build first" >&2; exit 1; }

@@ -1,5 +1,6 @@
 //! pam_ticketgate: a PAM module with three gates — credential policy, login protect, ticket gate.
-//! The crate is the cdylib libpam loads and the library the `ticketgate` CLI reuses.
+//! The crate is the core: `pam_ticketgate_module/` turns [`hooks::TicketGate`] into the cdylib
+//! libpam loads, and the `ticketgate` CLI reuses the rest.
 #![deny(unsafe_op_in_unsafe_fn)]
 // Every unsafe block lives in `ffi` (the one allowance), each with its SAFETY line.
 #![deny(unsafe_code)]
@@ -37,6 +38,3 @@ mod test_support;
 pub mod ticket;
 pub mod timefmt;
 pub mod user;
-
-pam::pam_hooks!(TicketGateHooks);
-use hooks::TicketGate as TicketGateHooks;
