@@ -206,6 +206,23 @@ pub fn open(path: &Path, rule: Rule) -> Result<File, Refused> {
 /// that needs the size or times asks the kernel once.
 pub fn open_with_metadata(path: &Path, rule: Rule) -> Result<(File, Metadata), Refused> {
     let real = walk(path, rule.owner, rule.links == Links::Follow)?;
+    open_checked_file(path, real, rule)
+}
+
+/// [`open_with_metadata`] for a file whose directories the caller checked a moment ago (an
+/// earlier line of the same login): only the file itself is opened and checked, on its
+/// descriptor. Those directories were root's and not writable by others then, so only root can
+/// have changed them since. A rule that follows links walks the path all the same.
+pub fn reopen_with_metadata(path: &Path, rule: Rule) -> Result<(File, Metadata), Refused> {
+    if rule.links == Links::Follow {
+        return open_with_metadata(path, rule);
+    }
+    open_checked_file(path, absolute(path), rule)
+}
+
+/// Opens `real` (the path `path` resolves to) without following a link or waiting, and checks
+/// the descriptor against `rule`.
+fn open_checked_file(path: &Path, real: PathBuf, rule: Rule) -> Result<(File, Metadata), Refused> {
     let here = |problem| Refused {
         at: (real != absolute(path)).then(|| real.clone()),
         problem,

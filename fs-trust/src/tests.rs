@@ -235,3 +235,25 @@ fn a_missing_file_is_reported_by_its_open() {
     let msg = refusal(check_file(&d.path().join("no/such/file"), Rule::SECRET));
     assert!(msg.contains("no") && msg.contains("cannot open"), "{msg}");
 }
+
+/// `reopen_with_metadata` (a later line of the same login) skips only the directories: the
+/// file itself is still opened without following a link and checked on its descriptor.
+#[test]
+fn reopening_still_checks_the_file_itself() {
+    let d = base();
+    let good = file(d.path(), "good", 0o644);
+    reopen_with_metadata(&good, Rule::CONFIG).unwrap();
+    let open = file(d.path(), "open", 0o666);
+    let msg = reopen_with_metadata(&open, Rule::CONFIG)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("mode 0666"), "{msg}");
+    let link = d.path().join("link");
+    symlink(&good, &link).unwrap();
+    let msg = reopen_with_metadata(&link, Rule::CONFIG)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("symbolic link"), "{msg}");
+    // A rule that follows links walks the path all the same (and accepts this one).
+    reopen_with_metadata(&link, Rule::PUBLIC).unwrap();
+}

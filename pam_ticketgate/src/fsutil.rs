@@ -12,7 +12,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 pub use fs_trust::{
     Owner, Problem, Refused, Rule, check_dir, check_dir_entry, check_file, check_opened,
-    open as open_trusted, open_with_metadata, read_secret_text,
+    open as open_trusted, open_with_metadata, read_secret_text, reopen_with_metadata,
 };
 
 /// Why one of the module's own small files (the verdict cache, the break-glass codes) could not

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::ffi::CStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pam::constants::{
@@ -37,6 +37,11 @@ const AUTH_OK: ffi::DataKey<String> = ffi::DataKey::new("pam_ticketgate_auth_ok"
 /// phases of one login ask once, not once per line.
 const ACCOUNT: ffi::DataKey<(String, Option<nss_helper::Account>)> =
     ffi::DataKey::new("pam_ticketgate_account");
+
+/// Module data key of the paths (the config, `state_dir`) whose directories passed the trust
+/// walk earlier in this login: the login's next lines check only the file or directory itself.
+/// A login is seconds long, and only root can change directories that passed.
+const CHECKED: ffi::DataKey<Vec<PathBuf>> = ffi::DataKey::new("pam_ticketgate_checked_dirs");
 
 /// Module data key of the change the `password` line checked, for the `commit` line.
 const PENDING: ffi::DataKey<Option<PendingChange>> =
@@ -182,7 +187,14 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let config = Config::load_shared(&gate::config_path(args.config.as_deref()));
+    let config_path = gate::config_path(args.config.as_deref());
+    let checked = |path: &Path| {
+        ffi::get_data(pamh, &CHECKED).is_some_and(|paths| paths.iter().any(|p| p == path))
+    };
+    let config = Config::load_shared_with(&config_path, checked(&config_path));
+    if config.is_ok() && !checked(&config_path) {
+        remember_checked(pamh, config_path);
+    }
     let outcome = {
         let world = PamWorld {
             pamh: RefCell::new(&mut *pamh),
@@ -206,6 +218,14 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
     pam_code(outcome)
 }
 
+/// Notes that `path`'s directories passed the trust walk in this login (only a saving: a handle
+/// that cannot keep it walks again next time).
+fn remember_checked(pamh: &mut PamHandle, path: PathBuf) {
+    let mut paths = ffi::get_data(pamh, &CHECKED).cloned().unwrap_or_default();
+    paths.push(path);
+    ffi::set_data(pamh, &CHECKED, paths);
+}
+
 /// A reply or token as a `Secret`, when it is UTF-8. Checked in place, so the only copy made is
 /// the one the `Secret` owns and zeroes (`String::from_utf8` of a copy would drop a rejected
 /// copy without zeroing it).
@@ -222,7 +242,17 @@ struct PamWorld<'h> {
 
 impl World for PamWorld<'_> {
     fn store(&self, state_dir: &Path) -> Result<Box<dyn StateStore + '_>, StoreError> {
-        Ok(Box::new(FileStore::open(state_dir)?))
+        let checked = self.pamh.try_borrow().is_ok_and(|pamh| {
+            ffi::get_data(&pamh, &CHECKED).is_some_and(|paths| paths.iter().any(|p| p == state_dir))
+        });
+        if checked {
+            return Ok(Box::new(FileStore::reopen(state_dir)?));
+        }
+        let store = FileStore::open(state_dir)?;
+        if let Ok(mut pamh) = self.pamh.try_borrow_mut() {
+            remember_checked(&mut pamh, state_dir.to_path_buf());
+        }
+        Ok(Box::new(store))
     }
 
     fn audit(&self, audit_file: Option<&Path>) -> Box<dyn AuditSink + '_> {

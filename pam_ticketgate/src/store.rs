@@ -195,6 +195,21 @@ impl FileStore {
         }
     }
 
+    /// `dir`, checked a moment ago by [`open`](Self::open) (an earlier line of the same login):
+    /// only the directory itself is checked again (root's, not a link, not writable by others),
+    /// not every directory leading to it.
+    pub fn reopen(dir: &Path) -> Result<Self, StoreError> {
+        fsutil::check_dir_entry(dir, fsutil::Owner::Root).map_err(|problem| {
+            StoreError::UnsafeDir {
+                path: dir.to_path_buf(),
+                problem: problem.to_string(),
+            }
+        })?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
     /// Opens `dir`, creating it (root, 0700) if missing; refuses a directory others could write.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let io = |source| StoreError::Io {
@@ -686,6 +701,19 @@ mod tests {
                 .to_string()
                 .contains("chmod go-w")
         );
+        // A later line of the same login checks the directory itself again (not its parents).
+        assert!(
+            FileStore::reopen(&sub)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("chmod go-w")
+        );
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&sub, &link).unwrap();
+        assert!(FileStore::reopen(&link).is_err(), "a link in its place");
+        assert!(FileStore::reopen(&sub).is_ok());
     }
 
     #[test]

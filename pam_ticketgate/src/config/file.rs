@@ -28,21 +28,32 @@ pub struct Trusted {
 }
 
 impl Trusted {
+    #[cfg(test)]
     pub fn open(path: &Path) -> Result<Self, ConfigError> {
-        let (file, meta) =
-            fsutil::open_with_metadata(path, Rule::CONFIG).map_err(|refused| match refused {
-                Refused {
-                    at: None,
-                    problem: Problem::Io(source),
-                } => ConfigError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                },
-                other => ConfigError::Unsafe {
-                    path: path.to_path_buf(),
-                    problem: other.to_string(),
-                },
-            })?;
+        Self::open_with(path, false)
+    }
+
+    /// [`open`](Self::open); with `dirs_checked`, the directories leading to `path` passed
+    /// their checks earlier in this login and only the file itself is checked again.
+    pub fn open_with(path: &Path, dirs_checked: bool) -> Result<Self, ConfigError> {
+        let opened = if dirs_checked {
+            fsutil::reopen_with_metadata(path, Rule::CONFIG)
+        } else {
+            fsutil::open_with_metadata(path, Rule::CONFIG)
+        };
+        let (file, meta) = opened.map_err(|refused| match refused {
+            Refused {
+                at: None,
+                problem: Problem::Io(source),
+            } => ConfigError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => ConfigError::Unsafe {
+                path: path.to_path_buf(),
+                problem: other.to_string(),
+            },
+        })?;
         if meta.len() > MAX_CONFIG_BYTES {
             return Err(ConfigError::Unsafe {
                 path: path.to_path_buf(),

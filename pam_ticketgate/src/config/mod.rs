@@ -199,9 +199,19 @@ impl Config {
     /// the parsed file (and its compiled patterns, with their match caches) until the file
     /// changes. The path and the file are checked on every call all the same.
     pub fn load_shared(path: &Path) -> Result<std::sync::Arc<Self>, ConfigError> {
+        Self::load_shared_with(path, false)
+    }
+
+    /// [`load_shared`](Self::load_shared); with `dirs_checked`, the directories leading to the
+    /// file passed their checks earlier in this login (the PAM glue keeps that per handle) and
+    /// only the file itself is checked again.
+    pub fn load_shared_with(
+        path: &Path,
+        dirs_checked: bool,
+    ) -> Result<std::sync::Arc<Self>, ConfigError> {
         type Cached = Option<(PathBuf, file::Version, std::sync::Arc<Config>)>;
         static CACHE: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
-        let trusted = file::Trusted::open(path)?;
+        let trusted = file::Trusted::open_with(path, dirs_checked)?;
         let version = trusted.version;
         if let Ok(cache) = CACHE.lock()
             && let Some((p, v, config)) = cache.as_ref()
