@@ -3,7 +3,7 @@
 # stack through real libpam, in one process; the ticket gate (cache hit, cold fetch, dead system)
 # and login protect against loopback servers and dead ones (breaker open); then the load and
 # first call in a new process per login, and the module's size. Bounded: LOGINS per stack
-# (default 20000), 40 new processes per stack.
+# (default 20000), 100 new processes per stack.
 # Usage: scripts/bench.sh [LOGINS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
