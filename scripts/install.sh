@@ -35,15 +35,15 @@ SEC=$(security_dir)
 files=(
     "$SEC/pam_ticketgate.so"
     "$PREFIX/sbin/ticketgate"
-    "$PREFIX/sbin/ticketgate-protectd"
+    "$PREFIX/sbin/ticketgate-server"
     "$PREFIX/bin/nss-helper"
-    "/lib/systemd/system/ticketgate-protectd.service"
+    "/lib/systemd/system/ticketgate-server.service"
 )
 # Debian's pam-auth-update profiles (they only take effect once enabled, see README).
 PROFILES=(ticketgate ticketgate-preauth ticketgate-authfail)
 for p in "${PROFILES[@]}"; do files+=("/usr/share/pam-configs/$p"); done
 # Man pages, generated from the code by ticketgate-man.
-MANPAGES=(man8/pam_ticketgate.8 man8/ticketgate.8 man5/ticketgate.toml.5 man8/ticketgate-protectd.8)
+MANPAGES=(man8/pam_ticketgate.8 man8/ticketgate.8 man5/ticketgate.toml.5 man8/ticketgate-server.8)
 for m in "${MANPAGES[@]}"; do files+=("$PREFIX/share/man/$m"); done
 
 if [ "${1:-}" = "--uninstall" ]; then
@@ -62,15 +62,15 @@ if [ "${1:-}" = "--uninstall" ]; then
     for f in "${files[@]}"; do
         rm -f "$DESTDIR$f" && echo "removed $DESTDIR$f"
     done
-    echo "kept: $DESTDIR/etc/security/ticketgate.toml, $DESTDIR/etc/ticketgate-protectd/, $DESTDIR/var/lib/ticketgate, $DESTDIR/var/log/ticketgate (remove them by hand if wanted)"
+    echo "kept: $DESTDIR/etc/security/ticketgate.toml, $DESTDIR/etc/ticketgate-server/, $DESTDIR/var/lib/ticketgate, $DESTDIR/var/log/ticketgate (remove them by hand if wanted)"
     exit 0
 fi
 [ $# -eq 0 ] || { echo "usage: scripts/install.sh [--uninstall]" >&2; exit 2; }
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    cargo build --release -q -p pam-ticketgate-module -p pam_ticketgate -p nss-helper -p ticketgate-protectd -p ticketgate-man
+    cargo build --release -q -p pam-ticketgate-module -p pam_ticketgate -p nss-helper -p ticketgate-server -p ticketgate-man
 fi
-for built in libpam_ticketgate.so ticketgate ticketgate-protectd nss-helper ticketgate-man; do
+for built in libpam_ticketgate.so ticketgate ticketgate-server nss-helper ticketgate-man; do
     [ -f "$TARGET_DIR/$built" ] || { echo "scripts/install.sh: $TARGET_DIR/$built is missing: build first" >&2; exit 1; }
 done
 
@@ -78,13 +78,13 @@ done
 unit=$(mktemp)
 mandir=$(mktemp -d)
 trap 'rm -rf "$unit" "$mandir"' EXIT
-sed "s#^ExecStart=/usr/local/sbin/ticketgate-protectd#ExecStart=$PREFIX/sbin/ticketgate-protectd#" conf/ticketgate-protectd.service > "$unit"
+sed "s#^ExecStart=/usr/local/sbin/ticketgate-server#ExecStart=$PREFIX/sbin/ticketgate-server#" conf/ticketgate-server.service > "$unit"
 
 install -D -m 0644 "$TARGET_DIR/libpam_ticketgate.so" "$DESTDIR$SEC/pam_ticketgate.so"
 install -D -m 0755 "$TARGET_DIR/ticketgate" "$DESTDIR$PREFIX/sbin/ticketgate"
-install -D -m 0755 "$TARGET_DIR/ticketgate-protectd" "$DESTDIR$PREFIX/sbin/ticketgate-protectd"
+install -D -m 0755 "$TARGET_DIR/ticketgate-server" "$DESTDIR$PREFIX/sbin/ticketgate-server"
 install -D -m 0755 "$TARGET_DIR/nss-helper" "$DESTDIR$PREFIX/bin/nss-helper"
-install -D -m 0644 "$unit" "$DESTDIR/lib/systemd/system/ticketgate-protectd.service"
+install -D -m 0644 "$unit" "$DESTDIR/lib/systemd/system/ticketgate-server.service"
 for p in "${PROFILES[@]}"; do
     install -D -m 0644 "conf/pam-configs/$p" "$DESTDIR/usr/share/pam-configs/$p"
 done
@@ -104,7 +104,7 @@ config() {
     fi
 }
 config conf/ticketgate.toml /etc/security/ticketgate.toml
-config conf/protectd.toml /etc/ticketgate-protectd/protectd.toml
+config conf/server.toml /etc/ticketgate-server/server.toml
 install -d -m 0700 "$DESTDIR/etc/security/ticketgate.d" "$DESTDIR/var/lib/ticketgate"
 # The examples' audit_file lives here; the module creates the file, not the directory.
 install -d -m 0750 "$DESTDIR/var/log/ticketgate"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: installs what the tests need on a fresh Debian machine, checks formatting and
-# lints, builds the workspace (the module, the CLI, nss-helper, ticketgate-protectd) and runs all
+# lints, builds the workspace (the module, the CLI, nss-helper, ticketgate-server) and runs all
 # tests — unit tests, real libpam, pamtester in private mount namespaces, the servers' tests.
 # Needs root (mount namespaces, root-owned test configs). Usage: scripts/test.sh [nextest args]
 set -euo pipefail

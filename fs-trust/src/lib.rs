@@ -1,6 +1,6 @@
 //! Who may have written a file or directory. pam_ticketgate trusts a file only when nobody but
-//! root (or, for `ticketgate-protectd`, its own user) can have written it or anything on the
-//! way to it. The PAM module, the `ticketgate` CLI and `ticketgate-protectd` check every file
+//! root (or, for `ticketgate-server`, its own user) can have written it or anything on the
+//! way to it. The PAM module, the `ticketgate` CLI and `ticketgate-server` check every file
 //! they trust here, so there is one rule, worded once:
 //!
 //! - Every directory from `/` down to the file is owned by root and not writable by group or

@@ -1,5 +1,5 @@
 //! Reading a secret file (a password, an API token, a host token): the one reader the PAM
-//! module, the `ticketgate` CLI and `ticketgate-protectd` share, so a secret file means the
+//! module, the `ticketgate` CLI and `ticketgate-server` share, so a secret file means the
 //! same thing to each of them.
 //!
 //! The file must pass the caller's [`Rule`] (for the module: root-owned, no access for group or

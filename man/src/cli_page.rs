@@ -142,7 +142,7 @@ pub(crate) fn render() -> String {
         &[
             ("pam_ticketgate", "8"),
             ("ticketgate.toml", "5"),
-            ("ticketgate-protectd", "8"),
+            ("ticketgate-server", "8"),
             ("faillock", "8"),
         ],
     );

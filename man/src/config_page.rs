@@ -76,7 +76,7 @@ pub(crate) fn render() -> String {
         &[
             ("pam_ticketgate", "8"),
             ("ticketgate", "8"),
-            ("ticketgate-protectd", "8"),
+            ("ticketgate-server", "8"),
         ],
     );
     page.finish()

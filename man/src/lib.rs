@@ -6,13 +6,13 @@ mod cli_page;
 mod config_page;
 mod module_page;
 mod page;
-mod protectd_page;
+mod server_page;
 
 use std::path::{Path, PathBuf};
 
 pub use cli_page::ticketgate_command;
 pub use module_page::{SSHD_CONFIG, STACK};
-pub use protectd_page::{ENDPOINTS, protectd_command};
+pub use server_page::{ENDPOINTS, server_command};
 
 /// One generated page: where it goes below the output directory, and its roff source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +38,8 @@ pub fn pages() -> Vec<ManPage> {
             source: config_page::render(),
         },
         ManPage {
-            path: "man8/ticketgate-protectd.8",
-            source: protectd_page::render(),
+            path: "man8/ticketgate-server.8",
+            source: server_page::render(),
         },
     ]
 }

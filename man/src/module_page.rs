@@ -71,7 +71,7 @@ pub(crate) fn render() -> String {
             vec![bold("Login protect")],
             "a login is refused before any password is checked unless the user unlocked it from \
              their own device in the last minute; the next attempt uses the unlock up. The server is \
-             **ticketgate-protectd**(8).",
+             **ticketgate-server**(8).",
         )
         .tp(
             vec![bold("Ticket gate")],
@@ -211,7 +211,7 @@ pub(crate) fn render() -> String {
         &[
             ("ticketgate.toml", "5"),
             ("ticketgate", "8"),
-            ("ticketgate-protectd", "8"),
+            ("ticketgate-server", "8"),
             ("pam.conf", "5"),
             ("pam", "8"),
             ("sshd_config", "5"),

@@ -21,7 +21,7 @@ const PAGES: [&str; 4] = [
     "man8/pam_ticketgate.8",
     "man8/ticketgate.8",
     "man5/ticketgate.toml.5",
-    "man8/ticketgate-protectd.8",
+    "man8/ticketgate-server.8",
 ];
 
 /// Runs the real generator into a fresh directory.
@@ -265,36 +265,36 @@ fn the_stack_on_the_page_is_one_the_module_accepts() {
 }
 
 #[test]
-fn protectd_page_shows_every_command_key_and_endpoint() {
+fn server_page_shows_every_command_key_and_endpoint() {
     let dir = generate();
-    let text = plain(&dir.path().join("man8/ticketgate-protectd.8"));
+    let text = plain(&dir.path().join("man8/ticketgate-server.8"));
     let mut leaves = Vec::new();
     leaf_commands(
-        &ticketgate_man::protectd_command(),
-        "ticketgate-protectd",
+        &ticketgate_man::server_command(),
+        "ticketgate-server",
         &mut leaves,
     );
     assert_eq!(leaves.len(), 4, "{leaves:?}");
     for (name, longs) in leaves {
-        assert_has(&text, &name, "ticketgate-protectd(8)");
+        assert_has(&text, &name, "ticketgate-server(8)");
         for l in longs {
-            assert_has(&text, &l, "ticketgate-protectd(8)");
+            assert_has(&text, &l, "ticketgate-server(8)");
         }
     }
-    for k in ticketgate_protectd::config::KEYS {
+    for k in ticketgate_server::config::KEYS {
         assert_has(
             &text,
             &format!("{} {}", k.key, k.doc),
-            "ticketgate-protectd(8)",
+            "ticketgate-server(8)",
         );
     }
     // The endpoints are the ones the server routes.
-    let routes = include_str!("../../protect-server/src/http.rs");
+    let routes = include_str!("../../ticketgate-server/src/http.rs");
     for (method, path, _) in ticketgate_man::ENDPOINTS {
-        assert_has(&text, &format!("{method} {path}"), "ticketgate-protectd(8)");
+        assert_has(&text, &format!("{method} {path}"), "ticketgate-server(8)");
         assert!(
             routes.contains(&format!("(\"{path}\"")) || routes.contains(&format!("(\"{path}\" |")),
-            "{path} is not routed in protect-server/src/http.rs"
+            "{path} is not routed in ticketgate-server/src/http.rs"
         );
         assert!(routes.contains(&format!("Method::{method}")), "{method}");
     }

@@ -1,7 +1,7 @@
 //! The module's own files, opened one way everywhere: created 0600, never through a symbolic
 //! link, not inherited by child processes; replaced atomically; locked across processes. And
 //! the one check of who may have written a file or directory the module or the CLI trusts
-//! (the `fs-trust` crate, shared with ticketgate-protectd; its docs state the rule).
+//! (the `fs-trust` crate, shared with ticketgate-server; its docs state the rule).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

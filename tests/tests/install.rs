@@ -52,7 +52,7 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
     // The binaries the script installs must have been built (scripts/test.sh builds the workspace).
     for bin in [
         "ticketgate",
-        "ticketgate-protectd",
+        "ticketgate-server",
         "nss-helper",
         "libpam_ticketgate.so",
         "ticketgate-man",
@@ -70,14 +70,14 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
         0o644
     );
     assert_eq!(mode(&dest.join("usr/sbin/ticketgate")), 0o755);
-    assert_eq!(mode(&dest.join("usr/sbin/ticketgate-protectd")), 0o755);
+    assert_eq!(mode(&dest.join("usr/sbin/ticketgate-server")), 0o755);
     assert_eq!(mode(&dest.join("usr/bin/nss-helper")), 0o755);
     assert_eq!(mode(&dest.join("etc/security/ticketgate.toml")), 0o644);
     for page in [
         "man8/pam_ticketgate.8",
         "man8/ticketgate.8",
         "man5/ticketgate.toml.5",
-        "man8/ticketgate-protectd.8",
+        "man8/ticketgate-server.8",
     ] {
         let path = dest.join("usr/share/man").join(page);
         assert_eq!(mode(&path), 0o644);
@@ -87,10 +87,10 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
     assert_eq!(mode(&dest.join("etc/security/ticketgate.d")), 0o700);
     assert_eq!(mode(&dest.join("var/lib/ticketgate")), 0o700);
     assert_eq!(mode(&dest.join("var/log/ticketgate")), 0o750);
-    let unit = std::fs::read_to_string(dest.join("lib/systemd/system/ticketgate-protectd.service"))
-        .unwrap();
+    let unit =
+        std::fs::read_to_string(dest.join("lib/systemd/system/ticketgate-server.service")).unwrap();
     assert!(
-        unit.contains("ExecStart=/usr/sbin/ticketgate-protectd --config"),
+        unit.contains("ExecStart=/usr/sbin/ticketgate-server --config"),
         "the unit names the installed binary: {unit}"
     );
     // The installed example is the shipped one, and the installed CLI accepts it.
@@ -154,7 +154,7 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
     assert!(!dest.join("usr/sbin/ticketgate").exists());
     assert!(
         !dest
-            .join("lib/systemd/system/ticketgate-protectd.service")
+            .join("lib/systemd/system/ticketgate-server.service")
             .exists()
     );
     assert!(

@@ -1,5 +1,5 @@
 //! The man pages against the shipped binaries: the commands `ticketgate --help` and
-//! `ticketgate-protectd --help` list (and those of their nested commands) are the ones the
+//! `ticketgate-server --help` list (and those of their nested commands) are the ones the
 //! generated pages document, and no other.
 #![allow(
     clippy::unwrap_used,
@@ -68,18 +68,14 @@ fn help_and_man_pages_list_the_same_commands() {
     let dir = tempfile::tempdir().unwrap();
     let generator = workspace_bin(
         "ticketgate-man",
-        &["man/src", "pam_ticketgate/src", "protect-server/src"],
+        &["man/src", "pam_ticketgate/src", "ticketgate-server/src"],
     );
     let out = Command::new(generator).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{out:?}");
-    let protectd = workspace_bin("ticketgate-protectd", &["protect-server/src"]);
+    let server = workspace_bin("ticketgate-server", &["ticketgate-server/src"]);
     for (bin, prog, page) in [
         (ticketgate_bin(), "ticketgate", "man8/ticketgate.8"),
-        (
-            protectd,
-            "ticketgate-protectd",
-            "man8/ticketgate-protectd.8",
-        ),
+        (server, "ticketgate-server", "man8/ticketgate-server.8"),
     ] {
         let by_help = leaves_by_help(&bin);
         assert!(by_help.len() >= 4, "{prog}: {by_help:?}");

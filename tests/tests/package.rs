@@ -75,7 +75,7 @@ fn the_package_has_the_documented_layout() {
     };
     assert_eq!(mode(SO), "-rw-r--r--");
     assert_eq!(mode("/usr/sbin/ticketgate"), "-rwxr-xr-x");
-    assert_eq!(mode("/usr/sbin/ticketgate-protectd"), "-rwxr-xr-x");
+    assert_eq!(mode("/usr/sbin/ticketgate-server"), "-rwxr-xr-x");
     assert_eq!(mode("/usr/bin/nss-helper"), "-rwxr-xr-x");
     assert_eq!(mode("/etc/security/ticketgate.toml"), "-rw-r--r--");
     assert_eq!(mode("/etc/security/ticketgate.d/"), "drwx------");
@@ -85,9 +85,9 @@ fn the_package_has_the_documented_layout() {
         "drwxr-x---",
         "the examples' audit_file directory (issue 11)"
     );
-    assert_eq!(mode("/etc/ticketgate-protectd/protectd.toml"), "-rw-r--r--");
+    assert_eq!(mode("/etc/ticketgate-server/server.toml"), "-rw-r--r--");
     assert_eq!(
-        mode("/lib/systemd/system/ticketgate-protectd.service"),
+        mode("/lib/systemd/system/ticketgate-server.service"),
         "-rw-r--r--"
     );
     for p in PROFILES {
@@ -97,7 +97,7 @@ fn the_package_has_the_documented_layout() {
         "man8/pam_ticketgate.8.gz",
         "man8/ticketgate.8.gz",
         "man5/ticketgate.toml.5.gz",
-        "man8/ticketgate-protectd.8.gz",
+        "man8/ticketgate-server.8.gz",
     ] {
         assert_eq!(mode(&format!("/usr/share/man/{page}")), "-rw-r--r--");
     }
@@ -145,7 +145,7 @@ fn the_package_has_the_documented_layout() {
     assert!(ctrl.success());
     assert_eq!(
         std::fs::read_to_string(dir.path().join("conffiles")).unwrap(),
-        "/etc/security/ticketgate.toml\n/etc/ticketgate-protectd/protectd.toml\n"
+        "/etc/security/ticketgate.toml\n/etc/ticketgate-server/server.toml\n"
     );
 }
 

@@ -1,4 +1,4 @@
-//! The module (pamtester harness) against the real `ticketgate-protectd` on loopback: enroll,
+//! The module (pamtester harness) against the real `ticketgate-server` on loopback: enroll,
 //! unlock with a TOTP code computed here (RFC 6238: SHA-1, 30 s, 6 digits), log in once; and a
 //! server whose certificate the host does not trust is refused, never treated as offline.
 #![allow(
@@ -23,23 +23,23 @@ use ticketgate_tests::sandbox::{PASSWORD, Sandbox, USER, text};
 const SID: &str = "web-prod-01";
 const TOKEN: &str = "real-server-token-5b1e0c9d7a";
 
-fn protectd_bin() -> PathBuf {
-    ticketgate_tests::workspace_bin("ticketgate-protectd", &["protect-server/src"])
+fn server_bin() -> PathBuf {
+    ticketgate_tests::workspace_bin("ticketgate-server", &["ticketgate-server/src"])
 }
 
-/// A protectd config directory: token file, optional TLS, `[[host]]` for this host.
-struct Protectd {
+/// A ticketgate-server config directory: token file, optional TLS, `[[host]]` for this host.
+struct Server {
     dir: tempfile::TempDir,
     child: Option<Child>,
     addr: String,
 }
 
-impl Protectd {
+impl Server {
     fn config(&self) -> PathBuf {
-        self.dir.path().join("protectd.toml")
+        self.dir.path().join("server.toml")
     }
 
-    fn start(tls: bool) -> Protectd {
+    fn start(tls: bool) -> Server {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let token_file = dir.path().join("host.token");
@@ -51,7 +51,7 @@ impl Protectd {
         } else {
             ""
         };
-        let config = dir.path().join("protectd.toml");
+        let config = dir.path().join("server.toml");
         std::fs::write(
             &config,
             format!(
@@ -60,12 +60,12 @@ impl Protectd {
         )
         .unwrap();
         std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let mut p = Protectd {
+        let mut p = Server {
             dir,
             child: None,
             addr: String::new(),
         };
-        let mut child = Command::new(protectd_bin())
+        let mut child = Command::new(server_bin())
             .arg("--config")
             .arg(p.config())
             .arg("serve")
@@ -86,13 +86,13 @@ impl Protectd {
         p.child = Some(child);
         p.addr = rx
             .recv_timeout(Duration::from_secs(15))
-            .expect("ticketgate-protectd did not log its address within 15 s");
+            .expect("ticketgate-server did not log its address within 15 s");
         p
     }
 
     /// `enroll --service-id SID USER`; returns the TOTP secret from the otpauth:// URI.
     fn enroll(&self, user: &str) -> Vec<u8> {
-        let out = Command::new(protectd_bin())
+        let out = Command::new(server_bin())
             .arg("--config")
             .arg(self.config())
             .args(["enroll", "--service-id", SID, user])
@@ -116,7 +116,7 @@ impl Protectd {
     }
 }
 
-impl Drop for Protectd {
+impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -237,7 +237,7 @@ fn events(s: &Sandbox) -> Vec<String> {
 
 #[test]
 fn unlock_with_a_totp_code_on_the_real_server_lets_one_login_through() {
-    let server = Protectd::start(false);
+    let server = Server::start(false);
     let secret = server.enroll(USER);
     let s = sandbox(&server.url("http"), "");
 
@@ -287,7 +287,7 @@ fn unlock_with_a_totp_code_on_the_real_server_lets_one_login_through() {
 
 #[test]
 fn a_server_certificate_the_host_does_not_trust_is_refused_not_offline() {
-    let server = Protectd::start(true);
+    let server = Server::start(true);
     server.enroll(USER);
     let s = sandbox(&server.url("https"), "login_protect = \"unlocked\"");
     let out = login(&s);

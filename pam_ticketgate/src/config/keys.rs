@@ -62,7 +62,7 @@ pub const TABLES: &[Table] = &[
         name: "login_protect",
         header: "[login_protect]",
         doc: "The login-protect server scopes with login_protect = true ask (protocol v1, see \
-              ticketgate-protectd(8)).",
+              ticketgate-server(8)).",
     },
     Table {
         name: "offline",

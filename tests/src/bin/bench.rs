@@ -285,11 +285,7 @@ fn first_login_figures(d: &Path) {
     for (i, s) in stacks.iter().enumerate() {
         let m = median(&mut samples[i]);
         med.push(m);
-        println!(
-            "  {s:<11} {:>6.0} µs / {:>6.0} µs",
-            m,
-            p95(&mut samples[i])
-        );
+        println!("  {s:<11} {:>6.0} µs / {:>6.0} µs", m, p95(&mut samples[i]));
     }
     println!(
         "pam_ticketgate's load and first call: {:.0} µs over pam_permit (goal <= 5 ms), \

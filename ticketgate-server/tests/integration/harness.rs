@@ -9,11 +9,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use ticketgate_protectd::secret::Secret;
-use ticketgate_protectd::totp;
+use ticketgate_server::secret::Secret;
+use ticketgate_server::totp;
 
 /// The binary under test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_ticketgate-protectd");
+pub const BIN: &str = env!("CARGO_BIN_EXE_ticketgate-server");
 /// The service ID most tests use.
 pub const SERVICE: &str = "web-prod-01";
 
@@ -33,7 +33,7 @@ impl Setup {
         let token_file = dir.path().join("web01.token");
         std::fs::write(&token_file, format!("{token}\n")).unwrap();
         std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let config = dir.path().join("protectd.toml");
+        let config = dir.path().join("server.toml");
         std::fs::write(
             &config,
             format!(
@@ -131,7 +131,7 @@ impl User {
     }
 }
 
-/// A running `ticketgate-protectd serve`.
+/// A running `ticketgate-server serve`.
 pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,

@@ -78,7 +78,7 @@ struct RawHost {
     token_file: PathBuf,
 }
 
-/// One key of the server's file, for ticketgate-protectd(8); a test holds it to `RawConfig`.
+/// One key of the server's file, for ticketgate-server(8); a test holds it to `RawConfig`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyDoc {
     /// `""` for the top level, `"host"` for a `[[host]]` table.
@@ -322,11 +322,11 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(Path::new("/etc/ticketgate/protectd.toml"), text)
+        Config::parse(Path::new("/etc/ticketgate/server.toml"), text)
     }
 
     const MINIMAL: &str =
-        "listen = \"127.0.0.1:8443\"\ndata_dir = \"/var/lib/ticketgate-protectd\"\n";
+        "listen = \"127.0.0.1:8443\"\ndata_dir = \"/var/lib/ticketgate-server\"\n";
 
     #[test]
     fn minimal_config_gets_defaults() {
@@ -443,7 +443,7 @@ mod tests {
 
     #[test]
     fn example_config_in_conf_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/protectd.toml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/server.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         let c = Config::parse(&path, &text).unwrap();
         assert_eq!(c.unlock_window, Duration::from_secs(60));

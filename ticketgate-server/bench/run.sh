@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Load benchmark of ticketgate-protectd's POST /v1/attempt (not a test): enrolls USERS users,
+# Load benchmark of ticketgate-server's POST /v1/attempt (not a test): enrolls USERS users,
 # starts the release server on loopback, drives it from a second process, prints the figures.
 # Bounded: SECONDS_ (default 20) or MAX_REQUESTS (default 1000000), whichever comes first.
-#   protect-server/bench/run.sh                   # defaults: 100000 users, 32 connections
-#   USERS=1000 SECONDS_=5 protect-server/bench/run.sh
+#   ticketgate-server/bench/run.sh                   # defaults: 100000 users, 32 connections
+#   USERS=1000 SECONDS_=5 ticketgate-server/bench/run.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -15,11 +15,11 @@ max_requests=${MAX_REQUESTS:-1000000}
 unlocks=${UNLOCKS:-200}
 
 cd "$root"
-CARGO_TARGET_DIR=$target cargo build --release -q -p ticketgate-protectd --bin ticketgate-protectd --example protectd-load
-bin=$target/release/ticketgate-protectd
-load=$target/release/examples/protectd-load
+CARGO_TARGET_DIR=$target cargo build --release -q -p ticketgate-server --bin ticketgate-server --example server-load
+bin=$target/release/ticketgate-server
+load=$target/release/examples/server-load
 
-work=$(mktemp -d /tmp/protectd-bench.XXXXXX)
+work=$(mktemp -d /tmp/ticketgate-server-bench.XXXXXX)
 chmod 700 "$work"
 server_pid=
 cleanup() {
@@ -30,7 +30,7 @@ trap cleanup EXIT
 
 head -c 32 /dev/urandom | base64 > "$work/bench.token"
 chmod 600 "$work/bench.token"
-cat > "$work/protectd.toml" <<TOML
+cat > "$work/server.toml" <<TOML
 listen = "127.0.0.1:0"
 data_dir = "$work/data"
 unlock_window = "60s"
@@ -38,14 +38,14 @@ unlock_window = "60s"
 name = "bench"
 token_file = "$work/bench.token"
 TOML
-chmod 600 "$work/protectd.toml"
+chmod 600 "$work/server.toml"
 
 echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print $2/1048576 " GiB"}'), $(uname -r)"
 "$load" populate "$work/data" "$users"
 echo "store size: $(du -sh "$work/data" | cut -f1)"
 
 t0=$(date +%s%N)
-"$bin" --config "$work/protectd.toml" serve 2> "$work/server.log" &
+"$bin" --config "$work/server.toml" serve 2> "$work/server.log" &
 server_pid=$!
 addr=
 for _ in $(seq 1 300); do

@@ -1,4 +1,4 @@
-//! Integration tests: the real `ticketgate-protectd` binary on loopback.
+//! Integration tests: the real `ticketgate-server` binary on loopback.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -301,7 +301,7 @@ fn secrets_codes_and_tokens_never_reach_the_log() {
     server.attempt_with(Some(&setup.token), SERVICE, "alice");
     server.attempt_with(Some("test-token-0123456789abcdef-nope"), SERVICE, "alice");
     let log = server.stop().join("\n");
-    let b32 = ticketgate_protectd::totp::secret_base32(&alice.secret);
+    let b32 = ticketgate_server::totp::secret_base32(&alice.secret);
     for secret in [
         setup.token.as_str(),
         b32.as_str(),

@@ -49,7 +49,7 @@ fn list_shows_users_without_secrets_and_revoke_removes_them() {
             && text.contains("2 enrolled"),
         "{text}"
     );
-    let b32 = ticketgate_protectd::totp::secret_base32(&alice.secret);
+    let b32 = ticketgate_server::totp::secret_base32(&alice.secret);
     assert!(!text.contains(b32.as_str()), "list printed a secret");
 
     let server = setup.start();

@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
-use ticketgate_protectd::secret::Secret;
-use ticketgate_protectd::store::Store;
-use ticketgate_protectd::totp;
+use ticketgate_server::secret::Secret;
+use ticketgate_server::store::Store;
+use ticketgate_server::totp;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -23,7 +23,7 @@ type Res<T> = Result<T, BoxError>;
 const SERVICE: &str = "bench-svc";
 
 fn usage() -> BoxError {
-    "usage: protectd-load populate DATA_DIR USERS | protectd-load load ADDR TOKEN_FILE SERVER_PID DATA_DIR CONNECTIONS SECONDS MAX_REQUESTS UNLOCKS".into()
+    "usage: server-load populate DATA_DIR USERS | server-load load ADDR TOKEN_FILE SERVER_PID DATA_DIR CONNECTIONS SECONDS MAX_REQUESTS UNLOCKS".into()
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> Res<T> {
@@ -193,8 +193,7 @@ async fn load(a: LoadArgs) -> Res<()> {
 
     // Unlock the first `unlocks` users (their secrets read back from the store file).
     let secrets: Vec<(String, Secret)> = {
-        let conn =
-            rusqlite::Connection::open(a.data_dir.join(ticketgate_protectd::store::DB_FILE))?;
+        let conn = rusqlite::Connection::open(a.data_dir.join(ticketgate_server::store::DB_FILE))?;
         let mut stmt =
             conn.prepare("SELECT user, secret FROM enrollment ORDER BY user LIMIT ?1")?;
         let rows = stmt.query_map([i64::try_from(a.unlocks)?], |r| {

@@ -14,12 +14,12 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The W3C WebDriver key naming an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// Where screenshots go: `$TICKETGATE_TEST_ARTIFACTS/protectd`, else the target dir's tmp.
+/// Where screenshots go: `$TICKETGATE_TEST_ARTIFACTS/server`, else the target dir's tmp.
 fn artifacts_dir() -> PathBuf {
     let base = std::env::var_os("TICKETGATE_TEST_ARTIFACTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("artifacts"));
-    let dir = base.join("protectd");
+    let dir = base.join("server");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

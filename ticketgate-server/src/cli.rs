@@ -16,13 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// Default configuration file.
-pub const DEFAULT_CONFIG: &str = "/etc/ticketgate-protectd/protectd.toml";
+pub const DEFAULT_CONFIG: &str = "/etc/ticketgate-server/server.toml";
 
 /// Exit status when the configuration or a file it names is refused (sysexits EX_CONFIG); the
 /// systemd unit does not restart on it.
 pub const EXIT_CONFIG: u8 = 78;
 
-/// ticketgate-protectd: the login-protect server of pam_ticketgate (protocol v1).
+/// ticketgate-server: the login-protect server of pam_ticketgate (protocol v1).
 #[derive(Debug, Parser)]
 #[command(version, about)]
 pub struct Cli {
@@ -87,7 +87,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("ticketgate-protectd: {}", f.message);
+            eprintln!("ticketgate-server: {}", f.message);
             ExitCode::from(f.status)
         }
     }
@@ -106,7 +106,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 Err(fail(
                     1,
-                    format!("{user} is not enrolled (see `ticketgate-protectd list`)"),
+                    format!("{user} is not enrolled (see `ticketgate-server list`)"),
                 ))
             }
         }
@@ -232,7 +232,7 @@ mod tests {
     fn systemd_unit_starts_serve_with_the_default_config() {
         let unit = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../conf/ticketgate-protectd.service"
+            "/../conf/ticketgate-server.service"
         ))
         .unwrap();
         assert!(

@@ -53,7 +53,7 @@ impl fmt::Display for StoreError {
             Self::Sqlite { path, source } => write!(f, "store {}: {source}", path.display()),
             Self::AlreadyEnrolled { user } => write!(
                 f,
-                "{user} is already enrolled; to issue a new secret run `ticketgate-protectd revoke {user}` first"
+                "{user} is already enrolled; to issue a new secret run `ticketgate-server revoke {user}` first"
             ),
         }
     }

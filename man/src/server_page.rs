@@ -1,18 +1,18 @@
-//! ticketgate-protectd(8): NAME, SYNOPSIS, OPTIONS and COMMANDS from the server's own clap
+//! ticketgate-server(8): NAME, SYNOPSIS, OPTIONS and COMMANDS from the server's own clap
 //! `Cli` (clap_mangen), its configuration keys from `config::KEYS` (tested against its parser),
 //! the protocol by hand.
 
 use clap::{Command, CommandFactory};
 use clap_mangen::Man;
 use roff::{bold, italic, roman};
-use ticketgate_protectd::cli::{Cli, DEFAULT_CONFIG, EXIT_CONFIG};
-use ticketgate_protectd::config::KEYS;
+use ticketgate_server::cli::{Cli, DEFAULT_CONFIG, EXIT_CONFIG};
+use ticketgate_server::config::KEYS;
 
 use crate::cli_page::{commands, mangen, see_also};
 use crate::page::Page;
 
 /// The server's command line, exactly as it parses it.
-pub fn protectd_command() -> Command {
+pub fn server_command() -> Command {
     let mut cmd = Cli::command();
     cmd.build();
     cmd
@@ -46,14 +46,14 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
 ];
 
 pub(crate) fn render() -> String {
-    let cmd = protectd_command();
+    let cmd = server_command();
     let man = Man::new(cmd.clone());
-    let mut page = Page::new("TICKETGATE-PROTECTD", "8");
+    let mut page = Page::new("TICKETGATE-SERVER", "8");
     page.raw(&mangen(|w| man.render_name_section(w)));
     page.raw(&mangen(|w| man.render_synopsis_section(w)));
     page.sh("DESCRIPTION")
         .text(
-            "**ticketgate-protectd** is the self-hostable login-protect server of \
+            "**ticketgate-server** is the self-hostable login-protect server of \
              **pam_ticketgate**(8) (protocol v1). Users enroll a TOTP secret (RFC 6238: SHA-1, 30 s, \
              6 digits, any authenticator app) and unlock from their phone; the next login attempt \
              on a protected host asks the server, which answers unlocked once inside unlock_window.",
@@ -90,14 +90,14 @@ pub(crate) fn render() -> String {
     }
     page.example(
         "listen = \"[::]:8443\"\n\
-         data_dir = \"/var/lib/ticketgate-protectd\"\n\
+         data_dir = \"/var/lib/ticketgate-server\"\n\
          unlock_window = \"60s\"\n\
-         tls_cert = \"/etc/ticketgate-protectd/cert.pem\"\n\
-         tls_key = \"/etc/ticketgate-protectd/key.pem\"\n\
+         tls_cert = \"/etc/ticketgate-server/cert.pem\"\n\
+         tls_key = \"/etc/ticketgate-server/key.pem\"\n\
          \n\
          [[host]]\n\
          name = \"web01\"\n\
-         token_file = \"/etc/ticketgate-protectd/hosts/web01.token\"",
+         token_file = \"/etc/ticketgate-server/hosts/web01.token\"",
     );
     page.para(
         "The same token goes into the host's [login_protect] secret_file (see \
@@ -137,9 +137,9 @@ pub(crate) fn render() -> String {
              The systemd unit does not restart on it.",
         );
     page.sh("EXAMPLES").example(&format!(
-        "# ticketgate-protectd --config {DEFAULT_CONFIG} enroll --service-id web-prod-01 alice\n\
-         # ticketgate-protectd --config {DEFAULT_CONFIG} list\n\
-         # systemctl enable --now ticketgate-protectd"
+        "# ticketgate-server --config {DEFAULT_CONFIG} enroll --service-id web-prod-01 alice\n\
+         # ticketgate-server --config {DEFAULT_CONFIG} list\n\
+         # systemctl enable --now ticketgate-server"
     ));
     page.sh("FILES")
         .tp(vec![bold(DEFAULT_CONFIG)], "The configuration.")

@@ -1,5 +1,0 @@
-//! The `ticketgate-protectd` binary: all the work is in the library's `cli` module.
-
-fn main() -> std::process::ExitCode {
-    ticketgate_protectd::cli::main()
-}
