@@ -14,6 +14,7 @@ pub mod overlay;
 pub mod protect_emulator;
 pub mod pty;
 pub mod sandbox;
+pub mod server;
 
 use std::path::PathBuf;
 
