@@ -8,7 +8,12 @@
 #                                   login that stack serves); FORCE=1 removes it anyway.
 # Environment:
 #   DESTDIR       staging root (packaging); default empty = the live system
-#   PREFIX        default /usr/local (binaries in $PREFIX/sbin and $PREFIX/bin)
+#   PREFIX        default /usr/local (binaries in $PREFIX/sbin and $PREFIX/bin, man pages and
+#                 shell completions in $PREFIX/share)
+#   UNITDIR       the systemd unit directory; default /lib/systemd/system for PREFIX=/usr,
+#                 else $PREFIX/lib/systemd/system (systemd reads /usr/local/lib/systemd/system)
+#   TMPFILESDIR   the tmpfiles.d directory; default /usr/lib/tmpfiles.d for PREFIX=/usr, else
+#                 $PREFIX/lib/tmpfiles.d
 #   SECURITY_DIR  where PAM modules live; default: Debian multiarch (/lib/<triplet>/security)
 #                 when dpkg-architecture or that directory exists, else /usr/lib64/security
 #                 (RHEL-likes), else /lib/security
@@ -31,13 +36,21 @@ security_dir() {
     fi
 }
 SEC=$(security_dir)
+if [ "$PREFIX" = /usr ]; then
+    UNITDIR=${UNITDIR:-/lib/systemd/system}
+    TMPFILESDIR=${TMPFILESDIR:-/usr/lib/tmpfiles.d}
+else
+    UNITDIR=${UNITDIR:-$PREFIX/lib/systemd/system}
+    TMPFILESDIR=${TMPFILESDIR:-$PREFIX/lib/tmpfiles.d}
+fi
 
 files=(
     "$SEC/pam_ticketgate.so"
     "$PREFIX/sbin/ticketgate"
     "$PREFIX/sbin/ticketgate-server"
     "$PREFIX/bin/nss-helper"
-    "/lib/systemd/system/ticketgate-server.service"
+    "$UNITDIR/ticketgate-server.service"
+    "$TMPFILESDIR/ticketgate.conf"
 )
 # Debian's pam-auth-update profiles (they only take effect once enabled, see README).
 PROFILES=(ticketgate ticketgate-preauth ticketgate-authfail)
@@ -45,6 +58,12 @@ for p in "${PROFILES[@]}"; do files+=("/usr/share/pam-configs/$p"); done
 # Man pages, generated from the code by ticketgate-man.
 MANPAGES=(man8/pam_ticketgate.8 man8/ticketgate.8 man5/ticketgate.toml.5 man8/ticketgate-server.8)
 for m in "${MANPAGES[@]}"; do files+=("$PREFIX/share/man/$m"); done
+# Shell completions, generated from the CLIs' definitions by ticketgate-man.
+COMPLETIONS=()
+for prog in ticketgate ticketgate-server; do
+    COMPLETIONS+=("bash-completion/completions/$prog" "zsh/vendor-completions/_$prog" "fish/vendor_completions.d/$prog.fish")
+done
+for c in "${COMPLETIONS[@]}"; do files+=("$PREFIX/share/$c"); done
 
 if [ "${1:-}" = "--uninstall" ]; then
     if [ -z "$DESTDIR" ] && command -v pam-auth-update >/dev/null \
@@ -62,7 +81,7 @@ if [ "${1:-}" = "--uninstall" ]; then
     for f in "${files[@]}"; do
         rm -f "$DESTDIR$f" && echo "removed $DESTDIR$f"
     done
-    echo "kept: $DESTDIR/etc/security/ticketgate.toml, $DESTDIR/etc/ticketgate-server/, $DESTDIR/var/lib/ticketgate, $DESTDIR/var/log/ticketgate (remove them by hand if wanted)"
+    echo "kept: $DESTDIR/etc/security/ticketgate.toml, $DESTDIR/etc/ticketgate-server/, $DESTDIR/etc/logrotate.d/ticketgate, $DESTDIR/var/lib/ticketgate, $DESTDIR/var/log/ticketgate (remove them by hand if wanted)"
     exit 0
 fi
 [ $# -eq 0 ] || { echo "usage: scripts/install.sh [--uninstall]" >&2; exit 2; }
@@ -84,13 +103,17 @@ install -D -m 0644 "$TARGET_DIR/libpam_ticketgate.so" "$DESTDIR$SEC/pam_ticketga
 install -D -m 0755 "$TARGET_DIR/ticketgate" "$DESTDIR$PREFIX/sbin/ticketgate"
 install -D -m 0755 "$TARGET_DIR/ticketgate-server" "$DESTDIR$PREFIX/sbin/ticketgate-server"
 install -D -m 0755 "$TARGET_DIR/nss-helper" "$DESTDIR$PREFIX/bin/nss-helper"
-install -D -m 0644 "$unit" "$DESTDIR/lib/systemd/system/ticketgate-server.service"
+install -D -m 0644 "$unit" "$DESTDIR$UNITDIR/ticketgate-server.service"
+install -D -m 0644 conf/tmpfiles.d/ticketgate.conf "$DESTDIR$TMPFILESDIR/ticketgate.conf"
 for p in "${PROFILES[@]}"; do
     install -D -m 0644 "conf/pam-configs/$p" "$DESTDIR/usr/share/pam-configs/$p"
 done
 "$TARGET_DIR/ticketgate-man" "$mandir" >/dev/null
 for m in "${MANPAGES[@]}"; do
     install -D -m 0644 "$mandir/$m" "$DESTDIR$PREFIX/share/man/$m"
+done
+for c in "${COMPLETIONS[@]}"; do
+    install -D -m 0644 "$mandir/completions/$c" "$DESTDIR$PREFIX/share/$c"
 done
 for f in "${files[@]}"; do echo "installed $DESTDIR$f"; done
 
@@ -105,9 +128,14 @@ config() {
 }
 config conf/ticketgate.toml /etc/security/ticketgate.toml
 config conf/server.toml /etc/ticketgate-server/server.toml
+config conf/logrotate.d/ticketgate /etc/logrotate.d/ticketgate
 install -d -m 0700 "$DESTDIR/etc/security/ticketgate.d" "$DESTDIR/var/lib/ticketgate"
 # The examples' audit_file lives here; the module creates the file, not the directory.
 install -d -m 0750 "$DESTDIR/var/log/ticketgate"
+# What systemd-tmpfiles would make at boot (conf/tmpfiles.d/ticketgate.conf), now, on a live system.
+if [ -z "$DESTDIR" ] && command -v systemd-tmpfiles >/dev/null && [ -d /run/systemd/system ]; then
+    systemd-tmpfiles --create "$TMPFILESDIR/ticketgate.conf" || true
+fi
 if [ "$(id -u)" -eq 0 ]; then
     chown root:root "$DESTDIR/etc/security/ticketgate.toml" "$DESTDIR/etc/security/ticketgate.d" "$DESTDIR/var/lib/ticketgate" "$DESTDIR/var/log/ticketgate"
 fi

@@ -3,6 +3,7 @@
 //! (`pam_ticketgate::args::ARGS`), the audit events and the outcome → PAM code mapping.
 
 mod cli_page;
+mod completions;
 mod config_page;
 mod module_page;
 mod page;
@@ -11,6 +12,7 @@ mod server_page;
 use std::path::{Path, PathBuf};
 
 pub use cli_page::ticketgate_command;
+pub use completions::{Completion, completions};
 pub use module_page::{SSHD_CONFIG, STACK};
 pub use server_page::{ENDPOINTS, server_command};
 
@@ -44,15 +46,24 @@ pub fn pages() -> Vec<ManPage> {
     ]
 }
 
-/// Writes every page below `dir` (creating `man5/`, `man8/`); returns the files written.
+/// Writes every page below `dir` (creating `man5/`, `man8/`) and every shell completion below
+/// `dir/completions/` (as below `$PREFIX/share`); returns the files written.
 pub fn write_all(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut written = Vec::new();
-    for page in pages() {
-        let path = dir.join(page.path);
+    let files = pages()
+        .into_iter()
+        .map(|p| (PathBuf::from(p.path), p.source.into_bytes()))
+        .chain(
+            completions()
+                .into_iter()
+                .map(|c| (Path::new("completions").join(c.path), c.source)),
+        );
+    for (relative, source) in files {
+        let path = dir.join(relative);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(&path, page.source)?;
+        std::fs::write(&path, source)?;
         written.push(path);
     }
     Ok(written)

@@ -1,4 +1,5 @@
-//! `ticketgate-man OUT_DIR`: writes the man pages under OUT_DIR/man5 and OUT_DIR/man8.
+//! `ticketgate-man OUT_DIR`: writes the man pages under OUT_DIR/man5 and OUT_DIR/man8, and the
+//! shell completions under OUT_DIR/completions (laid out as below `$PREFIX/share`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;

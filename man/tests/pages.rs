@@ -38,8 +38,54 @@ fn generate() -> tempfile::TempDir {
         .map(PathBuf::from)
         .collect();
     let want: Vec<PathBuf> = PAGES.iter().map(|p| dir.path().join(p)).collect();
-    assert_eq!(listed, want);
+    assert_eq!(listed[..PAGES.len()], want[..]);
+    let completions = &listed[PAGES.len()..];
+    assert_eq!(completions.len(), 6, "{completions:?}");
+    assert!(
+        completions
+            .iter()
+            .all(|p| p.starts_with(dir.path().join("completions")) && p.is_file()),
+        "{completions:?}"
+    );
     dir
+}
+
+/// Each program's bash completion loads in a plain bash and completes its verbs: `ticketgate st`
+/// offers `status`, `ticketgate-server en` offers `enroll`.
+#[test]
+fn bash_loads_the_completions_and_completes_verbs() {
+    let dir = generate();
+    for (program, partial, verb) in [
+        ("ticketgate", "st", "status"),
+        ("ticketgate-server", "en", "enroll"),
+    ] {
+        let script = dir
+            .path()
+            .join("completions/bash-completion/completions")
+            .join(program);
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source '{}' && complete -p {program} && \
+                 COMP_WORDS=({program} {partial}) COMP_CWORD=1 COMP_LINE='{program} {partial}' \
+                 COMP_POINT=${{#COMP_LINE}} && \
+                 $(complete -p {program} | sed -n 's/.*-F \\([^ ]*\\).*/\\1/p') {program} {partial} {program} && \
+                 printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                script.display()
+            ))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{program}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.lines().any(|l| l.trim() == verb),
+            "{program} {partial}<TAB> does not offer {verb}: {stdout}"
+        );
+    }
 }
 
 fn groff(args: &[&str], page: &Path) -> std::process::Output {

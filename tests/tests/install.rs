@@ -14,18 +14,22 @@ use std::process::Command;
 use ticketgate_tests::target_dir;
 
 fn install(destdir: &Path, args: &[&str]) -> String {
-    let (ok, text) = try_install(destdir, args);
+    let (ok, text) = try_install_under(destdir, "/usr", args);
     assert!(ok, "install.sh {args:?} failed: {text}");
     text
 }
 
 fn try_install(destdir: &Path, args: &[&str]) -> (bool, String) {
+    try_install_under(destdir, "/usr", args)
+}
+
+fn try_install_under(destdir: &Path, prefix: &str, args: &[&str]) -> (bool, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = Command::new("bash")
         .arg(root.join("scripts/install.sh"))
         .args(args)
         .env("DESTDIR", destdir)
-        .env("PREFIX", "/usr")
+        .env("PREFIX", prefix)
         .env("SECURITY_DIR", "/lib/x86_64-linux-gnu/security")
         .env("TARGET_DIR", target_dir())
         .env("SKIP_BUILD", "1")
@@ -87,6 +91,42 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
     assert_eq!(mode(&dest.join("etc/security/ticketgate.d")), 0o700);
     assert_eq!(mode(&dest.join("var/lib/ticketgate")), 0o700);
     assert_eq!(mode(&dest.join("var/log/ticketgate")), 0o750);
+    // Debian and systemd conventions: the volatile and log directories made at boot, the audit
+    // file rotated, completions where each shell looks for them.
+    for (file, source) in [
+        (
+            "usr/lib/tmpfiles.d/ticketgate.conf",
+            "conf/tmpfiles.d/ticketgate.conf",
+        ),
+        ("etc/logrotate.d/ticketgate", "conf/logrotate.d/ticketgate"),
+    ] {
+        assert_eq!(mode(&dest.join(file)), 0o644, "{file}");
+        assert_eq!(
+            std::fs::read(dest.join(file)).unwrap(),
+            std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("..")
+                    .join(source)
+            )
+            .unwrap(),
+            "{file}"
+        );
+    }
+    for (prog, verb) in [("ticketgate", "status"), ("ticketgate-server", "enroll")] {
+        for file in [
+            format!("usr/share/bash-completion/completions/{prog}"),
+            format!("usr/share/zsh/vendor-completions/_{prog}"),
+            format!("usr/share/fish/vendor_completions.d/{prog}.fish"),
+        ] {
+            assert_eq!(mode(&dest.join(&file)), 0o644, "{file}");
+            assert!(
+                std::fs::read_to_string(dest.join(&file))
+                    .unwrap()
+                    .contains(verb),
+                "{file} completes the verbs"
+            );
+        }
+    }
     let unit =
         std::fs::read_to_string(dest.join("lib/systemd/system/ticketgate-server.service")).unwrap();
     assert!(
@@ -164,4 +204,45 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
     assert!(dest.join("var/lib/ticketgate").is_dir(), "state stays");
     assert!(!dest.join("usr/share/pam-configs/ticketgate").exists());
     assert!(!dest.join("usr/share/man/man8/ticketgate.8").exists());
+    assert!(!dest.join("usr/lib/tmpfiles.d/ticketgate.conf").exists());
+    assert!(
+        !dest
+            .join("usr/share/bash-completion/completions/ticketgate")
+            .exists()
+    );
+    assert!(
+        dest.join("etc/logrotate.d/ticketgate").exists(),
+        "configuration stays"
+    );
+}
+
+/// Issue 16: PREFIX decides where the unit and tmpfiles.d file go too (systemd reads
+/// /usr/local/lib/systemd/system and /usr/local/lib/tmpfiles.d), and the unit names the binary
+/// installed under it.
+#[test]
+fn prefix_usr_local_puts_the_unit_and_tmpfiles_under_it_issue_16() {
+    let d = tempfile::tempdir().unwrap();
+    let dest = d.path();
+    let (ok, text) = try_install_under(dest, "/usr/local", &[]);
+    assert!(ok, "{text}");
+    let unit = dest.join("usr/local/lib/systemd/system/ticketgate-server.service");
+    assert!(
+        std::fs::read_to_string(&unit)
+            .unwrap()
+            .contains("ExecStart=/usr/local/sbin/ticketgate-server --config"),
+        "{}",
+        unit.display()
+    );
+    assert!(!dest.join("lib/systemd/system").exists(), "{text}");
+    assert!(
+        dest.join("usr/local/lib/tmpfiles.d/ticketgate.conf")
+            .is_file()
+    );
+    assert!(
+        dest.join("usr/local/share/bash-completion/completions/ticketgate")
+            .is_file()
+    );
+    let (ok, text) = try_install_under(dest, "/usr/local", &["--uninstall"]);
+    assert!(ok, "{text}");
+    assert!(!unit.exists(), "{text}");
 }

@@ -93,6 +93,17 @@ fn the_package_has_the_documented_layout() {
     for p in PROFILES {
         assert_eq!(mode(&format!("/usr/share/pam-configs/{p}")), "-rw-r--r--");
     }
+    assert_eq!(mode("/usr/lib/tmpfiles.d/ticketgate.conf"), "-rw-r--r--");
+    assert_eq!(mode("/etc/logrotate.d/ticketgate"), "-rw-r--r--");
+    for prog in ["ticketgate", "ticketgate-server"] {
+        for file in [
+            format!("/usr/share/bash-completion/completions/{prog}"),
+            format!("/usr/share/zsh/vendor-completions/_{prog}"),
+            format!("/usr/share/fish/vendor_completions.d/{prog}.fish"),
+        ] {
+            assert_eq!(mode(&file), "-rw-r--r--");
+        }
+    }
     for page in [
         "man8/pam_ticketgate.8.gz",
         "man8/ticketgate.8.gz",
@@ -145,7 +156,7 @@ fn the_package_has_the_documented_layout() {
     assert!(ctrl.success());
     assert_eq!(
         std::fs::read_to_string(dir.path().join("conffiles")).unwrap(),
-        "/etc/security/ticketgate.toml\n/etc/ticketgate-server/server.toml\n"
+        "/etc/security/ticketgate.toml\n/etc/ticketgate-server/server.toml\n/etc/logrotate.d/ticketgate\n"
     );
 }
 
@@ -225,6 +236,52 @@ fn installed_with_dpkg_enabled_with_pam_auth_update_then_removed_and_purged() {
     // The shipped configuration is accepted by the shipped CLI.
     run_ok(&root, &["ticketgate", "check-config"]);
 
+    // Debian and systemd conventions (issue 16): the unit verifies, tmpfiles.d makes the
+    // volatile directory as boot would, both programs' bash completions load and complete.
+    let verify = run_ok(
+        &root,
+        &[
+            "systemd-analyze",
+            "verify",
+            "--man=no",
+            "/lib/systemd/system/ticketgate-server.service",
+        ],
+    );
+    assert!(verify.trim().is_empty(), "systemd-analyze warns: {verify}");
+    let _ = std::fs::remove_dir_all(root.path("/run/ticketgate"));
+    run_ok(
+        &root,
+        &[
+            "systemd-tmpfiles",
+            "--create",
+            "/usr/lib/tmpfiles.d/ticketgate.conf",
+        ],
+    );
+    let run_dir = std::fs::metadata(root.path("/run/ticketgate")).unwrap();
+    assert!(run_dir.is_dir() && run_dir.permissions().mode() & 0o7777 == 0o700);
+    for (prog, partial, verb) in [
+        ("ticketgate", "st", "status"),
+        ("ticketgate-server", "en", "enroll"),
+    ] {
+        let offered = run_ok(
+            &root,
+            &[
+                "bash",
+                "-c",
+                &format!(
+                    "source /usr/share/bash-completion/completions/{prog} && \
+                     COMP_WORDS=({prog} {partial}) COMP_CWORD=1 && \
+                     $(complete -p {prog} | sed -n 's/.*-F \\([^ ]*\\).*/\\1/p') {prog} {partial} {prog} && \
+                     printf '%s\\n' \"${{COMPREPLY[@]}}\""
+                ),
+            ],
+        );
+        assert!(
+            offered.lines().any(|l| l.trim() == verb),
+            "{prog}: {offered}"
+        );
+    }
+
     // A configuration for this test: the throwaway user needs a ticket; two failures lock.
     let tickets = http::HttpTickets::start();
     tickets.add(http::ticket("T-7", "approved", USER, "db01"));
@@ -232,7 +289,7 @@ fn installed_with_dpkg_enabled_with_pam_auth_update_then_removed_and_purged() {
     std::fs::write(&secret, format!("{}\n", http::TOKEN)).unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let config = format!(
-        "version = 1\n[module]\nfail_delay = \"0s\"\naudit_file = \"/var/lib/ticketgate/audit.jsonl\"\n\
+        "version = 1\n[module]\nfail_delay = \"0s\"\naudit_file = \"/var/log/ticketgate/audit.jsonl\"\n\
          [[scope]]\nusers = [\"{USER}\"]\nticket = true\n\
          [policy.default]\nfailed_logon = 2\nlockout_duration = \"0m\"\n\
          [ticket]\nsystem = \"http\"\nurl = \"{}/api/tickets/{{id}}\"\nsecret_file = \"/etc/security/ticketgate.d/http.secret\"\ntimeout = \"2s\"\n\
@@ -360,7 +417,7 @@ fn installed_with_dpkg_enabled_with_pam_auth_update_then_removed_and_purged() {
     assert!(status.contains("LOCKED after failed logons"), "{status}");
     run_ok(&root, &["ticketgate", "unlock", USER]);
     assert!(ok(&login(&format!("{PASSWORD}\nT-7\n"))));
-    let audit = std::fs::read_to_string(root.path("/var/lib/ticketgate/audit.jsonl")).unwrap();
+    let audit = std::fs::read_to_string(root.path("/var/log/ticketgate/audit.jsonl")).unwrap();
     for event in [
         "ticket_accepted",
         "ticket_rejected",
@@ -389,10 +446,37 @@ fn installed_with_dpkg_enabled_with_pam_auth_update_then_removed_and_purged() {
         "password\npassword\n",
     );
     assert!(!trivial.status.success(), "{}", text(&trivial));
-    let audit = std::fs::read_to_string(root.path("/var/lib/ticketgate/audit.jsonl")).unwrap();
+    let audit = std::fs::read_to_string(root.path("/var/log/ticketgate/audit.jsonl")).unwrap();
     assert!(
         audit.contains("\"event\":\"credential_update_failed\""),
         "the module's rules refused it: {audit}"
+    );
+
+    // The shipped logrotate file rotates the audit file; the module's next event makes a new
+    // one (it opens the file per event), and no line is lost.
+    let before = audit.lines().count();
+    run_ok(
+        &root,
+        &[
+            "logrotate",
+            "--force",
+            "--state",
+            "/var/lib/ticketgate/logrotate.state",
+            "/etc/logrotate.d/ticketgate",
+        ],
+    );
+    let rotated = std::fs::read_to_string(root.path("/var/log/ticketgate/audit.jsonl.1")).unwrap();
+    assert_eq!(rotated.lines().count(), before, "{rotated}");
+    assert!(ok(&login(&format!("{NEW}\nT-7\n"))));
+    let fresh = root.path("/var/log/ticketgate/audit.jsonl");
+    let fresh_text = std::fs::read_to_string(&fresh).unwrap();
+    assert!(
+        fresh_text.contains("\"event\":\"ticket_accepted\""),
+        "{fresh_text}"
+    );
+    assert_eq!(
+        std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+        0o600
     );
 
     // Removal takes the module out of every common-* stack before its file goes; logins still work.
