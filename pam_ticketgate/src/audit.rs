@@ -233,18 +233,46 @@ impl Event {
         line
     }
 
-    /// `{"ts":…,"event":…,"user":…,"service":…,"rhost":…,…}`.
+    /// `{"ts":…,"event":…,"user":…,"service":…,"rhost":…,…}`: `ts` in RFC 3339 UTC
+    /// (`2026-12-02T11:00:36Z`), the fields of [`NUMBER_FIELDS`] as JSON numbers (an `until`
+    /// only an administrator ends is `null`), every other field a string.
     pub fn json_line(&self, ts: i64) -> String {
         let mut map = serde_json::Map::new();
-        map.insert("ts".into(), ts.into());
+        map.insert("ts".into(), crate::timefmt::rfc3339(ts).into());
         map.insert("event".into(), self.name.as_str().into());
         map.insert("user".into(), self.user.clone().into());
         map.insert("service".into(), self.service.clone().into());
         map.insert("rhost".into(), self.rhost.clone().into());
         for (k, v) in &self.fields {
-            map.insert((*k).into(), v.clone().into());
+            map.insert((*k).into(), json_value(k, v));
         }
         serde_json::Value::Object(map).to_string()
+    }
+}
+
+/// The fields that are counts, durations in seconds, epochs or ids: JSON numbers in the audit
+/// file (syslog lines show every value as text).
+pub const NUMBER_FIELDS: [&str; 9] = [
+    "failures",
+    "until",
+    "expired_at",
+    "last_activity",
+    "seconds",
+    "remaining",
+    "revoked",
+    "pid",
+    "uid",
+];
+
+fn json_value(key: &str, text: &str) -> serde_json::Value {
+    if !NUMBER_FIELDS.contains(&key) {
+        return text.into();
+    }
+    match text.parse::<i64>() {
+        Ok(n) => n.into(),
+        // `until=admin`: the lock has no end an epoch could say.
+        Err(_) if key == "until" && text == "admin" => serde_json::Value::Null,
+        Err(_) => text.into(),
     }
 }
 
@@ -626,12 +654,31 @@ mod tests {
     #[test]
     fn json_line_has_the_contract_keys() {
         let e = Event::new(EventName::HackLock, "alice", "su", "").with("failures", 3);
-        let v: serde_json::Value = serde_json::from_str(&e.json_line(42)).unwrap();
-        assert_eq!(v["ts"], 42);
+        let v: serde_json::Value = serde_json::from_str(&e.json_line(1_796_209_236)).unwrap();
+        assert_eq!(v["ts"], "2026-12-02T11:00:36Z");
         assert_eq!(v["event"], "hack_lock");
         assert_eq!(v["user"], "alice");
         assert_eq!(v["rhost"], "");
-        assert_eq!(v["failures"], "3");
+        assert_eq!(v["failures"], 3);
+    }
+
+    /// Issue 16 (item 4): counts and epochs are JSON numbers, an administrator-only lock's
+    /// `until` is null, text stays text even when it looks like a number.
+    #[test]
+    fn counts_and_epochs_are_numbers_and_text_stays_text_issue_16() {
+        let e = Event::new(EventName::HackLock, "alice", "su", "")
+            .with("until", 1_796_209_236)
+            .with("pid", 4242)
+            .with("ticket", "12345");
+        let v: serde_json::Value = serde_json::from_str(&e.json_line(0)).unwrap();
+        assert_eq!(v["ts"], "1970-01-01T00:00:00Z");
+        assert_eq!(v["until"], 1_796_209_236);
+        assert_eq!(v["pid"], 4242);
+        assert_eq!(v["ticket"], "12345");
+        let admin = Event::new(EventName::HackLock, "alice", "su", "").with("until", "admin");
+        let v: serde_json::Value = serde_json::from_str(&admin.json_line(0)).unwrap();
+        assert!(v["until"].is_null(), "{v}");
+        assert!(admin.syslog_line().contains("until=admin"));
     }
 
     #[test]

@@ -202,7 +202,7 @@ fn breakglass_codes_are_listed_without_the_codes_and_revoked() {
         .filter(|e| e["event"] == "breakglass_revoked")
         .collect();
     assert_eq!(revoked.len(), 1, "{:?}", s.events());
-    assert_eq!(revoked[0]["revoked"], "2");
+    assert_eq!(revoked[0]["revoked"], 2);
 }
 
 #[test]

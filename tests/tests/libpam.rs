@@ -117,7 +117,7 @@ fn locks_after_three_failures_and_never_asks_for_the_password_again() {
         .unwrap();
     assert_eq!(lock["user"], "daemon");
     assert_eq!(lock["rhost"], "192.0.2.9");
-    assert_eq!(lock["failures"], "3");
+    assert_eq!(lock["failures"], 3);
 }
 
 #[test]

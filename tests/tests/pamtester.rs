@@ -92,7 +92,7 @@ fn timed_lock_ends_by_itself() {
         .into_iter()
         .find(|e| e["event"] == "hack_lock")
         .unwrap();
-    let until: i64 = lock["until"].as_str().unwrap().parse().unwrap();
+    let until: i64 = lock["until"].as_i64().unwrap();
     // Wait (not a timing assertion): the lock lasts one minute from the third failure.
     loop {
         let now = std::time::SystemTime::now()
@@ -431,7 +431,7 @@ fn concurrent_failures_lock_after_exactly_the_limit() {
     let mut counted: Vec<i64> = events
         .iter()
         .filter(|e| e["event"] == "auth_failure" && e.get("failures").is_some())
-        .map(|e| e["failures"].as_str().unwrap().parse().unwrap())
+        .map(|e| e["failures"].as_i64().unwrap())
         .collect();
     counted.sort();
     assert_eq!(
@@ -444,7 +444,7 @@ fn concurrent_failures_lock_after_exactly_the_limit() {
         .filter(|e| e["event"] == "hack_lock")
         .collect();
     assert_eq!(locks.len(), 1);
-    assert_eq!(locks[0]["failures"], "10");
+    assert_eq!(locks[0]["failures"], 10);
     let refused = events
         .iter()
         .filter(|e| e["event"] == "auth_failure" && e.get("reason").is_some())

@@ -378,7 +378,7 @@ fn offline_hybrid_asks_for_the_offline_pin() {
         text(&out)
     );
     assert_eq!(last(&s, "offline_fallback")["result"], "wrong_pin");
-    assert_eq!(last(&s, "auth_failure")["failures"], "1");
+    assert_eq!(last(&s, "auth_failure")["failures"], 1);
 }
 
 #[test]

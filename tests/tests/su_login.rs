@@ -141,7 +141,7 @@ fn su_wrong_password_never_reaches_the_ticket_prompt_and_locks_at_the_limit() {
         assert!(!p.transcript().contains("Ticket ID:"), "{}", p.transcript());
     }
     assert_eq!(h.server.count(), 0, "no ticket request");
-    assert_eq!(last(&s, "hack_lock")["failures"], "3");
+    assert_eq!(last(&s, "hack_lock")["failures"], 3);
     let mut p = su(&s, "env");
     assert!(!p.finish().success(), "{}", p.transcript());
     assert!(!p.transcript().contains("Password:"), "{}", p.transcript());
@@ -198,7 +198,7 @@ fn login_wrong_password_never_reaches_the_ticket_prompt() {
     assert!(matches!(next, Some(1 | 2)), "{}", p.transcript());
     assert!(!p.transcript().contains("Ticket ID:"), "{}", p.transcript());
     assert_eq!(h.server.count(), 0, "no ticket request");
-    assert_eq!(last(&s, "auth_failure")["failures"], "1");
+    assert_eq!(last(&s, "auth_failure")["failures"], 1);
 }
 
 #[test]
@@ -335,5 +335,5 @@ fn sudo_unapproved_ticket_and_wrong_password_are_refused() {
     assert!(!p.finish().success(), "{}", p.transcript());
     assert!(!p.transcript().contains("Ticket ID:"), "{}", p.transcript());
     assert_eq!(h.server.count(), fetched, "no ticket request");
-    assert_eq!(last(&s, "auth_failure")["failures"], "2");
+    assert_eq!(last(&s, "auth_failure")["failures"], 2);
 }
