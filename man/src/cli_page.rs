@@ -33,7 +33,7 @@ pub(crate) fn render() -> String {
     let man = Man::new(cmd.clone());
     let mut page = Page::new("TICKETGATE", "8");
     page.raw(&mangen(|w| man.render_name_section(w)));
-    page.raw(&mangen(|w| man.render_synopsis_section(w)));
+    synopsis(&mut page, &cmd);
     page.sh("DESCRIPTION")
         .text(
             "**ticketgate** administers **pam_ticketgate**(8) on this host, as **faillock**(8) does for \
@@ -214,6 +214,32 @@ fn leaf_commands(page: &mut Page, prog: &str, cmd: &Command, path: &[&Command]) 
             page.outdent();
         }
     }
+}
+
+/// `.SH SYNOPSIS`: the program, each top-level option with its argument (`[--config FILE]`),
+/// then the command (each command's own synopsis is under COMMANDS).
+pub(crate) fn synopsis(page: &mut Page, cmd: &Command) {
+    let mut line = vec![bold(cmd.get_name())];
+    for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+        line.push(roman(" "));
+        match (arg.get_short(), arg.get_long()) {
+            (Some(short), Some(long)) if !takes_value(arg) => {
+                line.push(roman("["));
+                line.push(bold(format!("-{short}")));
+                line.push(roman("|"));
+                line.push(bold(format!("--{long}")));
+                line.push(roman("]"));
+            }
+            _ => line.extend(usage(arg)),
+        }
+    }
+    line.push(roman(" "));
+    line.push(italic("COMMAND"));
+    line.push(roman(" ["));
+    line.push(italic("ARGUMENTS"));
+    line.push(roman("]"));
+    page.sh("SYNOPSIS");
+    page.tp(line, "");
 }
 
 /// A command's own arguments: not the propagated globals, not --help.

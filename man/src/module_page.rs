@@ -131,8 +131,17 @@ pub(crate) fn render() -> String {
     page.sh("RETURN VALUES").text(
         "Every hook maps the gate's one outcome to a PAM code in one place (an exhaustive match):",
     );
+    // One entry per PAM code, with every outcome that maps to it.
+    let mut codes: Vec<(String, Vec<&str>)> = Vec::new();
     for o in Outcome::ALL {
-        page.tp(vec![bold(format!("{:?}", pam_code(o)))], o.summary());
+        let code = format!("{:?}", pam_code(o));
+        match codes.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, summaries)) => summaries.push(o.summary()),
+            None => codes.push((code, vec![o.summary()])),
+        }
+    }
+    for (code, summaries) in codes {
+        page.tp(vec![bold(code)], &summaries.join("; "));
     }
     page.para(
         "By phase: **preauth** answers PAM_SUCCESS, PAM_MAXTRIES (locked), PAM_AUTH_ERR (login \

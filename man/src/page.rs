@@ -108,12 +108,13 @@ fn without_preamble(source: &str) -> &str {
     source.strip_prefix(ROFF_PREAMBLE).unwrap_or(source)
 }
 
-/// `**bold**` and `__italic__` in prose; everything else roman.
+/// `**bold**` and `__italic__` in prose, and `` `code` `` (as the CLIs' help texts write it)
+/// in bold, so no page shows a literal backtick; everything else roman.
 pub fn markup(text: &str) -> Vec<Inline> {
     let mut out = Vec::new();
     let mut rest = text;
     loop {
-        let next = [("**", 0u8), ("__", 1u8)]
+        let next = [("**", 0u8), ("__", 1u8), ("`", 0u8)]
             .into_iter()
             .filter_map(|(m, kind)| rest.find(m).map(|at| (at, m, kind)))
             .min_by_key(|(at, _, _)| *at);
@@ -165,6 +166,10 @@ mod tests {
         );
         assert_eq!(markup("state_dir a*b"), vec![roman("state_dir a*b")]);
         assert_eq!(markup("**open"), vec![roman("**open")]);
+        assert_eq!(
+            markup("until `ticketgate unlock` runs"),
+            vec![roman("until "), bold("ticketgate unlock"), roman(" runs")]
+        );
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub(crate) fn render() -> String {
     let man = Man::new(cmd.clone());
     let mut page = Page::new("TICKETGATE-SERVER", "8");
     page.raw(&mangen(|w| man.render_name_section(w)));
-    page.raw(&mangen(|w| man.render_synopsis_section(w)));
+    crate::cli_page::synopsis(&mut page, &cmd);
     page.sh("DESCRIPTION")
         .text(
             "**ticketgate-server** is the self-hostable login-protect server of \

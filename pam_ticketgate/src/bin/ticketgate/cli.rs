@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 )]
 pub struct Cli {
     /// Configuration file
-    #[arg(long, global = true, default_value = pam_ticketgate::config::DEFAULT_PATH)]
+    #[arg(long, global = true, value_name = "FILE", default_value = pam_ticketgate::config::DEFAULT_PATH)]
     pub config: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -42,6 +42,7 @@ pub enum Command {
     /// Make USER change the credential at the next login (--pin: the PIN) [root]
     MustChange {
         user: String,
+        /// The PIN (credential=pin services) instead of the password
         #[arg(long)]
         pin: bool,
     },
@@ -55,11 +56,13 @@ pub enum Command {
     /// End USER's sessions on this host: SIGHUP and SIGTERM, then SIGKILL after --grace seconds [root]
     Terminate {
         user: String,
-        #[arg(long, default_value_t = 5)]
+        /// Seconds between SIGHUP+SIGTERM and SIGKILL
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
         grace: u64,
     },
     /// Dry run of the ticket gate: fetch ID and print each condition with the value seen (logs no one in)
     TestTicket {
+        /// The user logging in, as the conditions and the `{user}` placeholders see them
         #[arg(long)]
         user: String,
         /// The host name the conditions see (default: this host)
