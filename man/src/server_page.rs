@@ -41,14 +41,14 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
         "/v1/fleet/check",
         "Fleet mode ([fleet] set; else every /v1/fleet path answers 404), with Authorization: \
          Bearer TOKEN and {\"user\",\"credential\"} (\"password\" or \"pin\"): answers 200 \
-         {\"locked\":BOOL,\"reason\":\"failures\"|\"admin\"|null,\"until\":EPOCH_SECONDS|null,\
-         \"failures\":N}. An admin lock covers both credentials; until is set for a failures lock \
+         {\"locked\": BOOL, \"reason\": \"failures\" | \"admin\" | null, \"until\": EPOCH_SECONDS \
+         | null, \"failures\": N}. An admin lock covers both credentials; until is set for a failures lock \
          with an end.",
     ),
     (
         "POST",
         "/v1/fleet/failure",
-        "With {\"id\",\"user\",\"credential\",\"host\",\"service\",\"rhost\",\"at\"}: counts \
+        "With {\"id\", \"user\", \"credential\", \"host\", \"service\", \"rhost\", \"at\"}: counts \
          one failed login and answers as check. id is a UUID: an id seen before counts nothing \
          (kept 8 days). host must be the token's [[host]] name (else 403). at (epoch seconds) \
          beyond 60 s ahead or 7 days back is clamped and logged; older than reset_failed_after \
@@ -58,7 +58,7 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     (
         "POST",
         "/v1/fleet/success",
-        "With {\"id\",\"user\",\"credential\",\"host\",\"service\",\"at\"}: answers 200 {} and \
+        "With {\"id\", \"user\", \"credential\", \"host\", \"service\", \"at\"}: answers 200 {} and \
          clears that credential's count, once per id; never a lock, and not when a failure \
          newer than at was counted.",
     ),
@@ -177,7 +177,10 @@ pub(crate) fn render() -> String {
             vec![bold("1")],
             "Failure (a user not enrolled, the store unusable).",
         )
-        .tp(vec![bold("2")], "Usage error (also a user name with spaces).")
+        .tp(
+            vec![bold("2")],
+            "Usage error (also a user name with spaces).",
+        )
         .tp(
             vec![bold(EXIT_CONFIG_BROKEN.to_string())],
             "lock, unlock, reset, status: the configuration is refused, or has no [fleet].",
