@@ -11,13 +11,20 @@
 //! transaction: remembering its id (which decides whether it counts at all) and the count
 //! itself; neither reads a value into Rust to write it back.
 //!
-//! Crash semantics: `synchronous = FULL`, so a counted failure or a lock survives a crash.
+//! Crash semantics: `synchronous = FULL`, and no answer before its commit, so a counted failure
+//! or a lock that was answered survives a crash.
+//!
+//! Group commit: one writer thread owns the writing connection and runs the changes waiting for
+//! it together in one transaction (each change in its own savepoint, so one failing rolls back
+//! only itself), then answers them all after the one commit. A commit's fsync costs about a
+//! millisecond here; concurrent events share it instead of queueing for one each. Reads
+//! (`check`, `status`) use a second connection, which WAL lets read while the writer writes.
 
 use super::{Cleared, Count, Counted, Credential, Event, FleetError, FleetStore, Record};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 /// The database file's name inside `data_dir`.
@@ -160,9 +167,18 @@ ORDER BY username";
 /// Forgets old event ids. ?1 cutoff.
 const PRUNE: &str = "DELETE FROM fleet_event WHERE seen < ?1";
 
+/// Most changes committed together.
+const MAX_BATCH: usize = 256;
+
+/// Hands a change's result to its caller once the commit's outcome is known.
+type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// A change for the writer: run on its connection (`None`: the transaction could not begin).
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Deliver + Send>;
+
 /// The SQLite-backed fleet store.
 pub struct SqliteFleet {
-    conn: Mutex<Connection>,
+    jobs: mpsc::Sender<Job>,
+    reader: Mutex<Connection>,
     path: PathBuf,
 }
 
@@ -174,8 +190,60 @@ impl std::fmt::Debug for SqliteFleet {
     }
 }
 
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+/// The writer: takes what is waiting (up to `MAX_BATCH`), one transaction, one commit, answers.
+/// Ends when the store is dropped.
+fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let begun = conn.execute_batch("BEGIN IMMEDIATE");
+        let ran = begun.is_ok().then_some(conn);
+        let delivers: Vec<Deliver> = batch.into_iter().map(|job| job(ran)).collect();
+        let outcome = match begun {
+            Err(e) => Err(format!("cannot begin a transaction: {e}")),
+            Ok(()) => conn.execute_batch("COMMIT").map_err(|e| {
+                // Nothing of this batch was answered yet: undo it all, answer errors.
+                let _ = conn.execute_batch("ROLLBACK");
+                format!("commit failed: {e}")
+            }),
+        };
+        for deliver in delivers {
+            deliver(outcome.clone());
+        }
+    }
+}
+
+/// Runs `work` inside a savepoint: on an error only its own statements are undone.
+fn in_savepoint<R>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+) -> rusqlite::Result<R> {
+    conn.execute_batch("SAVEPOINT job")?;
+    match work(conn) {
+        Ok(r) => conn.execute_batch("RELEASE job").map(|()| r),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            Err(e)
+        }
+    }
+}
+
 impl SqliteFleet {
-    /// Opens (creating if needed) `data_dir` (mode 0700) and `fleet.sqlite3` in it (mode 0600).
+    /// Opens (creating if needed) `data_dir` (mode 0700) and `fleet.sqlite3` in it (mode 0600),
+    /// and starts the writer thread.
     pub fn open(data_dir: &Path) -> Result<Self, FleetError> {
         let open_err = |path: &Path| {
             let path = path.to_owned();
@@ -206,15 +274,17 @@ impl SqliteFleet {
             path: path.clone(),
             message: e.to_string(),
         };
-        let conn = Connection::open(&path).map_err(db)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(db)?;
-        conn.execute_batch(SCHEMA).map_err(db)?;
+        let writer = connect(&path).map_err(db)?;
+        writer.execute_batch(SCHEMA).map_err(db)?;
+        let reader = connect(&path).map_err(db)?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("fleet-writer".into())
+            .spawn(move || write_loop(&writer, &queue))
+            .map_err(open_err(&path))?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            jobs,
+            reader: Mutex::new(reader),
             path,
         })
     }
@@ -224,17 +294,43 @@ impl SqliteFleet {
         &self.path
     }
 
-    fn db(&self) -> impl Fn(rusqlite::Error) -> FleetError + '_ {
-        move |e| FleetError::Database {
+    fn error(&self, message: String) -> FleetError {
+        FleetError::Database {
             path: self.path.clone(),
-            message: e.to_string(),
+            message,
         }
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite half-written: the transaction
-        // rolls back when dropped; go on with the connection.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `work` in the writer's next transaction and answers once it is committed.
+    fn write<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, FleetError> {
+        let (reply, answer) = mpsc::sync_channel::<Result<R, String>>(1);
+        let job: Job = Box::new(move |conn: Option<&Connection>| {
+            let result = conn.map(|c| in_savepoint(c, work).map_err(|e| e.to_string()));
+            Box::new(move |commit: Result<(), String>| {
+                let out = match (result, commit) {
+                    (Some(Ok(r)), Ok(())) => Ok(r),
+                    (Some(Err(e)), _) | (_, Err(e)) => Err(e),
+                    (None, Ok(())) => Err("the change did not run".to_owned()),
+                };
+                // The caller may have gone; nothing to do then.
+                let _ = reply.send(out);
+            })
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| self.error("the fleet store's writer has stopped".into()))?;
+        answer
+            .recv()
+            .map_err(|_| self.error("the fleet store's writer has stopped".into()))?
+            .map_err(|e| self.error(e))
+    }
+
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A read cannot leave the connection half-changed: go on after a panic elsewhere.
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -269,9 +365,36 @@ fn remember(conn: &Connection, kind: &str, e: &Event, now: i64) -> rusqlite::Res
     Ok(added == 1)
 }
 
+fn count_failure(conn: &Connection, event: &Event, c: &Count) -> rusqlite::Result<Counted> {
+    let (locked_at, locked_until, lock_event): (Option<i64>, Option<i64>, Option<String>) =
+        conn.prepare_cached(COUNT_FAILURE)?.query_row(
+            params![
+                event.user,
+                event.credential.as_str(),
+                event.at,
+                c.now,
+                c.window_start,
+                c.limit,
+                c.until,
+                event.host,
+                event.id
+            ],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?;
+    let lock_active = locked_at.is_some() && locked_until.is_none_or(|u| u > c.now);
+    let mine = lock_event.as_deref() == Some(event.id.as_str());
+    Ok(if lock_active && !mine {
+        Counted::WhileLocked
+    } else {
+        Counted::Counted {
+            locked_now: lock_active && mine,
+        }
+    })
+}
+
 impl FleetStore for SqliteFleet {
     fn record(&self, user: &str, credential: Credential) -> Result<Record, FleetError> {
-        read_record(&self.conn(), user, credential).map_err(self.db())
+        read_record(&self.reader(), user, credential).map_err(|e| self.error(e.to_string()))
     }
 
     fn failure(
@@ -280,143 +403,80 @@ impl FleetStore for SqliteFleet {
         now: i64,
         count: Option<&Count>,
     ) -> Result<(Counted, Record), FleetError> {
-        let db = self.db();
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&db)?;
-        let new = remember(&tx, "failure", event, now).map_err(&db)?;
-        let counted = match (new, count) {
-            (false, _) => Counted::Replayed,
-            (true, None) => Counted::TooOld,
-            (true, Some(c)) => {
-                let (locked_at, locked_until, lock_event): (
-                    Option<i64>,
-                    Option<i64>,
-                    Option<String>,
-                ) = tx
-                    .prepare_cached(COUNT_FAILURE)
-                    .map_err(&db)?
-                    .query_row(
-                        params![
-                            event.user,
-                            event.credential.as_str(),
-                            event.at,
-                            c.now,
-                            c.window_start,
-                            c.limit,
-                            c.until,
-                            event.host,
-                            event.id
-                        ],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                    )
-                    .map_err(&db)?;
-                let lock_active = locked_at.is_some() && locked_until.is_none_or(|u| u > c.now);
-                let mine = lock_event.as_deref() == Some(event.id.as_str());
-                if lock_active && !mine {
-                    Counted::WhileLocked
-                } else {
-                    Counted::Counted {
-                        locked_now: lock_active && mine,
-                    }
-                }
-            }
-        };
-        let record = read_record(&tx, &event.user, event.credential).map_err(&db)?;
-        tx.commit().map_err(&db)?;
-        Ok((counted, record))
+        let (event, count) = (event.clone(), count.copied());
+        self.write(move |conn| {
+            let counted = match (remember(conn, "failure", &event, now)?, count) {
+                (false, _) => Counted::Replayed,
+                (true, None) => Counted::TooOld,
+                (true, Some(c)) => count_failure(conn, &event, &c)?,
+            };
+            Ok((counted, read_record(conn, &event.user, event.credential)?))
+        })
     }
 
     fn success(&self, event: &Event, now: i64) -> Result<Cleared, FleetError> {
-        let db = self.db();
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&db)?;
-        let cleared = if remember(&tx, "success", event, now).map_err(&db)? {
+        let event = event.clone();
+        self.write(move |conn| {
+            if !remember(conn, "success", &event, now)? {
+                return Ok(Cleared::Replayed);
+            }
             let cred = event.credential.as_str();
-            tx.prepare_cached(CLEAR_ON_SUCCESS)
-                .map_err(&db)?
-                .execute(params![event.user, cred, event.at, now])
-                .map_err(&db)?;
-            let left = tx
-                .prepare_cached(COUNT_EXISTS)
-                .map_err(&db)?
+            conn.prepare_cached(CLEAR_ON_SUCCESS)?
+                .execute(params![event.user, cred, event.at, now])?;
+            let left = conn
+                .prepare_cached(COUNT_EXISTS)?
                 .query_row(params![event.user, cred], |_| Ok(()))
-                .optional()
-                .map_err(&db)?;
-            if left.is_some() {
+                .optional()?;
+            Ok(if left.is_some() {
                 Cleared::Kept
             } else {
                 Cleared::Cleared
-            }
-        } else {
-            Cleared::Replayed
-        };
-        tx.commit().map_err(&db)?;
-        Ok(cleared)
+            })
+        })
     }
 
     fn lock(&self, user: &str, operator: &str, now: i64) -> Result<Option<i64>, FleetError> {
-        let db = self.db();
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&db)?;
-        let added = tx
-            .prepare_cached(ADMIN_LOCK)
-            .map_err(&db)?
-            .execute(params![user, now, operator])
-            .map_err(&db)?;
-        let earlier = if added == 1 {
-            None
-        } else {
-            tx.prepare_cached(ADMIN_SINCE)
-                .map_err(&db)?
+        let (user, operator) = (user.to_owned(), operator.to_owned());
+        self.write(move |conn| {
+            let added = conn
+                .prepare_cached(ADMIN_LOCK)?
+                .execute(params![user, now, operator])?;
+            if added == 1 {
+                return Ok(None);
+            }
+            conn.prepare_cached(ADMIN_SINCE)?
                 .query_row(params![user], |row| row.get(0))
                 .optional()
-                .map_err(&db)?
-        };
-        tx.commit().map_err(&db)?;
-        Ok(earlier)
+        })
     }
 
     fn unlock(&self, user: &str) -> Result<bool, FleetError> {
-        let db = self.db();
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&db)?;
-        let admin = tx.execute(ADMIN_UNLOCK, params![user]).map_err(&db)?;
-        let counts = tx.execute(RESET, params![user]).map_err(&db)?;
-        tx.commit().map_err(&db)?;
-        Ok(admin + counts > 0)
+        let user = user.to_owned();
+        self.write(move |conn| {
+            let admin = conn.execute(ADMIN_UNLOCK, params![user])?;
+            let counts = conn.execute(RESET, params![user])?;
+            Ok(admin + counts > 0)
+        })
     }
 
     fn reset(&self, user: &str) -> Result<bool, FleetError> {
-        let removed = self
-            .conn()
-            .execute(RESET, params![user])
-            .map_err(self.db())?;
-        Ok(removed > 0)
+        let user = user.to_owned();
+        self.write(move |conn| Ok(conn.execute(RESET, params![user])? > 0))
     }
 
     fn listed(&self, now: i64, window_start: i64) -> Result<Vec<String>, FleetError> {
-        let db = self.db();
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(LISTED).map_err(&db)?;
-        let rows = stmt
-            .query_map(params![now, window_start], |row| row.get(0))
-            .map_err(&db)?;
-        rows.collect::<Result<Vec<String>, _>>().map_err(&db)
+        let conn = self.reader();
+        let rows = conn.prepare_cached(LISTED).and_then(|mut stmt| {
+            stmt.query_map(params![now, window_start], |row| row.get(0))?
+                .collect::<Result<Vec<String>, _>>()
+        });
+        rows.map_err(|e| self.error(e.to_string()))
     }
 
     fn prune(&self, before: i64) -> Result<u64, FleetError> {
-        let removed = self
-            .conn()
-            .execute(PRUNE, params![before])
-            .map_err(self.db())?;
-        Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+        self.write(move |conn| {
+            let removed = conn.execute(PRUNE, params![before])?;
+            Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+        })
     }
 }
