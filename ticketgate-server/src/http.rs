@@ -78,11 +78,22 @@ async fn read_body(body: Incoming) -> Result<Bytes, Reply> {
     }
 }
 
+/// One of `Fleet::check`, `Fleet::failure`, `Fleet::success`.
+type FleetEndpoint = fn(
+    &Fleet,
+    &crate::hosts::HostTokens,
+    Option<&[u8]>,
+    &[u8],
+    Option<SocketAddr>,
+    std::time::SystemTime,
+) -> Reply;
+
 /// `/v1/fleet/*`: the body read, the fleet store used on the blocking pool (it is SQLite).
 async fn fleet_route(
     app: Arc<App>,
     peer: Option<SocketAddr>,
     endpoint: &'static str,
+    answer: FleetEndpoint,
     auth: Option<Vec<u8>>,
     body: Incoming,
 ) -> Response<Full<Bytes>> {
@@ -99,13 +110,14 @@ async fn fleet_route(
     };
     let worker = Arc::clone(&app);
     let joined = tokio::task::spawn_blocking(move || {
-        let (fleet, hosts, now) = (&worker.fleet, &worker.protect.hosts, worker.clock.now());
-        let auth = auth.as_deref();
-        match endpoint {
-            "fleet_check" => fleet.check(hosts, auth, &bytes, peer, now),
-            "fleet_failure" => fleet.failure(hosts, auth, &bytes, peer, now),
-            _ => fleet.success(hosts, auth, &bytes, peer, now),
-        }
+        answer(
+            &worker.fleet,
+            &worker.protect.hosts,
+            auth.as_deref(),
+            &bytes,
+            peer,
+            worker.clock.now(),
+        )
     })
     .await;
     json_reply(joined.unwrap_or_else(|_| Reply::error(500, "internal error; see the server log")))
@@ -171,13 +183,37 @@ pub async fn handle(
             }
         }
         ("/v1/fleet/check", &Method::POST) => {
-            fleet_route(app, peer, "fleet_check", auth_header(&parts), body).await
+            fleet_route(
+                app,
+                peer,
+                "fleet_check",
+                Fleet::check,
+                auth_header(&parts),
+                body,
+            )
+            .await
         }
         ("/v1/fleet/failure", &Method::POST) => {
-            fleet_route(app, peer, "fleet_failure", auth_header(&parts), body).await
+            fleet_route(
+                app,
+                peer,
+                "fleet_failure",
+                Fleet::failure,
+                auth_header(&parts),
+                body,
+            )
+            .await
         }
         ("/v1/fleet/success", &Method::POST) => {
-            fleet_route(app, peer, "fleet_success", auth_header(&parts), body).await
+            fleet_route(
+                app,
+                peer,
+                "fleet_success",
+                Fleet::success,
+                auth_header(&parts),
+                body,
+            )
+            .await
         }
         (
             "/v1/attempt" | "/v1/unlock" | "/v1/fleet/check" | "/v1/fleet/failure"
