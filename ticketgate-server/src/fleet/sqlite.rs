@@ -480,3 +480,57 @@ impl FleetStore for SqliteFleet {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn a_failing_change_in_a_batch_undoes_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join(DB_FILE)).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let admin = |user: &'static str| {
+            move |c: &Connection| c.execute(ADMIN_LOCK, params![user, 1_i64, "op"])
+        };
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        assert_eq!(in_savepoint(&conn, admin("alice")).unwrap(), 1);
+        let failed = in_savepoint(&conn, |c| {
+            admin("bob")(c)?;
+            c.execute("INSERT INTO no_such_table VALUES (1)", [])
+        });
+        assert!(failed.is_err());
+        assert_eq!(in_savepoint(&conn, admin("carol")).unwrap(), 1);
+        conn.execute_batch("COMMIT").unwrap();
+        let users: Vec<String> = conn
+            .prepare("SELECT username FROM fleet_admin_lock ORDER BY username")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(users, ["alice", "carol"]);
+    }
+
+    #[test]
+    fn an_answer_comes_after_its_commit_so_another_connection_sees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteFleet::open(dir.path()).unwrap();
+        assert_eq!(store.lock("alice", "op", 5).unwrap(), None);
+        let other = connect(&dir.path().join(DB_FILE)).unwrap();
+        let since: i64 = other
+            .query_row(ADMIN_SINCE, params!["alice"], |r| r.get(0))
+            .unwrap();
+        assert_eq!(since, 5);
+        // A change that fails reports the error and leaves nothing behind.
+        let err = store
+            .write(|c| {
+                c.execute(ADMIN_LOCK, params!["bob", 6_i64, "op"])?;
+                c.execute("INSERT INTO no_such_table VALUES (1)", [])
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("no_such_table"), "{err}");
+        assert_eq!(store.lock("bob", "op", 7).unwrap(), None);
+    }
+}
