@@ -649,5 +649,18 @@ mod tests {
         let c = Config::parse(&path, &text).unwrap();
         assert_eq!(c.unlock_window, Duration::from_secs(60));
         assert!(!c.hosts.is_empty());
+        // Its commented [fleet] table, uncommented, is the default policy.
+        let mut in_fleet = false;
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                in_fleet =
+                    l == "# [fleet]" || (in_fleet && l.starts_with("# ") && l.contains(" = "));
+                if in_fleet { &l[2..] } else { l }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = Config::parse(&path, &uncommented).unwrap();
+        assert_eq!(c.fleet, Some(FleetPolicy::default()), "{uncommented}");
     }
 }
