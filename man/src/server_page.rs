@@ -5,7 +5,7 @@
 use clap::{Command, CommandFactory};
 use clap_mangen::Man;
 use roff::{bold, italic, roman};
-use ticketgate_server::cli::{Cli, DEFAULT_CONFIG, EXIT_CONFIG};
+use ticketgate_server::cli::{Cli, DEFAULT_CONFIG, EXIT_CONFIG, EXIT_CONFIG_BROKEN};
 use ticketgate_server::config::KEYS;
 
 use crate::cli_page::{commands, mangen, see_also};
@@ -35,6 +35,32 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
          200 {\"unlocked_until\":EPOCH_SECONDS}. A wrong or used code, an unknown user or another \
          service ID all get the same 403; after 5 misses in 5 minutes 429 with Retry-After, even \
          for a right code.",
+    ),
+    (
+        "POST",
+        "/v1/fleet/check",
+        "Fleet mode ([fleet] set; else every /v1/fleet path answers 404), with Authorization: \
+         Bearer TOKEN and {\"user\",\"credential\"} (\"password\" or \"pin\"): answers 200 \
+         {\"locked\": BOOL, \"reason\": \"failures\" | \"admin\" | null, \"until\": EPOCH_SECONDS \
+         | null, \"failures\": N}. An admin lock covers both credentials; until is set for a failures lock \
+         with an end.",
+    ),
+    (
+        "POST",
+        "/v1/fleet/failure",
+        "With {\"id\", \"user\", \"credential\", \"host\", \"service\", \"rhost\", \"at\"}: counts \
+         one failed login and answers as check. id is a UUID: an id seen before counts nothing \
+         (kept 8 days). host must be the token's [[host]] name (else 403). at (epoch seconds) \
+         beyond 60 s ahead or 7 days back is clamped and logged; older than reset_failed_after \
+         it is remembered but not counted. While a failures lock is in force failures are not \
+         counted and do not extend it.",
+    ),
+    (
+        "POST",
+        "/v1/fleet/success",
+        "With {\"id\", \"user\", \"credential\", \"host\", \"service\", \"at\"}: answers 200 {} and \
+         clears that credential's count, once per id; never a lock, and not when a failure \
+         newer than at was counted.",
     ),
     ("GET", "/v1/health", "200 {\"status\":\"ok\"}."),
     (
@@ -88,6 +114,17 @@ pub(crate) fn render() -> String {
             &format!("{} Default: {}.", k.doc, k.default),
         );
     }
+    page.para(
+        "The [fleet] table turns on fleet lockout (/v1/fleet/*, lock, unlock, reset, status): \
+         failures of one user and credential reported by any host add up, and the lock they \
+         reach refuses that user on every host. Keys:",
+    );
+    for k in KEYS.iter().filter(|k| k.table == "fleet") {
+        page.tp(
+            vec![roman("[fleet] "), bold(k.key)],
+            &format!("{} Default: {}.", k.doc, k.default),
+        );
+    }
     page.example(
         "listen = \"[::]:8443\"\n\
          data_dir = \"/var/lib/ticketgate-server\"\n\
@@ -95,9 +132,15 @@ pub(crate) fn render() -> String {
          tls_cert = \"/etc/ticketgate-server/cert.pem\"\n\
          tls_key = \"/etc/ticketgate-server/key.pem\"\n\
          \n\
+         [fleet]\n\
+         failed_logon = 5\n\
+         reset_failed_after = \"15m\"\n\
+         lockout_duration = \"30m\"\n\
+         \n\
          [[host]]\n\
          name = \"web01\"\n\
-         token_file = \"/etc/ticketgate-server/hosts/web01.token\"",
+         token_file = \"/etc/ticketgate-server/hosts/web01.token\"\n\
+         service_ids = [\"web-prod-01\"]",
     );
     page.para(
         "The same token goes into the host's [login_protect] secret_file (see \
@@ -115,8 +158,15 @@ pub(crate) fn render() -> String {
         "One line per event on standard error (the journal under systemd): ts=... event=attempt \
          host_token=NAME service_id=... user=... host=... service=... rhost=... unlocked=true or false; \
          also unlock, unlock_refused (reason= wrong_code, code_already_used, not_enrolled, \
-         wrong_service_id or rate_limited), attempt_refused (reason= wrong_token or no_token), \
-         bad_request, listening, shutdown, error. Tokens, secrets and codes are never logged.",
+         wrong_service_id or rate_limited), attempt_refused (reason= wrong_token, no_token or \
+         foreign_service_id), bad_request, listening, warning (reason=host_without_service_ids \
+         names each host that may use any service ID), shutdown, error. Fleet mode adds \
+         fleet_check, fleet_failure (outcome= counted, replayed, too_old or while_locked; \
+         at_clamped_from= when at was clamped), fleet_success (outcome= cleared, kept or \
+         replayed), fleet_lock (reason=failures with the host_token that reached the limit; \
+         reason=admin with the operator), fleet_unlock and fleet_reset (operator=: SUDO_USER, \
+         else the invoking uid's name), fleet_refused (reason= wrong_token, no_token or \
+         host_mismatch) and fleet_prune. Tokens, secrets and codes are never logged.",
     );
     page.sh("EXIT STATUS")
         .tp(
@@ -127,7 +177,14 @@ pub(crate) fn render() -> String {
             vec![bold("1")],
             "Failure (a user not enrolled, the store unusable).",
         )
-        .tp(vec![bold("2")], "Usage error.")
+        .tp(
+            vec![bold("2")],
+            "Usage error (also a user name with spaces).",
+        )
+        .tp(
+            vec![bold(EXIT_CONFIG_BROKEN.to_string())],
+            "lock, unlock, reset, status: the configuration is refused, or has no [fleet].",
+        )
         .tp(
             vec![bold(EXIT_CONFIG.to_string())],
             "The configuration or a file it names is refused (EX_CONFIG): an unknown key, wrong \
@@ -139,6 +196,8 @@ pub(crate) fn render() -> String {
     page.sh("EXAMPLES").example(&format!(
         "# ticketgate-server --config {DEFAULT_CONFIG} enroll --service-id web-prod-01 alice\n\
          # ticketgate-server --config {DEFAULT_CONFIG} list\n\
+         # ticketgate-server --config {DEFAULT_CONFIG} lock mallory\n\
+         # ticketgate-server --config {DEFAULT_CONFIG} status --json\n\
          # systemctl enable --now ticketgate-server"
     ));
     page.sh("FILES")
@@ -146,6 +205,10 @@ pub(crate) fn render() -> String {
         .tp(
             vec![italic("data_dir"), roman("/enrollments.sqlite3")],
             "Enrollments (mode 0600, WAL).",
+        )
+        .tp(
+            vec![italic("data_dir"), roman("/fleet.sqlite3")],
+            "Fleet counts, locks and the event ids seen (mode 0600, WAL), with [fleet] only.",
         );
     see_also(
         &mut page,

@@ -1,5 +1,7 @@
 //! Load generator for `bench/run.sh`: bulk-enrolls users, then drives `/v1/attempt` from this
-//! second process over loopback and reports throughput, latency percentiles and the server's RSS.
+//! second process over loopback and reports throughput, latency percentiles and the server's RSS;
+//! `fleet` drives `/v1/fleet/failure` the same way and checks afterwards that the store counted
+//! every event exactly once.
 //!
 //! Bounded: it stops at `--seconds` or `--max-requests`, whichever comes first.
 // A benchmark client: it reads the real clock to make TOTP codes the server accepts.
@@ -23,7 +25,7 @@ type Res<T> = Result<T, BoxError>;
 const SERVICE: &str = "bench-svc";
 
 fn usage() -> BoxError {
-    "usage: server-load populate DATA_DIR USERS | server-load load ADDR TOKEN_FILE SERVER_PID DATA_DIR CONNECTIONS SECONDS MAX_REQUESTS UNLOCKS".into()
+    "usage: server-load populate DATA_DIR USERS | server-load load ADDR TOKEN_FILE SERVER_PID DATA_DIR CONNECTIONS SECONDS MAX_REQUESTS UNLOCKS | server-load fleet ADDR TOKEN_FILE HOST DATA_DIR CONNECTIONS SECONDS MAX_EVENTS USERS".into()
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> Res<T> {
@@ -49,6 +51,23 @@ fn main() -> Res<()> {
                 seconds: arg(&args, 7)?,
                 max_requests: arg(&args, 8)?,
                 unlocks: arg(&args, 9)?,
+            }))
+        }
+        Some("fleet") => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(fleet_load(FleetArgs {
+                addr: arg(&args, 2)?,
+                token: std::fs::read_to_string(arg::<PathBuf>(&args, 3)?)?
+                    .trim()
+                    .to_owned(),
+                host: arg(&args, 4)?,
+                data_dir: arg(&args, 5)?,
+                connections: arg(&args, 6)?,
+                seconds: arg(&args, 7)?,
+                max_events: arg(&args, 8)?,
+                users: arg(&args, 9)?,
             }))
         }
         _ => Err(usage()),
@@ -320,6 +339,101 @@ async fn load(a: LoadArgs) -> Res<()> {
             a.unlocks
         )
         .into());
+    }
+    Ok(())
+}
+
+struct FleetArgs {
+    addr: SocketAddr,
+    token: String,
+    host: String,
+    data_dir: PathBuf,
+    connections: usize,
+    seconds: u64,
+    max_events: u64,
+    users: u64,
+}
+
+fn print_latency(what: &str, all: &[u32]) {
+    println!(
+        "{what} latency: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        f64::from(percentile(all, 0.50)) / 1000.0,
+        f64::from(percentile(all, 0.90)) / 1000.0,
+        f64::from(percentile(all, 0.99)) / 1000.0,
+        f64::from(percentile(all, 0.999)) / 1000.0,
+        f64::from(all.last().copied().unwrap_or(0)) / 1000.0
+    );
+}
+
+/// `/v1/fleet/failure` from `connections` keep-alive connections, each event with its own id,
+/// for users drawn from `users` names; then the store must hold exactly the events answered 200.
+async fn fleet_load(a: FleetArgs) -> Res<()> {
+    let deadline = Instant::now() + Duration::from_secs(a.seconds);
+    let sent = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let mut tasks = Vec::with_capacity(a.connections);
+    for n in 0..a.connections {
+        let (sent, token, host, addr) =
+            (Arc::clone(&sent), a.token.clone(), a.host.clone(), a.addr);
+        let (max, users) = (a.max_events, a.users.max(1));
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::open(addr).await?;
+            let mut rng = Rng(0xD1B5_4A32_D192_ED03 ^ (n as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut lat: Vec<u32> = Vec::with_capacity(100_000);
+            let (mut ok, mut errors) = (0_u64, 0_u64);
+            let mut i = 0_u64;
+            while Instant::now() < deadline {
+                if sent.fetch_add(1, Ordering::Relaxed) >= max {
+                    break;
+                }
+                i += 1;
+                let at = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_secs();
+                let body = format!(
+                    r#"{{"id":"{n:08x}-0000-4000-8000-{i:012x}","user":"{}","credential":"password","host":"{host}","service":"sshd","rhost":"127.0.0.1","at":{at}}}"#,
+                    user_name(rng.next() % users)
+                );
+                let req = post(addr, "/v1/fleet/failure", Some(&token), &body);
+                let t = Instant::now();
+                let (status, _) = conn.call(&req).await?;
+                lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                if status == 200 {
+                    ok += 1;
+                } else {
+                    errors += 1;
+                }
+            }
+            Ok::<_, BoxError>((lat, ok, errors))
+        }));
+    }
+    let mut all = Vec::new();
+    let (mut ok, mut errors) = (0, 0);
+    for t in tasks {
+        let (lat, o, e) = t.await??;
+        all.extend(lat);
+        ok += o;
+        errors += e;
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    all.sort_unstable();
+    println!(
+        "fleet failure: {} events over {} keep-alive connections in {elapsed:.2} s = {:.0} events/s; {errors} non-200",
+        all.len(),
+        a.connections,
+        all.len() as f64 / elapsed
+    );
+    print_latency("fleet failure", &all);
+    let conn =
+        rusqlite::Connection::open(a.data_dir.join(ticketgate_server::fleet::sqlite::DB_FILE))?;
+    let (ids, counted): (u64, u64) = conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM fleet_event), (SELECT COALESCE(SUM(failures), 0) FROM fleet_count)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    println!(
+        "fleet store: {ids} event ids remembered, {counted} failures counted, {ok} answered 200"
+    );
+    if ids != ok || counted != ok {
+        return Err(format!("the store does not hold exactly the {ok} events answered 200").into());
     }
     Ok(())
 }

@@ -152,6 +152,20 @@ impl Protect {
                 "service_id and user must be non-empty; no field may exceed 256 bytes or hold control characters",
             );
         }
+        if !self.hosts.allows(host_name, &req.service_id) {
+            // Checked before the unlock is taken: a host cannot use up another service's unlock.
+            Event::new("attempt_refused", now)
+                .field("host_token", host_name)
+                .field("service_id", &req.service_id)
+                .field("user", &req.user)
+                .field("peer", &peer_text(peer))
+                .field("reason", "foreign_service_id")
+                .emit(self.log.as_ref());
+            return Reply::error(
+                403,
+                "this host token may not use this service ID ([[host]] service_ids)",
+            );
+        }
         let unlocked = self.unlocks.take(&req.service_id, &req.user, now);
         Event::new("attempt", now)
             .field("host_token", host_name)
@@ -444,6 +458,36 @@ mod tests {
         let lines = log.lines();
         assert!(lines.iter().any(|l| l.contains("reason=code_already_used")));
         assert!(lines.iter().any(|l| l.contains("reason=not_enrolled")));
+    }
+
+    #[test]
+    fn attempt_for_a_service_id_outside_the_hosts_list_is_403_and_leaves_the_unlock() {
+        let (_d, log, mut p) = protect();
+        p.hosts.restrict("web01", vec!["db".into()]);
+        let now = at(1_000_000_020);
+        let code = totp::code_for_step(&secret(), totp::step_at(now));
+        assert_eq!(
+            p.unlock(unlock_body(&code).as_bytes(), None, now).status,
+            200
+        );
+        let refused = p.attempt(Some(TOKEN), attempt_body(), None, now);
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert!(
+            log.lines()
+                .last()
+                .unwrap()
+                .contains("event=attempt_refused host_token=web01 service_id=web user=alice")
+                && log
+                    .lines()
+                    .last()
+                    .unwrap()
+                    .ends_with("reason=foreign_service_id")
+        );
+        p.hosts.restrict("web01", vec!["db".into(), "web".into()]);
+        assert_eq!(
+            p.attempt(Some(TOKEN), attempt_body(), None, now).body,
+            r#"{"unlocked":true}"#
+        );
     }
 
     #[test]

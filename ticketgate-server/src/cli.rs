@@ -1,8 +1,10 @@
-//! The command line: `serve`, `enroll`, `revoke`, `list`.
+//! The command line: `serve`, `enroll`, `revoke`, `list`, and the fleet's `lock`, `unlock`,
+//! `reset`, `status`.
 
 use crate::audit::{self, Event, Sink};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::fleet::cli as fleet_cli;
 use crate::secret::Secret;
 use crate::server;
 use crate::store::Store;
@@ -53,7 +55,34 @@ pub enum Command {
     },
     /// List enrolled users (never their secrets).
     List,
+    /// Lock USER on every host of the fleet (every credential) until `unlock`.
+    Lock {
+        /// The login name.
+        user: String,
+    },
+    /// Lift USER's fleet locks (admin and failures) and forget the failures.
+    Unlock {
+        /// The login name.
+        user: String,
+    },
+    /// Forget USER's fleet failures and failures locks (an admin lock stays).
+    Reset {
+        /// The login name.
+        user: String,
+    },
+    /// Show USER's fleet state; without USER, every user with failures or a lock.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The login name.
+        user: Option<String>,
+    },
 }
+
+/// Exit status of the fleet commands when the configuration is broken or has no `[fleet]`
+/// (the module's CLI uses the same number).
+pub const EXIT_CONFIG_BROKEN: u8 = 4;
 
 /// Why a command failed, with the exit status it maps to.
 struct Failure {
@@ -66,6 +95,10 @@ fn fail(status: u8, message: impl ToString) -> Failure {
         status,
         message: message.to_string(),
     }
+}
+
+fn from_fleet((status, message): (u8, String)) -> Failure {
+    Failure { status, message }
 }
 
 fn name_ok(what: &str, value: &str) -> Result<(), Failure> {
@@ -94,7 +127,19 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let config = Config::load(&cli.config).map_err(|e| fail(EXIT_CONFIG, e))?;
+    let fleet_command = matches!(
+        cli.command,
+        Command::Lock { .. }
+            | Command::Unlock { .. }
+            | Command::Reset { .. }
+            | Command::Status { .. }
+    );
+    let broken = if fleet_command {
+        EXIT_CONFIG_BROKEN
+    } else {
+        EXIT_CONFIG
+    };
+    let config = Config::load(&cli.config).map_err(|e| fail(broken, e))?;
     match cli.command {
         Command::Serve => serve(&config),
         Command::Enroll { service_id, user } => enroll(&config, service_id.as_deref(), &user),
@@ -111,6 +156,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::List => list(&config),
+        Command::Lock { user } => fleet_cli::lock(&config, &user).map_err(from_fleet),
+        Command::Unlock { user } => fleet_cli::unlock(&config, &user).map_err(from_fleet),
+        Command::Reset { user } => fleet_cli::reset(&config, &user).map_err(from_fleet),
+        Command::Status { json, user } => {
+            fleet_cli::status(&config, user.as_deref(), json).map_err(from_fleet)
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The server's TOML configuration: raw serde structs resolved into checked values in one step.
 
+use crate::fleet::{self, FleetPolicy};
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -67,6 +68,7 @@ struct RawConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     issuer: Option<String>,
+    fleet: Option<RawFleet>,
     #[serde(default)]
     host: Vec<RawHost>,
 }
@@ -76,12 +78,22 @@ struct RawConfig {
 struct RawHost {
     name: String,
     token_file: PathBuf,
+    service_ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    failed_logon: Option<i64>,
+    reset_failed_after: Option<String>,
+    lockout_duration: Option<String>,
+    lock_root: Option<bool>,
 }
 
 /// One key of the server's file, for ticketgate-server(8); a test holds it to `RawConfig`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyDoc {
-    /// `""` for the top level, `"host"` for a `[[host]]` table.
+    /// `""` for the top level, `"host"` for a `[[host]]` table, `"fleet"` for `[fleet]`.
     pub table: &'static str,
     pub key: &'static str,
     /// A TOML value, or `required` / `none`.
@@ -144,6 +156,43 @@ pub const KEYS: &[KeyDoc] = &[
               or stricter; the token is its first line without surrounding white space, at least \
               16 characters (the module reads its secret_file by the same rule).",
     },
+    KeyDoc {
+        table: "host",
+        key: "service_ids",
+        default: "none",
+        doc: "The service IDs this host may ask about (and use up unlocks of) through /v1/attempt, \
+              such as [\"web-prod-01\"]; another one is refused with 403 and logged. Without it the \
+              host may use any service ID (the server warns at start): set it on every host.",
+    },
+    KeyDoc {
+        table: "fleet",
+        key: "failed_logon",
+        default: "3",
+        doc: "Fleet mode (the [fleet] table turns on /v1/fleet/*): failed logons of one user and \
+              credential, on any host, that lock the user on every host; 0 to 100, 0 = never lock \
+              (failures are still counted).",
+    },
+    KeyDoc {
+        table: "fleet",
+        key: "reset_failed_after",
+        default: "\"30m\"",
+        doc: "Failures add up while each comes less than this after the previous one counted; then \
+              the count starts again. \"1m\" to \"120m\" (units s, m, h).",
+    },
+    KeyDoc {
+        table: "fleet",
+        key: "lockout_duration",
+        default: "\"30m\"",
+        doc: "How long a lock set by failures lasts: \"0m\" to \"1440m\"; \"0m\" = until \
+              ticketgate-server unlock or reset.",
+    },
+    KeyDoc {
+        table: "fleet",
+        key: "lock_root",
+        default: "false",
+        doc: "Whether root can be locked by failures (its failures are counted either way; \
+              ticketgate-server lock applies to root too).",
+    },
 ];
 
 /// TLS certificate chain and key files (PEM).
@@ -162,6 +211,8 @@ pub struct HostEntry {
     pub name: String,
     /// The file holding the host's bearer token (root-owned, mode 0600 or stricter).
     pub token_file: PathBuf,
+    /// The service IDs this host may use on `/v1/attempt`; `None` = any (warned at start).
+    pub service_ids: Option<Vec<String>>,
 }
 
 /// The resolved configuration; nothing downstream re-checks it.
@@ -179,6 +230,8 @@ pub struct Config {
     pub issuer: String,
     /// Hosts allowed to call `/v1/attempt`.
     pub hosts: Vec<HostEntry>,
+    /// The fleet lockout policy; `None` = fleet mode off (`/v1/fleet/*` answer 404).
+    pub fleet: Option<FleetPolicy>,
 }
 
 /// Parses a duration such as `60s`, `2m` or `1h`.
@@ -301,11 +354,32 @@ impl Config {
                     ),
                 ));
             }
+            if let Some(ids) = &h.service_ids {
+                let key = format!("host[{i}].service_ids");
+                if ids.is_empty() {
+                    return Err(invalid(
+                        &key,
+                        "is empty, so this host could use no service ID; list them, or leave the key out to allow any".into(),
+                    ));
+                }
+                if let Some(bad) = ids.iter().find(|id| {
+                    id.is_empty()
+                        || id.len() > crate::api::MAX_FIELD_LEN
+                        || id.chars().any(|c| c.is_control() || c.is_whitespace())
+                }) {
+                    return Err(invalid(
+                        &key,
+                        format!("{bad:?} must be 1-256 bytes without spaces or control characters"),
+                    ));
+                }
+            }
             hosts.push(HostEntry {
                 name: h.name,
                 token_file: anchored(h.token_file),
+                service_ids: h.service_ids,
             });
         }
+        let fleet = raw.fleet.map(|f| resolve_fleet(f, &invalid)).transpose()?;
         Ok(Self {
             listen,
             data_dir: anchored(raw.data_dir),
@@ -313,8 +387,66 @@ impl Config {
             tls,
             issuer,
             hosts,
+            fleet,
         })
     }
+}
+
+/// `[fleet]` with the module's ranges (its `[policy.NAME]` keys of the same names).
+fn resolve_fleet(
+    raw: RawFleet,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<FleetPolicy, ConfigError> {
+    let defaults = FleetPolicy::default();
+    let failed_logon = match raw.failed_logon {
+        None => defaults.failed_logon,
+        Some(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| *n <= fleet::FAILED_LOGON_MAX)
+            .ok_or_else(|| {
+                invalid(
+                    "fleet.failed_logon",
+                    format!(
+                        "{n} must be from 0 to {} (0 = never lock)",
+                        fleet::FAILED_LOGON_MAX
+                    ),
+                )
+            })?,
+    };
+    let (low, high) = fleet::RESET_FAILED_AFTER;
+    let reset_failed_after = match raw.reset_failed_after {
+        None => defaults.reset_failed_after,
+        Some(text) => parse_duration(&text)
+            .filter(|d| (low..=high).contains(d))
+            .ok_or_else(|| {
+                invalid(
+                    "fleet.reset_failed_after",
+                    format!("{text:?} must be a duration from \"1m\" to \"120m\" (units s, m, h)"),
+                )
+            })?,
+    };
+    let lockout_duration = match raw.lockout_duration {
+        None => defaults.lockout_duration,
+        Some(text) => {
+            let d = parse_duration(&text)
+                .filter(|d| *d <= fleet::LOCKOUT_DURATION_MAX)
+                .ok_or_else(|| {
+                    invalid(
+                        "fleet.lockout_duration",
+                        format!(
+                            "{text:?} must be a duration from \"0m\" (until an administrator unlocks) to \"1440m\" (units s, m, h)"
+                        ),
+                    )
+                })?;
+            (!d.is_zero()).then_some(d)
+        }
+    };
+    Ok(FleetPolicy {
+        failed_logon,
+        reset_failed_after,
+        lockout_duration,
+        lock_root: raw.lock_root.unwrap_or(defaults.lock_root),
+    })
 }
 
 #[cfg(test)]
@@ -417,7 +549,12 @@ mod tests {
             .to_string();
         let mut want = documented("");
         want.insert("host".into());
+        want.insert("fleet".into());
         assert_eq!(expected_fields(&top), want, "{top}");
+        let fleet = parse(&format!("{MINIMAL}[fleet]\nzz_undocumented = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(expected_fields(&fleet), documented("fleet"), "{fleet}");
         let host = parse(&format!(
             "{MINIMAL}[[host]]\nname = \"a\"\ntoken_file = \"/t\"\nzz_undocumented = 1\n"
         ))
@@ -426,9 +563,73 @@ mod tests {
         assert_eq!(expected_fields(&host), documented("host"), "{host}");
         // The documented defaults are the parser's.
         let plain = parse(MINIMAL).unwrap();
-        for k in KEYS.iter().filter(|k| k.default.starts_with('"')) {
+        for k in KEYS
+            .iter()
+            .filter(|k| k.table.is_empty() && k.default.starts_with('"'))
+        {
             let with = parse(&format!("{MINIMAL}{} = {}\n", k.key, k.default)).unwrap();
             assert_eq!(plain, with, "{}: documented default {}", k.key, k.default);
+        }
+        let fleet_plain = parse(&format!("{MINIMAL}[fleet]\n")).unwrap();
+        assert_eq!(fleet_plain.fleet, Some(FleetPolicy::default()));
+        for k in KEYS.iter().filter(|k| k.table == "fleet") {
+            let with = parse(&format!("{MINIMAL}[fleet]\n{} = {}\n", k.key, k.default)).unwrap();
+            assert_eq!(
+                fleet_plain, with,
+                "fleet.{}: documented default {}",
+                k.key, k.default
+            );
+        }
+    }
+
+    #[test]
+    fn fleet_table_resolves_with_the_modules_ranges() {
+        assert_eq!(parse(MINIMAL).unwrap().fleet, None);
+        let c = parse(&format!(
+            "{MINIMAL}[fleet]\nfailed_logon = 0\nreset_failed_after = \"2h\"\nlockout_duration = \"0m\"\nlock_root = true\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.fleet,
+            Some(FleetPolicy {
+                failed_logon: 0,
+                reset_failed_after: Duration::from_secs(7200),
+                lockout_duration: None,
+                lock_root: true,
+            })
+        );
+        for (line, key) in [
+            ("failed_logon = 101", "fleet.failed_logon"),
+            ("failed_logon = -1", "fleet.failed_logon"),
+            ("reset_failed_after = \"59s\"", "fleet.reset_failed_after"),
+            ("reset_failed_after = \"121m\"", "fleet.reset_failed_after"),
+            ("lockout_duration = \"1441m\"", "fleet.lockout_duration"),
+            ("lockout_duration = \"30\"", "fleet.lockout_duration"),
+        ] {
+            let err = parse(&format!("{MINIMAL}[fleet]\n{line}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("`{key}`")), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn host_service_ids_are_kept_and_an_empty_list_is_refused() {
+        let host = "[[host]]\nname = \"web01\"\ntoken_file = \"/t\"\n";
+        let c = parse(&format!("{MINIMAL}{host}service_ids = [\"web\", \"db\"]\n")).unwrap();
+        assert_eq!(
+            c.hosts[0].service_ids,
+            Some(vec!["web".to_owned(), "db".to_owned()])
+        );
+        assert_eq!(
+            parse(&format!("{MINIMAL}{host}")).unwrap().hosts[0].service_ids,
+            None
+        );
+        for bad in ["[]", "[\"\"]", "[\"a b\"]"] {
+            let err = parse(&format!("{MINIMAL}{host}service_ids = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("`host[0].service_ids`"), "{bad}: {err}");
         }
     }
 
@@ -448,5 +649,18 @@ mod tests {
         let c = Config::parse(&path, &text).unwrap();
         assert_eq!(c.unlock_window, Duration::from_secs(60));
         assert!(!c.hosts.is_empty());
+        // Its commented [fleet] table, uncommented, is the default policy.
+        let mut in_fleet = false;
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                in_fleet =
+                    l == "# [fleet]" || (in_fleet && l.starts_with("# ") && l.contains(" = "));
+                if in_fleet { &l[2..] } else { l }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = Config::parse(&path, &uncommented).unwrap();
+        assert_eq!(c.fleet, Some(FleetPolicy::default()), "{uncommented}");
     }
 }

@@ -103,6 +103,8 @@ pub fn dir_owner() -> Owner {
 struct Host {
     name: String,
     tag: [u8; 20],
+    /// `None`: any service ID.
+    service_ids: Option<Vec<String>>,
 }
 
 /// The hosts allowed to call `/v1/attempt`, holding only keyed hashes of their tokens.
@@ -155,7 +157,11 @@ impl HostTokens {
             }
             tokens.push((host, Secret::new(token.to_vec())));
         }
-        Self::from_tokens(tokens).map_err(TokenFileError::Random)
+        let mut table = Self::from_tokens(tokens).map_err(TokenFileError::Random)?;
+        for (h, e) in table.hosts.iter_mut().zip(entries) {
+            h.service_ids.clone_from(&e.service_ids);
+        }
+        Ok(table)
     }
 
     /// Builds the table from names and tokens already in memory.
@@ -166,6 +172,7 @@ impl HostTokens {
             .map(|(name, token)| Host {
                 tag: tag(&key, token.expose()),
                 name,
+                service_ids: None,
             })
             .collect();
         Ok(Self { key, hosts })
@@ -183,6 +190,30 @@ impl HostTokens {
             }
         }
         found
+    }
+
+    /// Restricts `host` to `service_ids` (what `[[host]] service_ids` does; for tests).
+    pub fn restrict(&mut self, host: &str, service_ids: Vec<String>) {
+        if let Some(h) = self.hosts.iter_mut().find(|h| h.name == host) {
+            h.service_ids = Some(service_ids);
+        }
+    }
+
+    /// Whether `host` may use `service_id` (any, when its `service_ids` is not set).
+    pub fn allows(&self, host: &str, service_id: &str) -> bool {
+        self.hosts.iter().find(|h| h.name == host).is_some_and(|h| {
+            h.service_ids
+                .as_ref()
+                .is_none_or(|ids| ids.iter().any(|id| id == service_id))
+        })
+    }
+
+    /// The hosts without `service_ids`: they may use any service ID.
+    pub fn unrestricted(&self) -> impl Iterator<Item = &str> {
+        self.hosts
+            .iter()
+            .filter(|h| h.service_ids.is_none())
+            .map(|h| h.name.as_str())
     }
 
     /// The token from an `Authorization: Bearer …` header value.
@@ -270,6 +301,7 @@ mod tests {
             HostEntry {
                 name: "web01".into(),
                 token_file: path,
+                service_ids: None,
             },
         )
     }
@@ -300,6 +332,7 @@ mod tests {
         let missing = HostEntry {
             name: "x".into(),
             token_file: "/nonexistent/t".into(),
+            service_ids: None,
         };
         let err = HostTokens::load(&[missing]).unwrap_err().to_string();
         assert!(

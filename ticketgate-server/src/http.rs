@@ -2,6 +2,7 @@
 
 use crate::api::{Protect, Reply};
 use crate::clock::Clock;
+use crate::fleet::api::Fleet;
 use crate::page;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -21,6 +22,8 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct App {
     /// The protocol state.
     pub protect: Arc<Protect>,
+    /// The fleet endpoints (404 without `[fleet]`).
+    pub fleet: Arc<Fleet>,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
 }
@@ -75,6 +78,58 @@ async fn read_body(body: Incoming) -> Result<Bytes, Reply> {
     }
 }
 
+/// One of `Fleet::check`, `Fleet::failure`, `Fleet::success`.
+type FleetEndpoint = fn(
+    &Fleet,
+    &crate::hosts::HostTokens,
+    Option<&[u8]>,
+    &[u8],
+    Option<SocketAddr>,
+    std::time::SystemTime,
+) -> Reply;
+
+/// `/v1/fleet/*`: the body read, the fleet store used on the blocking pool (it is SQLite).
+async fn fleet_route(
+    app: Arc<App>,
+    peer: Option<SocketAddr>,
+    endpoint: &'static str,
+    answer: FleetEndpoint,
+    auth: Option<Vec<u8>>,
+    body: Incoming,
+) -> Response<Full<Bytes>> {
+    let bytes = match read_body(body).await {
+        Ok(bytes) => bytes,
+        Err(reply) => {
+            crate::audit::Event::new("bad_request", app.clock.now())
+                .field("endpoint", endpoint)
+                .field("peer", &peer.map(|p| p.to_string()).unwrap_or_default())
+                .field("reason", &reply.body)
+                .emit(app.protect.log.as_ref());
+            return json_reply(reply);
+        }
+    };
+    let worker = Arc::clone(&app);
+    let joined = tokio::task::spawn_blocking(move || {
+        answer(
+            &worker.fleet,
+            &worker.protect.hosts,
+            auth.as_deref(),
+            &bytes,
+            peer,
+            worker.clock.now(),
+        )
+    })
+    .await;
+    json_reply(joined.unwrap_or_else(|_| Reply::error(500, "internal error; see the server log")))
+}
+
+fn auth_header(parts: &http::request::Parts) -> Option<Vec<u8>> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes().to_vec())
+}
+
 /// Answers one request.
 pub async fn handle(
     app: Arc<App>,
@@ -83,36 +138,36 @@ pub async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
-    let r =
-        match (path, &parts.method) {
-            ("/" | "/index.html", &Method::GET) => {
-                let mut r = response(200, "text/html; charset=utf-8", page::HTML);
-                let h = r.headers_mut();
-                h.insert(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(page::CSP),
-                );
-                h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-                h.insert(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
-                );
-                r
+    let r = match (path, &parts.method) {
+        ("/" | "/index.html", &Method::GET) => {
+            let mut r = response(200, "text/html; charset=utf-8", page::HTML);
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(page::CSP),
+            );
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            r
+        }
+        ("/" | "/index.html", _) => method_not_allowed("GET"),
+        ("/v1/health", &Method::GET) => response(200, "application/json", r#"{"status":"ok"}"#),
+        ("/v1/health", _) => method_not_allowed("GET"),
+        ("/v1/attempt", &Method::POST) => match read_body(body).await {
+            Ok(bytes) => {
+                let auth = parts
+                    .headers
+                    .get(header::AUTHORIZATION)
+                    .map(HeaderValue::as_bytes);
+                json_reply(app.protect.attempt(auth, &bytes, peer, app.clock.now()))
             }
-            ("/" | "/index.html", _) => method_not_allowed("GET"),
-            ("/v1/health", &Method::GET) => response(200, "application/json", r#"{"status":"ok"}"#),
-            ("/v1/health", _) => method_not_allowed("GET"),
-            ("/v1/attempt", &Method::POST) => match read_body(body).await {
-                Ok(bytes) => {
-                    let auth = parts
-                        .headers
-                        .get(header::AUTHORIZATION)
-                        .map(HeaderValue::as_bytes);
-                    json_reply(app.protect.attempt(auth, &bytes, peer, app.clock.now()))
-                }
-                Err(reply) => json_reply(reply),
-            },
-            ("/v1/unlock", &Method::POST) => match read_body(body).await {
+            Err(reply) => json_reply(reply),
+        },
+        ("/v1/unlock", &Method::POST) => {
+            match read_body(body).await {
                 Ok(bytes) => {
                     let worker = Arc::clone(&app);
                     // The store is SQLite: blocking I/O belongs on the blocking pool.
@@ -125,12 +180,50 @@ pub async fn handle(
                     }))
                 }
                 Err(reply) => json_reply(reply),
-            },
-            ("/v1/attempt" | "/v1/unlock", _) => method_not_allowed("POST"),
-            _ => json_reply(Reply::error(
-                404,
-                "not found; the v1 API is /v1/attempt, /v1/unlock, /v1/health",
-            )),
-        };
+            }
+        }
+        ("/v1/fleet/check", &Method::POST) => {
+            fleet_route(
+                app,
+                peer,
+                "fleet_check",
+                Fleet::check,
+                auth_header(&parts),
+                body,
+            )
+            .await
+        }
+        ("/v1/fleet/failure", &Method::POST) => {
+            fleet_route(
+                app,
+                peer,
+                "fleet_failure",
+                Fleet::failure,
+                auth_header(&parts),
+                body,
+            )
+            .await
+        }
+        ("/v1/fleet/success", &Method::POST) => {
+            fleet_route(
+                app,
+                peer,
+                "fleet_success",
+                Fleet::success,
+                auth_header(&parts),
+                body,
+            )
+            .await
+        }
+        (
+            "/v1/attempt" | "/v1/unlock" | "/v1/fleet/check" | "/v1/fleet/failure"
+            | "/v1/fleet/success",
+            _,
+        ) => method_not_allowed("POST"),
+        _ => json_reply(Reply::error(
+            404,
+            "not found; the v1 API is /v1/attempt, /v1/unlock, /v1/health, /v1/fleet/check, /v1/fleet/failure, /v1/fleet/success",
+        )),
+    };
     Ok(r)
 }

@@ -5,6 +5,8 @@ use crate::api::Protect;
 use crate::audit::{Event, Sink};
 use crate::clock::Clock;
 use crate::config::{Config, TlsFiles};
+use crate::fleet::api::Fleet;
+use crate::fleet::sqlite::SqliteFleet;
 use crate::hosts::{HostTokens, TokenFileError, public_rule, secret_rule};
 use crate::http::{App, handle};
 use crate::ratelimit::MissLimiter;
@@ -41,6 +43,8 @@ pub enum ServeError {
     Tls { path: PathBuf, message: String },
     /// The enrollment store could not be opened.
     Store(StoreError),
+    /// The fleet store could not be opened.
+    Fleet(crate::fleet::FleetError),
     /// The listen address could not be bound.
     Bind {
         addr: SocketAddr,
@@ -57,6 +61,7 @@ impl fmt::Display for ServeError {
             ),
             Self::Tls { path, message } => write!(f, "TLS file {}: {message}", path.display()),
             Self::Store(e) => e.fmt(f),
+            Self::Fleet(e) => e.fmt(f),
             Self::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
     }
@@ -149,6 +154,33 @@ pub fn prepare(
             )
             .emit(log.as_ref());
     }
+    for host in hosts.unrestricted() {
+        Event::new("warning", now)
+            .field("reason", "host_without_service_ids")
+            .field("host", host)
+            .field(
+                "detail",
+                "this host token may use any service ID on /v1/attempt; set [[host]] service_ids",
+            )
+            .emit(log.as_ref());
+    }
+    let fleet = match &config.fleet {
+        None => Fleet::disabled(Arc::clone(&log)),
+        Some(policy) => {
+            let store = SqliteFleet::open(&config.data_dir).map_err(ServeError::Fleet)?;
+            Event::new("fleet", now)
+                .field("store", &store.path().display().to_string())
+                .num("failed_logon", policy.failed_logon)
+                .num("reset_failed_after_s", policy.reset_failed_after.as_secs())
+                .num(
+                    "lockout_duration_s",
+                    policy.lockout_duration.map_or(0, |d| d.as_secs()),
+                )
+                .field("lock_root", if policy.lock_root { "true" } else { "false" })
+                .emit(log.as_ref());
+            Fleet::new(*policy, Box::new(store), Arc::clone(&log))
+        }
+    };
     let protect = Protect {
         unlocks: Unlocks::new(),
         misses: MissLimiter::default(),
@@ -162,6 +194,7 @@ pub fn prepare(
         tls,
         app: Arc::new(App {
             protect: Arc::new(protect),
+            fleet: Arc::new(fleet),
             clock,
         }),
         log,

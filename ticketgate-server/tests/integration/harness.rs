@@ -342,6 +342,7 @@ pub fn request_bytes(
 pub fn read_reply(mut stream: impl Read) -> Reply {
     let mut raw = Vec::new();
     let mut buf = [0_u8; 8192];
+    let mut interrupts = 0;
     loop {
         if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
@@ -357,7 +358,15 @@ pub fn read_reply(mut stream: impl Read) -> Reply {
                 break;
             }
         }
-        let n = stream.read(&mut buf).unwrap();
+        // A signal for this process (a child exiting) can interrupt the read: read again
+        // (a bounded number of times).
+        let n = match stream.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted && interrupts < 100 => {
+                interrupts += 1;
+                continue;
+            }
+            other => other.unwrap(),
+        };
         if n == 0 {
             break;
         }

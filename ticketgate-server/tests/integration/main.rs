@@ -10,6 +10,7 @@
 
 mod browser;
 mod cli;
+mod fleet;
 mod harness;
 mod protocol;
 mod tls;
