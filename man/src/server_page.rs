@@ -50,7 +50,7 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
         "/v1/fleet/failure",
         "With {\"id\", \"user\", \"credential\", \"host\", \"service\", \"rhost\", \"at\"}: counts \
          one failed login and answers as check. id is a UUID: an id seen before counts nothing \
-         (kept 8 days). host must be the token's [[host]] name (else 403). at (epoch seconds) \
+         (kept 8 days). The event counts under the token's [[host]] name; host is only logged. at (epoch seconds) \
          beyond 60 s ahead or 7 days back is clamped and logged; older than reset_failed_after \
          it is remembered but not counted. While a failures lock is in force failures are not \
          counted and do not extend it.",
@@ -165,8 +165,8 @@ pub(crate) fn render() -> String {
          at_clamped_from= when at was clamped), fleet_success (outcome= cleared, kept or \
          replayed), fleet_lock (reason=failures with the host_token that reached the limit; \
          reason=admin with the operator), fleet_unlock and fleet_reset (operator=: SUDO_USER, \
-         else the invoking uid's name), fleet_refused (reason= wrong_token, no_token or \
-         host_mismatch) and fleet_prune. Tokens, secrets and codes are never logged.",
+         else the invoking uid's name), fleet_refused (reason= wrong_token or no_token) \
+         and fleet_prune. Tokens, secrets and codes are never logged.",
     );
     page.sh("EXIT STATUS")
         .tp(

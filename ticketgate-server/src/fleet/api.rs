@@ -183,7 +183,7 @@ impl Fleet {
         Reply::error(500, "the server could not use its fleet store; see its log")
     }
 
-    /// A field-checked event, or the 400/403 answer.
+    /// A field-checked event (recorded under the token's host name), or the 400 answer.
     #[allow(clippy::too_many_arguments)]
     fn event_from(
         &self,
@@ -222,21 +222,8 @@ impl Fleet {
                 "id must be a UUID in its 36-character text form",
             ));
         };
-        if claimed_host != host {
-            self.emit(
-                self.event("fleet_refused", now)
-                    .field("endpoint", endpoint)
-                    .field("host_token", host)
-                    .field("host", claimed_host)
-                    .field("user", user)
-                    .field("peer", &peer_text(peer))
-                    .field("reason", "host_mismatch"),
-            );
-            return Err(Reply::error(
-                403,
-                "host must be the name this host token is configured under",
-            ));
-        }
+        // The token says which host this is; the name the host calls itself (its FQDN, say)
+        // may differ from its `[[host]]` name and is only logged (`host=` on the event's line).
         let (at_clamped, moved) = clamp_at(at, epoch(now));
         Ok((
             Event {
@@ -390,6 +377,7 @@ impl Fleet {
         let mut line = self
             .event("fleet_failure", now)
             .field("host_token", host)
+            .field("host", &req.host)
             .field("user", &event.user)
             .field("credential", event.credential.as_str())
             .field("service", &req.service)
@@ -470,6 +458,7 @@ impl Fleet {
         let mut line = self
             .event("fleet_success", now)
             .field("host_token", host)
+            .field("host", &req.host)
             .field("user", &event.user)
             .field("credential", event.credential.as_str())
             .field("service", &req.service)
