@@ -6,8 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use crate::sandbox::text;
 
@@ -39,6 +39,8 @@ impl Host {
 pub struct Server {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Every line it logged (standard error), across restarts.
+    log: Arc<Mutex<Vec<String>>>,
     /// `127.0.0.1:PORT`, fixed after the first start so a restart keeps it.
     pub addr: String,
     tls: bool,
@@ -68,6 +70,7 @@ impl Server {
         let mut s = Server {
             dir,
             child: None,
+            log: Arc::default(),
             addr: "127.0.0.1:0".to_string(),
             tls,
         };
@@ -102,12 +105,14 @@ impl Server {
             .unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let log = Arc::clone(&self.log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(addr) = line.split(' ').find_map(|f| f.strip_prefix("addr=")) {
                     let _ = tx.send(addr.to_string());
                 }
+                log.lock().unwrap().push(line);
             }
         });
         self.child = Some(child);
@@ -124,6 +129,29 @@ impl Server {
             .unwrap();
         }
         self.addr = addr;
+    }
+
+    /// The lines it logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The lines it logged so far that contain every one of `parts`, waiting up to 10 s for at
+    /// least `n` of them (the server writes a line before it answers; the reader thread may
+    /// see it a moment after the client has its answer).
+    pub fn log_lines(&self, parts: &[&str], n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found: Vec<String> = self
+                .log()
+                .into_iter()
+                .filter(|l| parts.iter().all(|p| l.contains(p)))
+                .collect();
+            if found.len() >= n || Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The config file.
