@@ -288,7 +288,19 @@ impl Config {
             message,
         };
         let base = path.parent().unwrap_or(Path::new("."));
-        let anchored = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+        // `credential:NAME` is a systemd credential, not a path: found at start (credentials.rs).
+        let anchored = |p: PathBuf| {
+            if p.is_relative() && crate::credentials::name(&p).is_none() {
+                base.join(p)
+            } else {
+                p
+            }
+        };
+        let file = |key: &str, p: PathBuf| {
+            crate::credentials::check_setting(&p)
+                .map(|()| anchored(p))
+                .map_err(|e| invalid(key, e.to_string()))
+        };
 
         let listen: SocketAddr = raw.listen.parse().map_err(|_| {
             invalid(
@@ -312,8 +324,8 @@ impl Config {
         };
         let tls = match (raw.tls_cert, raw.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles {
-                cert: anchored(cert),
-                key: anchored(key),
+                cert: file("tls_cert", cert)?,
+                key: file("tls_key", key)?,
             }),
             (None, None) => None,
             (Some(_), None) => {
@@ -375,7 +387,7 @@ impl Config {
             }
             hosts.push(HostEntry {
                 name: h.name,
-                token_file: anchored(h.token_file),
+                token_file: file(&format!("host[{i}].token_file"), h.token_file)?,
                 service_ids: h.service_ids,
             });
         }

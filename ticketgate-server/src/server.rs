@@ -84,6 +84,13 @@ fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
         path: path.clone(),
         message,
     };
+    // Either may be a systemd credential (`credential:NAME`): read from where systemd put it.
+    let located =
+        |path: &PathBuf| crate::credentials::locate(path).map_err(|e| tls_err(path, e.to_string()));
+    let files = &TlsFiles {
+        cert: located(&files.cert)?,
+        key: located(&files.key)?,
+    };
     // The key may be read by nobody else; the certificate by anyone, but written by neither.
     fs_trust::check_file(&files.key, secret_rule())
         .map_err(|r| tls_err(&files.key, format!("refused: {r}")))?;
