@@ -180,6 +180,7 @@ fn serve(config: &Config) -> Result<(), Failure> {
             .map_err(|e| fail(1, format!("cannot catch SIGINT: {e}")))?;
         let prepared = server::prepare(config, Arc::clone(&clock), Arc::clone(&log))
             .map_err(|e| fail(EXIT_CONFIG, e))?;
+        crate::systemd::notify_or_log(crate::systemd::READY, log.as_ref(), clock.now());
         let stop_log = Arc::clone(&log);
         let shutdown = async move {
             let name = tokio::select! {
@@ -190,6 +191,7 @@ fn serve(config: &Config) -> Result<(), Failure> {
                 .field("stage", "signal")
                 .field("signal", name)
                 .emit(stop_log.as_ref());
+            crate::systemd::notify_or_log(crate::systemd::STOPPING, stop_log.as_ref(), clock.now());
         };
         prepared
             .run(shutdown)

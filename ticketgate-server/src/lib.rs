@@ -17,5 +17,6 @@ pub mod ratelimit;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod systemd;
 pub mod totp;
 pub mod unlocks;

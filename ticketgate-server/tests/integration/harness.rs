@@ -78,7 +78,12 @@ impl Setup {
 
     /// Starts `serve` and waits until it logs the address it listens on.
     pub fn start(&self) -> Server {
-        Server::start(&self.config)
+        Server::start(&self.config, &[])
+    }
+
+    /// Starts `serve` with these environment variables set (`NOTIFY_SOCKET`, ...).
+    pub fn start_with_env(&self, env: &[(&str, &std::ffi::OsStr)]) -> Server {
+        Server::start(&self.config, env)
     }
 }
 
@@ -140,8 +145,9 @@ pub struct Server {
 }
 
 impl Server {
-    fn start(config: &Path) -> Self {
+    fn start(config: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Self {
         let mut child = Command::new(BIN)
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(config)
             .arg("serve")

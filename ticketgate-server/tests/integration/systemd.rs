@@ -1,0 +1,213 @@
+//! Running under systemd: `Type=notify` readiness on a socket the test binds (a path and an
+//! abstract name), and host tokens read as credentials from
+//! `$CREDENTIALS_DIRECTORY` with the refusals around them.
+
+use crate::harness::{BIN, SERVICE, Setup};
+use std::ffi::OsStr;
+use std::net::TcpStream;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// The next datagram on `socket`, waiting at most 15 s.
+fn next_state(socket: &UnixDatagram) -> String {
+    socket
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = socket.recv(&mut buf).expect("no notification within 15 s");
+    String::from_utf8(buf[..n].to_vec()).unwrap()
+}
+
+/// Starts the server with `NOTIFY_SOCKET=value`; READY=1 comes once it listens, STOPPING=1
+/// when SIGTERM starts the stop, and nothing else is sent.
+fn ready_then_stopping(socket: &UnixDatagram, value: &OsStr) {
+    let setup = Setup::new("60s", "");
+    let server = setup.start_with_env(&[("NOTIFY_SOCKET", value)]);
+    assert_eq!(next_state(socket), "READY=1");
+    // READY=1 means the port takes connections and the host tokens were accepted.
+    TcpStream::connect(server.addr).expect("READY=1 was sent before the port was listening");
+    assert_eq!(
+        server
+            .attempt_with(Some(&setup.token), SERVICE, "alice")
+            .status,
+        200
+    );
+    let log = server.stop();
+    assert_eq!(next_state(socket), "STOPPING=1");
+    socket.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 512];
+    assert!(
+        socket.recv(&mut buf).is_err(),
+        "a third notification: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    assert!(!log.iter().any(|l| l.contains("notify_failed")), "{log:#?}");
+}
+
+#[test]
+fn ready_once_listening_and_stopping_on_sigterm_over_a_path_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    ready_then_stopping(&socket, path.as_os_str());
+}
+
+#[test]
+fn ready_and_stopping_over_an_abstract_socket() {
+    let name = format!("ticketgate-server-notify-{}", std::process::id());
+    let socket =
+        UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+    ready_then_stopping(&socket, OsStr::new(&format!("@{name}")));
+}
+
+#[test]
+fn a_notify_socket_nobody_listens_on_is_one_warning_and_the_server_serves() {
+    let setup = Setup::new("60s", "");
+    let gone = setup.dir.path().join("nobody-listens.sock");
+    let server = setup.start_with_env(&[("NOTIFY_SOCKET", gone.as_os_str())]);
+    server.wait_for_log(&["event=warning", "reason=notify_failed", "state=\"READY=1\""]);
+    assert_eq!(
+        server
+            .attempt_with(Some(&setup.token), SERVICE, "alice")
+            .status,
+        200
+    );
+}
+
+/// A credentials directory as systemd makes it: 0500, the token file 0400, both owned by the
+/// user the server runs as (here: the user running the test).
+fn credentials_dir(setup: &Setup, files: &[(&str, &str)]) -> PathBuf {
+    let dir = setup.dir.path().join("credentials");
+    std::fs::create_dir(&dir).unwrap();
+    for (name, text) in files {
+        let f = dir.join(name);
+        std::fs::write(&f, text).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o400)).unwrap();
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o500)).unwrap();
+    dir
+}
+
+/// The setup's config with the host's `token_file` naming a credential instead of its path.
+fn with_credential_token(setup: &Setup, credential: &str) {
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    let changed = text.replace(
+        "token_file = \"web01.token\"",
+        &format!("token_file = \"credential:{credential}\""),
+    );
+    assert_ne!(text, changed);
+    std::fs::write(&setup.config, changed).unwrap();
+    std::fs::remove_file(setup.dir.path().join("web01.token")).unwrap();
+}
+
+fn serve(setup: &Setup, env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("CREDENTIALS_DIRECTORY")
+        .arg("--config")
+        .arg(&setup.config)
+        .arg("serve");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn refused(out: &Output, expect: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    for e in expect {
+        assert!(err.contains(e), "stderr lacks {e:?}: {err}");
+    }
+}
+
+#[test]
+fn a_host_authenticates_with_a_token_loaded_as_a_credential() {
+    let setup = Setup::new("60s", "");
+    let creds = credentials_dir(
+        &setup,
+        &[("hosts_web01.token", &format!("{}\n", setup.token))],
+    );
+    with_credential_token(&setup, "hosts_web01.token");
+    let alice = setup.enroll("alice", None);
+    let server = setup.start_with_env(&[("CREDENTIALS_DIRECTORY", creds.as_os_str())]);
+    assert_eq!(server.unlock("alice", &alice.fresh_code()).status, 200);
+    assert!(
+        server
+            .attempt_with(Some(&setup.token), SERVICE, "alice")
+            .unlocked()
+    );
+    assert_eq!(
+        server
+            .attempt_with(Some("another-token-0123456789"), SERVICE, "alice")
+            .status,
+        401
+    );
+}
+
+#[test]
+fn a_credential_without_credentials_directory_or_file_is_refused_with_exit_78() {
+    let setup = Setup::new("60s", "");
+    let creds = credentials_dir(&setup, &[("hosts_other.token", "x\n")]);
+    with_credential_token(&setup, "hosts_web01.token");
+    refused(
+        &serve(&setup, &[]),
+        &[
+            "web01",
+            "credential:hosts_web01.token",
+            "$CREDENTIALS_DIRECTORY is not set",
+        ],
+    );
+    refused(
+        &serve(&setup, &[("CREDENTIALS_DIRECTORY", &creds)]),
+        &[
+            "web01",
+            "hosts_web01.token",
+            "does not exist",
+            "LoadCredential=",
+        ],
+    );
+}
+
+#[test]
+fn a_credential_file_others_may_read_is_refused_as_any_secret_file() {
+    let setup = Setup::new("60s", "");
+    let creds = credentials_dir(
+        &setup,
+        &[("hosts_web01.token", &format!("{}\n", setup.token))],
+    );
+    with_credential_token(&setup, "hosts_web01.token");
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let token = creds.join("hosts_web01.token");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o440)).unwrap();
+    refused(
+        &serve(&setup, &[("CREDENTIALS_DIRECTORY", &creds)]),
+        &["web01", "mode 0440", "chmod 600"],
+    );
+}
+
+/// Root only: a credential owned by a third user is refused (only root or the server's own user
+/// may own a secret the server reads, credential or not).
+#[test]
+fn a_credential_owned_by_another_user_is_refused() {
+    // SAFETY: geteuid takes no arguments and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to give a file to another user");
+        return;
+    }
+    let setup = Setup::new("60s", "");
+    let creds = credentials_dir(
+        &setup,
+        &[("hosts_web01.token", &format!("{}\n", setup.token))],
+    );
+    with_credential_token(&setup, "hosts_web01.token");
+    std::os::unix::fs::chown(creds.join("hosts_web01.token"), Some(65534), Some(65534)).unwrap();
+    refused(
+        &serve(&setup, &[("CREDENTIALS_DIRECTORY", &creds)]),
+        &["web01", "owned by uid 65534"],
+    );
+}
