@@ -140,6 +140,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         EXIT_CONFIG
     };
     let config = Config::load(&cli.config).map_err(|e| fail(broken, e))?;
+    if !matches!(cli.command, Command::Serve) {
+        // Files this command creates in data_dir must stay the server's (privileges.rs).
+        crate::privileges::become_data_dir_owner(&config.data_dir).map_err(|e| fail(1, e))?;
+    }
     match cli.command {
         Command::Serve => serve(&config),
         Command::Enroll { service_id, user } => enroll(&config, service_id.as_deref(), &user),

@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod hosts;
 pub mod http;
 pub mod page;
+pub mod privileges;
 pub mod ratelimit;
 pub mod secret;
 pub mod server;

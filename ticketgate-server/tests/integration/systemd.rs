@@ -1,12 +1,13 @@
 //! Running under systemd: `Type=notify` readiness on a socket the test binds (a path and an
-//! abstract name), and host tokens read as credentials from
-//! `$CREDENTIALS_DIRECTORY` with the refusals around them.
+//! abstract name), host tokens read as credentials from `$CREDENTIALS_DIRECTORY` and the
+//! refusals around them, and the administrator's commands run as root keeping the server's
+//! `data_dir` files the server's.
 
 use crate::harness::{BIN, SERVICE, Setup};
 use std::ffi::OsStr;
 use std::net::TcpStream;
 use std::os::linux::net::SocketAddrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -210,4 +211,42 @@ fn a_credential_owned_by_another_user_is_refused() {
         &serve(&setup, &[("CREDENTIALS_DIRECTORY", &creds)]),
         &["web01", "owned by uid 65534"],
     );
+}
+
+/// Root only: `enroll` run by root against a data_dir the server's user owns (as systemd's
+/// StateDirectory= leaves it) writes the store as that user, so the server can open it.
+#[test]
+fn enroll_as_root_keeps_the_store_owned_by_the_data_dir_owner() {
+    // SAFETY: geteuid takes no arguments and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to switch users");
+        return;
+    }
+    let setup = Setup::new("60s", "");
+    // The server's user must reach data_dir through the test's directory (as /var/lib).
+    std::fs::set_permissions(setup.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = setup.dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+    let out = setup.run(&["enroll", "alice"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "sqlite3"))
+        .expect("no store file");
+    let meta = std::fs::metadata(&store).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (65534, 65534),
+        "{}",
+        store.display()
+    );
+    let list = setup.run(&["list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("alice"));
 }
