@@ -114,4 +114,27 @@ mod tests {
         let path = d.path().join("gone");
         assert!(notify_to(path.as_os_str(), READY).is_err());
     }
+
+    /// The unit waits for READY=1, runs as its own user and loads its secrets as credentials.
+    #[test]
+    fn the_unit_is_type_notify_as_its_own_user() {
+        let unit = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../conf/ticketgate-server.service"
+        ))
+        .unwrap();
+        let lines: Vec<&str> = unit.lines().collect();
+        for want in [
+            "Type=notify",
+            "User=_ticketgate-server",
+            "Group=_ticketgate-server",
+            "StateDirectory=ticketgate-server",
+            "CapabilityBoundingSet=",
+            "AmbientCapabilities=",
+            "NoNewPrivileges=yes",
+        ] {
+            assert!(lines.contains(&want), "the unit lacks {want}");
+        }
+        assert!(lines.iter().any(|l| l.starts_with("LoadCredential=")));
+    }
 }
