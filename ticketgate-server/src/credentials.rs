@@ -3,8 +3,11 @@
 //!
 //! A plain path keeps meaning that file, so a server started by hand or outside systemd reads
 //! its files as before. A credential file passes the same trust rule as any other secret file
-//! (its owner may be root or the server's user; group and others have no access): systemd makes
-//! it mode 0400 and owned by the service's user, in a directory only that user can read.
+//! (its owner may be root or the server's user; group and others have no access): systemd 252
+//! makes it mode 0400 and owned by the service's user, in a directory only that user can read.
+//! Where the credentials filesystem has ACLs (newer systemd mounts a tmpfs), the file stays
+//! root's with an ACL letting only the service's user read it; that passes too, for a
+//! credential only ([`secret_rule_for`]).
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -74,6 +77,17 @@ pub fn check_setting(path: &Path) -> Result<(), CredentialError> {
     match name(path) {
         Some(n) if !valid_name(n) => Err(CredentialError::BadName(n.to_owned())),
         _ => Ok(()),
+    }
+}
+
+/// The trust rule for the secret a setting names: the server's secret rule, and for a credential
+/// also a root-owned file that an ACL lets only the server's user read (how systemd hands over
+/// credentials where the credentials filesystem has ACLs: mode 0400 plus `user:SERVICE:r`).
+pub fn secret_rule_for(setting: &Path) -> fs_trust::Rule {
+    let rule = crate::hosts::secret_rule();
+    match (name(setting), rule.owner) {
+        (Some(_), fs_trust::Owner::RootOr(me)) => rule.acl_reader_may_be(me),
+        _ => rule,
     }
 }
 
@@ -176,5 +190,83 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    fn repo_file(rel: &str) -> String {
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)).unwrap()
+    }
+
+    #[test]
+    fn credentials_in_the_config_are_kept_as_names_and_bad_ones_are_refused_by_key() {
+        let text = "listen = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
+                    tls_cert = \"credential:tls_fullchain.pem\"\ntls_key = \"credential:tls_privkey.pem\"\n\
+                    [[host]]\nname = \"web01\"\ntoken_file = \"credential:hosts_web01.token\"\n\
+                    [[host]]\nname = \"db01\"\ntoken_file = \"db01.token\"\n";
+        let c = crate::config::Config::parse(Path::new("/etc/x/server.toml"), text).unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.key, Path::new("credential:tls_privkey.pem"));
+        assert_eq!(tls.cert, Path::new("credential:tls_fullchain.pem"));
+        assert_eq!(
+            c.hosts[0].token_file,
+            Path::new("credential:hosts_web01.token")
+        );
+        // A plain relative path is still anchored at the config's directory.
+        assert_eq!(c.hosts[1].token_file, Path::new("/etc/x/db01.token"));
+        let bad = text.replace("credential:hosts_web01.token", "credential:../web01.token");
+        let e = crate::config::Config::parse(Path::new("/etc/x/server.toml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`host[0].token_file`") && e.contains("not a credential name"),
+            "{e}"
+        );
+    }
+
+    /// Every credential the example config names comes from a LoadCredential= line of the unit.
+    #[test]
+    fn the_example_config_names_credentials_the_unit_loads() {
+        let unit = repo_file("conf/ticketgate-server.service");
+        let loaded: Vec<(&str, &str)> = unit
+            .lines()
+            .filter_map(|l| l.strip_prefix("LoadCredential="))
+            .map(|l| l.split_once(':').unwrap())
+            .collect();
+        assert_eq!(
+            loaded,
+            [
+                ("hosts", "/etc/ticketgate-server/hosts"),
+                ("tls", "/etc/ticketgate-server/tls")
+            ]
+        );
+        let example = repo_file("conf/server.toml");
+        let named: Vec<&str> = example
+            .split(PREFIX)
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap())
+            .collect();
+        assert!(named.contains(&"hosts_web01.token"), "{named:?}");
+        assert!(named.contains(&"tls_privkey.pem"), "{named:?}");
+        for n in named {
+            assert!(valid_name(n), "{n}");
+            assert!(
+                loaded
+                    .iter()
+                    .any(|(id, _)| n.starts_with(&format!("{id}_"))),
+                "{n} is loaded by no LoadCredential= line"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_credential_gets_the_acl_allowance() {
+        let plain = secret_rule_for(Path::new("/etc/ticketgate-server/hosts/web01.token"));
+        assert_eq!(plain, crate::hosts::secret_rule());
+        let cred = secret_rule_for(Path::new("credential:hosts_web01.token"));
+        assert_eq!(cred.owner, crate::hosts::secret_rule().owner);
+        assert_eq!(cred.links, crate::hosts::secret_rule().links);
+        let fs_trust::Owner::RootOr(me) = cred.owner else {
+            panic!("the server's rule accepts its own user")
+        };
+        assert_eq!(cred.access, fs_trust::Access::NoneButAclReaderIs(me));
     }
 }

@@ -145,7 +145,8 @@ impl HostTokens {
             })?;
             // The reader the PAM module and the CLI use: the token is the file's first line,
             // without surrounding white space.
-            let token = match fs_trust::read_secret(&path, secret_rule()) {
+            let rule = crate::credentials::secret_rule_for(&e.token_file);
+            let token = match fs_trust::read_secret(&path, rule) {
                 Ok(token) => token,
                 Err(SecretError::Refused(fs_trust::Refused {
                     problem: Problem::Io(source),

@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -249,4 +250,85 @@ fn enroll_as_root_keeps_the_store_owned_by_the_data_dir_owner() {
     );
     let list = setup.run(&["list"]);
     assert!(String::from_utf8_lossy(&list.stdout).contains("alice"));
+}
+
+/// Root only: the layout systemd makes where the credentials filesystem has ACLs (newer systemd
+/// mounts a tmpfs): the token file stays root's, mode 0400 plus `user:SERVICE:r` (seen as 0440).
+/// The server, run as that user (65534 here), accepts it and the host authenticates; the same
+/// file named by its path (not as a credential) is refused.
+#[test]
+fn a_root_owned_credential_an_acl_lets_the_server_user_read_is_accepted() {
+    // SAFETY: geteuid takes no arguments and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run the server as another user");
+        return;
+    }
+    const SERVICE_UID: u32 = 65534;
+    let setup = Setup::new("60s", "");
+    std::fs::set_permissions(setup.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&setup.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let data = setup.dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&data, Some(SERVICE_UID), Some(SERVICE_UID)).unwrap();
+    let creds = setup.dir.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    let token = creds.join("hosts_web01.token");
+    std::fs::write(&token, format!("{}\n", setup.token)).unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (0x01u16, 4u16, u32::MAX),
+        (0x02, 4, SERVICE_UID),
+        (0x04, 0, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 0, u32::MAX),
+    ] {
+        acl.extend(tag.to_le_bytes());
+        acl.extend(perm.to_le_bytes());
+        acl.extend(id.to_le_bytes());
+    }
+    rustix::fs::fsetxattr(
+        std::fs::File::open(&token).unwrap(),
+        "system.posix_acl_access",
+        &acl,
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::metadata(&token).unwrap().mode() & 0o777,
+        0o440,
+        "the ACL's mask shows as group read"
+    );
+
+    // Named by its path, the file is an ordinary secret: group read refused.
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    std::fs::write(
+        &setup.config,
+        text.replace(
+            "token_file = \"web01.token\"",
+            &format!("token_file = \"{}\"", token.display()),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .uid(SERVICE_UID)
+        .gid(SERVICE_UID)
+        .arg("--config")
+        .arg(&setup.config)
+        .arg("serve")
+        .output()
+        .unwrap();
+    refused(&out, &["web01", "mode 0440"]);
+
+    std::fs::write(&setup.config, text).unwrap();
+    with_credential_token(&setup, "hosts_web01.token");
+    let alice = setup.enroll("alice", None);
+    let server = setup.start_as(SERVICE_UID, &[("CREDENTIALS_DIRECTORY", creds.as_os_str())]);
+    assert_eq!(server.unlock("alice", &alice.fresh_code()).status, 200);
+    assert!(
+        server
+            .attempt_with(Some(&setup.token), SERVICE, "alice")
+            .unlocked()
+    );
 }
