@@ -72,6 +72,18 @@ pub fn valid_name(name: &str) -> bool {
         && !name.chars().any(char::is_control)
 }
 
+/// What to add to "permission denied" on a secret file: the server no longer runs as root (the
+/// unit's user cannot read root's 0600 files), so the way out is a credential.
+pub fn permission_hint(error: &std::io::Error) -> &'static str {
+    if error.kind() == std::io::ErrorKind::PermissionDenied {
+        " (the server runs as its own user, which cannot read root's files: let the unit load \
+         the file with LoadCredential= and name it credential:NAME, e.g. a file in \
+         /etc/ticketgate-server/hosts as credential:hosts_FILE)"
+    } else {
+        ""
+    }
+}
+
 /// Checks a configured file setting: a plain path, or a valid `credential:NAME`.
 pub fn check_setting(path: &Path) -> Result<(), CredentialError> {
     match name(path) {
@@ -268,5 +280,13 @@ mod tests {
             panic!("the server's rule accepts its own user")
         };
         assert_eq!(cred.access, fs_trust::Access::NoneButAclReaderIs(me));
+    }
+
+    #[test]
+    fn permission_denied_points_at_credentials() {
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert!(permission_hint(&denied).contains("credential:hosts_FILE"));
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert_eq!(permission_hint(&missing), "");
     }
 }

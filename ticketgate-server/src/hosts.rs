@@ -51,8 +51,9 @@ impl fmt::Display for TokenFileError {
         match self {
             Self::Unreadable { host, path, source } => write!(
                 f,
-                "[[host]] {host:?}: cannot read token_file {}: {source}",
-                path.display()
+                "[[host]] {host:?}: cannot read token_file {}: {source}{}",
+                path.display(),
+                crate::credentials::permission_hint(source)
             ),
             Self::Untrusted {
                 host,

@@ -93,8 +93,13 @@ fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
         key: located(&files.key)?,
     };
     // The key may be read by nobody else; the certificate by anyone, but written by neither.
-    fs_trust::check_file(&files.key, key_rule)
-        .map_err(|r| tls_err(&files.key, format!("refused: {r}")))?;
+    fs_trust::check_file(&files.key, key_rule).map_err(|r| {
+        let hint = match &r.problem {
+            fs_trust::Problem::Io(e) => crate::credentials::permission_hint(e),
+            _ => "",
+        };
+        tls_err(&files.key, format!("refused: {r}{hint}"))
+    })?;
     fs_trust::check_file(&files.cert, public_rule())
         .map_err(|r| tls_err(&files.cert, format!("refused: {r}")))?;
     let certs = CertificateDer::pem_file_iter(&files.cert)

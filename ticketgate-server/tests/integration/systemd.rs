@@ -332,3 +332,34 @@ fn a_root_owned_credential_an_acl_lets_the_server_user_read_is_accepted() {
             .unlocked()
     );
 }
+
+/// Root only: after an upgrade, a config that still names root's 0600 token file by its path is
+/// refused by the server running as its own user, and the line says to use a credential.
+#[test]
+fn a_root_only_token_file_named_by_path_is_refused_pointing_at_credentials() {
+    // SAFETY: geteuid takes no arguments and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run the server as another user");
+        return;
+    }
+    let setup = Setup::new("60s", "");
+    std::fs::set_permissions(setup.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&setup.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN)
+        .uid(65534)
+        .gid(65534)
+        .arg("--config")
+        .arg(&setup.config)
+        .arg("serve")
+        .output()
+        .unwrap();
+    refused(
+        &out,
+        &[
+            "web01",
+            "Permission denied",
+            "LoadCredential=",
+            "credential:hosts_FILE",
+        ],
+    );
+}
