@@ -2,7 +2,9 @@
 //! but the files they write in `data_dir` must stay the server's: the server runs as its own
 //! user and could not open a store file root created. So, run as root against a `data_dir` that
 //! another user owns (systemd's `StateDirectory=` gives it to the unit's `User=`), a command
-//! first becomes that user and group, as `runuser -u _ticketgate-server` would.
+//! first takes that user and group as its effective ids (new files get them, and the trust
+//! checks accept that user's directories). The real uid stays root's, so the fleet verbs still
+//! log the administrator who ran them (`operator=`).
 
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
@@ -11,7 +13,7 @@ use std::path::Path;
 /// Why a command could not become the owner of `data_dir`.
 #[derive(Debug)]
 pub enum SwitchError {
-    /// A `setgroups`, `setgid` or `setuid` call failed (the command stops: half-switched
+    /// A `setgroups`, `setegid` or `seteuid` call failed (the command stops: half-switched
     /// credentials would write files with the wrong owner).
     Call {
         call: &'static str,
@@ -32,10 +34,11 @@ impl fmt::Display for SwitchError {
 
 impl std::error::Error for SwitchError {}
 
-/// As root, becomes the user and group owning `data_dir` when that is not root and the
-/// directories leading to it are root's alone (so only root can have chosen that owner).
-/// Returns the uid switched to; `None` when nothing changed (not root, no such directory yet,
-/// owned by root, or an untrusted path, which the store then refuses with its own message).
+/// As root, takes the user and group owning `data_dir` as effective ids when that is not root
+/// and the directories leading to it are root's alone (so only root can have chosen that
+/// owner). Returns the uid switched to; `None` when nothing changed (not root, no such
+/// directory yet, owned by root, or an untrusted path, which the store then refuses with its
+/// own message).
 pub fn become_data_dir_owner(data_dir: &Path) -> Result<Option<u32>, SwitchError> {
     // SAFETY: geteuid takes no arguments, touches no memory we own and cannot fail (POSIX).
     if unsafe { libc::geteuid() } != 0 {
@@ -61,13 +64,14 @@ pub fn become_data_dir_owner(data_dir: &Path) -> Result<Option<u32>, SwitchError
             })
         }
     };
-    // Groups first, then the gid, then the uid: after setuid nothing else may be changed.
+    // Groups first, then the gid, then the uid: once the effective uid is not root's, the
+    // groups could no longer be changed.
     // SAFETY: a count of 0 with a null list drops every supplementary group; nothing is read.
     check("setgroups", unsafe { libc::setgroups(0, std::ptr::null()) })?;
-    // SAFETY: setgid takes a plain integer and touches no memory.
-    check("setgid", unsafe { libc::setgid(gid) })?;
-    // SAFETY: setuid takes a plain integer and touches no memory; as root it sets the real,
-    // effective and saved uid, so the switch cannot be undone.
-    check("setuid", unsafe { libc::setuid(uid) })?;
+    // SAFETY: setegid takes a plain integer and touches no memory.
+    check("setegid", unsafe { libc::setegid(gid) })?;
+    // SAFETY: seteuid takes a plain integer and touches no memory; the real uid stays root's
+    // (read by fleet::cli::operator), the effective uid decides file owners and access.
+    check("seteuid", unsafe { libc::seteuid(uid) })?;
     Ok(Some(uid))
 }

@@ -252,6 +252,38 @@ fn enroll_as_root_keeps_the_store_owned_by_the_data_dir_owner() {
     assert!(String::from_utf8_lossy(&list.stdout).contains("alice"));
 }
 
+/// Root only: a fleet verb run by root against the server user's data_dir writes the fleet
+/// store as that user, and still logs root (the real uid) as the operator.
+#[test]
+fn a_fleet_lock_as_root_writes_as_the_data_dir_owner_and_logs_root() {
+    // SAFETY: geteuid takes no arguments and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to switch users");
+        return;
+    }
+    let setup = Setup::new("60s", "[fleet]\nfailed_logon = 3\n");
+    std::fs::set_permissions(setup.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = setup.dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+    let out = Command::new(BIN)
+        .env_remove("SUDO_USER")
+        .arg("--config")
+        .arg(&setup.config)
+        .args(["lock", "mallory"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("event=fleet_lock") && err.contains("operator=root"),
+        "{err}"
+    );
+    let meta = std::fs::metadata(data.join("fleet.sqlite3")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+}
+
 /// Root only: the layout systemd makes where the credentials filesystem has ACLs (newer systemd
 /// mounts a tmpfs): the token file stays root's, mode 0400 plus `user:SERVICE:r` (seen as 0440).
 /// The server, run as that user (65534 here), accepts it and the host authenticates; the same
