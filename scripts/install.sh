@@ -81,7 +81,7 @@ if [ "${1:-}" = "--uninstall" ]; then
     for f in "${files[@]}"; do
         rm -f "$DESTDIR$f" && echo "removed $DESTDIR$f"
     done
-    echo "kept: $DESTDIR/etc/security/ticketgate.toml, $DESTDIR/etc/ticketgate-server/, $DESTDIR/etc/logrotate.d/ticketgate, $DESTDIR/var/lib/ticketgate, $DESTDIR/var/log/ticketgate (remove them by hand if wanted)"
+    echo "kept: $DESTDIR/etc/security/ticketgate.toml, $DESTDIR/etc/ticketgate-server/, $DESTDIR/etc/logrotate.d/ticketgate, $DESTDIR/var/lib/ticketgate, $DESTDIR/var/log/ticketgate and the user _ticketgate-server (remove them by hand if wanted)"
     exit 0
 fi
 [ $# -eq 0 ] || { echo "usage: scripts/install.sh [--uninstall]" >&2; exit 2; }
@@ -130,6 +130,20 @@ config conf/ticketgate.toml /etc/security/ticketgate.toml
 config conf/server.toml /etc/ticketgate-server/server.toml
 config conf/logrotate.d/ticketgate /etc/logrotate.d/ticketgate
 install -d -m 0700 "$DESTDIR/etc/security/ticketgate.d" "$DESTDIR/var/lib/ticketgate"
+# The server's secrets, root only: the unit loads them as credentials (LoadCredential=), so both
+# directories must exist even while empty.
+install -d -m 0700 "$DESTDIR/etc/ticketgate-server/hosts" "$DESTDIR/etc/ticketgate-server/tls"
+# The server's system user (the unit's User=), on a live system; a package's postinst makes it.
+if [ -z "$DESTDIR" ] && [ "$(id -u)" -eq 0 ] && ! getent passwd _ticketgate-server >/dev/null; then
+    if command -v adduser >/dev/null && adduser --help 2>&1 | grep -q -- --no-create-home; then
+        adduser --system --group --quiet --home /var/lib/ticketgate-server --no-create-home \
+            --comment "ticketgate-server login-protect server" _ticketgate-server
+    else
+        useradd --system --user-group --home-dir /var/lib/ticketgate-server --no-create-home \
+            --shell /usr/sbin/nologin --comment "ticketgate-server login-protect server" _ticketgate-server
+    fi
+    echo "created the system user _ticketgate-server (ticketgate-server.service runs as it)"
+fi
 # The examples' audit_file lives here; the module creates the file, not the directory.
 install -d -m 0750 "$DESTDIR/var/log/ticketgate"
 # What systemd-tmpfiles would make at boot (conf/tmpfiles.d/ticketgate.conf), now, on a live system.
@@ -137,7 +151,8 @@ if [ -z "$DESTDIR" ] && command -v systemd-tmpfiles >/dev/null && [ -d /run/syst
     systemd-tmpfiles --create "$TMPFILESDIR/ticketgate.conf" || true
 fi
 if [ "$(id -u)" -eq 0 ]; then
-    chown root:root "$DESTDIR/etc/security/ticketgate.toml" "$DESTDIR/etc/security/ticketgate.d" "$DESTDIR/var/lib/ticketgate" "$DESTDIR/var/log/ticketgate"
+    chown root:root "$DESTDIR/etc/security/ticketgate.toml" "$DESTDIR/etc/security/ticketgate.d" "$DESTDIR/var/lib/ticketgate" "$DESTDIR/var/log/ticketgate" \
+        "$DESTDIR/etc/ticketgate-server/hosts" "$DESTDIR/etc/ticketgate-server/tls"
 fi
 echo "state in $DESTDIR/var/lib/ticketgate (0700); secrets go in $DESTDIR/etc/security/ticketgate.d (0700, files 0600); audit_file in $DESTDIR/var/log/ticketgate (0750)"
 echo "next: ticketgate check-config, then add the stack lines (README, 'The PAM stack') — test with pamtester first"

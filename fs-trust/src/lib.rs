@@ -13,12 +13,14 @@
 //!   on Debian; configs and secrets are named directly).
 //! - The file itself is opened `O_NOFOLLOW | O_NONBLOCK` and checked on its descriptor: a
 //!   regular file (a FIFO planted in its place cannot hang the caller), owned by root, not
-//!   writable by group or others, and for a secret not readable by them either.
+//!   writable by group or others, and for a secret not readable by them either (a secret systemd
+//!   hands a service as a credential may instead carry an ACL letting that one user read it).
 //! - A directory the caller keeps its own files in (`state_dir`, `run_dir` and those below it)
 //!   is checked on the way as above and itself: no symbolic link, owned by root, not writable by
 //!   group or others (no sticky exception).
 #![forbid(unsafe_code)]
 
+mod acl;
 mod secret;
 pub use secret::{MAX_SECRET_BYTES, SecretError, read_secret, read_secret_text};
 
@@ -57,6 +59,10 @@ pub enum Access {
     Read,
     /// Nothing (secrets, keys, tokens, state).
     None,
+    /// Nothing, except read access a POSIX ACL grants this one user: systemd's credentials on
+    /// a filesystem with ACLs are root's, mode 0400 plus `user:SERVICE:r` (seen as 0440). Only
+    /// [`open`] and the functions built on it read the ACL; [`check_opened`] refuses as `None`.
+    NoneButAclReaderIs(u32),
 }
 
 /// Whether a symbolic link as the last component is followed (links on the way always are,
@@ -100,6 +106,15 @@ impl Rule {
     pub const fn owned_by_root_or(self, uid: u32) -> Rule {
         Rule {
             owner: Owner::RootOr(uid),
+            ..self
+        }
+    }
+
+    /// This rule, also accepting a file whose only other reader is `uid`, through an ACL
+    /// ([`Access::NoneButAclReaderIs`]); for a secret systemd hands over as a credential.
+    pub const fn acl_reader_may_be(self, uid: u32) -> Rule {
+        Rule {
+            access: Access::NoneButAclReaderIs(uid),
             ..self
         }
     }
@@ -239,7 +254,13 @@ fn open_checked_file(path: &Path, real: PathBuf, rule: Rule) -> Result<(File, Me
             })
         })?;
     let meta = file.metadata().map_err(|e| here(Problem::Io(e)))?;
-    check_opened(&meta, rule).map_err(here)?;
+    match check_opened(&meta, rule) {
+        // Group "read" is the ACL's mask: fine when the ACL names only the allowed reader.
+        Err(Problem::Readable(mode))
+            if matches!(rule.access, Access::NoneButAclReaderIs(uid)
+                if mode & 0o037 == 0 && acl::only_owner_and(&file, uid)) => {}
+        checked => checked.map_err(here)?,
+    }
     Ok((file, meta))
 }
 
@@ -249,7 +270,7 @@ pub fn check_file(path: &Path, rule: Rule) -> Result<(), Refused> {
 }
 
 /// Checks a file the caller opened itself (`O_NOFOLLOW`), on its descriptor's metadata:
-/// regular, an accepted owner, not writable (and for [`Access::None`] not readable) by group
+/// regular, an accepted owner, not writable (and unless [`Access::Read`] not readable) by group
 /// or others. Directories on the way are the caller's to check ([`check_dir`]).
 pub fn check_opened(meta: &Metadata, rule: Rule) -> Result<(), Problem> {
     let file_type = meta.file_type();
@@ -267,7 +288,7 @@ pub fn check_opened(meta: &Metadata, rule: Rule) -> Result<(), Problem> {
     if mode & 0o022 != 0 {
         return Err(Problem::Writable(mode));
     }
-    if rule.access == Access::None && mode & 0o077 != 0 {
+    if rule.access != Access::Read && mode & 0o077 != 0 {
         return Err(Problem::Readable(mode));
     }
     Ok(())

@@ -257,3 +257,113 @@ fn reopening_still_checks_the_file_itself() {
     // A rule that follows links walks the path all the same (and accepts this one).
     reopen_with_metadata(&link, Rule::PUBLIC).unwrap();
 }
+
+/// Sets `file`'s access ACL to these (tag, perm, id) entries (tags: 1 owner, 2 user, 4 group,
+/// 0x10 mask, 0x20 other); the kernel sets the mode's group bits to the mask.
+fn set_acl(file: &Path, entries: &[(u16, u16, u32)]) {
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in entries {
+        acl.extend(tag.to_le_bytes());
+        acl.extend(perm.to_le_bytes());
+        acl.extend(id.to_le_bytes());
+    }
+    let f = std::fs::File::open(file).unwrap();
+    rustix::fs::fsetxattr(
+        &f,
+        "system.posix_acl_access",
+        &acl,
+        rustix::fs::XattrFlags::empty(),
+    )
+    .unwrap();
+}
+
+fn mode_of(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// systemd on a filesystem with ACLs: a root-owned 0400 credential plus `user:SERVICE:r`.
+#[test]
+fn a_credential_readable_through_an_acl_by_the_service_user_alone_passes_its_rule_only() {
+    let d = base();
+    let f = file(d.path(), "hosts_web01.token", 0o400);
+    let only_other = [
+        (0x01, 4, u32::MAX),
+        (0x02, 4, OTHER),
+        (0x04, 0, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 0, u32::MAX),
+    ];
+    set_acl(&f, &only_other);
+    assert_eq!(mode_of(&f), 0o440, "the mask shows as group read");
+    let credential = Rule::SECRET
+        .owned_by_root_or(OTHER)
+        .acl_reader_may_be(OTHER);
+    check_file(&f, credential).unwrap();
+    // The same file under the plain secret rule, or with the ACL for another user: refused.
+    let msg = refusal(check_file(&f, Rule::SECRET.owned_by_root_or(OTHER)));
+    assert!(
+        msg.contains("mode 0440 lets group or others read it"),
+        "{msg}"
+    );
+    let msg = refusal(check_file(&f, Rule::SECRET.acl_reader_may_be(OTHER - 1)));
+    assert!(msg.contains("mode 0440"), "{msg}");
+    // check_opened sees no ACL and refuses as for any secret.
+    let meta = std::fs::metadata(&f).unwrap();
+    assert!(matches!(
+        check_opened(&meta, credential),
+        Err(Problem::Readable(0o440))
+    ));
+}
+
+#[test]
+fn the_acl_allowance_refuses_a_group_or_a_second_reader() {
+    let d = base();
+    let credential = Rule::SECRET.acl_reader_may_be(OTHER);
+    // Plain group read, no ACL.
+    let plain = file(d.path(), "plain", 0o440);
+    assert!(refusal(check_file(&plain, credential)).contains("mode 0440"));
+    for (name, entries) in [
+        (
+            "group",
+            vec![
+                (0x01, 4, u32::MAX),
+                (0x02, 4, OTHER),
+                (0x04, 4, u32::MAX),
+                (0x10, 4, u32::MAX),
+                (0x20, 0, u32::MAX),
+            ],
+        ),
+        (
+            "second",
+            vec![
+                (0x01, 4, u32::MAX),
+                (0x02, 4, OTHER),
+                (0x02, 4, OTHER - 1),
+                (0x04, 0, u32::MAX),
+                (0x10, 4, u32::MAX),
+                (0x20, 0, u32::MAX),
+            ],
+        ),
+        (
+            "named-group",
+            vec![
+                (0x01, 4, u32::MAX),
+                (0x02, 4, OTHER),
+                (0x04, 0, u32::MAX),
+                (0x08, 4, 100),
+                (0x10, 4, u32::MAX),
+                (0x20, 0, u32::MAX),
+            ],
+        ),
+    ] {
+        let f = file(d.path(), name, 0o400);
+        set_acl(&f, &entries);
+        assert!(
+            refusal(check_file(&f, credential)).contains("lets group or others read it"),
+            "{name}"
+        );
+    }
+    // Others' read is never an ACL's to excuse.
+    let f = file(d.path(), "others", 0o404);
+    assert!(refusal(check_file(&f, credential)).contains("mode 0404"));
+}

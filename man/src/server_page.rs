@@ -90,6 +90,14 @@ pub(crate) fn render() -> String {
              works twice, also across restarts. Open unlock windows live only in memory: a restart \
              drops them (fail closed). SIGTERM stops accepting connections and lets open requests \
              finish for up to 10 s.",
+        )
+        .para(
+            "Under systemd (the shipped unit, Type=notify) serve sends READY=1 to $NOTIFY_SOCKET \
+             (a path, or @ and an abstract name) once it listens and every file was accepted, \
+             and STOPPING=1 when SIGTERM or SIGINT starts the stop; without NOTIFY_SOCKET it \
+             sends nothing. It runs as the system user _ticketgate-server with no capability. \
+             The other commands, run as root, first become the user and group owning data_dir \
+             when that is not root, so the files they write stay the server's.",
         );
     page.raw(&mangen(|w| man.render_options_section(w)));
     page.sh("COMMANDS");
@@ -100,6 +108,18 @@ pub(crate) fn render() -> String {
          by root (or the server's user), and every directory leading to them not writable by \
          group or others (a sticky one only with root's entries below it). Relative paths are \
          taken from the file's directory. Keys:"
+    ));
+    page.para(&format!(
+        "A key naming a file (token_file, tls_key, tls_cert) takes a path or \
+         {prefix}NAME: the systemd credential NAME, read from ${var}/NAME. The unit runs the \
+         server as the system user _ticketgate-server and loads every file of \
+         /etc/ticketgate-server/hosts and /etc/ticketgate-server/tls (root only) as the \
+         credentials hosts_FILE and tls_FILE, so /etc/ticketgate-server/hosts/web01.token is \
+         {prefix}hosts_web01.token. A credential is trusted as systemd makes it: mode 0400, owned \
+         by the server's user, or root's with an ACL that lets only that user read it. A server \
+         started by hand has no {var}: name paths then.",
+        prefix = ticketgate_server::credentials::PREFIX,
+        var = ticketgate_server::credentials::DIRECTORY_VAR,
     ));
     for k in KEYS.iter().filter(|k| k.table.is_empty()) {
         page.tp(
@@ -129,8 +149,8 @@ pub(crate) fn render() -> String {
         "listen = \"[::]:8443\"\n\
          data_dir = \"/var/lib/ticketgate-server\"\n\
          unlock_window = \"60s\"\n\
-         tls_cert = \"/etc/ticketgate-server/cert.pem\"\n\
-         tls_key = \"/etc/ticketgate-server/key.pem\"\n\
+         tls_cert = \"credential:tls_fullchain.pem\"\n\
+         tls_key = \"credential:tls_privkey.pem\"\n\
          \n\
          [fleet]\n\
          failed_logon = 5\n\
@@ -139,12 +159,15 @@ pub(crate) fn render() -> String {
          \n\
          [[host]]\n\
          name = \"web01\"\n\
-         token_file = \"/etc/ticketgate-server/hosts/web01.token\"\n\
+         token_file = \"credential:hosts_web01.token\"\n\
          service_ids = [\"web-prod-01\"]",
     );
     page.para(
         "The same token goes into the host's [login_protect] secret_file (see \
-         **ticketgate.toml**(5)).",
+         **ticketgate.toml**(5)). To add a host, write its token to \
+         /etc/ticketgate-server/hosts/NAME.token (root, mode 0600), add its [[host]] table and \
+         run systemctl restart ticketgate-server: systemd loads credentials when the service \
+         starts.",
     );
     page.sh("PROTOCOL").text(
         "JSON over HTTPS (plain HTTP without tls_cert and tls_key). Bad JSON gets 400, a body \
@@ -190,7 +213,8 @@ pub(crate) fn render() -> String {
             "The configuration or a file it names is refused (EX_CONFIG): an unknown key, wrong \
              type or out-of-range value, a file or a directory leading to one writable by \
              others, no [[host]], a token or key file that is unreadable, not root's, open to \
-             others, a certificate others can write, or a token under 16 characters. \
+             others, a certificate others can write, a token under 16 characters, or a \
+             credential named while $CREDENTIALS_DIRECTORY is unset or missing from it. \
              The systemd unit does not restart on it.",
         );
     page.sh("EXAMPLES").example(&format!(
@@ -202,6 +226,15 @@ pub(crate) fn render() -> String {
     ));
     page.sh("FILES")
         .tp(vec![bold(DEFAULT_CONFIG)], "The configuration.")
+        .tp(
+            vec![
+                bold("/etc/ticketgate-server/hosts/"),
+                roman(", "),
+                bold("/etc/ticketgate-server/tls/"),
+            ],
+            "Host tokens and the TLS certificate and key (root, 0700; files 0600), loaded by the \
+             unit as the credentials hosts_FILE and tls_FILE.",
+        )
         .tp(
             vec![italic("data_dir"), roman("/enrollments.sqlite3")],
             "Enrollments (mode 0600, WAL).",

@@ -2,8 +2,8 @@
 //! used the way an administrator uses it, in a throwaway overlay of this machine: `dpkg -i`,
 //! `pam-auth-update --enable`, logins through Debian's own `common-*` stacks (real pam_unix,
 //! pamtester), a ticket fetched from the loopback emulator, a lockout and `ticketgate unlock`,
-//! a password change through common-password, then `dpkg -r` (stacks restored, logins still work,
-//! configuration kept) and `dpkg --purge`.
+//! a password change through common-password, the server's system user and unit, then `dpkg -r`
+//! (stacks restored, logins still work, configuration kept) and `dpkg --purge`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -86,6 +86,9 @@ fn the_package_has_the_documented_layout() {
         "the examples' audit_file directory (issue 11)"
     );
     assert_eq!(mode("/etc/ticketgate-server/server.toml"), "-rw-r--r--");
+    // The server's host tokens and TLS key: root only, loaded by the unit as credentials.
+    assert_eq!(mode("/etc/ticketgate-server/hosts/"), "drwx------");
+    assert_eq!(mode("/etc/ticketgate-server/tls/"), "drwx------");
     assert_eq!(
         mode("/lib/systemd/system/ticketgate-server.service"),
         "-rw-r--r--"
@@ -248,6 +251,36 @@ fn installed_with_dpkg_enabled_with_pam_auth_update_then_removed_and_purged() {
         ],
     );
     assert!(verify.trim().is_empty(), "systemd-analyze warns: {verify}");
+    // The server runs as its own system user, made by postinst, with its secrets as credentials.
+    let unit = std::fs::read_to_string(root.path("/lib/systemd/system/ticketgate-server.service"))
+        .unwrap();
+    for want in [
+        "Type=notify",
+        "User=_ticketgate-server",
+        "LoadCredential=hosts:/etc/ticketgate-server/hosts",
+        "LoadCredential=tls:/etc/ticketgate-server/tls",
+    ] {
+        assert!(unit.lines().any(|l| l == want), "the unit lacks {want}");
+    }
+    let server_user = run_ok(&root, &["getent", "passwd", "_ticketgate-server"]);
+    let fields: Vec<&str> = server_user.trim().split(':').collect();
+    assert!(
+        fields[2].parse::<u32>().unwrap() < 1000
+            && fields[5] == "/var/lib/ticketgate-server"
+            && fields[6].ends_with("nologin"),
+        "a system user without a shell: {server_user}"
+    );
+    assert!(
+        !root.path("/var/lib/ticketgate-server").exists(),
+        "no home is made: systemd's StateDirectory= makes it, owned by the user"
+    );
+    run_ok(&root, &["getent", "group", "_ticketgate-server"]);
+    // Configuring again (an upgrade, a reinstall) keeps the same user.
+    run_ok(&root, &["dpkg", "-i", deb_in_root]);
+    assert_eq!(
+        run_ok(&root, &["getent", "passwd", "_ticketgate-server"]),
+        server_user
+    );
     let _ = std::fs::remove_dir_all(root.path("/run/ticketgate"));
     run_ok(
         &root,
@@ -513,4 +546,56 @@ fn installed_with_dpkg_enabled_with_pam_auth_update_then_removed_and_purged() {
         root.path("/etc/security/ticketgate.d/http.secret").exists(),
         "the administrator's secret files are not removed"
     );
+    assert!(!root.path("/etc/ticketgate-server").exists());
+    // Debian policy: a package's system user stays after purge, so its uid is never reused by
+    // a new account that would then own files the server left (in backups, say).
+    assert_eq!(
+        run_ok(&root, &["getent", "passwd", "_ticketgate-server"]),
+        server_user
+    );
+}
+
+/// `scripts/install.sh` on a live system (no DESTDIR), in the overlay: it creates the server's
+/// system user once, and the unit it installs under PREFIX verifies without a warning.
+#[test]
+fn install_sh_on_a_live_system_creates_the_server_user_once() {
+    let root = OverlayRoot::new();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install.sh");
+    let target = format!("TARGET_DIR={}", target_dir().display());
+    let argv = [
+        "env",
+        "SKIP_BUILD=1",
+        &target,
+        "bash",
+        script.to_str().unwrap(),
+    ];
+    assert!(
+        root.run(&["getent", "passwd", "_ticketgate-server"], "")
+            .stdout
+            .is_empty(),
+        "the overlay starts without the user"
+    );
+    let first = run_ok(&root, &argv);
+    assert!(
+        first.contains("created the system user _ticketgate-server"),
+        "{first}"
+    );
+    let user = run_ok(&root, &["getent", "passwd", "_ticketgate-server"]);
+    assert!(user.contains(":/var/lib/ticketgate-server:"), "{user}");
+    let again = run_ok(&root, &argv);
+    assert!(!again.contains("created the system user"), "{again}");
+    assert_eq!(
+        run_ok(&root, &["getent", "passwd", "_ticketgate-server"]),
+        user
+    );
+    let verify = run_ok(
+        &root,
+        &[
+            "systemd-analyze",
+            "verify",
+            "--man=no",
+            "/usr/local/lib/systemd/system/ticketgate-server.service",
+        ],
+    );
+    assert!(verify.trim().is_empty(), "systemd-analyze warns: {verify}");
 }

@@ -140,6 +140,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         EXIT_CONFIG
     };
     let config = Config::load(&cli.config).map_err(|e| fail(broken, e))?;
+    if !matches!(cli.command, Command::Serve) {
+        // Files this command creates in data_dir must stay the server's (privileges.rs).
+        crate::privileges::become_data_dir_owner(&config.data_dir).map_err(|e| fail(1, e))?;
+    }
     match cli.command {
         Command::Serve => serve(&config),
         Command::Enroll { service_id, user } => enroll(&config, service_id.as_deref(), &user),
@@ -180,6 +184,7 @@ fn serve(config: &Config) -> Result<(), Failure> {
             .map_err(|e| fail(1, format!("cannot catch SIGINT: {e}")))?;
         let prepared = server::prepare(config, Arc::clone(&clock), Arc::clone(&log))
             .map_err(|e| fail(EXIT_CONFIG, e))?;
+        crate::systemd::notify_or_log(crate::systemd::READY, log.as_ref(), clock.now());
         let stop_log = Arc::clone(&log);
         let shutdown = async move {
             let name = tokio::select! {
@@ -190,6 +195,7 @@ fn serve(config: &Config) -> Result<(), Failure> {
                 .field("stage", "signal")
                 .field("signal", name)
                 .emit(stop_log.as_ref());
+            crate::systemd::notify_or_log(crate::systemd::STOPPING, stop_log.as_ref(), clock.now());
         };
         prepared
             .run(shutdown)

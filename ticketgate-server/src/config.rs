@@ -128,13 +128,15 @@ pub const KEYS: &[KeyDoc] = &[
         default: "none",
         doc: "TLS certificate chain (PEM), leaf first. Set both tls_cert and tls_key or neither; \
               without them the server speaks plain HTTP, so keep it on loopback or behind a TLS proxy. \
-              Owned by root (or the server's user) and not writable by group or others.",
+              Owned by root (or the server's user) and not writable by group or others; or \
+              \"credential:NAME\", a systemd credential.",
     },
     KeyDoc {
         table: "",
         key: "tls_key",
         default: "none",
-        doc: "The TLS private key (PEM: PKCS#8, PKCS#1 or SEC1), mode 0600.",
+        doc: "The TLS private key (PEM: PKCS#8, PKCS#1 or SEC1), mode 0600; or \
+              \"credential:tls_privkey.pem\", a systemd credential.",
     },
     KeyDoc {
         table: "",
@@ -154,7 +156,9 @@ pub const KEYS: &[KeyDoc] = &[
         default: "required",
         doc: "File holding the host's bearer token: root-owned (or the server's user), mode 0600 \
               or stricter; the token is its first line without surrounding white space, at least \
-              16 characters (the module reads its secret_file by the same rule).",
+              16 characters (the module reads its secret_file by the same rule). Or \
+              \"credential:hosts_NAME.token\": the file /etc/ticketgate-server/hosts/NAME.token \
+              that the unit loads as a systemd credential.",
     },
     KeyDoc {
         table: "host",
@@ -288,7 +292,19 @@ impl Config {
             message,
         };
         let base = path.parent().unwrap_or(Path::new("."));
-        let anchored = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+        // `credential:NAME` is a systemd credential, not a path: found at start (credentials.rs).
+        let anchored = |p: PathBuf| {
+            if p.is_relative() && crate::credentials::name(&p).is_none() {
+                base.join(p)
+            } else {
+                p
+            }
+        };
+        let file = |key: &str, p: PathBuf| {
+            crate::credentials::check_setting(&p)
+                .map(|()| anchored(p))
+                .map_err(|e| invalid(key, e.to_string()))
+        };
 
         let listen: SocketAddr = raw.listen.parse().map_err(|_| {
             invalid(
@@ -312,8 +328,8 @@ impl Config {
         };
         let tls = match (raw.tls_cert, raw.tls_key) {
             (Some(cert), Some(key)) => Some(TlsFiles {
-                cert: anchored(cert),
-                key: anchored(key),
+                cert: file("tls_cert", cert)?,
+                key: file("tls_key", key)?,
             }),
             (None, None) => None,
             (Some(_), None) => {
@@ -375,7 +391,7 @@ impl Config {
             }
             hosts.push(HostEntry {
                 name: h.name,
-                token_file: anchored(h.token_file),
+                token_file: file(&format!("host[{i}].token_file"), h.token_file)?,
                 service_ids: h.service_ids,
             });
         }

@@ -1,6 +1,7 @@
 //! Host tokens: loading the `[[host]]` token files safely and checking bearer tokens in constant time.
 
 use crate::config::HostEntry;
+use crate::credentials::CredentialError;
 use crate::secret::Secret;
 use fs_trust::{Owner, Problem, Rule, SecretError};
 use hmac::{Hmac, KeyInit, Mac};
@@ -38,6 +39,11 @@ pub enum TokenFileError {
     },
     /// The random key for hashing tokens could not be drawn.
     Random(getrandom::Error),
+    /// `token_file = "credential:NAME"` names no credential systemd loaded.
+    Credential {
+        host: String,
+        error: CredentialError,
+    },
 }
 
 impl fmt::Display for TokenFileError {
@@ -45,8 +51,9 @@ impl fmt::Display for TokenFileError {
         match self {
             Self::Unreadable { host, path, source } => write!(
                 f,
-                "[[host]] {host:?}: cannot read token_file {}: {source}",
-                path.display()
+                "[[host]] {host:?}: cannot read token_file {}: {source}{}",
+                path.display(),
+                crate::credentials::permission_hint(source)
             ),
             Self::Untrusted {
                 host,
@@ -69,6 +76,9 @@ impl fmt::Display for TokenFileError {
                 path.display()
             ),
             Self::Random(e) => write!(f, "cannot draw random bytes from the OS: {e}"),
+            Self::Credential { host, error } => {
+                write!(f, "[[host]] {host:?}: token_file {error}")
+            }
         }
     }
 }
@@ -128,10 +138,16 @@ impl HostTokens {
         let mut tokens = Vec::with_capacity(entries.len());
         for e in entries {
             let host = e.name.clone();
-            let path = e.token_file.clone();
+            let path = crate::credentials::locate(&e.token_file).map_err(|error| {
+                TokenFileError::Credential {
+                    host: host.clone(),
+                    error,
+                }
+            })?;
             // The reader the PAM module and the CLI use: the token is the file's first line,
             // without surrounding white space.
-            let token = match fs_trust::read_secret(&path, secret_rule()) {
+            let rule = crate::credentials::secret_rule_for(&e.token_file);
+            let token = match fs_trust::read_secret(&path, rule) {
                 Ok(token) => token,
                 Err(SecretError::Refused(fs_trust::Refused {
                     problem: Problem::Io(source),

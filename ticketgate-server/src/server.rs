@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::config::{Config, TlsFiles};
 use crate::fleet::api::Fleet;
 use crate::fleet::sqlite::SqliteFleet;
-use crate::hosts::{HostTokens, TokenFileError, public_rule, secret_rule};
+use crate::hosts::{HostTokens, TokenFileError, public_rule};
 use crate::http::{App, handle};
 use crate::ratelimit::MissLimiter;
 use crate::store::{Store, StoreError};
@@ -84,9 +84,22 @@ fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
         path: path.clone(),
         message,
     };
+    // Either may be a systemd credential (`credential:NAME`): read from where systemd put it.
+    let located =
+        |path: &PathBuf| crate::credentials::locate(path).map_err(|e| tls_err(path, e.to_string()));
+    let key_rule = crate::credentials::secret_rule_for(&files.key);
+    let files = &TlsFiles {
+        cert: located(&files.cert)?,
+        key: located(&files.key)?,
+    };
     // The key may be read by nobody else; the certificate by anyone, but written by neither.
-    fs_trust::check_file(&files.key, secret_rule())
-        .map_err(|r| tls_err(&files.key, format!("refused: {r}")))?;
+    fs_trust::check_file(&files.key, key_rule).map_err(|r| {
+        let hint = match &r.problem {
+            fs_trust::Problem::Io(e) => crate::credentials::permission_hint(e),
+            _ => "",
+        };
+        tls_err(&files.key, format!("refused: {r}{hint}"))
+    })?;
     fs_trust::check_file(&files.cert, public_rule())
         .map_err(|r| tls_err(&files.cert, format!("refused: {r}")))?;
     let certs = CertificateDer::pem_file_iter(&files.cert)

@@ -78,7 +78,17 @@ impl Setup {
 
     /// Starts `serve` and waits until it logs the address it listens on.
     pub fn start(&self) -> Server {
-        Server::start(&self.config)
+        Server::start(&self.config, &[], None)
+    }
+
+    /// Starts `serve` with these environment variables set (`NOTIFY_SOCKET`, ...).
+    pub fn start_with_env(&self, env: &[(&str, &std::ffi::OsStr)]) -> Server {
+        Server::start(&self.config, env, None)
+    }
+
+    /// Starts `serve` as this user and group id (the test must run as root), with `env`.
+    pub fn start_as(&self, uid: u32, env: &[(&str, &std::ffi::OsStr)]) -> Server {
+        Server::start(&self.config, env, Some(uid))
     }
 }
 
@@ -140,8 +150,14 @@ pub struct Server {
 }
 
 impl Server {
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(BIN)
+    fn start(config: &Path, env: &[(&str, &std::ffi::OsStr)], uid: Option<u32>) -> Self {
+        let mut command = Command::new(BIN);
+        if let Some(id) = uid {
+            std::os::unix::process::CommandExt::uid(&mut command, id);
+            std::os::unix::process::CommandExt::gid(&mut command, id);
+        }
+        let mut child = command
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(config)
             .arg("serve")

@@ -13,4 +13,5 @@ mod cli;
 mod fleet;
 mod harness;
 mod protocol;
+mod systemd;
 mod tls;

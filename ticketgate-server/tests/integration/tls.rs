@@ -149,3 +149,38 @@ fn refuses_a_tls_cert_others_can_write_issue_12() {
         "{err}"
     );
 }
+
+/// The certificate and key loaded as systemd credentials (the unit's LoadCredential=tls:…):
+/// served over TLS from `$CREDENTIALS_DIRECTORY`; without that directory, refused with exit 78.
+#[test]
+fn serves_tls_with_the_key_and_certificate_as_credentials() {
+    let setup = Setup::new(
+        "60s",
+        "tls_cert = \"credential:tls_fullchain.pem\"\ntls_key = \"credential:tls_privkey.pem\"",
+    );
+    make_cert(setup.dir.path());
+    let creds = setup.dir.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    for (from, to) in [
+        ("cert.pem", "tls_fullchain.pem"),
+        ("key.pem", "tls_privkey.pem"),
+    ] {
+        std::fs::copy(setup.dir.path().join(from), creds.join(to)).unwrap();
+        std::fs::set_permissions(creds.join(to), std::fs::Permissions::from_mode(0o400)).unwrap();
+    }
+    std::fs::remove_file(setup.dir.path().join("key.pem")).unwrap();
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o500)).unwrap();
+
+    let out = setup.run(&["serve"]);
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("credential:tls_") && err.contains("$CREDENTIALS_DIRECTORY is not set"),
+        "{err}"
+    );
+
+    let server = setup.start_with_env(&[("CREDENTIALS_DIRECTORY", creds.as_os_str())]);
+    server.wait_for_log(&["event=listening", "tls=true"]);
+    let health = https(&setup, server.addr, "GET", "/v1/health", &[], None);
+    assert_eq!(health.status, 200);
+}
