@@ -9,6 +9,7 @@ use clap::Parser;
 mod check;
 mod cli;
 mod error;
+mod fleet_cmd;
 mod json;
 mod protect_cmd;
 mod sessions;
@@ -171,12 +172,26 @@ fn show_status(
 ) -> Result<(), CliError> {
     if let Some(user) = user {
         let record = store.load(user)?;
+        // Beside the local state, the fleet's (when the user's scope shares it).
+        let fleet = fleet_cmd::ask(config, user);
         if show.json {
-            json::print(&json::status(config, store, user, record.as_ref(), now));
+            let mut shown = json::status(config, store, user, record.as_ref(), now);
+            if let Some(map) = shown.as_object_mut() {
+                map.insert(
+                    "fleet".into(),
+                    fleet
+                        .as_ref()
+                        .map_or(serde_json::Value::Null, fleet_cmd::FleetStatus::json),
+                );
+            }
+            json::print(&shown);
         } else {
             print!("{}", status(config, store, user, record.as_ref(), now));
+            if let Some(f) = &fleet {
+                print!("{}", f.text());
+            }
         }
-        return Ok(());
+        return fleet.map_or(Ok(()), fleet_cmd::FleetStatus::result);
     }
     let users = store.users()?;
     if users.is_empty() && !show.json {
