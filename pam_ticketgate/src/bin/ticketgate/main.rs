@@ -71,12 +71,24 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         let user = user.as_deref().map(parse_user).transpose()?;
         // Looking never creates anything: no state directory means no state.
         let Some(store) = FileStore::open_existing(&config.module.state_dir)? else {
-            if *json {
+            // No local state, but the fleet may hold some.
+            let fleet = user.as_ref().and_then(|u| fleet_cmd::ask(&config, u));
+            if let (Some(f), Some(u)) = (&fleet, &user) {
+                if *json {
+                    json::print(&serde_json::json!({"user": u.as_str(), "fleet": f.json()}));
+                } else {
+                    println!(
+                        "{u}: no local state in {}",
+                        config.module.state_dir.display()
+                    );
+                    print!("{}", f.text());
+                }
+            } else if *json {
                 json::print(&serde_json::Value::Array(Vec::new()));
             } else {
                 println!("no user has state in {}", config.module.state_dir.display());
             }
-            return Ok(());
+            return fleet.map_or(Ok(()), fleet_cmd::FleetStatus::result);
         };
         let show = Show {
             locked_only: *locked,
