@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::Flock;
 
-use super::FleetEvent;
+use super::{FleetEvent, Kind};
 use crate::fsutil::{self, FileError, Rule};
 
 /// The spool's file name under `state_dir`.
@@ -54,6 +54,10 @@ impl<T: FleetSpool + ?Sized> FleetSpool for &T {
 
 /// Appends `event`; when the spool already holds `limit` events the oldest are dropped to make
 /// room. Returns the dropped events, oldest first.
+///
+/// A success whose user's latest spooled event (for the same credential) is already a success
+/// is not added: it would clear nothing the first does not, and during an outage every clean
+/// login would otherwise rewrite the spool (and push older events out of it).
 pub fn push(
     spool: &dyn FleetSpool,
     event: FleetEvent,
@@ -63,11 +67,19 @@ pub fn push(
     let mut event = Some(event);
     spool.update(&mut |events| {
         dropped.clear();
-        if let Some(e) = event.take() {
-            let over = (events.len() + 1).saturating_sub(limit.max(1));
-            dropped.extend(events.drain(..over.min(events.len())));
-            events.push(e);
+        let Some(e) = event.take() else {
+            return;
+        };
+        let latest = events
+            .iter()
+            .rev()
+            .find(|x| x.user == e.user && x.credential == e.credential);
+        if e.kind == Kind::Success && latest.is_some_and(|x| x.kind == Kind::Success) {
+            return;
         }
+        let over = (events.len() + 1).saturating_sub(limit.max(1));
+        dropped.extend(events.drain(..over.min(events.len())));
+        events.push(e);
     })?;
     Ok(dropped)
 }

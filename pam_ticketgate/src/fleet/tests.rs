@@ -299,9 +299,35 @@ fn a_full_spool_drops_the_oldest_and_says_which() {
 }
 
 #[test]
+fn a_success_after_a_success_of_the_same_user_is_not_spooled_again() {
+    let spool = MemSpool::default();
+    let first = event(Kind::Success, 1);
+    push(&spool, first.clone(), 10).unwrap();
+    // Clean logins during an outage: nothing more to clear, nothing written.
+    push(&spool, event(Kind::Success, 2), 10).unwrap();
+    assert_eq!(spool.events().unwrap(), vec![first.clone()]);
+    // Another user's, or another credential's, success is kept.
+    let mut other = event(Kind::Success, 3);
+    other.user = "bob".into();
+    let mut pin = event(Kind::Success, 4);
+    pin.credential = "pin".into();
+    push(&spool, other.clone(), 10).unwrap();
+    push(&spool, pin.clone(), 10).unwrap();
+    // After a failure, a success clears it and is kept.
+    let failure = event(Kind::Failure, 5);
+    let after = event(Kind::Success, 6);
+    push(&spool, failure.clone(), 10).unwrap();
+    push(&spool, after.clone(), 10).unwrap();
+    assert_eq!(
+        spool.events().unwrap(),
+        vec![first, other, pin, failure, after]
+    );
+}
+
+#[test]
 fn sent_events_are_removed_by_id_and_others_stay() {
     let spool = MemSpool::default();
-    let events: Vec<FleetEvent> = (0..3).map(|i| event(Kind::Success, i)).collect();
+    let events: Vec<FleetEvent> = (0..3).map(|i| event(Kind::Failure, i)).collect();
     for e in &events {
         push(&spool, e.clone(), 10).unwrap();
     }

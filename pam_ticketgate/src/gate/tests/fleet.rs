@@ -290,6 +290,12 @@ fn unreachable_under_local_counts_here_spools_and_logs_once_per_login() {
         spool.iter().map(|e| (e.kind, e.at)).collect::<Vec<_>>(),
         [(Kind::Failure, NOW + 1), (Kind::Success, NOW + 3)]
     );
+    // More clean logins during the outage add nothing: that success already clears the count.
+    *c.world.fleet_seen.borrow_mut() = None;
+    assert_eq!(c.phase(Phase::Preauth, "alice", NOW + 4), Outcome::Allowed);
+    assert_eq!(c.phase(Phase::Ticket, "alice", NOW + 5), Outcome::Allowed);
+    assert_eq!(c.spool().len(), 2);
+    assert_eq!(c.count("fleet_offline"), 2, "once per login");
 }
 
 #[test]
