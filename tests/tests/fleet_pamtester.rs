@@ -10,152 +10,14 @@
     clippy::indexing_slicing
 )]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::Duration;
 
+use ticketgate_tests::fleet_responder::Fleet;
 use ticketgate_tests::sandbox::{PASSWORD, Sandbox, USER, text};
 
 const TOKEN: &str = "fleet-host-token";
-
-/// A fleet server on loopback: `check` answers `check` (settable), `failure` a standing with
-/// the failures counted so far, `success` `{}`. Keeps every (path, body); stops when dropped.
-struct Fleet {
-    port: u16,
-    check: Arc<Mutex<String>>,
-    seen: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Fleet {
-    fn start() -> Fleet {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let check = Arc::new(Mutex::new(
-            r#"{"locked":false,"reason":null,"until":null,"failures":0}"#.to_string(),
-        ));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (c, s, st) = (check.clone(), seen.clone(), stop.clone());
-        thread::spawn(move || {
-            for conn in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    return;
-                }
-                if let Ok(conn) = conn {
-                    answer(conn, &c, &s);
-                }
-            }
-        });
-        Fleet {
-            port,
-            check,
-            seen,
-            stop,
-        }
-    }
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-    fn paths(&self) -> Vec<String> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(p, _)| p.clone())
-            .collect()
-    }
-    fn bodies(&self) -> Vec<serde_json::Value> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(_, b)| b.clone())
-            .collect()
-    }
-    fn answer_check(&self, body: &str) {
-        *self.check.lock().unwrap() = body.to_string();
-    }
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
-}
-
-fn answer(
-    mut conn: TcpStream,
-    check: &Mutex<String>,
-    seen: &Mutex<Vec<(String, serde_json::Value)>>,
-) {
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let mut head_end = None;
-    // Bounded: a fleet request is far smaller than 64 reads.
-    for _ in 0..64 {
-        let k = conn.read(&mut chunk).unwrap_or(0);
-        if k == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..k]);
-        let t = String::from_utf8_lossy(&buf).to_string();
-        if let Some(end) = t.find("\r\n\r\n") {
-            let len = t
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap())
-                })
-                .unwrap_or(0);
-            head_end = Some(end);
-            if buf.len() >= end + 4 + len {
-                break;
-            }
-        }
-    }
-    let Some(end) = head_end else { return };
-    let head = String::from_utf8_lossy(&buf[..end]).to_string();
-    let path = head.split(' ').nth(1).unwrap_or("").to_string();
-    let authorized = head
-        .lines()
-        .any(|l| l.eq_ignore_ascii_case(&format!("authorization: Bearer {TOKEN}")));
-    let body: serde_json::Value =
-        serde_json::from_slice(&buf[end + 4..]).unwrap_or(serde_json::Value::Null);
-    let (status, reply) = {
-        let mut seen = seen.lock().unwrap();
-        seen.push((path.clone(), body));
-        let failures = seen
-            .iter()
-            .filter(|(p, _)| p == "/v1/fleet/failure")
-            .count();
-        match path.as_str() {
-            _ if !authorized => ("401 Unauthorized", "{}".to_string()),
-            "/v1/fleet/check" => ("200 OK", check.lock().unwrap().clone()),
-            "/v1/fleet/failure" => (
-                "200 OK",
-                format!(r#"{{"locked":false,"reason":null,"until":null,"failures":{failures}}}"#),
-            ),
-            "/v1/fleet/success" => ("200 OK", "{}".to_string()),
-            _ => ("404 Not Found", "{}".to_string()),
-        }
-    };
-    let _ = conn.write_all(
-        format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-            reply.len()
-        )
-        .as_bytes(),
-    );
-}
 
 /// tguser's scope shares its lockout with the fleet at `url`; retry_after 0s so that each login
 /// asks the server again.
@@ -201,7 +63,7 @@ fn names(s: &Sandbox) -> Vec<String> {
 
 #[test]
 fn a_clean_login_makes_one_round_trip_to_the_fleet() {
-    let fleet = Fleet::start();
+    let fleet = Fleet::start(TOKEN);
     let s = sandbox(&fleet.url());
     let out = login(&s, PASSWORD);
     assert!(ok(&out), "{}", text(&out));
@@ -214,7 +76,7 @@ fn a_clean_login_makes_one_round_trip_to_the_fleet() {
 
 #[test]
 fn a_failure_is_reported_and_the_next_good_login_clears_the_fleets_count() {
-    let fleet = Fleet::start();
+    let fleet = Fleet::start(TOKEN);
     let s = sandbox(&fleet.url());
     let out = login(&s, "wrong-password");
     assert!(!out.status.success(), "{}", text(&out));
@@ -237,7 +99,7 @@ fn a_failure_is_reported_and_the_next_good_login_clears_the_fleets_count() {
 
 #[test]
 fn a_fleet_lock_refuses_before_the_password() {
-    let fleet = Fleet::start();
+    let fleet = Fleet::start(TOKEN);
     let s = sandbox(&fleet.url());
     fleet.answer_check(r#"{"locked":true,"reason":"admin","until":null,"failures":0}"#);
     let out = login(&s, PASSWORD);
@@ -281,7 +143,7 @@ fn failures_made_while_the_server_is_down_are_spooled_and_sent_once_it_answers()
         0o600
     );
     // The server answers again: the spooled failure goes first, with its id, then the check.
-    let fleet = Fleet::start();
+    let fleet = Fleet::start(TOKEN);
     write_config(&s, &fleet.url());
     let out = login(&s, PASSWORD);
     assert!(ok(&out), "{}", text(&out));
