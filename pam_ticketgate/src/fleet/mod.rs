@@ -8,7 +8,7 @@ pub mod spool;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::args::Credential;
 use crate::config::{ConfigError, Fleet, read_secret_file};
@@ -23,8 +23,7 @@ pub const BREAKER: &str = "fleet";
 pub const SPOOL_LIMIT: usize = 1000;
 
 /// Which report an event is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// `POST /v1/fleet/failure`: a failed logon.
     Failure,
@@ -39,12 +38,17 @@ impl Kind {
             Kind::Success => "success",
         }
     }
+
+    fn from_word(word: &str) -> Option<Kind> {
+        [Kind::Failure, Kind::Success]
+            .into_iter()
+            .find(|k| k.as_str() == word)
+    }
 }
 
 /// One report to the fleet, as sent and as spooled. Its `id` is made once, so a retried or
 /// spooled event is counted once by the server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FleetEvent {
     pub kind: Kind,
     /// A UUID v4.
@@ -56,7 +60,6 @@ pub struct FleetEvent {
     pub host: String,
     pub service: String,
     /// Sent with failures only.
-    #[serde(default)]
     pub rhost: String,
     /// When it happened (epoch seconds), not when it was sent.
     pub at: i64,
@@ -88,6 +91,65 @@ impl FleetEvent {
     }
 }
 
+impl FleetEvent {
+    /// The event as one JSON object (a spool line): the protocol's fields and `kind`.
+    ///
+    /// Read and written through `serde_json::Value` rather than derived code: the module
+    /// already carries Value's parser and printer, and a derive would add its own copies.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kind": self.kind.as_str(),
+            "id": self.id,
+            "user": self.user,
+            "credential": self.credential,
+            "host": self.host,
+            "service": self.service,
+            "rhost": self.rhost,
+            "at": self.at,
+        })
+    }
+
+    /// The event [`to_json`](Self::to_json) wrote, or what is wrong with `value`.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, String> {
+        let map = value.as_object().ok_or("not a JSON object")?;
+        let text = |key: &str| {
+            map.get(key)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| format!("no string {key:?}"))
+        };
+        if let Some(key) = map.keys().find(|k| !EVENT_KEYS.contains(&k.as_str())) {
+            return Err(format!("unknown field {key:?}"));
+        }
+        let kind = text("kind")?;
+        Ok(Self {
+            kind: Kind::from_word(&kind).ok_or_else(|| format!("unknown kind {kind:?}"))?,
+            id: text("id")?,
+            user: text("user")?,
+            credential: text("credential")?,
+            host: text("host")?,
+            service: text("service")?,
+            rhost: text("rhost")?,
+            at: map
+                .get("at")
+                .and_then(serde_json::Value::as_i64)
+                .ok_or("no integer \"at\"")?,
+        })
+    }
+}
+
+/// The fields of a spooled event.
+const EVENT_KEYS: [&str; 8] = [
+    "kind",
+    "id",
+    "user",
+    "credential",
+    "host",
+    "service",
+    "rhost",
+    "at",
+];
+
 /// The word the protocol uses for `credential`.
 pub fn credential_word(credential: Credential) -> &'static str {
     match credential {
@@ -107,20 +169,23 @@ pub fn new_id() -> Result<String, getrandom::Error> {
     if let Some(x) = b.get_mut(8) {
         *x = (*x & 0x3f) | 0x80;
     }
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    let part = |r: std::ops::Range<usize>| hex.get(r).unwrap_or_default().to_string();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        part(0..8),
-        part(8..12),
-        part(12..16),
-        part(16..20),
-        part(20..32)
-    ))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            id.push('-');
+        }
+        for nibble in [x >> 4, x & 0x0f] {
+            id.push(char::from(
+                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    Ok(id)
 }
 
 /// Why the fleet has locked a user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LockReason {
     /// Failed logons across the fleet reached the server's limit.
@@ -139,7 +204,7 @@ impl LockReason {
 }
 
 /// The fleet's answer about one user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
     pub locked: bool,
     pub reason: Option<LockReason>,

@@ -94,22 +94,28 @@ pub fn remove_sent(spool: &dyn FleetSpool, ids: &[String]) -> Result<(), FileErr
 
 /// The lines of a spool file, or why it is corrupt.
 pub fn decode(bytes: &[u8]) -> Result<Vec<FleetEvent>, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
-        .collect()
+    let mut events = Vec::new();
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        let event = serde_json::from_slice::<serde_json::Value>(line)
+            .map_err(|e| e.to_string())
+            .and_then(|v| FleetEvent::from_json(&v))
+            .map_err(|e| format!("line {}: {e}", i + 1))?;
+        events.push(event);
+    }
+    Ok(events)
 }
 
 /// One line per event, each ending in a newline.
-pub fn encode(events: &[FleetEvent]) -> Result<Vec<u8>, serde_json::Error> {
-    let mut out = Vec::new();
+pub fn encode(events: &[FleetEvent]) -> Vec<u8> {
+    let mut out = String::new();
     for e in events {
-        serde_json::to_writer(&mut out, e)?;
-        out.push(b'\n');
+        out.push_str(&e.to_json().to_string());
+        out.push('\n');
     }
-    Ok(out)
+    out.into_bytes()
 }
 
 /// The spool file under `state_dir` (the caller has checked `state_dir`, as for the state store).
@@ -193,8 +199,7 @@ impl FleetSpool for FileSpool {
                 _ => Ok(()),
             };
         }
-        let bytes = encode(&events).map_err(|e| io(std::io::Error::other(e)))?;
-        fsutil::replace(&self.file, &bytes, true).map_err(io)
+        fsutil::replace(&self.file, &encode(&events), true).map_err(io)
     }
 
     fn set_aside(&self, now: i64) -> Result<PathBuf, FileError> {

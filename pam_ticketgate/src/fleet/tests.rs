@@ -336,6 +336,25 @@ fn sent_events_are_removed_by_id_and_others_stay() {
 }
 
 #[test]
+fn spool_lines_are_read_strictly() {
+    let e = event(Kind::Failure, 7);
+    let good = spool::encode(std::slice::from_ref(&e));
+    assert_eq!(spool::decode(&good).unwrap(), vec![e.clone()]);
+    let line = String::from_utf8(good).unwrap();
+    for bad in [
+        line.replace("\"failure\"", "\"maybe\""),
+        line.replace("\"at\":7", "\"at\":\"7\""),
+        line.replace("\"kind\"", "\"extra\":1,\"kind\""),
+        line.replace(",\"rhost\":\"192.0.2.7\"", ""),
+        "[]\n".to_string(),
+        format!("{line}{{\n"),
+    ] {
+        let err = spool::decode(bad.as_bytes()).unwrap_err();
+        assert!(err.starts_with("line "), "{bad}: {err}");
+    }
+}
+
+#[test]
 fn the_spool_file_round_trips_private_whole_lines_and_vanishes_when_empty() {
     crate::test_support::needs_root!(
         "the_spool_file_round_trips_private_whole_lines_and_vanishes_when_empty"
@@ -380,7 +399,7 @@ fn a_corrupt_or_untrusted_spool_file_is_an_error_and_can_be_set_aside() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let spool = FileSpool::new(dir.path());
-    let good = spool::encode(&[event(Kind::Failure, 1)]).unwrap();
+    let good = spool::encode(&[event(Kind::Failure, 1)]);
     // A line cut short (as no writer of this module leaves one) is corrupt, never half-read.
     let mut cut = good.clone();
     cut.truncate(good.len() / 2);
