@@ -476,7 +476,8 @@ pub const KEYS: &[Key] = &[
         .dur("1s", "30s")
         .ex(
             "\"5s\"",
-            "One deadline per request for DNS, connect, TLS and the whole answer.",
+            "One deadline for DNS, connect, TLS and the whole answer of a line's own request; the \
+             spooled events a line sends share another.",
         ),
     key("ticket", "cache", "duration")
         .default("\"2m\"")
@@ -654,7 +655,8 @@ pub const KEYS: &[Key] = &[
         .dur("1s", "30s")
         .ex(
             "\"3s\"",
-            "One deadline per request for DNS, connect, TLS and the whole answer.",
+            "One deadline for DNS, connect, TLS and the whole answer of a line's own request; the \
+             spooled events a line sends share another.",
         ),
     key("fleet", "ca_file", "path")
         .default_text("none: the system trust roots")

@@ -25,15 +25,41 @@ fn post(
     name: &str,
     body: &serde_json::Value,
 ) -> Result<Vec<u8>, NetError> {
-    let bearer = zeroize::Zeroizing::new(format!("Bearer {}", token.expose()));
     // One client per call: the config's `timeout` is each request's deadline.
     let client = Client::new(fleet.timeout, fleet.ca_file.as_deref())?;
+    post_with(&client, fleet, token, name, body)
+}
+
+/// `POST /v1/fleet/<name>` on `client` (whose deadline may cover other requests too).
+fn post_with(
+    client: &Client,
+    fleet: &Fleet,
+    token: &Secret,
+    name: &str,
+    body: &serde_json::Value,
+) -> Result<Vec<u8>, NetError> {
+    let bearer = zeroize::Zeroizing::new(format!("Bearer {}", token.expose()));
     let response = client.post_json(
         &endpoint(fleet, name),
         &[("Authorization", bearer.as_str())],
         body,
     )?;
     Ok(response.body)
+}
+
+/// Sends a spooled event on `client`, the one client of a drain: its deadline covers every
+/// spooled event one line sends.
+pub fn spooled(
+    client: &Client,
+    fleet: &Fleet,
+    token: &Secret,
+    event: &FleetEvent,
+) -> Result<Option<Standing>, NetError> {
+    let body = post_with(client, fleet, token, event.kind.as_str(), &body_of(event))?;
+    match event.kind {
+        Kind::Failure => standing_of(&body, "failure").map(Some),
+        Kind::Success => empty_of(&body).map(|()| None),
+    }
 }
 
 /// `check`: is the user locked fleet-wide, and how many failures are on record.

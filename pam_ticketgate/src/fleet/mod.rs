@@ -222,20 +222,18 @@ pub trait FleetServer {
     fn failure(&self, event: &FleetEvent) -> Result<Standing, NetError>;
     /// `POST /v1/fleet/success`.
     fn success(&self, event: &FleetEvent) -> Result<(), NetError>;
-}
-
-/// Sends `event` to the endpoint of its kind; a failure's answer is the standing after it.
-pub fn send(server: &dyn FleetServer, event: &FleetEvent) -> Result<Option<Standing>, NetError> {
-    match event.kind {
-        Kind::Failure => server.failure(event).map(Some),
-        Kind::Success => server.success(event).map(|()| None),
-    }
+    /// Sends a spooled event to the endpoint of its kind (a failure's answer is the standing
+    /// after it). Every spooled event one line sends shares one deadline (`timeout`), so a
+    /// long spool cannot hold a login up; the line's own request has a deadline of its own.
+    fn spooled(&self, event: &FleetEvent) -> Result<Option<Standing>, NetError>;
 }
 
 /// The real server at `[fleet] url`, authenticated with the host's bearer token.
 pub struct HttpFleet {
     fleet: Fleet,
     token: Secret,
+    /// The drain's one client, made at its first spooled event.
+    drain: std::cell::OnceCell<Result<crate::net::Client, NetError>>,
 }
 
 impl HttpFleet {
@@ -246,6 +244,7 @@ impl HttpFleet {
         Ok(Self {
             fleet: fleet.clone(),
             token,
+            drain: std::cell::OnceCell::new(),
         })
     }
 }
@@ -259,6 +258,15 @@ impl FleetServer for HttpFleet {
     }
     fn success(&self, event: &FleetEvent) -> Result<(), NetError> {
         client::success(&self.fleet, &self.token, event)
+    }
+    fn spooled(&self, event: &FleetEvent) -> Result<Option<Standing>, NetError> {
+        let client = self.drain.get_or_init(|| {
+            crate::net::Client::new(self.fleet.timeout, self.fleet.ca_file.as_deref())
+        });
+        match client {
+            Ok(c) => client::spooled(c, &self.fleet, &self.token, event),
+            Err(e) => Err(e.clone()),
+        }
     }
 }
 

@@ -167,6 +167,40 @@ fn failure_and_success_send_the_event_exactly_as_the_protocol_has_it() {
 }
 
 #[test]
+fn spooled_events_go_to_the_endpoint_of_their_kind_with_the_hosts_token() {
+    crate::test_support::needs_root!(
+        "spooled_events_go_to_the_endpoint_of_their_kind_with_the_hosts_token"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("fleet.secret");
+    std::fs::write(&secret, "host-token\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (url, server) = serve(vec![
+        reply(
+            "200 OK",
+            br#"{"locked":false,"reason":null,"until":null,"failures":3}"#,
+        ),
+        reply("200 OK", b"{}"),
+    ]);
+    let mut f = fleet(url);
+    f.secret_file = secret;
+    let http = HttpFleet::connect(Path::new("/etc/security/ticketgate.toml"), &f).unwrap();
+    let failure = event(Kind::Failure, 10);
+    let success = event(Kind::Success, 20);
+    assert_eq!(http.spooled(&failure).unwrap().map(|s| s.failures), Some(3));
+    assert_eq!(http.spooled(&success).unwrap(), None);
+    let requests = server.join().unwrap();
+    assert!(requests[0].starts_with("POST /prefix/v1/fleet/failure "));
+    assert!(requests[1].starts_with("POST /prefix/v1/fleet/success "));
+    assert!(requests.iter().all(|r| {
+        r.to_ascii_lowercase()
+            .contains("authorization: bearer host-token\r\n")
+    }));
+    assert_eq!(body_of(&requests[0])["id"], failure.id.as_str());
+}
+
+#[test]
 fn unreachable_and_denied_are_sorted_as_for_every_server() {
     for (status, unreachable) in [
         ("500 Internal Server Error", true),

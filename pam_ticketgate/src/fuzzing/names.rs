@@ -89,6 +89,12 @@ impl crate::fleet::FleetServer for Nowhere<'_> {
             .push(format!("fleet {event:?}"));
         Err(NetError::Unreachable("no fleet server here".into()))
     }
+    fn spooled(
+        &self,
+        event: &crate::fleet::FleetEvent,
+    ) -> Result<Option<crate::fleet::Standing>, NetError> {
+        self.success(event).map(|()| None)
+    }
 }
 
 /// The gate's view of `store` for one phase.

@@ -191,8 +191,10 @@ impl Gate<'_> {
     }
 
     /// Sends the spooled events, oldest first, each once; the first that fails stops the drain
-    /// and the rest stay. `Err(reason)`: the server is unreachable (the login's own call is
-    /// not made: it would cost another deadline).
+    /// and the rest stay. `Err(reason)`: the first send found the server unreachable (the
+    /// login's own call is not made: it would cost another deadline). A later send that fails
+    /// so (the drain's one deadline passed, or the server went away) only stops the drain: the
+    /// login's own call, with its own deadline, finds out which.
     fn fleet_drain(&self, reach: &Reach) -> Result<(), String> {
         let spool = self.files().fleet_spool();
         // The spool lives in state_dir: it is read only once that passed its checks (a planted
@@ -210,12 +212,23 @@ impl Gate<'_> {
         let mut sent = Vec::new();
         let mut result = Ok(());
         for event in &events {
-            match self.fleet_call(reach, |s| fleet::send(s, event)) {
+            // The first goes through the breaker; once the server answered, the rest need not.
+            let reply = if sent.is_empty() {
+                self.fleet_call(reach, |s| s.spooled(event))
+            } else {
+                match reach.server.spooled(event) {
+                    Ok(standing) => Reply::Answered(standing),
+                    Err(NetError::Unreachable(m)) => Reply::Offline(m),
+                    Err(NetError::Denied(m)) => Reply::Denied(m),
+                }
+            };
+            match reply {
                 Reply::Answered(_) => sent.push(event.id.clone()),
-                Reply::Offline(reason) => {
+                Reply::Offline(reason) if sent.is_empty() => {
                     result = Err(reason);
                     break;
                 }
+                Reply::Offline(_) => break,
                 Reply::Denied(reason) => {
                     self.audit.error(&format!(
                         "fleet {}: a spooled {} event of {} (id {}) was refused: {}; it stays \

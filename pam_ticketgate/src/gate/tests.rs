@@ -121,6 +121,12 @@ impl crate::fleet::FleetServer for FleetScript<'_> {
     fn success(&self, event: &crate::fleet::FleetEvent) -> Result<(), NetError> {
         self.answer(FleetRequest::Sent(event.clone())).map(drop)
     }
+    fn spooled(
+        &self,
+        event: &crate::fleet::FleetEvent,
+    ) -> Result<Option<crate::fleet::Standing>, NetError> {
+        self.answer(FleetRequest::Sent(event.clone())).map(Some)
+    }
 }
 
 /// The scripted ticket system.

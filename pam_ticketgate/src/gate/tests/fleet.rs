@@ -434,22 +434,44 @@ fn events_in_the_spool_make_the_ticket_line_report_the_success() {
 
 #[test]
 fn a_send_that_fails_stops_the_drain_and_keeps_the_rest() {
-    let c = fleet_case("local");
     let waiting = vec![
         spooled(Kind::Failure, NOW - 30),
         spooled(Kind::Failure, NOW - 20),
         spooled(Kind::Success, NOW - 10),
     ];
+    // The first send finds the server unreachable: offline, and the login's own check is not
+    // made (it would cost another deadline).
+    let c = fleet_case("local");
     *c.world.files.fleet_spool.events.borrow_mut() = waiting.clone();
-    c.replies(vec![standing(1), unreachable()]);
+    c.replies(vec![unreachable()]);
     assert_eq!(c.phase(Phase::Preauth, "alice", NOW), Outcome::Allowed);
-    // The login's own check is not made: it would cost another deadline.
-    assert_eq!(c.asked_words(), ["failure", "failure"]);
-    assert_eq!(c.spool(), waiting[1..].to_vec());
+    assert_eq!(c.asked_words(), ["failure"]);
+    assert_eq!(c.spool(), waiting);
     assert_eq!(
         c.last_field("fleet_offline", "result").as_deref(),
         Some("local")
     );
+    assert!(
+        c.world
+            .files
+            .breakers
+            .borrow()
+            .contains_key(crate::fleet::BREAKER)
+    );
+
+    // A later send fails so (the drain's one deadline passed, or the server went away): the
+    // drain stops and keeps the rest, and the login's own check, with its own deadline, decides.
+    let c = fleet_case("local");
+    *c.world.files.fleet_spool.events.borrow_mut() = waiting.clone();
+    c.replies(vec![standing(1), unreachable(), standing(0)]);
+    assert_eq!(c.phase(Phase::Preauth, "alice", NOW), Outcome::Allowed);
+    assert_eq!(
+        c.asked_words(),
+        ["failure", "failure", "check alice password"]
+    );
+    assert_eq!(c.spool(), waiting[1..].to_vec());
+    assert_eq!(c.count("fleet_offline"), 0);
+    assert!(c.world.files.breakers.borrow().is_empty());
 
     // A refusal of a spooled event stops the drain too (the event is kept), but the server is
     // up: the login's own check is made.
