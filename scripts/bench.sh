@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Per-login cost benchmark (not a test): pam_permit vs pam_faillock vs pam_ticketgate's lockout
-# stack through real libpam, in one process; the ticket gate (cache hit, cold fetch, dead system)
-# and login protect against loopback servers and dead ones (breaker open); then the load and
+# stack through real libpam, in one process; the ticket gate (cache hit, cold fetch, dead system),
+# login protect and the fleet lockout against loopback servers and dead ones (breaker open); then the load and
 # first call in a new process per login, and the module's size. Bounded: LOGINS per stack
 # (default 20000), 100 new processes per stack.
 # Usage: scripts/bench.sh [LOGINS]

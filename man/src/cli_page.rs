@@ -67,6 +67,10 @@ pub(crate) fn render() -> String {
             "The last successful login.",
         )
         .tp(
+            vec![italic("state_dir"), roman("/fleet-spool.jsonl")],
+            "Fleet events waiting for the fleet server; **status** USER counts the user's.",
+        )
+        .tp(
             vec![italic("state_dir"), roman("/USER.pin")],
             "The Argon2id hash of USER's offline PIN (**offline-pin set**).",
         )

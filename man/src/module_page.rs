@@ -79,6 +79,15 @@ pub(crate) fn render() -> String {
              (ServiceNow, Jira, Jira Service Management, ServiceDesk Plus on-premises, MSP and Cloud, \
              or any HTTP/JSON system); the module fetches it and checks the configured conditions.",
         )
+        .tp(
+            vec![bold("Fleet lockout")],
+            "with fleet = true in a scope, failed logons and locks are shared with every host \
+             through **ticketgate-server**(8): **preauth** asks whether the user is locked \
+             fleet-wide, **authfail** reports the failure, **ticket** reports a success only when \
+             the fleet had failures on record (a clean login makes one request). A login is \
+             refused when the local or the fleet state says locked. Events made while the server \
+             is unreachable are spooled under state_dir and sent when it answers.",
+        )
         .para(
             "Each gate has an offline mode for when its server cannot be reached. Which logins the \
              gates apply to is decided by the configuration's scopes: a login no scope covers is left \
@@ -145,7 +154,8 @@ pub(crate) fn render() -> String {
     }
     page.para(
         "By phase: **preauth** answers PAM_SUCCESS, PAM_MAXTRIES (locked), PAM_AUTH_ERR (login \
-         protect on) or PAM_AUTHINFO_UNAVAIL (protect server unreachable, offline mode deny); \
+         protect on), PAM_AUTHINFO_UNAVAIL (protect or fleet server unreachable, offline mode \
+         deny) or PAM_SYSTEM_ERR (the fleet server refused the check); \
          **authfail** always PAM_AUTH_ERR; **ticket** PAM_SUCCESS (also for logins no scope \
          covers), PAM_AUTH_ERR (ticket rejected, counted as a failed logon), PAM_MAXTRIES or \
          PAM_AUTHINFO_UNAVAIL; **account** PAM_SUCCESS, PAM_PERM_DENIED or PAM_NEW_AUTHTOK_REQD; \
@@ -200,12 +210,13 @@ pub(crate) fn render() -> String {
         .tp(
             vec![italic("state_dir"), roman("/")],
             "Per-user state: USER.state, USER.lock, USER.last, USER.pin; breakglass.json, \
-             protect.disabled (default /var/lib/ticketgate). Root's and not writable by group or \
+             protect.disabled, fleet-spool.jsonl (the fleet events waiting for the fleet server, \
+             at most 1000) (default /var/lib/ticketgate). Root's and not writable by group or \
              others, as is every directory leading to it, or every login fails closed.",
         )
         .tp(
             vec![italic("run_dir"), roman("/")],
-            "sessions/, ticket-cache/, breaker.ticket, breaker.login_protect, ticket-token \
+            "sessions/, ticket-cache/, breaker.ticket, breaker.login_protect, breaker.fleet, ticket-token \
              (default /run/ticketgate). Held to the same rule as state_dir, and so are sessions/ \
              and ticket-cache/; a ticket-cache file is read only for the user it names.",
         );

@@ -40,11 +40,14 @@ pub enum EventName {
     ProtectUnlockUsed,
     ProtectDisabled,
     ProtectEnabled,
+    FleetLock,
+    FleetOffline,
+    FleetSpoolDropped,
 }
 
 impl EventName {
     /// Every event, in the order pam_ticketgate(8) lists them.
-    pub const ALL: [EventName; 26] = [
+    pub const ALL: [EventName; 29] = [
         Self::AuthSuccess,
         Self::AuthFailure,
         Self::HackLock,
@@ -63,6 +66,9 @@ impl EventName {
         Self::ProtectUnlockUsed,
         Self::ProtectDisabled,
         Self::ProtectEnabled,
+        Self::FleetLock,
+        Self::FleetOffline,
+        Self::FleetSpoolDropped,
         Self::TicketAccepted,
         Self::TicketRejected,
         Self::OfflineFallback,
@@ -103,6 +109,18 @@ impl EventName {
             Self::ProtectUnlockUsed => "an unlock from the user's device let a login on",
             Self::ProtectDisabled => "ticketgate protect disable (by)",
             Self::ProtectEnabled => "ticketgate protect enable (by)",
+            Self::FleetLock => {
+                "the fleet server says the user is locked fleet-wide: preauth refuses the login, or \
+                 a failure reported by authfail reached the fleet's limit (phase, reason, until, \
+                 failures)"
+            }
+            Self::FleetOffline => {
+                "the fleet server is unreachable; logged once per login (phase, mode, result, \
+                 reason, url)"
+            }
+            Self::FleetSpoolDropped => {
+                "the fleet spool was full: its oldest event was dropped unsent (kind, id, at)"
+            }
             Self::TicketAccepted => "a ticket was accepted (system, ticket, source, conditions)",
             Self::TicketRejected => {
                 "a ticket was refused (system, ticket, reason, detail or conditions); it counts as a \
@@ -157,6 +175,9 @@ impl EventName {
             Self::ProtectUnlockUsed => "protect_unlock_used",
             Self::ProtectDisabled => "protect_disabled",
             Self::ProtectEnabled => "protect_enabled",
+            Self::FleetLock => "fleet_lock",
+            Self::FleetOffline => "fleet_offline",
+            Self::FleetSpoolDropped => "fleet_spool_dropped",
         }
     }
 
@@ -181,6 +202,9 @@ impl EventName {
             Self::ProtectUnlockUsed | Self::ProtectEnabled => syslog::Severity::LOG_INFO,
             Self::ProtectLocked | Self::BreakglassRevoked => syslog::Severity::LOG_NOTICE,
             Self::ProtectDisabled => syslog::Severity::LOG_WARNING,
+            Self::FleetLock | Self::FleetOffline | Self::FleetSpoolDropped => {
+                syslog::Severity::LOG_WARNING
+            }
         }
     }
 }
@@ -559,6 +583,9 @@ mod tests {
             ProtectUnlockUsed,
             ProtectDisabled,
             ProtectEnabled,
+            FleetLock,
+            FleetOffline,
+            FleetSpoolDropped,
             TicketAccepted,
             TicketRejected,
             OfflineFallback,

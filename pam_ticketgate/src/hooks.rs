@@ -16,10 +16,11 @@ use pam::module::{PamHandle, PamHooks};
 
 use crate::args::{self, AuthPhase};
 use crate::audit::{self, AuditSink, SystemAudit};
-use crate::config::{Config, ConfigError, ModuleSettings, Protect};
+use crate::config::{Config, ConfigError, Fleet, ModuleSettings, Protect};
 use crate::directory::{Directory, DirectoryError, Nss};
 use crate::ffi;
-use crate::gate::{self, Conversation, Login, Outcome, PendingChange, Phase, World};
+use crate::fleet::{FleetServer, HttpFleet};
+use crate::gate::{self, Conversation, FleetSeen, Login, Outcome, PendingChange, Phase, World};
 use crate::protect::{HttpServer, ProtectServer};
 use crate::run_files::{Files, RunFiles};
 use crate::scope::HostNames;
@@ -46,6 +47,10 @@ const CHECKED: ffi::DataKey<Vec<PathBuf>> = ffi::DataKey::new("pam_ticketgate_ch
 /// Module data key of the change the `password` line checked, for the `commit` line.
 const PENDING: ffi::DataKey<Option<PendingChange>> =
     ffi::DataKey::new("pam_ticketgate_pending_change");
+
+/// Module data key of what this login learned from the fleet server (preauth's answer): the
+/// `ticket` line reports a success only when the fleet had failures on record.
+const FLEET: ffi::DataKey<FleetSeen> = ffi::DataKey::new("pam_ticketgate_fleet");
 
 /// The module's hooks.
 pub struct TicketGate;
@@ -285,6 +290,14 @@ impl World for PamWorld<'_> {
         Ok(Box::new(HttpServer::connect(&config.path, protect)?))
     }
 
+    fn fleet_server(
+        &self,
+        config: &Config,
+        fleet: &Fleet,
+    ) -> Result<Box<dyn FleetServer + '_>, ConfigError> {
+        Ok(Box::new(HttpFleet::connect(&config.path, fleet)?))
+    }
+
     fn run_files(&self, module: &ModuleSettings) -> Box<dyn RunFiles + '_> {
         Box::new(Files::new(module))
     }
@@ -390,6 +403,17 @@ impl Conversation for PamWorld<'_> {
         let change = ffi::get_data(&pamh, &PENDING)?.clone()?;
         // Used up: a second commit line in the same handle records nothing.
         ffi::set_data(&mut pamh, &PENDING, None).then_some(change)
+    }
+
+    fn keep_fleet(&self, seen: FleetSeen) -> bool {
+        self.pamh
+            .try_borrow_mut()
+            .is_ok_and(|mut pamh| ffi::set_data(&mut pamh, &FLEET, seen))
+    }
+
+    fn fleet_seen(&self) -> Option<FleetSeen> {
+        let pamh = self.pamh.try_borrow().ok()?;
+        ffi::get_data(&pamh, &FLEET).cloned()
     }
 
     fn fail_delay(&self, delay: Duration) {

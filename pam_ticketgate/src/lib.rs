@@ -13,6 +13,7 @@ pub mod audit;
 pub mod config;
 pub mod directory;
 mod ffi;
+pub mod fleet;
 pub mod fsutil;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]

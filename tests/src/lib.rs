@@ -9,6 +9,7 @@
 )]
 
 pub mod emulators;
+pub mod fleet_responder;
 pub mod libpam;
 pub mod overlay;
 pub mod protect_emulator;

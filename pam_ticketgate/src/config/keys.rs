@@ -65,6 +65,18 @@ pub const TABLES: &[Table] = &[
               ticketgate-server(8)).",
     },
     Table {
+        name: "fleet",
+        header: "[fleet]",
+        doc: "The fleet lockout server scopes with fleet = true ask (ticketgate-server(8)): one failure \
+              count and lock for a user across every host. preauth asks whether the user is locked \
+              fleet-wide, authfail reports each failed logon, the ticket line reports a success only when \
+              the fleet had failures on record or events are waiting in the spool, so a login with none \
+              makes one round trip. A login is refused when the local or the fleet state says locked. \
+              Failures and successes made while the server is unreachable are kept in \
+              state_dir/fleet-spool.jsonl (root's, 0600, at most 1000 events: the oldest is dropped with \
+              a fleet_spool_dropped event) and sent, oldest first, the next time the server answers.",
+    },
+    Table {
         name: "offline",
         header: "[offline]",
         doc: "What happens while a server is unreachable: DNS failure, refused connection, the deadline \
@@ -288,6 +300,10 @@ pub const KEYS: &[Key] = &[
         "true",
         "Require an unlock from the user's device before the password (needs [login_protect]).",
     ),
+    key("scope", "fleet", "boolean").default("false").ex(
+        "true",
+        "Share failed logons and locks with every host through the fleet server (needs [fleet]).",
+    ),
     key("scope", "protect_service_id", "string")
         .default_text("[login_protect] service_id")
         .ex(
@@ -460,7 +476,8 @@ pub const KEYS: &[Key] = &[
         .dur("1s", "30s")
         .ex(
             "\"5s\"",
-            "One deadline per request for DNS, connect, TLS and the whole answer.",
+            "One deadline for DNS, connect, TLS and the whole answer of a line's own request; the \
+             spooled events a line sends share another.",
         ),
     key("ticket", "cache", "duration")
         .default("\"2m\"")
@@ -622,6 +639,31 @@ pub const KEYS: &[Key] = &[
             "Switch login protect off for every host using this file (ticketgate protect disable \
              does it for one host).",
         ),
+    // [fleet]
+    key("fleet", "url", "URL").default_text(REQUIRED).ex(
+        "\"https://ticketgate.example.com:8443\"",
+        "The fleet server: https://, plain http:// only for loopback. A path is kept.",
+    ),
+    key("fleet", "secret_file", "path")
+        .default_text(REQUIRED)
+        .ex(
+            "\"/etc/security/ticketgate.d/fleet.secret\"",
+            "File holding this host's token (first line), sent as Authorization: Bearer.",
+        ),
+    key("fleet", "timeout", "duration")
+        .default("\"2s\"")
+        .dur("1s", "30s")
+        .ex(
+            "\"3s\"",
+            "One deadline for DNS, connect, TLS and the whole answer of a line's own request; the \
+             spooled events a line sends share another.",
+        ),
+    key("fleet", "ca_file", "path")
+        .default_text("none: the system trust roots")
+        .ex(
+            "\"/etc/ssl/certs/fleet-ca.pem\"",
+            "PEM certificates that replace the system roots for this server.",
+        ),
     // [offline]
     key("offline", "ticket", "list of strings")
         .default("[\"deny\"]")
@@ -645,6 +687,16 @@ pub const KEYS: &[Key] = &[
         .ex(
             "\"hybrid\"",
             "What happens while the login-protect server is unreachable.",
+        ),
+    key("offline", "fleet", "string")
+        .default("\"local\"")
+        .words(&[
+            w("local", "the host's own counting and locks go on; events are spooled for the server"),
+            w("deny", "refuse the logins of fleet scopes (PAM_AUTHINFO_UNAVAIL)"),
+        ])
+        .ex(
+            "\"deny\"",
+            "What happens while the fleet server is unreachable (fleet_offline is logged once per login).",
         ),
     key("offline", "cached_for", "duration")
         .default("\"8h\"")

@@ -35,6 +35,8 @@ pub struct Config {
     pub scopes: Vec<Scope>,
     pub ticket: Option<Ticket>,
     pub login_protect: Option<Protect>,
+    /// `[fleet]`: the server that keeps one failure count and lock across hosts.
+    pub fleet: Option<Fleet>,
     pub offline: Offline,
 }
 
@@ -82,6 +84,8 @@ pub struct Scope {
     pub ticket: bool,
     pub login_protect: bool,
     pub protect_service_id: Option<String>,
+    /// Failures and locks are shared with the fleet through `[fleet]`.
+    pub fleet: bool,
 }
 
 /// A Cisco-style credential policy.
@@ -162,11 +166,22 @@ pub struct Protect {
     pub disabled: bool,
 }
 
+/// `[fleet]`: the fleet lockout server (`ticketgate-server`), asked by scopes with `fleet = true`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fleet {
+    pub url: url::Url,
+    pub secret_file: PathBuf,
+    pub timeout: Duration,
+    /// Replaces the system trust roots for this server.
+    pub ca_file: Option<PathBuf>,
+}
+
 /// `[offline]`: what to do when a server cannot be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offline {
     pub ticket: Vec<TicketFallback>,
     pub login_protect: ProtectFallback,
+    pub fleet: FleetFallback,
     pub cached_for: Duration,
     pub retry_after: Duration,
 }
@@ -176,6 +191,15 @@ pub enum TicketFallback {
     Cached,
     Breakglass,
     Allow,
+    Deny,
+}
+
+/// `[offline] fleet`: while the fleet server is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetFallback {
+    /// The host's own counting goes on; events are spooled for the server.
+    Local,
+    /// Refuse logins of fleet scopes.
     Deny,
 }
 
@@ -246,6 +270,9 @@ impl Config {
         if let Some(p) = &self.login_protect {
             out.push(("login_protect.secret_file", p.secret_file.as_path()));
         }
+        if let Some(f) = &self.fleet {
+            out.push(("fleet.secret_file", f.secret_file.as_path()));
+        }
         out
     }
 
@@ -258,10 +285,15 @@ impl Config {
 
     /// Every public file the config names and the module trusts (`ca_file`), with its key.
     pub fn public_files(&self) -> Vec<(&'static str, &Path)> {
-        self.ticket
+        let ticket = self
+            .ticket
             .iter()
-            .filter_map(|t| t.ca_file.as_deref().map(|p| ("ticket.ca_file", p)))
-            .collect()
+            .filter_map(|t| t.ca_file.as_deref().map(|p| ("ticket.ca_file", p)));
+        let fleet = self
+            .fleet
+            .iter()
+            .filter_map(|f| f.ca_file.as_deref().map(|p| ("fleet.ca_file", p)));
+        ticket.chain(fleet).collect()
     }
 
     /// Checks every public file the config names (anyone can: they are readable).

@@ -20,6 +20,7 @@ pub struct RawConfig {
     pub policy: BTreeMap<String, S<RawPolicy>>,
     pub ticket: Option<S<RawTicket>>,
     pub login_protect: Option<S<RawProtect>>,
+    pub fleet: Option<S<RawFleet>>,
     #[serde(default)]
     pub offline: RawOffline,
 }
@@ -52,6 +53,8 @@ pub struct RawScope {
     #[serde(default)]
     pub login_protect: bool,
     pub protect_service_id: Option<S<String>>,
+    #[serde(default)]
+    pub fleet: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,11 +133,21 @@ pub struct RawProtect {
     pub disabled: bool,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFleet {
+    pub url: S<String>,
+    pub secret_file: S<String>,
+    pub timeout: Option<S<String>>,
+    pub ca_file: Option<S<String>>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOffline {
     pub ticket: Option<S<Vec<String>>>,
     pub login_protect: Option<S<String>>,
+    pub fleet: Option<S<String>>,
     pub cached_for: Option<S<String>>,
     pub retry_after: Option<S<String>>,
 }

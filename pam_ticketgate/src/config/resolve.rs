@@ -8,7 +8,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::keys::{self, DefaultValue, Range};
-use super::raw::{self, RawConfig, RawOffline, RawPolicy, RawProtect, RawScope};
+use super::raw::{self, RawConfig, RawFleet, RawOffline, RawPolicy, RawProtect, RawScope};
 use super::*;
 
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
@@ -181,6 +181,11 @@ impl Resolver<'_> {
             .as_ref()
             .map(|p| self.protect(p.get_ref()))
             .transpose()?;
+        let fleet = raw
+            .fleet
+            .as_ref()
+            .map(|f| self.fleet(f.get_ref()))
+            .transpose()?;
         let mut scopes = Vec::new();
         for (i, s) in raw.scope.iter().enumerate() {
             let scope = self.scope(i + 1, s, &policies)?;
@@ -198,6 +203,13 @@ impl Resolver<'_> {
                     "is true but there is no [login_protect] table",
                 );
             }
+            if scope.fleet && fleet.is_none() {
+                return self.err(
+                    &format!("scope[{}].fleet", i + 1),
+                    Some(s.span()),
+                    "is true but there is no [fleet] table",
+                );
+            }
             scopes.push(scope);
         }
         Ok(Config {
@@ -206,6 +218,7 @@ impl Resolver<'_> {
             scopes,
             ticket,
             login_protect,
+            fleet,
             offline: self.offline(&raw.offline)?,
         })
     }
@@ -382,6 +395,23 @@ impl Resolver<'_> {
             ticket: r.ticket,
             login_protect: r.login_protect,
             protect_service_id,
+            fleet: r.fleet,
+        })
+    }
+
+    fn fleet(&self, f: &RawFleet) -> Result<Fleet, ConfigError> {
+        Ok(Fleet {
+            url: self.url("fleet.url", &f.url)?,
+            secret_file: self.abs_path("fleet.secret_file", &f.secret_file)?,
+            timeout: match &f.timeout {
+                Some(v) => self.duration_key("fleet", "timeout", "fleet.timeout", v)?,
+                None => self.default_duration("fleet", "timeout")?,
+            },
+            ca_file: f
+                .ca_file
+                .as_ref()
+                .map(|v| self.abs_path("fleet.ca_file", v))
+                .transpose()?,
         })
     }
 
@@ -456,9 +486,21 @@ impl Resolver<'_> {
                 );
             }
         };
+        let fleet = match o.fleet.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+            None | Some(("local", _)) => FleetFallback::Local,
+            Some(("deny", _)) => FleetFallback::Deny,
+            Some((other, span)) => {
+                return self.err(
+                    "offline.fleet",
+                    Some(span),
+                    format!("\"{other}\" is not one of local, deny"),
+                );
+            }
+        };
         Ok(Offline {
             ticket,
             login_protect,
+            fleet,
             cached_for: match &o.cached_for {
                 Some(v) => self.duration_key("offline", "cached_for", "offline.cached_for", v)?,
                 None => self.default_duration("offline", "cached_for")?,

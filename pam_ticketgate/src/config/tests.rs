@@ -152,6 +152,61 @@ fn scope_needing_a_missing_table_is_an_error() {
     );
     let e = err("version = 1\n[[scope]]\nlogin_protect = true\n");
     assert!(e.contains("scope[1].login_protect"), "{e}");
+    let e = err("version = 1\n[[scope]]\nusers = [\"a\"]\n[[scope]]\nfleet = true\n");
+    assert!(
+        e.contains("scope[2].fleet") && e.contains("[fleet]") && e.contains("line 4"),
+        "{e}"
+    );
+}
+
+#[test]
+fn fleet_table_and_offline_mode_are_checked_now() {
+    let f = "version = 1\n[fleet]\nurl = \"https://fleet.example.com/tg/\"\nsecret_file = \"/etc/security/f.secret\"\n";
+    let c = parse(&format!("{f}[[scope]]\nfleet = true\n")).unwrap();
+    let fleet = c.fleet.as_ref().unwrap();
+    assert_eq!(fleet.timeout, Duration::from_secs(2));
+    assert_eq!(fleet.url.path(), "/tg/");
+    assert_eq!(fleet.ca_file, None);
+    assert!(c.scopes[0].fleet);
+    assert_eq!(c.offline.fleet, FleetFallback::Local);
+    assert_eq!(
+        c.secret_files(),
+        vec![("fleet.secret_file", Path::new("/etc/security/f.secret"))]
+    );
+    let c = parse(&format!(
+        "{f}ca_file = \"/etc/ssl/fleet.pem\"\ntimeout = \"5s\"\n[offline]\nfleet = \"deny\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.offline.fleet, FleetFallback::Deny);
+    assert_eq!(c.fleet.as_ref().unwrap().timeout, Duration::from_secs(5));
+    assert_eq!(
+        c.public_files(),
+        vec![("fleet.ca_file", Path::new("/etc/ssl/fleet.pem"))]
+    );
+    // A scope without fleet = true is not a fleet scope, with or without [fleet].
+    assert!(!parse(&format!("{f}[[scope]]\n")).unwrap().scopes[0].fleet);
+    for (bad, key) in [
+        (f.replace("https://fleet", "http://fleet"), "fleet.url"),
+        (
+            f.replace("/etc/security/f.secret", "f.secret"),
+            "fleet.secret_file",
+        ),
+        (format!("{f}timeout = \"31s\"\n"), "fleet.timeout"),
+        (format!("{f}timeout = \"0s\"\n"), "fleet.timeout"),
+        (format!("{f}ca_file = \"ca.pem\"\n"), "fleet.ca_file"),
+        (format!("{f}token = \"x\"\n"), "token"),
+        (
+            "version = 1\n[fleet]\nurl = \"https://f.example.com\"\n".to_string(),
+            "secret_file",
+        ),
+        (
+            "version = 1\n[offline]\nfleet = \"allow\"\n".to_string(),
+            "offline.fleet",
+        ),
+    ] {
+        let e = err(&bad);
+        assert!(e.contains(key), "{bad}: {e}");
+    }
 }
 
 #[test]

@@ -90,7 +90,7 @@ pub fn protect_answer(data: &[u8]) -> bool {
 
 /// Every key of a top-level JSON object, repeats included (serde_json's `Value` keeps only the
 /// last); `None` when `data` is not one.
-fn top_level_keys(data: &[u8]) -> Option<Vec<String>> {
+pub(super) fn top_level_keys(data: &[u8]) -> Option<Vec<String>> {
     struct Keys(Vec<String>);
     impl<'de> serde::Deserialize<'de> for Keys {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

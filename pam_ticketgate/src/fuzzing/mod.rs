@@ -10,6 +10,7 @@
 mod conditions;
 mod config;
 mod files;
+mod fleet;
 mod log;
 mod misc;
 mod names;
@@ -34,6 +35,8 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("ticket_time", misc::ticket_time),
     ("ticket_id", ticket::ticket_id),
     ("protect_answer", misc::protect_answer),
+    ("fleet_answer", fleet::fleet_answer),
+    ("fleet_spool", fleet::fleet_spool),
     ("gecos", misc::gecos),
     ("user_name", misc::user_name),
     ("user_canonical", names::user_canonical),

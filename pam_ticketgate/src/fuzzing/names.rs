@@ -34,7 +34,7 @@ struct FuzzWorld {
     unexpected: std::cell::RefCell<Vec<String>>,
 }
 
-/// The ticket system and the protect server, which these phases must not reach.
+/// The ticket system and the protect and fleet servers, which these phases must not reach.
 struct Nowhere<'a>(&'a FuzzWorld);
 
 impl TicketSource for Nowhere<'_> {
@@ -57,6 +57,43 @@ impl ProtectServer for Nowhere<'_> {
             .borrow_mut()
             .push(format!("protect {attempt:?}"));
         Err(NetError::Unreachable("no protect server here".into()))
+    }
+}
+
+impl crate::fleet::FleetServer for Nowhere<'_> {
+    fn check(
+        &self,
+        user: &str,
+        _: crate::args::Credential,
+    ) -> Result<crate::fleet::Standing, NetError> {
+        self.0
+            .unexpected
+            .borrow_mut()
+            .push(format!("fleet check {user:?}"));
+        Err(NetError::Unreachable("no fleet server here".into()))
+    }
+    fn failure(
+        &self,
+        event: &crate::fleet::FleetEvent,
+    ) -> Result<crate::fleet::Standing, NetError> {
+        self.0
+            .unexpected
+            .borrow_mut()
+            .push(format!("fleet {event:?}"));
+        Err(NetError::Unreachable("no fleet server here".into()))
+    }
+    fn success(&self, event: &crate::fleet::FleetEvent) -> Result<(), NetError> {
+        self.0
+            .unexpected
+            .borrow_mut()
+            .push(format!("fleet {event:?}"));
+        Err(NetError::Unreachable("no fleet server here".into()))
+    }
+    fn spooled(
+        &self,
+        event: &crate::fleet::FleetEvent,
+    ) -> Result<Option<crate::fleet::Standing>, NetError> {
+        self.success(event).map(|()| None)
     }
 }
 
@@ -85,6 +122,13 @@ impl World for FuzzWorld {
         _: &Config,
         _: &Protect,
     ) -> Result<Box<dyn ProtectServer + '_>, ConfigError> {
+        Ok(Box::new(Nowhere(self)))
+    }
+    fn fleet_server(
+        &self,
+        _: &Config,
+        _: &crate::config::Fleet,
+    ) -> Result<Box<dyn crate::fleet::FleetServer + '_>, ConfigError> {
         Ok(Box::new(Nowhere(self)))
     }
     fn run_files(&self, _: &ModuleSettings) -> Box<dyn RunFiles + '_> {

@@ -29,6 +29,13 @@ impl Gate<'_> {
         {
             return refused;
         }
+        // Before login protect: a fleet-wide lock refuses without using up an unlock.
+        if scope.fleet
+            && !exempt
+            && let Some(refused) = self.fleet_preauth(&user)
+        {
+            return refused;
+        }
         if scope.login_protect
             && let Some(refused) = self.login_protect(&user, uid, scope)
         {
@@ -60,13 +67,21 @@ impl Gate<'_> {
                 user, uid, scope, ..
             } => (user, uid, scope),
         };
-        let store = match self.store() {
-            Ok(s) => s,
-            Err(_) => return Outcome::AuthFailed,
+        self.count_failure(&user, uid, scope);
+        if scope.fleet {
+            self.fleet_failure(&user);
+        }
+        Outcome::AuthFailed
+    }
+
+    /// Counts the failed logon in the user's local state (hack-locks at the limit), audited.
+    fn count_failure(&self, user: &UserName, uid: u32, scope: &crate::config::Scope) {
+        let Ok(store) = self.store() else {
+            return;
         };
         let policy: &Policy = self.policy(scope);
         let mut result = Failure::AlreadyLocked;
-        let updated = store.update(&user, &mut |r| {
+        let updated = store.update(user, &mut |r| {
             result =
                 lockout::record_failure(r, self.login.credential, policy, uid == 0, self.attempt());
         });
@@ -78,7 +93,7 @@ impl Gate<'_> {
                     .with("phase", "authfail"),
                 self.now,
             );
-            return Outcome::AuthFailed;
+            return;
         }
         let failure = self.event(EventName::AuthFailure, user.as_str());
         match result {
@@ -99,7 +114,6 @@ impl Gate<'_> {
                 self.audit.event(&lock, self.now);
             }
         }
-        Outcome::AuthFailed
     }
 
     pub(super) fn ticket(&self, subject: Subject) -> Outcome {
@@ -173,6 +187,12 @@ impl Gate<'_> {
                 }
                 Verdict::ConfigBroken => return Outcome::ConfigBroken,
             }
+        }
+        if scope.fleet
+            && !exempt
+            && let Some(refused) = self.fleet_success(&user)
+        {
+            return refused;
         }
         self.audit
             .event(&self.event(EventName::AuthSuccess, user.as_str()), self.now);

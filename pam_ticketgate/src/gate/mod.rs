@@ -3,6 +3,7 @@
 
 mod account;
 mod auth;
+mod fleet;
 mod outcome;
 mod password;
 mod protect;
@@ -15,8 +16,11 @@ pub use outcome::Outcome;
 
 use crate::args::Credential;
 use crate::audit::{AuditSink, Event, EventName};
-use crate::config::{Config, ConfigError, ModuleSettings, Policy, Protect, Scope, Unprivileged};
+use crate::config::{
+    Config, ConfigError, Fleet, ModuleSettings, Policy, Protect, Scope, Unprivileged,
+};
 use crate::directory::Directory;
+use crate::fleet::FleetServer;
 use crate::lifecycle;
 use crate::lockout::{self, Lock};
 use crate::protect::ProtectServer;
@@ -111,6 +115,27 @@ pub trait Conversation {
     fn take_pending(&self) -> Option<PendingChange> {
         None
     }
+    /// Keeps what this login learned from the fleet server in the PAM handle, for its later
+    /// lines (the `ticket` line reports a success only when it is needed).
+    fn keep_fleet(&self, _seen: FleetSeen) -> bool {
+        false
+    }
+    /// What an earlier line of this login kept with [`Conversation::keep_fleet`].
+    fn fleet_seen(&self) -> Option<FleetSeen> {
+        None
+    }
+}
+
+/// What one login learned from the fleet server, kept in the PAM handle between its lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetSeen {
+    /// The canonical account name it is about (another user in the same handle starts afresh).
+    pub user: String,
+    /// The fleet's failure count as last answered; `None` when the server could not be asked
+    /// (then a success must be reported).
+    pub failures: Option<u32>,
+    /// `fleet_offline` was logged for this login.
+    pub offline_reported: bool,
 }
 
 /// A credential change checked by the `password` line and not yet recorded: the `commit` line
@@ -128,7 +153,7 @@ pub struct PendingChange {
 }
 
 /// Everything outside the module's logic: state, directory, audit, host names, conversation,
-/// the ticket system, the protect server and the run files.
+/// the ticket system, the protect and fleet servers and the run files.
 pub trait World {
     fn store(&self, state_dir: &Path) -> Result<Box<dyn StateStore + '_>, StoreError>;
     fn audit(&self, audit_file: Option<&Path>) -> Box<dyn AuditSink + '_>;
@@ -144,6 +169,12 @@ pub trait World {
         config: &Config,
         protect: &Protect,
     ) -> Result<Box<dyn ProtectServer + '_>, ConfigError>;
+    /// The fleet server `fleet` names, with the host token read (a config error if it cannot be).
+    fn fleet_server(
+        &self,
+        config: &Config,
+        fleet: &Fleet,
+    ) -> Result<Box<dyn FleetServer + '_>, ConfigError>;
     /// The breakers, caches, session records, break-glass codes, offline PINs and switch.
     fn run_files(&self, module: &ModuleSettings) -> Box<dyn RunFiles + '_>;
 }

@@ -1,6 +1,7 @@
 //! The gate against in-memory state, directory and audit, with injected time.
 
 use super::*;
+use crate::args::Credential;
 use crate::audit::MemAudit;
 use crate::directory::MemDirectory;
 use crate::net::NetError;
@@ -41,6 +42,22 @@ struct TestWorld {
     protect_asked: RefCell<Vec<String>>,
     /// The login-protect host token cannot be read.
     protect_secret_broken: Cell<bool>,
+    /// The fleet server's answers (a standing, or a network error), in order, whatever the
+    /// request; a request with nothing scripted fails the test.
+    fleet: RefCell<VecDeque<Result<crate::fleet::Standing, NetError>>>,
+    /// Every request the fleet server got: `check USER CREDENTIAL` or the event sent.
+    fleet_asked: RefCell<Vec<FleetRequest>>,
+    /// The fleet host token cannot be read.
+    fleet_secret_broken: Cell<bool>,
+    /// What the PAM handle keeps between the lines of a login.
+    fleet_seen: RefCell<Option<FleetSeen>>,
+}
+
+/// One request to the scripted fleet server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FleetRequest {
+    Check(String),
+    Sent(crate::fleet::FleetEvent),
 }
 
 /// A test that scripted more than the login used is wrong about the login (kanidm's
@@ -65,6 +82,50 @@ impl Drop for TestWorld {
             protect.is_empty(),
             "scripted protect replies never asked for: {protect:?}"
         );
+        let fleet = self.fleet.get_mut();
+        assert!(
+            fleet.is_empty(),
+            "scripted fleet replies never asked for: {fleet:?}"
+        );
+    }
+}
+
+/// The scripted fleet server.
+struct FleetScript<'w>(&'w TestWorld);
+
+impl FleetScript<'_> {
+    fn answer(&self, request: FleetRequest) -> Result<crate::fleet::Standing, NetError> {
+        self.0.fleet_asked.borrow_mut().push(request.clone());
+        let answer = self.0.fleet.borrow_mut().pop_front();
+        answer.unwrap_or_else(|| panic!("unexpected fleet request {request:?}"))
+    }
+}
+
+impl crate::fleet::FleetServer for FleetScript<'_> {
+    fn check(
+        &self,
+        user: &str,
+        credential: Credential,
+    ) -> Result<crate::fleet::Standing, NetError> {
+        self.answer(FleetRequest::Check(format!(
+            "{user} {}",
+            crate::fleet::credential_word(credential)
+        )))
+    }
+    fn failure(
+        &self,
+        event: &crate::fleet::FleetEvent,
+    ) -> Result<crate::fleet::Standing, NetError> {
+        self.answer(FleetRequest::Sent(event.clone()))
+    }
+    fn success(&self, event: &crate::fleet::FleetEvent) -> Result<(), NetError> {
+        self.answer(FleetRequest::Sent(event.clone())).map(drop)
+    }
+    fn spooled(
+        &self,
+        event: &crate::fleet::FleetEvent,
+    ) -> Result<Option<crate::fleet::Standing>, NetError> {
+        self.answer(FleetRequest::Sent(event.clone())).map(Some)
     }
 }
 
@@ -157,6 +218,21 @@ impl World for TestWorld {
         }
         Ok(Box::new(ProtectScript(self)))
     }
+    fn fleet_server(
+        &self,
+        config: &Config,
+        fleet: &Fleet,
+    ) -> Result<Box<dyn FleetServer + '_>, ConfigError> {
+        if self.fleet_secret_broken.get() {
+            return Err(ConfigError::Secret {
+                path: config.path.clone(),
+                key: "fleet.secret_file".into(),
+                file: fleet.secret_file.clone(),
+                problem: "not found".into(),
+            });
+        }
+        Ok(Box::new(FleetScript(self)))
+    }
     fn run_files(&self, _: &ModuleSettings) -> Box<dyn RunFiles + '_> {
         Box::new(&self.files)
     }
@@ -200,6 +276,13 @@ impl Conversation for TestWorld {
     fn take_pending(&self) -> Option<PendingChange> {
         self.pending.borrow_mut().take()
     }
+    fn keep_fleet(&self, seen: FleetSeen) -> bool {
+        *self.fleet_seen.borrow_mut() = Some(seen);
+        true
+    }
+    fn fleet_seen(&self) -> Option<FleetSeen> {
+        self.fleet_seen.borrow().clone()
+    }
 }
 
 struct Case {
@@ -234,6 +317,10 @@ fn case(config: &str) -> Case {
         protect: RefCell::new(VecDeque::new()),
         protect_asked: RefCell::new(Vec::new()),
         protect_secret_broken: Cell::new(false),
+        fleet: RefCell::new(VecDeque::new()),
+        fleet_asked: RefCell::new(Vec::new()),
+        fleet_secret_broken: Cell::new(false),
+        fleet_seen: RefCell::new(None),
     };
     Case {
         config: config.to_string(),
@@ -1343,3 +1430,6 @@ fn shadow_changes_count_for_expiry_and_passwd_e_means_must_change() {
 
 /// The ticket and login-protect paths over the scripted ticket system, protect server and run files.
 mod outside;
+
+/// The fleet lockout over a scripted fleet server, the handle's memory and an in-memory spool.
+mod fleet;

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::RunFiles;
+use crate::fleet::spool::{FleetSpool, MemSpool};
 use crate::fsutil::FileError;
 use crate::offline::Breaker;
 use crate::protect::pin::PinError;
@@ -37,6 +38,8 @@ pub struct MemRunFiles {
     pub pin_unusable: Cell<bool>,
     /// `run_dir` fails its checks: every file under it is refused.
     pub run_dir_refused: Cell<bool>,
+    /// The fleet events waiting for the server.
+    pub fleet_spool: MemSpool,
 }
 
 impl MemRunFiles {
@@ -208,5 +211,8 @@ impl RunFiles for MemRunFiles {
             Some(pin) => Ok(pin == typed.expose()),
             None => Err(PinError::NotSet),
         }
+    }
+    fn fleet_spool(&self) -> Box<dyn FleetSpool + '_> {
+        Box::new(&self.fleet_spool)
     }
 }

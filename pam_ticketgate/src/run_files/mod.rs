@@ -1,6 +1,6 @@
 //! The module's own files besides account state, as the gates need them: the breakers, the
 //! verdict cache, the OAuth token and the session records under `run_dir`; the break-glass
-//! codes, the offline PINs and the protect switch under `state_dir`. Files in production
+//! codes, the offline PINs, the protect switch and the fleet spool under `state_dir`. Files in production
 //! ([`Files`]), memory in tests (`MemRunFiles`).
 
 #[cfg(any(test, feature = "fuzzing"))]
@@ -13,6 +13,7 @@ use std::path::PathBuf;
 pub use mem::{MemCodes, MemRunFiles};
 
 use crate::config::ModuleSettings;
+use crate::fleet::spool::{FileSpool, FleetSpool};
 use crate::offline::{Breaker, FileBreaker};
 use crate::protect::{pin, switch};
 use crate::run_dir::{RunDir, RunDirError};
@@ -40,6 +41,8 @@ pub trait RunFiles {
     fn protect_switched_off(&self) -> bool;
     /// True when `typed` is `user`'s offline PIN.
     fn check_offline_pin(&self, user: &UserName, typed: &Secret) -> Result<bool, pin::PinError>;
+    /// The fleet events waiting for the fleet server (`state_dir`).
+    fn fleet_spool(&self) -> Box<dyn FleetSpool + '_>;
 }
 
 /// Borrowed run files are run files (a test keeps the ones it inspects).
@@ -64,6 +67,9 @@ impl<T: RunFiles + ?Sized> RunFiles for &T {
     }
     fn check_offline_pin(&self, user: &UserName, typed: &Secret) -> Result<bool, pin::PinError> {
         (**self).check_offline_pin(user, typed)
+    }
+    fn fleet_spool(&self) -> Box<dyn FleetSpool + '_> {
+        (**self).fleet_spool()
     }
 }
 
@@ -120,5 +126,9 @@ impl RunFiles for Files {
 
     fn check_offline_pin(&self, user: &UserName, typed: &Secret) -> Result<bool, pin::PinError> {
         pin::verify(&self.state_dir, user, typed)
+    }
+
+    fn fleet_spool(&self) -> Box<dyn FleetSpool + '_> {
+        Box::new(FileSpool::new(&self.state_dir))
     }
 }

@@ -28,6 +28,13 @@
 //! "unlocked"`. Module's own time = protect − baseline − bare round trip (goal ≤ 2 ms); dead
 //! server = protect-dead − baseline (goal ≤ 5 ms).
 //!
+//! The fleet lockout, measured the same way (see `fleet_figures`): the lockout stack; the same
+//! stack with `fleet = true` against a loopback fleet server, every login clean (so one
+//! `POST /v1/fleet/check` per login, counted); a bare client sending that request; and a dead
+//! fleet server with the breaker open under `[offline] fleet = "local"`. Module's own time =
+//! fleet − baseline − bare round trip (goal ≤ 2 ms); dead server = fleet-dead − baseline (goal
+//! ≤ 5 ms). `--fleet-only` runs just these.
+//!
 //! Last, the load and first call in a new process per login (see `first_login_figures`;
 //! goal ≤ 5 ms) and the module's size.
 #![allow(
@@ -43,6 +50,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use ticketgate_tests::emulators::{Mode, servicenow};
+use ticketgate_tests::fleet_responder::Fleet;
 
 use ticketgate_tests::libpam::{PAM_SUCCESS, Session};
 use ticketgate_tests::protect_emulator::{Emulator, dead_url};
@@ -69,6 +77,10 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if std::env::args().any(|a| a == "--fleet-only") {
+        fleet_figures(d, per_round);
+        return;
+    }
     let (permit, faillock, so) = (
         system_module("pam_permit.so"),
         system_module("pam_faillock.so"),
@@ -244,6 +256,7 @@ fn main() {
         start.elapsed().as_secs_f64()
     );
     protect_figures(d, per_round);
+    fleet_figures(d, per_round);
     first_login_figures(d);
 }
 
@@ -453,4 +466,132 @@ fn bare_attempt(emu: &Emulator, token: &str, sid: &str) {
     let mut answer = String::new();
     std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
     assert!(answer.contains(r#"{"unlocked":true}"#), "{answer}");
+}
+
+/// The fleet lockout's cost: its own stacks and configs under `d`, rounds alternating between
+/// the baseline, the live fleet server (clean logins: one check each), the dead server and a
+/// bare client; medians of the rounds.
+fn fleet_figures(d: &Path, per_round: usize) {
+    const TOKEN: &str = "bench-fleet-token";
+    let (so, permit) = (module_so(), system_module("pam_permit.so"));
+    let (so, permit) = (so.display(), permit.display());
+    let secret = d.join("fleet.secret");
+    std::fs::write(&secret, TOKEN).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let fleet = Fleet::start(TOKEN);
+    let stacks = [
+        ("fleet-base", String::new()),
+        ("fleet-live", fleet.url()),
+        ("fleet-dead", dead_url()),
+    ];
+    for (name, url) in &stacks {
+        let shared = if url.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "fleet = true\n[fleet]\nurl = \"{url}\"\nsecret_file = \"{}\"\ntimeout = \"2s\"\n\
+                 [offline]\nfleet = \"local\"\nretry_after = \"1h\"\n",
+                secret.display()
+            )
+        };
+        let cfg = d.join(format!("{name}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "version = 1\n[module]\nstate_dir = \"{}\"\nrun_dir = \"{}\"\nfail_delay = \"0s\"\n\
+                 [policy.default]\nfailed_logon = 3\n[[scope]]\nusers = [\"{USER}\"]\n{shared}",
+                d.join(format!("state-{name}")).display(),
+                d.join(format!("run-{name}")).display(),
+            ),
+        )
+        .unwrap();
+        let cfg = cfg.display();
+        std::fs::write(
+            d.join(name),
+            format!(
+                "auth requisite {so} preauth config={cfg}\n\
+                 auth [success=1 default=ignore] {permit}\n\
+                 auth [default=die] {so} authfail config={cfg}\n\
+                 auth requisite {so} ticket config={cfg}\n\
+                 account required {so} config={cfg}\n"
+            ),
+        )
+        .unwrap();
+    }
+    for (name, _) in &stacks {
+        login(d, name); // warm up; opens the dead server's breaker; fails loudly on a refusal
+    }
+    assert!(
+        d.join("run-fleet-dead/breaker.fleet").exists(),
+        "the dead server's breaker must be open"
+    );
+    let asked_before = fleet.paths().len();
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); stacks.len() + 1];
+    for _ in 0..ROUNDS {
+        for (i, (name, _)) in stacks.iter().enumerate() {
+            let start = Instant::now();
+            for _ in 0..per_round {
+                login(d, name);
+            }
+            samples[i].push(start.elapsed().as_secs_f64() * 1e6 / per_round as f64);
+        }
+        let start = Instant::now();
+        for _ in 0..per_round {
+            bare_check(&fleet, TOKEN);
+        }
+        samples[stacks.len()].push(start.elapsed().as_secs_f64() * 1e6 / per_round as f64);
+    }
+    let asked = fleet.paths();
+    let by_module = asked[asked_before..]
+        .iter()
+        .filter(|p| *p == "/v1/fleet/check")
+        .count()
+        - ROUNDS * per_round; // the bare client's
+    assert_eq!(
+        asked.len() - asked_before,
+        2 * ROUNDS * per_round,
+        "a clean login makes one request (check), the bare client one"
+    );
+    let med: Vec<f64> = samples.iter_mut().map(|v| median(v)).collect();
+    println!("fleet lockout, {per_round} logins x {ROUNDS} rounds (median of rounds):");
+    println!(
+        "  lockout stack (baseline)          {:>8.1} µs/login",
+        med[0]
+    );
+    println!(
+        "  + fleet, live loopback server     {:>8.1} µs/login",
+        med[1]
+    );
+    println!(
+        "  + fleet, dead server, breaker     {:>8.1} µs/login",
+        med[2]
+    );
+    println!("  bare POST /v1/fleet/check round trip {:>5.1} µs", med[3]);
+    println!(
+        "  requests per clean login: {:.2} (goal: 1)",
+        by_module as f64 / (ROUNDS * per_round) as f64
+    );
+    println!(
+        "  module's own time beyond the server's: {:.1} µs per login (goal <= 2000)",
+        med[1] - med[0] - med[3]
+    );
+    println!(
+        "  dead server with the breaker open: +{:.1} µs per login (goal <= 5000)",
+        med[2] - med[0]
+    );
+}
+
+/// One `POST /v1/fleet/check` by a bare client on a new connection: the server's share.
+fn bare_check(fleet: &Fleet, token: &str) {
+    let body = format!(r#"{{"user":"{USER}","credential":"password"}}"#);
+    let addr = fleet.url().trim_start_matches("http://").to_string();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "POST /v1/fleet/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    c.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains(r#""locked":false"#), "{answer}");
 }

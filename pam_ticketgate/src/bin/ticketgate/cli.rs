@@ -23,13 +23,13 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Show whether USER (or every user with state) is locked, why, until when, and recent logins
+    /// Show whether USER (or every user with state) is locked, why, until when, and recent logins; with USER in a fleet = true scope, the fleet's state too (exit 3 if its server is unreachable)
     Status {
         user: Option<String>,
         /// Only the users locked now (by an administrator, failed logons, inactivity, a corrupt record)
         #[arg(long, conflicts_with = "user")]
         locked: bool,
-        /// One JSON object per user (an array without USER), times as RFC 3339 UTC
+        /// One JSON object per user (an array without USER), times as RFC 3339 UTC; with USER, a "fleet" object (null outside fleet scopes)
         #[arg(long)]
         json: bool,
     },

@@ -9,6 +9,7 @@ use clap::Parser;
 mod check;
 mod cli;
 mod error;
+mod fleet_cmd;
 mod json;
 mod protect_cmd;
 mod sessions;
@@ -70,12 +71,24 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         let user = user.as_deref().map(parse_user).transpose()?;
         // Looking never creates anything: no state directory means no state.
         let Some(store) = FileStore::open_existing(&config.module.state_dir)? else {
-            if *json {
+            // No local state, but the fleet may hold some.
+            let fleet = user.as_ref().and_then(|u| fleet_cmd::ask(&config, u));
+            if let (Some(f), Some(u)) = (&fleet, &user) {
+                if *json {
+                    json::print(&serde_json::json!({"user": u.as_str(), "fleet": f.json()}));
+                } else {
+                    println!(
+                        "{u}: no local state in {}",
+                        config.module.state_dir.display()
+                    );
+                    print!("{}", f.text());
+                }
+            } else if *json {
                 json::print(&serde_json::Value::Array(Vec::new()));
             } else {
                 println!("no user has state in {}", config.module.state_dir.display());
             }
-            return Ok(());
+            return fleet.map_or(Ok(()), fleet_cmd::FleetStatus::result);
         };
         let show = Show {
             locked_only: *locked,
@@ -171,12 +184,26 @@ fn show_status(
 ) -> Result<(), CliError> {
     if let Some(user) = user {
         let record = store.load(user)?;
+        // Beside the local state, the fleet's (when the user's scope shares it).
+        let fleet = fleet_cmd::ask(config, user);
         if show.json {
-            json::print(&json::status(config, store, user, record.as_ref(), now));
+            let mut shown = json::status(config, store, user, record.as_ref(), now);
+            if let Some(map) = shown.as_object_mut() {
+                map.insert(
+                    "fleet".into(),
+                    fleet
+                        .as_ref()
+                        .map_or(serde_json::Value::Null, fleet_cmd::FleetStatus::json),
+                );
+            }
+            json::print(&shown);
         } else {
             print!("{}", status(config, store, user, record.as_ref(), now));
+            if let Some(f) = &fleet {
+                print!("{}", f.text());
+            }
         }
-        return Ok(());
+        return fleet.map_or(Ok(()), fleet_cmd::FleetStatus::result);
     }
     let users = store.users()?;
     if users.is_empty() && !show.json {

@@ -57,6 +57,13 @@ impl Doc {
                     ("secret_file", "\"/etc/p.secret\""),
                 ]),
             ),
+            (
+                "fleet",
+                t(&[
+                    ("url", "\"https://fleet.example.com\""),
+                    ("secret_file", "\"/etc/f.secret\""),
+                ]),
+            ),
             ("offline", t(&[])),
         ])
     }
@@ -362,5 +369,5 @@ fn every_documented_word_parses_and_the_parser_knows_no_other() {
         );
         keys += 1;
     }
-    assert_eq!(keys, 12);
+    assert_eq!(keys, 13);
 }

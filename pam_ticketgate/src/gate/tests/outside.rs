@@ -277,6 +277,13 @@ fn hybrid_mode_without_a_pin_an_answer_or_a_usable_pin_file_refuses() {
         ) -> Result<Box<dyn ProtectServer + '_>, ConfigError> {
             self.0.protect_server(c, p)
         }
+        fn fleet_server(
+            &self,
+            c: &Config,
+            f: &crate::config::Fleet,
+        ) -> Result<Box<dyn crate::fleet::FleetServer + '_>, ConfigError> {
+            self.0.fleet_server(c, f)
+        }
         fn run_files(&self, m: &ModuleSettings) -> Box<dyn RunFiles + '_> {
             self.0.run_files(m)
         }
