@@ -16,6 +16,9 @@ use std::time::Duration;
 pub const MAX_BODY: usize = 16 * 1024;
 /// How long a client may take to send its body.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a request waits on the store before it is answered 503 (under the module's own
+/// deadline, so a hung database reads as "unreachable" there too).
+pub const STORE_DEADLINE: Duration = Duration::from_secs(4);
 
 /// What every connection shares.
 pub struct App {
@@ -63,6 +66,29 @@ fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     r
 }
 
+/// Runs a protocol function that reads or writes the store on the blocking pool, under
+/// `STORE_DEADLINE`.
+async fn blocking(
+    app: &Arc<App>,
+    endpoint: &'static str,
+    f: impl FnOnce(&App) -> Reply + Send + 'static,
+) -> Reply {
+    let worker = Arc::clone(app);
+    let job = tokio::task::spawn_blocking(move || f(&worker));
+    match tokio::time::timeout(STORE_DEADLINE, job).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(_)) => Reply::error(500, "internal error; see the server log"),
+        Err(_) => {
+            crate::audit::Event::new("error", app.clock.now())
+                .field("endpoint", endpoint)
+                .field("reason", "store_deadline")
+                .num("after_ms", STORE_DEADLINE.as_millis())
+                .emit(app.protect.log.as_ref());
+            Reply::error(503, crate::api::STORE_UNAVAILABLE)
+        }
+    }
+}
+
 async fn read_body(body: Incoming) -> Result<Bytes, Reply> {
     let limited = Limited::new(body, MAX_BODY);
     match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
@@ -83,54 +109,61 @@ pub async fn handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
-    let r =
-        match (path, &parts.method) {
-            ("/" | "/index.html", &Method::GET) => {
-                let mut r = response(200, "text/html; charset=utf-8", page::HTML);
-                let h = r.headers_mut();
-                h.insert(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(page::CSP),
-                );
-                h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-                h.insert(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
-                );
-                r
+    let r = match (path, &parts.method) {
+        ("/" | "/index.html", &Method::GET) => {
+            let mut r = response(200, "text/html; charset=utf-8", page::HTML);
+            let h = r.headers_mut();
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(page::CSP),
+            );
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            h.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            r
+        }
+        ("/" | "/index.html", _) => method_not_allowed("GET"),
+        ("/v1/health", &Method::GET) => response(200, "application/json", r#"{"status":"ok"}"#),
+        ("/v1/health", _) => method_not_allowed("GET"),
+        ("/v1/attempt", &Method::POST) => match read_body(body).await {
+            Ok(bytes) => {
+                let auth = parts
+                    .headers
+                    .get(header::AUTHORIZATION)
+                    .map(|v| v.as_bytes().to_vec());
+                if app.protect.store.attempt_blocks() {
+                    json_reply(
+                        blocking(&app, "attempt", move |app| {
+                            app.protect
+                                .attempt(auth.as_deref(), &bytes, peer, app.clock.now())
+                        })
+                        .await,
+                    )
+                } else {
+                    json_reply(
+                        app.protect
+                            .attempt(auth.as_deref(), &bytes, peer, app.clock.now()),
+                    )
+                }
             }
-            ("/" | "/index.html", _) => method_not_allowed("GET"),
-            ("/v1/health", &Method::GET) => response(200, "application/json", r#"{"status":"ok"}"#),
-            ("/v1/health", _) => method_not_allowed("GET"),
-            ("/v1/attempt", &Method::POST) => match read_body(body).await {
-                Ok(bytes) => {
-                    let auth = parts
-                        .headers
-                        .get(header::AUTHORIZATION)
-                        .map(HeaderValue::as_bytes);
-                    json_reply(app.protect.attempt(auth, &bytes, peer, app.clock.now()))
-                }
-                Err(reply) => json_reply(reply),
-            },
-            ("/v1/unlock", &Method::POST) => match read_body(body).await {
-                Ok(bytes) => {
-                    let worker = Arc::clone(&app);
-                    // The store is SQLite: blocking I/O belongs on the blocking pool.
-                    let joined = tokio::task::spawn_blocking(move || {
-                        worker.protect.unlock(&bytes, peer, worker.clock.now())
-                    })
-                    .await;
-                    json_reply(joined.unwrap_or_else(|_| {
-                        Reply::error(500, "internal error; see the server log")
-                    }))
-                }
-                Err(reply) => json_reply(reply),
-            },
-            ("/v1/attempt" | "/v1/unlock", _) => method_not_allowed("POST"),
-            _ => json_reply(Reply::error(
-                404,
-                "not found; the v1 API is /v1/attempt, /v1/unlock, /v1/health",
-            )),
-        };
+            Err(reply) => json_reply(reply),
+        },
+        ("/v1/unlock", &Method::POST) => match read_body(body).await {
+            Ok(bytes) => json_reply(
+                blocking(&app, "unlock", move |app| {
+                    app.protect.unlock(&bytes, peer, app.clock.now())
+                })
+                .await,
+            ),
+            Err(reply) => json_reply(reply),
+        },
+        ("/v1/attempt" | "/v1/unlock", _) => method_not_allowed("POST"),
+        _ => json_reply(Reply::error(
+            404,
+            "not found; the v1 API is /v1/attempt, /v1/unlock, /v1/health",
+        )),
+    };
     Ok(r)
 }
