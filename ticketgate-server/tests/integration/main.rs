@@ -11,5 +11,7 @@
 mod browser;
 mod cli;
 mod harness;
+mod pg;
+mod postgres;
 mod protocol;
 mod tls;

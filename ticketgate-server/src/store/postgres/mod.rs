@@ -46,8 +46,8 @@ const TRY: &str = "INSERT INTO ticketgate_wrong_code AS w (username, tries_ms)
                    VALUES ($1, ARRAY[$2::BIGINT])
                    ON CONFLICT (username) DO UPDATE
                    SET tries_ms = ARRAY(SELECT t FROM unnest(w.tries_ms) AS t
-                                        WHERE t > $2 - $3 ORDER BY t) || $2::BIGINT
-                   WHERE (SELECT count(*) FROM unnest(w.tries_ms) AS t WHERE t > $2 - $3) < $4
+                                        WHERE t > $2::BIGINT - $3::BIGINT ORDER BY t) || $2::BIGINT
+                   WHERE (SELECT count(*) FROM unnest(w.tries_ms) AS t WHERE t > $2::BIGINT - $3::BIGINT) < $4
                    RETURNING 1";
 /// An accepted code gives its try back: one entry equal to `$2` removed.
 const UNTRY: &str = "UPDATE ticketgate_wrong_code
@@ -55,9 +55,9 @@ const UNTRY: &str = "UPDATE ticketgate_wrong_code
                                  || tries_ms[array_position(tries_ms, $2::BIGINT) + 1:]
                      WHERE username = $1 AND array_position(tries_ms, $2::BIGINT) IS NOT NULL";
 const OLDEST_TRY: &str = "SELECT min(t) FROM ticketgate_wrong_code AS w, unnest(w.tries_ms) AS t
-                          WHERE w.username = $1 AND t > $2 - $3";
+                          WHERE w.username = $1 AND t > $2::BIGINT - $3::BIGINT";
 const PRUNE_TRIES: &str = "DELETE FROM ticketgate_wrong_code AS w WHERE NOT EXISTS
-                           (SELECT 1 FROM unnest(w.tries_ms) AS t WHERE t > $1 - $2)";
+                           (SELECT 1 FROM unnest(w.tries_ms) AS t WHERE t > $1::BIGINT - $2::BIGINT)";
 const SELECT_ENROLLMENT: &str =
     "SELECT service_id, secret, last_step FROM ticketgate_enrollment WHERE username = $1";
 /// Records a used step, refusing one not greater than the stored one in the same statement.

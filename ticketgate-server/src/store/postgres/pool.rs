@@ -34,9 +34,40 @@ const SYSTEM_BUNDLES: &[&str] = &[
     "/etc/pki/tls/certs/ca-bundle.crt",
 ];
 
+/// A client error as one line: the database's own message and SQLSTATE when it has one
+/// (`Display` alone says only "db error").
+pub fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        None => {
+            // The client's `Display` leaves out the cause (a TLS alert, an I/O error): add it.
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                text.push_str(": ");
+                text.push_str(&c.to_string());
+                cause = c.source();
+            }
+            text
+        }
+    }
+}
+
+/// Why a new connection failed, described in full (r2d2 keeps only the text of the last one).
+#[derive(Debug)]
+pub struct ConnectFailed(String);
+
+impl std::fmt::Display for ConnectFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectFailed {}
+
 fn pg_err(e: &postgres::Error) -> StoreError {
     StoreError::Postgres {
-        message: e.to_string(),
+        message: describe(e),
     }
 }
 
@@ -216,17 +247,24 @@ struct Manager {
 
 impl r2d2::ManageConnection for Manager {
     type Connection = Conn;
-    type Error = postgres::Error;
+    type Error = ConnectFailed;
 
-    fn connect(&self) -> Result<Conn, postgres::Error> {
+    fn connect(&self) -> Result<Conn, ConnectFailed> {
+        let client = self
+            .config
+            .connect(self.tls.clone())
+            .map_err(|e| ConnectFailed(describe(&e)))?;
         Ok(Conn {
-            client: self.config.connect(self.tls.clone())?,
+            client,
             prepared: HashMap::new(),
         })
     }
 
-    fn is_valid(&self, conn: &mut Conn) -> Result<(), postgres::Error> {
-        conn.client.simple_query("").map(|_| ())
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), ConnectFailed> {
+        conn.client
+            .simple_query("")
+            .map(|_| ())
+            .map_err(|e| ConnectFailed(describe(&e)))
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
@@ -268,8 +306,10 @@ impl Pool {
         Ok(Self { inner })
     }
 
-    /// Runs `f` on a pooled connection. A connection found closed (the database restarted) is
-    /// dropped and `f` runs once more on a fresh one; any other failure is the caller's answer.
+    /// Runs `f` on a pooled connection. When `f` fails and its connection is found closed (the
+    /// database restarted since it was last used), `f` runs once more on a fresh connection; any
+    /// other failure is the caller's answer. Each of the store's statements is safe to run again
+    /// (at worst it fails closed: an unlock not given, a try counted twice).
     pub fn with_client<T>(
         &self,
         mut f: impl FnMut(&mut Conn) -> Result<T, postgres::Error>,
@@ -277,7 +317,7 @@ impl Pool {
         let mut conn = self.checkout()?;
         match f(&mut conn) {
             Ok(v) => Ok(v),
-            Err(e) if e.as_db_error().is_none() && conn.client.is_closed() => {
+            Err(_) if conn.client.is_closed() => {
                 drop(conn);
                 let mut fresh = self.checkout()?;
                 f(&mut fresh).map_err(|e| pg_err(&e))

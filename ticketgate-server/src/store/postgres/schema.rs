@@ -50,7 +50,7 @@ const LOCK_KEY: i64 = 0x7467_7363_6865_6d61;
 /// Brings the schema to the newest of `migrations`; returns (version before, version after).
 pub fn migrate(client: &mut Client, migrations: &[Migration]) -> Result<(i32, i32), StoreError> {
     let pg = |e: postgres::Error| StoreError::Postgres {
-        message: format!("migrating the schema: {e}"),
+        message: format!("migrating the schema: {}", super::pool::describe(&e)),
     };
     let mut tx = client.transaction().map_err(pg)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
