@@ -36,7 +36,11 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
          service ID all get the same 403; after 5 misses in 5 minutes 429 with Retry-After, even \
          for a right code.",
     ),
-    ("GET", "/v1/health", "200 {\"status\":\"ok\"}."),
+    (
+        "GET",
+        "/v1/health",
+        "200 {\"status\":\"ok\"}; it does not ask the store.",
+    ),
     (
         "GET",
         "/",
@@ -59,11 +63,24 @@ pub(crate) fn render() -> String {
              on a protected host asks the server, which answers unlocked once inside unlock_window.",
         )
         .para(
-            "Enrollments and each user's last accepted TOTP step live in SQLite \
-             (data_dir/enrollments.sqlite3), committed before an unlock is answered, so a code never \
-             works twice, also across restarts. Open unlock windows live only in memory: a restart \
-             drops them (fail closed). SIGTERM stops accepting connections and lets open requests \
-             finish for up to 10 s.",
+            "With store = \"sqlite\" (the default) enrollments and each user's last accepted TOTP \
+             step live in SQLite (data_dir/enrollments.sqlite3), committed before an unlock is \
+             answered, so a code never works twice, also across restarts. Open unlock windows and \
+             wrong-code counters live only in memory: a restart drops them (fail closed).",
+        )
+        .para(
+            "With store = \"postgres\" every piece of shared state (enrollments, used steps, \
+             unlock windows, wrong-code counters) lives in PostgreSQL, each change one atomic \
+             statement, so any number of replicas behind a load balancer act as one server: an \
+             unlock is consumed exactly once, a code used on one replica is refused on the others, \
+             the wrong-code limit holds across them. The tables are created and migrated on start. \
+             Unlock windows are in an UNLOGGED table: a database crash drops them (fail closed). \
+             While the database cannot be reached, /v1/attempt and /v1/unlock answer 503, which a \
+             module treats as unreachable. The connection string is read from postgres_url_file; \
+             the database's credentials stay on the server, hosts never hold them.",
+        )
+        .para(
+            "SIGTERM stops accepting connections and lets open requests finish for up to 10 s.",
         );
     page.raw(&mangen(|w| man.render_options_section(w)));
     page.sh("COMMANDS");
@@ -106,7 +123,7 @@ pub(crate) fn render() -> String {
     page.sh("PROTOCOL").text(
         "JSON over HTTPS (plain HTTP without tls_cert and tls_key). Bad JSON gets 400, a body \
          over 16 KiB 413, a wrong method 405, an unknown path 404; every answer but the page is \
-         JSON, errors as {\"error\":\"...\"}.",
+         JSON, errors as {\"error\":\"...\"}. A store that cannot be reached gets 503.",
     );
     for (method, path, doc) in ENDPOINTS {
         page.tp(vec![bold(*method), roman(" "), bold(*path)], doc);
@@ -116,7 +133,9 @@ pub(crate) fn render() -> String {
          host_token=NAME service_id=... user=... host=... service=... rhost=... unlocked=true or false; \
          also unlock, unlock_refused (reason= wrong_code, code_already_used, not_enrolled, \
          wrong_service_id or rate_limited), attempt_refused (reason= wrong_token or no_token), \
-         bad_request, listening, shutdown, error. Tokens, secrets and codes are never logged.",
+         bad_request, listening, shutdown, error (reason=store_unavailable or store_deadline \
+         when the store cannot be reached). Tokens, secrets, codes and the connection string \
+         are never logged.",
     );
     page.sh("EXIT STATUS")
         .tp(
@@ -125,7 +144,8 @@ pub(crate) fn render() -> String {
         )
         .tp(
             vec![bold("1")],
-            "Failure (a user not enrolled, the store unusable).",
+            "Failure (a user not enrolled, the store unusable; serve: PostgreSQL unreachable at \
+             start, so systemd starts it again).",
         )
         .tp(vec![bold("2")], "Usage error.")
         .tp(
@@ -133,19 +153,22 @@ pub(crate) fn render() -> String {
             "The configuration or a file it names is refused (EX_CONFIG): an unknown key, wrong \
              type or out-of-range value, a file or a directory leading to one writable by \
              others, no [[host]], a token or key file that is unreadable, not root's, open to \
-             others, a certificate others can write, or a token under 16 characters. \
+             others, a certificate others can write, a token under 16 characters, a \
+             postgres_url_file refused by the token rule or with sslmode=disable to a host that \
+             is not loopback, or a database schema newer than the server. \
              The systemd unit does not restart on it.",
         );
     page.sh("EXAMPLES").example(&format!(
         "# ticketgate-server --config {DEFAULT_CONFIG} enroll --service-id web-prod-01 alice\n\
          # ticketgate-server --config {DEFAULT_CONFIG} list\n\
+         # ticketgate-server --config {DEFAULT_CONFIG} store copy --from sqlite --to postgres\n\
          # systemctl enable --now ticketgate-server"
     ));
     page.sh("FILES")
         .tp(vec![bold(DEFAULT_CONFIG)], "The configuration.")
         .tp(
             vec![italic("data_dir"), roman("/enrollments.sqlite3")],
-            "Enrollments (mode 0600, WAL).",
+            "Enrollments (mode 0600, WAL), with store = \"sqlite\".",
         );
     see_also(
         &mut page,

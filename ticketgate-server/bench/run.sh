@@ -153,7 +153,9 @@ for store in $stores; do
     *) echo "unknown store $store (sqlite or postgres)"; exit 2 ;;
     esac
     # shellcheck disable=SC2086
-    echo "server log: $(cat $log | grep -c 'event=attempt ') attempt lines, $(cat $log | grep -c 'event=unlock ') unlock lines, $(cat $log | grep -c 'reason=store_unavailable') store failures; clean shutdowns: $(cat $log | grep -c 'clean=true')"
+    echo "server log: $(cat $log | grep -c 'event=attempt ') attempt lines, $(cat $log | grep -c 'event=unlock ') unlock lines, $(cat $log | grep -c 'reason=store_') store failures; clean shutdowns: $(cat $log | grep -c 'clean=true')"
+    # shellcheck disable=SC2086
+    cat $log | grep 'reason=store_' | head -3 || true
 done
 
 echo

@@ -28,6 +28,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most connections one server process holds.
 pub const POOL_SIZE: u32 = 16;
+/// Connections kept open while idle (made in the background from the start, so the first burst
+/// of requests does not wait for TLS and authentication one connection at a time).
+pub const MIN_IDLE: u32 = 8;
 /// The system trust bundles tried, in order, when `postgres_ca_file` is not set.
 const SYSTEM_BUNDLES: &[&str] = &[
     "/etc/ssl/certs/ca-certificates.crt",
@@ -289,7 +292,7 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// A pool for the database `settings` name; connections are made when first needed.
+    /// A pool for the database `settings` name; connections are made in the background.
     pub fn new(settings: &PostgresSettings) -> Result<Self, StoreError> {
         let manager = Manager {
             config: client_config(settings)?,
@@ -297,7 +300,7 @@ impl Pool {
         };
         let inner = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
-            .min_idle(Some(0))
+            .min_idle(Some(MIN_IDLE))
             .connection_timeout(CHECKOUT_TIMEOUT)
             // A broken connection shows as a failed statement (then `is_closed`), not by a
             // round trip before every use.
