@@ -189,6 +189,11 @@ pub trait ProtectStore: Send + Sync {
     /// Adds enrollments with their used steps in one transaction; users already present are
     /// left as they are. Returns how many were added.
     fn import(&self, all: &[Enrollment]) -> Result<u64, StoreError>;
+
+    /// The PostgreSQL pool, for other modules' tables in the same database (none with SQLite).
+    fn postgres_pool(&self) -> Option<postgres::Pool> {
+        None
+    }
 }
 
 /// Opens the store the config names (`store = "sqlite"` or `"postgres"`); PostgreSQL's schema is

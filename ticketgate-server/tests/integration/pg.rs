@@ -203,6 +203,11 @@ impl Cluster {
             return;
         }
         let pid = self.pid();
+        // A test that failed while the cluster was frozen must not leave it stopped for ever.
+        let _ = Command::new("kill")
+            .arg("-CONT")
+            .args(self.processes())
+            .status();
         let out = as_postgres(
             &self.bin.join("pg_ctl"),
             &[
@@ -224,6 +229,47 @@ impl Cluster {
                 .status();
         }
         self.running = false;
+    }
+
+    /// The postmaster and its children (backends, writer, ...): this cluster's processes only.
+    fn processes(&self) -> Vec<String> {
+        let Some(pid) = self.pid() else {
+            return Vec::new();
+        };
+        let children = Command::new("pgrep")
+            .args(["-P", &pid.to_string()])
+            .output()
+            .unwrap();
+        let mut all = vec![pid.to_string()];
+        all.extend(
+            String::from_utf8_lossy(&children.stdout)
+                .split_whitespace()
+                .map(String::from),
+        );
+        all
+    }
+
+    /// Freezes every process of the cluster (SIGSTOP): a database that accepts nothing and
+    /// answers nothing, without closing a connection.
+    pub fn freeze(&self) {
+        let all = self.processes();
+        assert!(!all.is_empty(), "no postmaster.pid");
+        let status = Command::new("kill")
+            .arg("-STOP")
+            .args(&all)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Lets a frozen cluster run again (SIGCONT).
+    pub fn thaw(&self) {
+        let status = Command::new("kill")
+            .arg("-CONT")
+            .args(self.processes())
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     /// Starts it again on the same port and data.

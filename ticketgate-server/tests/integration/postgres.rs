@@ -277,6 +277,48 @@ fn postgres_stopped_answers_503_with_one_log_line_each_then_recovers() {
     assert_eq!(after, failures, "failures after PostgreSQL came back");
 }
 
+#[test]
+fn a_frozen_database_gets_503_at_the_store_deadline_not_a_hang() {
+    let cluster = Cluster::start(None);
+    let db = cluster.create_database();
+    let setup = Setup::postgres_url("60s", "", &cluster.url(&db, Some("disable")), None);
+    let alice = setup.enroll("alice", None);
+    let server = setup.start();
+    assert_eq!(server.unlock("alice", &alice.fresh_code()).status, 200);
+    cluster.freeze();
+    // The database neither answers nor closes: the server gives up at its deadline (the
+    // request's own 20 s read timeout would fail the test long before a hang).
+    for _ in 0..2 {
+        let r = server.attempt_with(Some(&setup.token), SERVICE, "alice");
+        assert_eq!(r.status, 503, "{}", r.body);
+    }
+    let stuck = server
+        .log()
+        .iter()
+        .filter(|l| l.contains("event=error") && l.contains("reason=store_"))
+        .count();
+    assert!(stuck >= 2, "{:#?}", server.log());
+    cluster.thaw();
+    // Back: the window is still there (a frozen attempt may have taken it, then found no one
+    // to tell: an unlock lost is closed, never given twice).
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        answers.push(
+            server
+                .attempt_with(Some(&setup.token), SERVICE, "alice")
+                .unlocked(),
+        );
+    }
+    assert!(answers.iter().filter(|t| **t).count() <= 1, "{answers:?}");
+    assert!(!answers[1], "{answers:?}");
+    assert_eq!(server.unlock("alice", &alice.fresh_code()).status, 200);
+    assert!(
+        server
+            .attempt_with(Some(&setup.token), SERVICE, "alice")
+            .unlocked()
+    );
+}
+
 /// A CA and a certificate for 127.0.0.1 signed by it, made with openssl in `dir`.
 fn test_ca(dir: &Path) -> ServerTls {
     crate::harness::require_program("/usr/bin/openssl", "openssl");
@@ -480,6 +522,9 @@ fn store_copy_moves_enrollments_with_their_used_steps_once() {
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
+    let back = setup.run(&["store", "copy", "--from", "postgres", "--to", "sqlite"]);
+    assert_eq!(back.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&back.stderr).contains("already holds 2"));
     let forced = setup.run(&[
         "store", "copy", "--from", "sqlite", "--to", "postgres", "--force",
     ]);

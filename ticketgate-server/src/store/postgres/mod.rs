@@ -289,4 +289,8 @@ impl ProtectStore for PgStore {
             Ok(added)
         })
     }
+
+    fn postgres_pool(&self) -> Option<Pool> {
+        Some(self.pool.clone())
+    }
 }

@@ -337,3 +337,110 @@ impl Pool {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn settings(url: &str) -> (tempfile::TempDir, PostgresSettings) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let path = dir.path().join("pg.url");
+        std::fs::write(&path, format!("{url}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        (
+            dir,
+            PostgresSettings {
+                url_file: path,
+                ca_file: None,
+            },
+        )
+    }
+
+    fn mode(url: &str) -> Result<SslMode, String> {
+        let (_dir, s) = settings(url);
+        client_config(&s)
+            .map(|c| c.get_ssl_mode())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn tls_is_required_unless_disabled_for_loopback_or_a_socket() {
+        assert_eq!(
+            mode("postgresql://u:p@db.example.com/tg"),
+            Ok(SslMode::Require)
+        );
+        assert_eq!(
+            mode("postgresql://u:p@db.example.com/tg?sslmode=prefer"),
+            Ok(SslMode::Require)
+        );
+        assert_eq!(
+            mode("postgresql://u:p@127.0.0.1:5433/tg?sslmode=disable"),
+            Ok(SslMode::Disable)
+        );
+        assert_eq!(
+            mode("host=localhost user=u password=p sslmode=disable"),
+            Ok(SslMode::Disable)
+        );
+        assert_eq!(
+            mode("host=::1 user=u password=p sslmode=disable"),
+            Ok(SslMode::Disable)
+        );
+        // A Unix socket never negotiates TLS.
+        assert_eq!(mode("host=/run/postgresql user=u"), Ok(SslMode::Disable));
+    }
+
+    #[test]
+    fn sslmode_disable_to_a_remote_host_is_refused_without_the_password() {
+        for url in [
+            "postgresql://u:s3cret-pw@db.example.com/tg?sslmode=disable",
+            "host=127.0.0.1,db.example.com user=u password=s3cret-pw sslmode=disable",
+            "host=10.0.0.5 user=u password=s3cret-pw sslmode=disable",
+        ] {
+            let err = mode(url).unwrap_err();
+            assert!(
+                err.contains("`postgres_url_file`") && err.contains("sslmode=disable"),
+                "{url}: {err}"
+            );
+            assert!(!err.contains("s3cret-pw"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_url_file_others_can_read_or_without_a_host_is_refused() {
+        let (_dir, s) = settings("postgresql://u:p@db.example.com/tg");
+        std::fs::set_permissions(&s.url_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = client_config(&s).unwrap_err().to_string();
+        assert!(err.contains("`postgres_url_file`"), "{err}");
+        let (_dir, s) = settings("user=u password=p dbname=tg");
+        let err = client_config(&s).unwrap_err().to_string();
+        assert!(err.contains("names no host"), "{err}");
+        let (_dir, s) = settings("postgresql://u:p@db.example.com/tg?bogus_option=1");
+        let err = client_config(&s).unwrap_err().to_string();
+        assert!(
+            err.contains("does not hold a PostgreSQL connection string"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_ca_file_others_can_write_is_refused() {
+        let (dir, mut s) = settings("postgresql://u:p@db.example.com/tg");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate\n").unwrap();
+        std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o666)).unwrap();
+        s.ca_file = Some(ca.clone());
+        let err = tls(&s).err().unwrap().to_string();
+        assert!(
+            err.contains("`postgres_ca_file`") && err.contains("refused"),
+            "{err}"
+        );
+        std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = tls(&s).err().unwrap().to_string();
+        assert!(
+            err.contains("no usable CERTIFICATE") || err.contains("PEM"),
+            "{err}"
+        );
+    }
+}
