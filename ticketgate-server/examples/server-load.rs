@@ -279,6 +279,8 @@ async fn load(a: LoadArgs) -> Res<()> {
             let mut lat: Vec<u32> = Vec::with_capacity(200_000);
             let mut trues = 0_u64;
             let mut errors = 0_u64;
+            // The slowest request and when it started (seconds into the run).
+            let mut worst = (0_u32, 0.0_f64);
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                 if sent.fetch_add(1, Ordering::Relaxed) >= max {
                     break;
@@ -293,23 +295,30 @@ async fn load(a: LoadArgs) -> Res<()> {
                 let req = post(addr, "/v1/attempt", Some(&token), &body);
                 let t = Instant::now();
                 let (status, body) = conn.call(&req).await?;
-                lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                let us = u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX);
+                if us > worst.0 {
+                    worst = (us, t.duration_since(t0).as_secs_f64());
+                }
+                lat.push(us);
                 if status != 200 {
                     errors += 1;
                 } else if body.as_slice() == br#"{"unlocked":true}"# {
                     trues += 1;
                 }
             }
-            Ok::<_, BoxError>((lat, trues, errors))
+            Ok::<_, BoxError>((lat, trues, errors, worst))
         }));
     }
     let mut all = Vec::new();
-    let (mut trues, mut errors) = (0, 0);
+    let (mut trues, mut errors, mut worst) = (0, 0, (0_u32, 0.0_f64));
     for t in tasks {
-        let (lat, tr, er) = t.await??;
+        let (lat, tr, er, w) = t.await??;
         all.extend(lat);
         trues += tr;
         errors += er;
+        if w.0 > worst.0 {
+            worst = w;
+        }
     }
     let elapsed = t0.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
@@ -324,12 +333,13 @@ async fn load(a: LoadArgs) -> Res<()> {
         a.unlocks
     );
     println!(
-        "attempt latency: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        "attempt latency: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms (sent {:.2} s into the run)",
         f64::from(percentile(&all, 0.50)) / 1000.0,
         f64::from(percentile(&all, 0.90)) / 1000.0,
         f64::from(percentile(&all, 0.99)) / 1000.0,
         f64::from(percentile(&all, 0.999)) / 1000.0,
-        f64::from(all.last().copied().unwrap_or(0)) / 1000.0
+        f64::from(all.last().copied().unwrap_or(0)) / 1000.0,
+        worst.1
     );
     let rss_end = rss_kib(&a.pids)?;
     println!(

@@ -27,7 +27,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a request waits for a pooled connection before it is answered 503.
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most connections one server process holds.
-pub const POOL_SIZE: u32 = 16;
+pub const POOL_SIZE: u32 = 8;
 /// Connections kept open while idle (made in the background from the start, so the first burst
 /// of requests does not wait for TLS and authentication one connection at a time).
 pub const MIN_IDLE: u32 = 8;
