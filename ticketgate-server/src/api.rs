@@ -113,7 +113,8 @@ impl Protect {
     }
 
     /// `POST /v1/attempt`: a host's module asks whether `user` may log in now; a `true` uses the
-    /// unlock up.
+    /// unlock up. Waits on the store when `store.attempt_blocks()` (PostgreSQL): call it where
+    /// blocking is allowed then.
     pub fn attempt(
         &self,
         authorization: Option<&[u8]>,
