@@ -262,6 +262,23 @@ impl Server {
         }
     }
 
+    /// Waits (bounded) until at least `n` log lines contain all `parts` (the log is read by
+    /// another thread, so a line may trail the answer it belongs to); returns those lines.
+    pub fn wait_for_lines(&self, parts: &[&str], n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines: Vec<String> = self
+                .log()
+                .into_iter()
+                .filter(|l| parts.iter().all(|p| l.contains(p)))
+                .collect();
+            if lines.len() >= n || Instant::now() >= deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM and waits (bounded) for a clean exit; returns the full log.
     pub fn stop(mut self) -> Vec<String> {
         let mut child = self.child.take().unwrap();

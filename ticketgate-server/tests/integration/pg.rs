@@ -252,14 +252,18 @@ impl Cluster {
     /// Freezes every process of the cluster (SIGSTOP): a database that accepts nothing and
     /// answers nothing, without closing a connection.
     pub fn freeze(&self) {
-        let all = self.processes();
-        assert!(!all.is_empty(), "no postmaster.pid");
-        let status = Command::new("kill")
-            .arg("-STOP")
-            .args(&all)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let postmaster = self.pid().expect("no postmaster.pid").to_string();
+        // The postmaster first, so it forks no backend after the children are listed.
+        let stop = |pids: &[String]| {
+            let status = Command::new("kill")
+                .arg("-STOP")
+                .args(pids)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        };
+        stop(std::slice::from_ref(&postmaster));
+        stop(&self.processes());
     }
 
     /// Lets a frozen cluster run again (SIGCONT).

@@ -272,11 +272,9 @@ fn concurrent_attempts_after_one_unlock_yield_exactly_one_true(backend: Backend)
             PARALLEL, user.name
         );
     }
-    let log = server.log();
-    let true_lines = log
-        .iter()
-        .filter(|l| l.contains("event=attempt ") && l.contains("unlocked=true"))
-        .count();
+    let true_lines = server
+        .wait_for_lines(&["event=attempt ", "unlocked=true"], ROUNDS)
+        .len();
     assert_eq!(true_lines, ROUNDS);
 }
 
