@@ -121,11 +121,13 @@ fn a_code_used_on_one_replica_is_refused_on_another() {
     let requests = (0..12)
         .map(|n| unlock_request([&a, &b, &c][n % 3], "bob", &code))
         .collect();
-    let mut statuses: Vec<u16> = all_at_once(requests).iter().map(|r| r.status).collect();
-    statuses.sort_unstable();
-    // One accepted (it gives its try back), five replays refused and counted as misses, and
-    // the wrong-code limit answers the rest.
-    assert_eq!(statuses, [vec![200], vec![403; 5], vec![429; 6]].concat());
+    let statuses: Vec<u16> = all_at_once(requests).iter().map(|r| r.status).collect();
+    let count = |status| statuses.iter().filter(|s| **s == status).count();
+    // One accepted; the replays are misses, at most five of them looked at (four when the
+    // accepted code still held its try while the others asked), the limit answers the rest.
+    assert_eq!(count(200), 1, "{statuses:?}");
+    assert!((4..=5).contains(&count(403)), "{statuses:?}");
+    assert_eq!(count(429), 11 - count(403), "{statuses:?}");
     assert!(
         c.attempt_with(Some(&setup.token), SERVICE, "bob")
             .unlocked()

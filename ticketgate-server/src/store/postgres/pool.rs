@@ -310,22 +310,23 @@ impl Pool {
     }
 
     /// Runs `f` on a pooled connection. When `f` fails and its connection is found closed (the
-    /// database restarted since it was last used), `f` runs once more on a fresh connection; any
-    /// other failure is the caller's answer. Each of the store's statements is safe to run again
-    /// (at worst it fails closed: an unlock not given, a try counted twice).
+    /// database restarted since it was last used, so the pool's other idle connections are
+    /// likely dead too), the connection is dropped and `f` runs again on the next one, at most
+    /// once per pool slot, so a fresh connection is reached; any other failure is the caller's
+    /// answer. Each of the store's statements is safe to run again (at worst it fails closed:
+    /// an unlock not given, a try counted twice).
     pub fn with_client<T>(
         &self,
         mut f: impl FnMut(&mut Conn) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.checkout()?;
-        match f(&mut conn) {
-            Ok(v) => Ok(v),
-            Err(_) if conn.client.is_closed() => {
-                drop(conn);
-                let mut fresh = self.checkout()?;
-                f(&mut fresh).map_err(|e| pg_err(&e))
+        let mut tries_left = POOL_SIZE;
+        loop {
+            let mut conn = self.checkout()?;
+            match f(&mut conn) {
+                Ok(v) => return Ok(v),
+                Err(_) if conn.client.is_closed() && tries_left > 0 => tries_left -= 1,
+                Err(e) => return Err(pg_err(&e)),
             }
-            Err(e) => Err(pg_err(&e)),
         }
     }
 
