@@ -592,3 +592,29 @@ fn store_copy_moves_enrollments_with_their_used_steps_once() {
     let list = String::from_utf8_lossy(&setup.run(&["list"]).stdout).into_owned();
     assert!(list.contains("2 enrolled"), "{list}");
 }
+
+#[test]
+fn the_schema_is_created_once_and_a_newer_one_is_refused() {
+    let setup = postgres_setup();
+    let db = setup.db.clone().unwrap();
+    // enroll and then two servers each run the migrations: applied once.
+    setup.enroll("alice", None);
+    let (a, b) = (setup.start(), setup.start());
+    a.wait_for_log(&["event=listening", "enrolled=1"]);
+    b.wait_for_log(&["event=listening", "enrolled=1"]);
+    let versions = crate::pg::shared_sql(&db, "SELECT version FROM ticketgate_schema");
+    let versions: Vec<i32> = versions.iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, vec![1]);
+    drop((a, b));
+    crate::pg::shared_sql(
+        &db,
+        "INSERT INTO ticketgate_schema (version, what) VALUES (99, 'from the future')",
+    );
+    let out = setup.run(&["serve"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("schema is version 99") && stderr.contains("upgrade ticketgate-server"),
+        "{stderr}"
+    );
+}
