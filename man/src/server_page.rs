@@ -62,7 +62,11 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
          clears that credential's count, once per id; never a lock, and not when a failure \
          newer than at was counted.",
     ),
-    ("GET", "/v1/health", "200 {\"status\":\"ok\"}."),
+    (
+        "GET",
+        "/v1/health",
+        "200 {\"status\":\"ok\"}; it does not ask the store.",
+    ),
     (
         "GET",
         "/",
@@ -85,11 +89,24 @@ pub(crate) fn render() -> String {
              on a protected host asks the server, which answers unlocked once inside unlock_window.",
         )
         .para(
-            "Enrollments and each user's last accepted TOTP step live in SQLite \
-             (data_dir/enrollments.sqlite3), committed before an unlock is answered, so a code never \
-             works twice, also across restarts. Open unlock windows live only in memory: a restart \
-             drops them (fail closed). SIGTERM stops accepting connections and lets open requests \
-             finish for up to 10 s.",
+            "With store = \"sqlite\" (the default) enrollments and each user's last accepted TOTP \
+             step live in SQLite (data_dir/enrollments.sqlite3), committed before an unlock is \
+             answered, so a code never works twice, also across restarts. Open unlock windows and \
+             wrong-code counters live only in memory: a restart drops them (fail closed).",
+        )
+        .para(
+            "With store = \"postgres\" every piece of shared state (enrollments, used steps, \
+             unlock windows, wrong-code counters) lives in PostgreSQL, each change one atomic \
+             statement, so any number of replicas behind a load balancer act as one server: an \
+             unlock is consumed exactly once, a code used on one replica is refused on the others, \
+             the wrong-code limit holds across them. The tables are created and migrated on start. \
+             Unlock windows are in an UNLOGGED table: a database crash drops them (fail closed). \
+             While the database cannot be reached, /v1/attempt and /v1/unlock answer 503, which a \
+             module treats as unreachable. The connection string is read from postgres_url_file; \
+             the database's credentials stay on the server, hosts never hold them.",
+        )
+        .para(
+            "SIGTERM stops accepting connections and lets open requests finish for up to 10 s.",
         )
         .para(
             "Under systemd (the shipped unit, Type=notify) serve sends READY=1 to $NOTIFY_SOCKET \
@@ -172,7 +189,7 @@ pub(crate) fn render() -> String {
     page.sh("PROTOCOL").text(
         "JSON over HTTPS (plain HTTP without tls_cert and tls_key). Bad JSON gets 400, a body \
          over 16 KiB 413, a wrong method 405, an unknown path 404; every answer but the page is \
-         JSON, errors as {\"error\":\"...\"}.",
+         JSON, errors as {\"error\":\"...\"}. A store that cannot be reached gets 503.",
     );
     for (method, path, doc) in ENDPOINTS {
         page.tp(vec![bold(*method), roman(" "), bold(*path)], doc);
@@ -183,13 +200,14 @@ pub(crate) fn render() -> String {
          also unlock, unlock_refused (reason= wrong_code, code_already_used, not_enrolled, \
          wrong_service_id or rate_limited), attempt_refused (reason= wrong_token, no_token or \
          foreign_service_id), bad_request, listening, warning (reason=host_without_service_ids \
-         names each host that may use any service ID), shutdown, error. Fleet mode adds \
+         names each host that may use any service ID), shutdown, error (reason=store_unavailable \
+         or store_deadline when the store cannot be reached). Fleet mode adds \
          fleet_check, fleet_failure (outcome= counted, replayed, too_old or while_locked; \
          at_clamped_from= when at was clamped), fleet_success (outcome= cleared, kept or \
          replayed), fleet_lock (reason=failures with the host_token that reached the limit; \
          reason=admin with the operator), fleet_unlock and fleet_reset (operator=: SUDO_USER, \
          else the invoking uid's name), fleet_refused (reason= wrong_token or no_token) \
-         and fleet_prune. Tokens, secrets and codes are never logged.",
+         and fleet_prune. Tokens, secrets, codes and the connection string are never logged.",
     );
     page.sh("EXIT STATUS")
         .tp(
@@ -198,7 +216,8 @@ pub(crate) fn render() -> String {
         )
         .tp(
             vec![bold("1")],
-            "Failure (a user not enrolled, the store unusable).",
+            "Failure (a user not enrolled, the store unusable; serve: PostgreSQL unreachable at \
+             start, so systemd starts it again).",
         )
         .tp(
             vec![bold("2")],
@@ -213,8 +232,10 @@ pub(crate) fn render() -> String {
             "The configuration or a file it names is refused (EX_CONFIG): an unknown key, wrong \
              type or out-of-range value, a file or a directory leading to one writable by \
              others, no [[host]], a token or key file that is unreadable, not root's, open to \
-             others, a certificate others can write, a token under 16 characters, or a \
-             credential named while $CREDENTIALS_DIRECTORY is unset or missing from it. \
+             others, a certificate others can write, a token under 16 characters, a \
+             credential named while $CREDENTIALS_DIRECTORY is unset or missing from it, a \
+             postgres_url_file refused by the token rule or with sslmode=disable to a host that \
+             is not loopback, or a database schema newer than the server. \
              The systemd unit does not restart on it.",
         );
     page.sh("EXAMPLES").example(&format!(
@@ -222,6 +243,7 @@ pub(crate) fn render() -> String {
          # ticketgate-server --config {DEFAULT_CONFIG} list\n\
          # ticketgate-server --config {DEFAULT_CONFIG} lock mallory\n\
          # ticketgate-server --config {DEFAULT_CONFIG} status --json\n\
+         # ticketgate-server --config {DEFAULT_CONFIG} store copy --from sqlite --to postgres\n\
          # systemctl enable --now ticketgate-server"
     ));
     page.sh("FILES")
@@ -237,11 +259,12 @@ pub(crate) fn render() -> String {
         )
         .tp(
             vec![italic("data_dir"), roman("/enrollments.sqlite3")],
-            "Enrollments (mode 0600, WAL).",
+            "Enrollments (mode 0600, WAL), with store = \"sqlite\".",
         )
         .tp(
             vec![italic("data_dir"), roman("/fleet.sqlite3")],
-            "Fleet counts, locks and the event ids seen (mode 0600, WAL), with [fleet] only.",
+            "Fleet counts, locks and the event ids seen (mode 0600, WAL), with [fleet] and \
+             store = \"sqlite\".",
         );
     see_also(
         &mut page,

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Load benchmark of ticketgate-server's POST /v1/attempt (not a test): enrolls USERS users,
-# starts the release server on loopback, drives it from a second process, prints the figures.
-# Bounded: SECONDS_ (default 20) or MAX_REQUESTS (default 1000000), whichever comes first.
-# Then POST /v1/fleet/failure on the SQLite fleet store: FLEET_USERS (default 10000) users, every
+# then for each store in STORES starts the release server on loopback (PostgreSQL: REPLICAS
+# replicas sharing one database of a throwaway cluster, run as the postgres user like the tests'),
+# drives it from a second process, and prints the figures side by side.
+# Bounded: SECONDS_ (default 20) or MAX_REQUESTS (default 1000000) per store, whichever first.
+# Then, on the SQLite store, POST /v1/fleet/failure: FLEET_USERS (default 10000) users, every
 # event its own id and counted (failed_logon = 0), FLEET_CONNECTIONS (default 32), bounded by
 # FLEET_SECONDS (default 10) or FLEET_MAX (default 200000); the store must hold each event once.
 #   ticketgate-server/bench/run.sh                   # defaults: 100000 users, 32 connections
 #   USERS=1000 SECONDS_=5 ticketgate-server/bench/run.sh
+#   STORES=postgres REPLICAS=3 ticketgate-server/bench/run.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -20,6 +23,8 @@ fleet_users=${FLEET_USERS:-10000}
 fleet_connections=${FLEET_CONNECTIONS:-32}
 fleet_seconds=${FLEET_SECONDS:-10}
 fleet_max=${FLEET_MAX:-200000}
+stores=${STORES:-sqlite postgres}
+replicas=${REPLICAS:-2}
 
 cd "$root"
 CARGO_TARGET_DIR=$target cargo build --release -q -p ticketgate-server --bin ticketgate-server --example server-load
@@ -28,10 +33,25 @@ load=$target/release/examples/server-load
 
 work=$(mktemp -d /tmp/ticketgate-server-bench.XXXXXX)
 chmod 700 "$work"
-server_pid=
+pg=
+pg_bin=
+server_pids=()
+stop_servers() {
+    for pid in "${server_pids[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid"; wait "$pid" || true; fi
+    done
+    server_pids=()
+}
+stop_postgres() {
+    if [ -n "$pg" ] && [ -f "$pg/data/postmaster.pid" ]; then
+        runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg/data" -m fast -w stop >/dev/null || true
+    fi
+}
 cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then kill -TERM "$server_pid"; wait "$server_pid" || true; fi
+    stop_servers
+    stop_postgres
     rm -rf "$work"
+    if [ -n "$pg" ]; then rm -rf "$pg"; fi
 }
 trap cleanup EXIT
 
@@ -49,28 +69,117 @@ token_file = "$work/bench.token"
 TOML
 chmod 600 "$work/server.toml"
 
+# Starts one server with config $1, logging to $2; appends its pid and address.
+addrs=
+start_server() {
+    "$bin" --config "$1" serve 2> "$2" &
+    local pid=$! addr=
+    server_pids+=("$pid")
+    for _ in $(seq 1 300); do
+        addr=$(grep -o 'event=listening addr=[^ ]*' "$2" | head -1 | cut -d= -f3 || true)
+        [ -n "$addr" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$addr" ] || { echo "server did not start:"; cat "$2"; exit 1; }
+    addrs=${addrs:+$addrs,}$addr
+}
+
+# Drives the servers started since the last call; the output goes to $1 too. With a second
+# argument "fleet", then drives /v1/fleet/failure (the SQLite fleet store under data_dir).
+run_load() {
+    local pids
+    pids=$(IFS=,; echo "${server_pids[*]}")
+    "$load" load "$addrs" "$work/bench.token" "$pids" "$work/data" "$connections" "$seconds" "$max_requests" "$unlocks" | tee "$1"
+    if [ "${2:-}" = fleet ]; then
+        "$load" fleet "$addrs" "$work/bench.token" bench "$work/data" "$fleet_connections" "$fleet_seconds" "$fleet_max" "$fleet_users" | tee "$1.fleet"
+    fi
+    stop_servers
+    addrs=
+}
+
+start_postgres() {
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    [ -x "$pg_bin/initdb" ] || { echo "PostgreSQL is missing: run scripts/install-test-deps.sh"; exit 1; }
+    pg=$(mktemp -d /tmp/ticketgate-server-bench-pg.XXXXXX)
+    chmod 755 "$pg"
+    local password
+    password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+    echo "$password" > "$pg/pw"
+    mkdir -m 700 "$pg/data" "$pg/sockets"
+    chown -R postgres:postgres "$pg"
+    runuser -u postgres -- "$pg_bin/initdb" -D "$pg/data" -U postgres --auth=scram-sha-256 \
+        --pwfile="$pg/pw" --no-sync -E UTF8 >/dev/null
+    # Durability as shipped (fsync, synchronous_commit on): only the address and sockets differ.
+    printf "listen_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nmax_connections = 200\n" \
+        "$pg/sockets" >> "$pg/data/postgresql.auto.conf"
+    pg_port=
+    for port in $(seq 55432 55462); do
+        if runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg/data" -l "$pg/postgres.log" -o "-p $port" -w -t 30 start >/dev/null 2>&1; then
+            pg_port=$port
+            break
+        fi
+    done
+    [ -n "$pg_port" ] || { echo "PostgreSQL did not start:"; cat "$pg/postgres.log"; exit 1; }
+    PGPASSWORD=$password psql -q -h "$pg/sockets" -p "$pg_port" -U postgres -d postgres -c "CREATE DATABASE ticketgate"
+    echo "postgresql://postgres:$password@127.0.0.1:$pg_port/ticketgate?sslmode=disable" > "$work/pg.url"
+    chmod 600 "$work/pg.url"
+    { echo 'store = "postgres"'; echo "postgres_url_file = \"$work/pg.url\""; cat "$work/server.toml"; } > "$work/server-pg.toml"
+    chmod 600 "$work/server-pg.toml"
+    echo "postgresql: $("$pg_bin/postgres" --version), port $pg_port, data in $pg/data"
+}
+
 echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print $2/1048576 " GiB"}'), $(uname -r)"
 "$load" populate "$work/data" "$users"
 echo "store size: $(du -sh "$work/data" | cut -f1)"
+if [[ " $stores " == *" postgres "* ]]; then
+    # Copied before any unlock: an unlock's code is then used in one store only.
+    start_postgres
+    t0=$(date +%s%N)
+    "$bin" --config "$work/server-pg.toml" store copy --from sqlite --to postgres
+    t1=$(date +%s%N)
+    echo "store copy: $(( (t1 - t0) / 1000000 )) ms"
+fi
 
-t0=$(date +%s%N)
-"$bin" --config "$work/server.toml" serve 2> "$work/server.log" &
-server_pid=$!
-addr=
-for _ in $(seq 1 300); do
-    addr=$(grep -o 'event=listening addr=[^ ]*' "$work/server.log" | head -1 | cut -d= -f3 || true)
-    [ -n "$addr" ] && break
-    sleep 0.1
+for store in $stores; do
+    echo
+    case $store in
+    sqlite)
+        echo "== store = \"sqlite\": one server"
+        t0=$(date +%s%N)
+        start_server "$work/server.toml" "$work/sqlite.log"
+        t1=$(date +%s%N)
+        echo "server: pid ${server_pids[0]} on $addrs, ready $(( (t1 - t0) / 1000000 )) ms after exec with $users users enrolled"
+        run_load "$work/sqlite.out" fleet
+        log=$work/sqlite.log
+        ;;
+    postgres)
+        echo "== store = \"postgres\": $replicas replicas, one database"
+        for r in $(seq 1 "$replicas"); do
+            start_server "$work/server-pg.toml" "$work/postgres-$r.log"
+        done
+        echo "servers: pids ${server_pids[*]} on $addrs"
+        run_load "$work/postgres.out"
+        stop_postgres
+        log="$work/postgres-*.log"
+        ;;
+    *) echo "unknown store $store (sqlite or postgres)"; exit 2 ;;
+    esac
+    # shellcheck disable=SC2086
+    echo "server log: $(cat $log | grep -c 'event=attempt ') attempt lines, $(cat $log | grep -c 'event=unlock ') unlock lines, $(cat $log | grep -c 'reason=store_') store failures; clean shutdowns: $(cat $log | grep -c 'clean=true')"
+    # shellcheck disable=SC2086
+    cat $log | grep 'reason=store_' | head -3 || true
 done
-[ -n "$addr" ] || { echo "server did not start:"; cat "$work/server.log"; exit 1; }
-t1=$(date +%s%N)
-echo "server: pid $server_pid on $addr, ready $(( (t1 - t0) / 1000000 )) ms after exec with $users users enrolled"
 
-"$load" load "$addr" "$work/bench.token" "$server_pid" "$work/data" "$connections" "$seconds" "$max_requests" "$unlocks"
-
-"$load" fleet "$addr" "$work/bench.token" bench "$work/data" "$fleet_connections" "$fleet_seconds" "$fleet_max" "$fleet_users"
-
-kill -TERM "$server_pid"
-wait "$server_pid" || { echo "server exited non-zero after SIGTERM"; exit 1; }
-server_pid=
-echo "server log: $(grep -c 'event=attempt ' "$work/server.log") attempt lines, $(grep -c 'event=fleet_failure ' "$work/server.log") fleet_failure lines, $(grep -c 'event=unlock ' "$work/server.log") unlock lines, $(du -h "$work/server.log" | cut -f1); clean shutdown: $(grep -c 'clean=true' "$work/server.log")"
+echo
+echo "== /v1/attempt side by side ($connections connections, $users users, $(nproc) cores shared by load, servers and database)"
+printf "%-28s %12s %10s %10s\n" store attempts/s p50_ms p99_ms
+for store in $stores; do
+    out=$work/$store.out
+    rate=$(grep -o '= [0-9]* attempts/s' "$out" | awk '{print $2}')
+    p50=$(grep -o 'p50 [0-9.]* ms' "$out" | awk '{print $2}')
+    p99=$(grep -o 'p99 [0-9.]* ms' "$out" | awk '{print $2}')
+    label=$store
+    [ "$store" = postgres ] && label="postgres ($replicas replicas)"
+    printf "%-28s %12s %10s %10s\n" "$label" "$rate" "$p50" "$p99"
+done

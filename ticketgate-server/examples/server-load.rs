@@ -1,7 +1,8 @@
 //! Load generator for `bench/run.sh`: bulk-enrolls users, then drives `/v1/attempt` from this
-//! second process over loopback and reports throughput, latency percentiles and the server's RSS;
-//! `fleet` drives `/v1/fleet/failure` the same way and checks afterwards that the store counted
-//! every event exactly once.
+//! second process over loopback and reports throughput, latency percentiles and the servers' RSS.
+//! With several replicas (ADDRS and SERVER_PIDS comma-separated) connections are spread over
+//! them round-robin, as a load balancer would. `fleet` drives `/v1/fleet/failure` the same way
+//! and checks afterwards that the store counted every event exactly once.
 //!
 //! Bounded: it stops at `--seconds` or `--max-requests`, whichever comes first.
 // A benchmark client: it reads the real clock to make TOTP codes the server accepts.
@@ -25,11 +26,19 @@ type Res<T> = Result<T, BoxError>;
 const SERVICE: &str = "bench-svc";
 
 fn usage() -> BoxError {
-    "usage: server-load populate DATA_DIR USERS | server-load load ADDR TOKEN_FILE SERVER_PID DATA_DIR CONNECTIONS SECONDS MAX_REQUESTS UNLOCKS | server-load fleet ADDR TOKEN_FILE HOST DATA_DIR CONNECTIONS SECONDS MAX_EVENTS USERS".into()
+    "usage: server-load populate DATA_DIR USERS | server-load load ADDRS TOKEN_FILE SERVER_PIDS DATA_DIR CONNECTIONS SECONDS MAX_REQUESTS UNLOCKS (ADDRS, SERVER_PIDS: comma-separated) | server-load fleet ADDR TOKEN_FILE HOST DATA_DIR CONNECTIONS SECONDS MAX_EVENTS USERS".into()
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> Res<T> {
     args.get(i).and_then(|a| a.parse().ok()).ok_or_else(usage)
+}
+
+fn list<T: std::str::FromStr>(args: &[String], i: usize) -> Res<Vec<T>> {
+    let all: Option<Vec<T>> = args
+        .get(i)
+        .map(|a| a.split(',').map(|p| p.parse().ok()).collect())
+        .unwrap_or(None);
+    all.filter(|v| !v.is_empty()).ok_or_else(usage)
 }
 
 fn main() -> Res<()> {
@@ -41,11 +50,11 @@ fn main() -> Res<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(load(LoadArgs {
-                addr: arg(&args, 2)?,
+                addrs: list(&args, 2)?,
                 token: std::fs::read_to_string(arg::<PathBuf>(&args, 3)?)?
                     .trim()
                     .to_owned(),
-                pid: arg(&args, 4)?,
+                pids: list(&args, 4)?,
                 data_dir: arg(&args, 5)?,
                 connections: arg(&args, 6)?,
                 seconds: arg(&args, 7)?,
@@ -103,9 +112,9 @@ fn populate(data_dir: &std::path::Path, users: u64) -> Res<()> {
 }
 
 struct LoadArgs {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     token: String,
-    pid: u32,
+    pids: Vec<u32>,
     data_dir: PathBuf,
     connections: usize,
     seconds: u64,
@@ -113,7 +122,12 @@ struct LoadArgs {
     unlocks: u64,
 }
 
-fn rss_kib(pid: u32) -> Res<u64> {
+/// The servers' RSS added up.
+fn rss_kib(pids: &[u32]) -> Res<u64> {
+    pids.iter().map(|p| rss_one(*p)).sum()
+}
+
+fn rss_one(pid: u32) -> Res<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
@@ -203,12 +217,13 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 }
 
 async fn load(a: LoadArgs) -> Res<()> {
-    let rss_start = rss_kib(a.pid)?;
+    let rss_start = rss_kib(&a.pids)?;
     let users = Store::open(&a.data_dir)?.count()?;
     println!(
-        "load: server pid {} RSS at start {} KiB; {users} users enrolled",
-        a.pid, rss_start
+        "load: server pid(s) {:?} at {:?}, RSS at start {} KiB (all replicas); {users} users enrolled",
+        a.pids, a.addrs, rss_start
     );
+    let first = *a.addrs.first().ok_or_else(usage)?;
 
     // Unlock the first `unlocks` users (their secrets read back from the store file).
     let secrets: Vec<(String, Secret)> = {
@@ -220,15 +235,22 @@ async fn load(a: LoadArgs) -> Res<()> {
         })?;
         rows.collect::<Result<_, _>>()?
     };
-    let mut c = Conn::open(a.addr).await?;
+    let mut conns = Vec::with_capacity(a.addrs.len());
+    for addr in &a.addrs {
+        conns.push((*addr, Conn::open(*addr).await?));
+    }
     let started = Instant::now();
     let mut unlock_lat = Vec::with_capacity(secrets.len());
-    for (user, secret) in &secrets {
+    for (n, (user, secret)) in secrets.iter().enumerate() {
+        // Unlocks go round-robin over the replicas too: the attempts then find them anywhere.
+        let Some((addr, c)) = conns.get_mut(n % a.addrs.len()) else {
+            return Err(usage());
+        };
         let code = totp::code_for_step(secret, totp::step_at(SystemTime::now()));
         let body =
             serde_json::json!({"service_id": SERVICE, "user": user, "code": code}).to_string();
         let t = Instant::now();
-        let (status, _) = c.call(&post(a.addr, "/v1/unlock", None, &body)).await?;
+        let (status, _) = c.call(&post(*addr, "/v1/unlock", None, &body)).await?;
         unlock_lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
         if status != 200 {
             return Err(format!("unlock of {user} answered {status}").into());
@@ -236,7 +258,7 @@ async fn load(a: LoadArgs) -> Res<()> {
     }
     unlock_lat.sort_unstable();
     println!(
-        "unlock: {} unlocks in {:.2} s, p50 {} us, p99 {} us (each commits to SQLite)",
+        "unlock: {} unlocks in {:.2} s, p50 {} us, p99 {} us (each commits to the store)",
         secrets.len(),
         started.elapsed().as_secs_f64(),
         percentile(&unlock_lat, 0.50),
@@ -246,11 +268,11 @@ async fn load(a: LoadArgs) -> Res<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let rss_samples = {
-        let (stop, pid) = (Arc::clone(&stop), a.pid);
+        let (stop, pids) = (Arc::clone(&stop), a.pids.clone());
         tokio::spawn(async move {
             let mut samples = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                if let Ok(r) = rss_kib(pid) {
+                if let Ok(r) = rss_kib(&pids) {
                     samples.push(r);
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -266,7 +288,7 @@ async fn load(a: LoadArgs) -> Res<()> {
             Arc::clone(&stop),
             Arc::clone(&sent),
             a.token.clone(),
-            a.addr,
+            a.addrs.get(n % a.addrs.len()).copied().unwrap_or(first),
         );
         let (max, unlocks) = (a.max_requests, a.unlocks);
         tasks.push(tokio::spawn(async move {
@@ -275,6 +297,8 @@ async fn load(a: LoadArgs) -> Res<()> {
             let mut lat: Vec<u32> = Vec::with_capacity(200_000);
             let mut trues = 0_u64;
             let mut errors = 0_u64;
+            // The slowest request and when it started (seconds into the run).
+            let mut worst = (0_u32, 0.0_f64);
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                 if sent.fetch_add(1, Ordering::Relaxed) >= max {
                     break;
@@ -289,23 +313,30 @@ async fn load(a: LoadArgs) -> Res<()> {
                 let req = post(addr, "/v1/attempt", Some(&token), &body);
                 let t = Instant::now();
                 let (status, body) = conn.call(&req).await?;
-                lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                let us = u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX);
+                if us > worst.0 {
+                    worst = (us, t.duration_since(t0).as_secs_f64());
+                }
+                lat.push(us);
                 if status != 200 {
                     errors += 1;
                 } else if body.as_slice() == br#"{"unlocked":true}"# {
                     trues += 1;
                 }
             }
-            Ok::<_, BoxError>((lat, trues, errors))
+            Ok::<_, BoxError>((lat, trues, errors, worst))
         }));
     }
     let mut all = Vec::new();
-    let (mut trues, mut errors) = (0, 0);
+    let (mut trues, mut errors, mut worst) = (0, 0, (0_u32, 0.0_f64));
     for t in tasks {
-        let (lat, tr, er) = t.await??;
+        let (lat, tr, er, w) = t.await??;
         all.extend(lat);
         trues += tr;
         errors += er;
+        if w.0 > worst.0 {
+            worst = w;
+        }
     }
     let elapsed = t0.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
@@ -313,22 +344,24 @@ async fn load(a: LoadArgs) -> Res<()> {
     all.sort_unstable();
     let n = all.len();
     println!(
-        "attempt: {n} requests over {} keep-alive connections in {elapsed:.2} s = {:.0} attempts/s; {trues} answered true (of {} unlocks); {errors} non-200",
+        "attempt: {n} requests over {} keep-alive connections to {} server(s) in {elapsed:.2} s = {:.0} attempts/s; {trues} answered true (of {} unlocks); {errors} non-200",
         a.connections,
+        a.addrs.len(),
         n as f64 / elapsed,
         a.unlocks
     );
     println!(
-        "attempt latency: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        "attempt latency: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms (sent {:.2} s into the run)",
         f64::from(percentile(&all, 0.50)) / 1000.0,
         f64::from(percentile(&all, 0.90)) / 1000.0,
         f64::from(percentile(&all, 0.99)) / 1000.0,
         f64::from(percentile(&all, 0.999)) / 1000.0,
-        f64::from(all.last().copied().unwrap_or(0)) / 1000.0
+        f64::from(all.last().copied().unwrap_or(0)) / 1000.0,
+        worst.1
     );
-    let rss_end = rss_kib(a.pid)?;
+    let rss_end = rss_kib(&a.pids)?;
     println!(
-        "server RSS: start {rss_start} KiB, end {rss_end} KiB, min/max during run {}/{} KiB ({} samples, 1/s)",
+        "server RSS (all replicas): start {rss_start} KiB, end {rss_end} KiB, min/max during run {}/{} KiB ({} samples, 1/s)",
         samples.iter().min().copied().unwrap_or(0),
         samples.iter().max().copied().unwrap_or(0),
         samples.len()

@@ -4,13 +4,11 @@
 use crate::audit::{Event, Sink};
 use crate::clock::since_epoch;
 use crate::hosts::HostTokens;
-use crate::ratelimit::MissLimiter;
-use crate::store::{Redeem, Store};
-use crate::unlocks::Unlocks;
+use crate::store::{ProtectStore, Redeem, StoreError, Verdict};
 use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Longest user name, service ID, host, service or rhost accepted.
@@ -63,19 +61,19 @@ struct UnlockRequest {
 
 /// Everything the endpoints share.
 pub struct Protect {
-    /// Open unlock windows.
-    pub unlocks: Unlocks,
-    /// Wrong-code counter.
-    pub misses: MissLimiter,
+    /// Enrollments, used steps, unlock windows and wrong-code counters (SQLite or PostgreSQL).
+    pub store: Arc<dyn ProtectStore>,
     /// Hosts allowed to call `/v1/attempt`.
     pub hosts: HostTokens,
-    /// Enrollments (touched by `/v1/unlock` only).
-    pub store: Mutex<Store>,
     /// How long an unlock lasts.
     pub window: Duration,
     /// Where log lines go.
     pub log: Arc<dyn Sink>,
 }
+
+/// The answer when the store cannot be reached: a 5xx, so a module treats the server as
+/// unreachable and applies its offline fallback.
+pub const STORE_UNAVAILABLE: &str = "the server cannot reach its store; see its log";
 
 fn field_ok(value: &str, may_be_empty: bool) -> bool {
     (may_be_empty || !value.is_empty())
@@ -103,8 +101,20 @@ impl Protect {
         Reply::error(400, why)
     }
 
+    /// One log line for a store failure, and the 503 that goes with it.
+    fn unavailable(&self, endpoint: &str, user: &str, now: SystemTime, e: &StoreError) -> Reply {
+        Event::new("error", now)
+            .field("endpoint", endpoint)
+            .field("reason", "store_unavailable")
+            .field("user", user)
+            .field("detail", &e.to_string())
+            .emit(self.log.as_ref());
+        Reply::error(503, STORE_UNAVAILABLE)
+    }
+
     /// `POST /v1/attempt`: a host's module asks whether `user` may log in now; a `true` uses the
-    /// unlock up.
+    /// unlock up. Waits on the store when `store.attempt_blocks()` (PostgreSQL): call it where
+    /// blocking is allowed then.
     pub fn attempt(
         &self,
         authorization: Option<&[u8]>,
@@ -166,7 +176,10 @@ impl Protect {
                 "this host token may not use this service ID ([[host]] service_ids)",
             );
         }
-        let unlocked = self.unlocks.take(&req.service_id, &req.user, now);
+        let unlocked = match self.store.take_window(&req.service_id, &req.user, now) {
+            Ok(taken) => taken,
+            Err(e) => return self.unavailable("attempt", &req.user, now, &e),
+        };
         Event::new("attempt", now)
             .field("host_token", host_name)
             .field("service_id", &req.service_id)
@@ -211,35 +224,35 @@ impl Protect {
                 .field("peer", &peer_text(peer))
                 .field("reason", reason)
         };
-        // The limiter check, the code check and the miss are one step under the store's lock, so
-        // concurrent wrong codes cannot slip past the fifth miss.
-        let mut store = match self.store.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
+        // The limiter, the code check and the miss are one step in the store (see `check_code`).
+        let verdict = match self
+            .store
+            .check_code(&req.user, &req.service_id, &code, now)
+        {
+            Ok(v) => v,
+            Err(e) => return self.unavailable("unlock", &req.user, now, &e),
         };
-        if let Some(wait) = self.misses.blocked(&req.user, now) {
-            drop(store);
-            let secs = wait.as_secs().max(1);
-            refused("rate_limited")
-                .num("retry_after", secs)
-                .emit(self.log.as_ref());
-            let mut reply = Reply::error(
-                429,
-                &format!("too many wrong codes for this user; try again in {secs} s"),
-            );
-            reply.retry_after = Some(secs);
-            return reply;
-        }
-        let verdict = store.redeem(&req.user, &req.service_id, &code, now);
-        if matches!(verdict, Ok(ref r) if *r != Redeem::Accepted) {
-            self.misses.miss(&req.user, now);
-        }
-        drop(store);
         let reason = match verdict {
-            Ok(Redeem::Accepted) => {
-                let until = self
-                    .unlocks
-                    .open(&req.service_id, &req.user, now, self.window);
+            Verdict::RateLimited(wait) => {
+                let secs = wait.as_secs().max(1);
+                refused("rate_limited")
+                    .num("retry_after", secs)
+                    .emit(self.log.as_ref());
+                let mut reply = Reply::error(
+                    429,
+                    &format!("too many wrong codes for this user; try again in {secs} s"),
+                );
+                reply.retry_after = Some(secs);
+                return reply;
+            }
+            Verdict::Checked(Redeem::Accepted) => {
+                let until = now + self.window;
+                if let Err(e) = self
+                    .store
+                    .open_window(&req.service_id, &req.user, now, until)
+                {
+                    return self.unavailable("unlock", &req.user, now, &e);
+                }
                 let until_secs = since_epoch(until).as_secs();
                 Event::new("unlock", now)
                     .field("service_id", &req.service_id)
@@ -249,18 +262,10 @@ impl Protect {
                     .emit(self.log.as_ref());
                 return Reply::json(200, &json!({ "unlocked_until": until_secs }));
             }
-            Ok(Redeem::UnknownUser) => "not_enrolled",
-            Ok(Redeem::WrongService) => "wrong_service_id",
-            Ok(Redeem::WrongCode) => "wrong_code",
-            Ok(Redeem::Replayed) => "code_already_used",
-            Err(e) => {
-                Event::new("error", now)
-                    .field("endpoint", "unlock")
-                    .field("user", &req.user)
-                    .field("detail", &e.to_string())
-                    .emit(self.log.as_ref());
-                return Reply::error(500, "the server could not read its store; see its log");
-            }
+            Verdict::Checked(Redeem::UnknownUser) => "not_enrolled",
+            Verdict::Checked(Redeem::WrongService) => "wrong_service_id",
+            Verdict::Checked(Redeem::WrongCode) => "wrong_code",
+            Verdict::Checked(Redeem::Replayed) => "code_already_used",
         };
         refused(reason).emit(self.log.as_ref());
         // One answer for every refusal: a caller learns nothing about who is enrolled.
@@ -288,18 +293,16 @@ mod tests {
 
     fn protect() -> (tempfile::TempDir, Arc<Memory>, Protect) {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(dir.path()).unwrap();
+        let store = crate::store::SqliteStore::open(dir.path()).unwrap();
         store.enroll("alice", None, &secret(), at(0)).unwrap();
         let log = Arc::new(Memory::default());
         let p = Protect {
-            unlocks: Unlocks::new(),
-            misses: MissLimiter::default(),
             hosts: HostTokens::from_tokens(vec![(
                 "web01".into(),
                 Secret::new(b"0123456789abcdef-web01".to_vec()),
             )])
             .unwrap(),
-            store: Mutex::new(store),
+            store: Arc::new(store),
             window: Duration::from_secs(60),
             log: log.clone(),
         };

@@ -1,13 +1,13 @@
-//! The command line: `serve`, `enroll`, `revoke`, `list`, and the fleet's `lock`, `unlock`,
-//! `reset`, `status`.
+//! The command line: `serve`, `enroll`, `revoke`, `list`, `store copy`, and the fleet's `lock`,
+//! `unlock`, `reset`, `status`.
 
 use crate::audit::{self, Event, Sink};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 use crate::fleet::cli as fleet_cli;
 use crate::secret::Secret;
 use crate::server;
-use crate::store::Store;
+use crate::store::{self, ProtectStore};
 use crate::totp;
 use clap::{Parser, Subcommand};
 use qrcode::QrCode;
@@ -78,6 +78,40 @@ pub enum Command {
         /// The login name.
         user: Option<String>,
     },
+    /// Manage the store itself.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
+}
+
+/// What `store` does.
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Copy every enrollment, with its last used code step, from one store to the other (the
+    /// config gives both: data_dir and postgres_url_file). Unlock windows and wrong-code counts
+    /// are not copied. Stop the servers first.
+    Copy {
+        /// The store to read.
+        #[arg(long, value_enum)]
+        from: Backend,
+        /// The store to write; refused when it already holds enrollments, unless --force.
+        #[arg(long, value_enum)]
+        to: Backend,
+        /// Add to a target that already holds enrollments (users already there are left as
+        /// they are).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// A store named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// SQLite under data_dir.
+    Sqlite,
+    /// PostgreSQL at postgres_url_file.
+    Postgres,
 }
 
 /// Exit status of the fleet commands when the configuration is broken or has no `[fleet]`
@@ -148,7 +182,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve => serve(&config),
         Command::Enroll { service_id, user } => enroll(&config, service_id.as_deref(), &user),
         Command::Revoke { user } => {
-            let mut store = Store::open(&config.data_dir).map_err(|e| fail(1, e))?;
+            let store = store::open(&config).map_err(|e| fail(1, e))?;
             if store.revoke(&user).map_err(|e| fail(1, e))? {
                 println!("Revoked {user}.");
                 Ok(())
@@ -166,42 +200,78 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Status { json, user } => {
             fleet_cli::status(&config, user.as_deref(), json).map_err(from_fleet)
         }
+        Command::Store {
+            action: StoreAction::Copy { from, to, force },
+        } => copy(&config, from, to, force),
     }
 }
 
+fn open_backend(config: &Config, which: Backend) -> Result<Arc<dyn ProtectStore>, Failure> {
+    let mut chosen = config.clone();
+    chosen.store = match which {
+        Backend::Sqlite => StoreKind::Sqlite,
+        Backend::Postgres => StoreKind::Postgres,
+    };
+    store::open(&chosen).map_err(|e| fail(1, e))
+}
+
+fn copy(config: &Config, from: Backend, to: Backend, force: bool) -> Result<(), Failure> {
+    if from == to {
+        return Err(fail(2, "--from and --to name the same store"));
+    }
+    let source = open_backend(config, from)?;
+    let target = open_backend(config, to)?;
+    let copied = store::copy(source.as_ref(), target.as_ref(), force).map_err(|e| fail(1, e))?;
+    let total = source.count().map_err(|e| fail(1, e))?;
+    println!(
+        "Copied {copied} of {total} enrollment(s) from {} to {}.",
+        source.backend(),
+        target.backend()
+    );
+    Ok(())
+}
+
 fn serve(config: &Config) -> Result<(), Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
     let log: Arc<dyn Sink> = Arc::new(audit::Stderr);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| fail(1, format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())
+    // Signals are caught from before the start line, so a SIGTERM right after it is a clean stop.
+    let (mut term, mut int) = {
+        let _in_runtime = runtime.enter();
+        let term = signal(SignalKind::terminate())
             .map_err(|e| fail(1, format!("cannot catch SIGTERM: {e}")))?;
-        let mut int = signal(SignalKind::interrupt())
+        let int = signal(SignalKind::interrupt())
             .map_err(|e| fail(1, format!("cannot catch SIGINT: {e}")))?;
-        let prepared = server::prepare(config, Arc::clone(&clock), Arc::clone(&log))
-            .map_err(|e| fail(EXIT_CONFIG, e))?;
-        crate::systemd::notify_or_log(crate::systemd::READY, log.as_ref(), clock.now());
-        let stop_log = Arc::clone(&log);
-        let shutdown = async move {
-            let name = tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-            };
-            Event::new("shutdown", clock.now())
-                .field("stage", "signal")
-                .field("signal", name)
-                .emit(stop_log.as_ref());
-            crate::systemd::notify_or_log(crate::systemd::STOPPING, stop_log.as_ref(), clock.now());
+        (term, int)
+    };
+    // Outside the runtime: opening PostgreSQL blocks.
+    let prepared = server::prepare(config, Arc::clone(&clock), Arc::clone(&log))
+        .map_err(|e| fail(if e.is_config() { EXIT_CONFIG } else { 1 }, e))?;
+    crate::systemd::notify_or_log(crate::systemd::READY, log.as_ref(), clock.now());
+    let store = prepared.store();
+    let stop_log = Arc::clone(&log);
+    let shutdown = async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
         };
-        prepared
-            .run(shutdown)
-            .await
-            .map_err(|e| fail(1, format!("server failed: {e}")))
-    })
+        Event::new("shutdown", clock.now())
+            .field("stage", "signal")
+            .field("signal", name)
+            .emit(stop_log.as_ref());
+        crate::systemd::notify_or_log(crate::systemd::STOPPING, stop_log.as_ref(), clock.now());
+    };
+    let served = runtime
+        .block_on(prepared.run(shutdown))
+        .map_err(|e| fail(1, format!("server failed: {e}")));
+    drop(runtime);
+    // The last reference to a PostgreSQL pool: its clients close outside the runtime.
+    drop(store);
+    served
 }
 
 fn enroll(config: &Config, service_id: Option<&str>, user: &str) -> Result<(), Failure> {
@@ -211,7 +281,7 @@ fn enroll(config: &Config, service_id: Option<&str>, user: &str) -> Result<(), F
     }
     let secret = Secret::random(totp::SECRET_LEN)
         .map_err(|e| fail(1, format!("cannot draw random bytes: {e}")))?;
-    let mut store = Store::open(&config.data_dir).map_err(|e| fail(1, e))?;
+    let store = store::open(config).map_err(|e| fail(1, e))?;
     store
         .enroll(user, service_id, &secret, SystemClock.now())
         .map_err(|e| fail(1, e))?;
@@ -252,7 +322,7 @@ fn enroll(config: &Config, service_id: Option<&str>, user: &str) -> Result<(), F
 }
 
 fn list(config: &Config) -> Result<(), Failure> {
-    let store = Store::open(&config.data_dir).map_err(|e| fail(1, e))?;
+    let store = store::open(config).map_err(|e| fail(1, e))?;
     let all = store.list().map_err(|e| fail(1, e))?;
     println!(
         "{:<24} {:<20} {:<24} LAST CODE ACCEPTED",

@@ -69,6 +69,9 @@ struct RawConfig {
     tls_key: Option<PathBuf>,
     issuer: Option<String>,
     fleet: Option<RawFleet>,
+    store: Option<String>,
+    postgres_url_file: Option<PathBuf>,
+    postgres_ca_file: Option<PathBuf>,
     #[serde(default)]
     host: Vec<RawHost>,
 }
@@ -145,6 +148,32 @@ pub const KEYS: &[KeyDoc] = &[
         doc: "The name authenticator apps show beside the account; no ':'.",
     },
     KeyDoc {
+        table: "",
+        key: "store",
+        default: "\"sqlite\"",
+        doc: "Where enrollments, used codes, unlock windows and wrong-code counts live: \"sqlite\" \
+              (embedded, under data_dir, one server process) or \"postgres\" (postgres_url_file; \
+              every piece of shared state in the database, so any number of replicas behind a load \
+              balancer act as one server).",
+    },
+    KeyDoc {
+        table: "",
+        key: "postgres_url_file",
+        default: "none",
+        doc: "File holding the PostgreSQL connection string (postgresql://user:password@host/db or \
+              key=value form), root-owned (or the server's user), mode 0600 or stricter. TLS is \
+              always used and the server's certificate verified against the system bundle or \
+              postgres_ca_file; sslmode=disable is accepted only for a loopback host or a Unix socket. \
+              Required with store = \"postgres\"; also read by store copy.",
+    },
+    KeyDoc {
+        table: "",
+        key: "postgres_ca_file",
+        default: "none",
+        doc: "CA certificate(s) (PEM) that sign the PostgreSQL server's certificate, for a private CA; \
+              without it the system bundle (/etc/ssl/certs/ca-certificates.crt) is used.",
+    },
+    KeyDoc {
         table: "host",
         key: "name",
         default: "required",
@@ -208,6 +237,34 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// Which backend holds the shared state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// SQLite under `data_dir`; unlock windows and counters in memory.
+    Sqlite,
+    /// PostgreSQL: everything in the database.
+    Postgres,
+}
+
+impl StoreKind {
+    /// The config's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// Where PostgreSQL is: the secret file with the connection string, and an optional private CA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// The file holding the connection string (mode 0600 or stricter).
+    pub url_file: PathBuf,
+    /// PEM CA certificates for the database server's certificate; the system bundle when absent.
+    pub ca_file: Option<PathBuf>,
+}
+
 /// One host whose module may call `/v1/attempt`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostEntry {
@@ -236,6 +293,10 @@ pub struct Config {
     pub hosts: Vec<HostEntry>,
     /// The fleet lockout policy; `None` = fleet mode off (`/v1/fleet/*` answer 404).
     pub fleet: Option<FleetPolicy>,
+    /// The backend `serve` uses.
+    pub store: StoreKind,
+    /// PostgreSQL's location when configured (required by `store = "postgres"`).
+    pub postgres: Option<PostgresSettings>,
 }
 
 /// Parses a duration such as `60s`, `2m` or `1h`.
@@ -352,6 +413,36 @@ impl Config {
                 "must be non-empty, without ':' or control characters".into(),
             ));
         }
+        let store = match raw.store.as_deref() {
+            None | Some("sqlite") => StoreKind::Sqlite,
+            Some("postgres") => StoreKind::Postgres,
+            Some(other) => {
+                return Err(invalid(
+                    "store",
+                    format!("{other:?} is not \"sqlite\" or \"postgres\""),
+                ));
+            }
+        };
+        let postgres = match (raw.postgres_url_file, raw.postgres_ca_file) {
+            (Some(url_file), ca_file) => Some(PostgresSettings {
+                url_file: anchored(url_file),
+                ca_file: ca_file.map(&anchored),
+            }),
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "postgres_ca_file",
+                    "is set without postgres_url_file".into(),
+                ));
+            }
+            (None, None) => None,
+        };
+        if store == StoreKind::Postgres && postgres.is_none() {
+            return Err(invalid(
+                "postgres_url_file",
+                "store = \"postgres\" needs postgres_url_file, a file holding the connection string"
+                    .into(),
+            ));
+        }
         let mut hosts: Vec<HostEntry> = Vec::with_capacity(raw.host.len());
         for (i, h) in raw.host.into_iter().enumerate() {
             let key = format!("host[{i}].name");
@@ -404,6 +495,8 @@ impl Config {
             issuer,
             hosts,
             fleet,
+            store,
+            postgres,
         })
     }
 }
@@ -528,6 +621,33 @@ mod tests {
                 format!("{MINIMAL}{extra}\n")
             };
             let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn store_is_sqlite_unless_postgres_is_asked_for_with_its_url_file() {
+        assert_eq!(parse(MINIMAL).unwrap().store, StoreKind::Sqlite);
+        let c = parse(&format!(
+            "{MINIMAL}store = \"postgres\"\npostgres_url_file = \"pg.url\"\npostgres_ca_file = \"/ca.pem\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.store, StoreKind::Postgres);
+        assert_eq!(
+            c.postgres,
+            Some(PostgresSettings {
+                url_file: PathBuf::from("/etc/ticketgate/pg.url"),
+                ca_file: Some(PathBuf::from("/ca.pem")),
+            })
+        );
+        for (extra, key) in [
+            ("store = \"postgres\"", "postgres_url_file"),
+            ("store = \"mysql\"", "store"),
+            ("postgres_ca_file = \"/ca.pem\"", "postgres_ca_file"),
+        ] {
+            let err = parse(&format!("{MINIMAL}{extra}\n"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(&format!("`{key}`")), "{extra}: {err}");
         }
     }

@@ -17,6 +17,9 @@ use std::time::Duration;
 pub const MAX_BODY: usize = 16 * 1024;
 /// How long a client may take to send its body.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a request waits on the store before it is answered 503 (under the module's own
+/// deadline, so a hung database reads as "unreachable" there too).
+pub const STORE_DEADLINE: Duration = Duration::from_secs(4);
 
 /// What every connection shares.
 pub struct App {
@@ -66,6 +69,29 @@ fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     r
 }
 
+/// Runs a protocol function that reads or writes the store on the blocking pool, under
+/// `STORE_DEADLINE`.
+async fn blocking(
+    app: &Arc<App>,
+    endpoint: &'static str,
+    f: impl FnOnce(&App) -> Reply + Send + 'static,
+) -> Reply {
+    let worker = Arc::clone(app);
+    let job = tokio::task::spawn_blocking(move || f(&worker));
+    match tokio::time::timeout(STORE_DEADLINE, job).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(_)) => Reply::error(500, "internal error; see the server log"),
+        Err(_) => {
+            crate::audit::Event::new("error", app.clock.now())
+                .field("endpoint", endpoint)
+                .field("reason", "store_deadline")
+                .num("after_ms", STORE_DEADLINE.as_millis())
+                .emit(app.protect.log.as_ref());
+            Reply::error(503, crate::api::STORE_UNAVAILABLE)
+        }
+    }
+}
+
 async fn read_body(body: Incoming) -> Result<Bytes, Reply> {
     let limited = Limited::new(body, MAX_BODY);
     match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
@@ -108,19 +134,19 @@ async fn fleet_route(
             return json_reply(reply);
         }
     };
-    let worker = Arc::clone(&app);
-    let joined = tokio::task::spawn_blocking(move || {
-        answer(
-            &worker.fleet,
-            &worker.protect.hosts,
-            auth.as_deref(),
-            &bytes,
-            peer,
-            worker.clock.now(),
-        )
-    })
-    .await;
-    json_reply(joined.unwrap_or_else(|_| Reply::error(500, "internal error; see the server log")))
+    json_reply(
+        blocking(&app, endpoint, move |app| {
+            answer(
+                &app.fleet,
+                &app.protect.hosts,
+                auth.as_deref(),
+                &bytes,
+                peer,
+                app.clock.now(),
+            )
+        })
+        .await,
+    )
 }
 
 fn auth_header(parts: &http::request::Parts) -> Option<Vec<u8>> {
@@ -161,27 +187,33 @@ pub async fn handle(
                 let auth = parts
                     .headers
                     .get(header::AUTHORIZATION)
-                    .map(HeaderValue::as_bytes);
-                json_reply(app.protect.attempt(auth, &bytes, peer, app.clock.now()))
+                    .map(|v| v.as_bytes().to_vec());
+                if app.protect.store.attempt_blocks() {
+                    json_reply(
+                        blocking(&app, "attempt", move |app| {
+                            app.protect
+                                .attempt(auth.as_deref(), &bytes, peer, app.clock.now())
+                        })
+                        .await,
+                    )
+                } else {
+                    json_reply(
+                        app.protect
+                            .attempt(auth.as_deref(), &bytes, peer, app.clock.now()),
+                    )
+                }
             }
             Err(reply) => json_reply(reply),
         },
-        ("/v1/unlock", &Method::POST) => {
-            match read_body(body).await {
-                Ok(bytes) => {
-                    let worker = Arc::clone(&app);
-                    // The store is SQLite: blocking I/O belongs on the blocking pool.
-                    let joined = tokio::task::spawn_blocking(move || {
-                        worker.protect.unlock(&bytes, peer, worker.clock.now())
-                    })
-                    .await;
-                    json_reply(joined.unwrap_or_else(|_| {
-                        Reply::error(500, "internal error; see the server log")
-                    }))
-                }
-                Err(reply) => json_reply(reply),
-            }
-        }
+        ("/v1/unlock", &Method::POST) => match read_body(body).await {
+            Ok(bytes) => json_reply(
+                blocking(&app, "unlock", move |app| {
+                    app.protect.unlock(&bytes, peer, app.clock.now())
+                })
+                .await,
+            ),
+            Err(reply) => json_reply(reply),
+        },
         ("/v1/fleet/check", &Method::POST) => {
             fleet_route(
                 app,

@@ -9,9 +9,7 @@ use crate::fleet::api::Fleet;
 use crate::fleet::sqlite::SqliteFleet;
 use crate::hosts::{HostTokens, TokenFileError, public_rule};
 use crate::http::{App, handle};
-use crate::ratelimit::MissLimiter;
-use crate::store::{Store, StoreError};
-use crate::unlocks::Unlocks;
+use crate::store::{self, ProtectStore, StoreError};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -20,7 +18,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
@@ -68,6 +66,14 @@ impl fmt::Display for ServeError {
 }
 
 impl std::error::Error for ServeError {}
+
+impl ServeError {
+    /// True when the configuration (or a file it names) is at fault, so restarting cannot help;
+    /// false for a database that could not be reached (it may be back in a moment).
+    pub fn is_config(&self) -> bool {
+        !matches!(self, Self::Store(StoreError::Postgres { .. }))
+    }
+}
 
 /// A server ready to accept: every check done, the port bound.
 pub struct Prepared {
@@ -126,7 +132,8 @@ fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
     Ok(TlsAcceptor::from(Arc::new(cfg)))
 }
 
-/// Does every check `serve` needs and binds the port; nothing is accepted yet.
+/// Does every check `serve` needs, opens the store and binds the port; nothing is accepted yet.
+/// Call it outside an async runtime (the PostgreSQL client blocks).
 pub fn prepare(
     config: &Config,
     clock: Arc<dyn Clock>,
@@ -137,7 +144,7 @@ pub fn prepare(
     }
     let hosts = HostTokens::load(&config.hosts).map_err(ServeError::Token)?;
     let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
-    let store = Store::open(&config.data_dir).map_err(ServeError::Store)?;
+    let store = store::open(config).map_err(ServeError::Store)?;
     let enrolled = store.count().map_err(ServeError::Store)?;
     let listener = std::net::TcpListener::bind(config.listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -154,6 +161,7 @@ pub fn prepare(
         .field("addr", &addr.to_string())
         .field("tls", if tls.is_some() { "true" } else { "false" })
         .num("hosts", hosts.len())
+        .field("store", store.backend())
         .num("enrolled", enrolled)
         .num("unlock_window_s", config.unlock_window.as_secs())
         .field("data_dir", &config.data_dir.display().to_string())
@@ -195,10 +203,8 @@ pub fn prepare(
         }
     };
     let protect = Protect {
-        unlocks: Unlocks::new(),
-        misses: MissLimiter::default(),
         hosts,
-        store: Mutex::new(store),
+        store,
         window: config.unlock_window,
         log: Arc::clone(&log),
     };
@@ -215,6 +221,12 @@ pub fn prepare(
 }
 
 impl Prepared {
+    /// The store, to be dropped by the caller after the async runtime: a PostgreSQL client
+    /// closes its connection with a blocking call, which a runtime's own threads may not make.
+    pub fn store(&self) -> Arc<dyn ProtectStore> {
+        Arc::clone(&self.app.protect.store)
+    }
+
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()

@@ -45,6 +45,12 @@ impl Unlocks {
         window: Duration,
     ) -> SystemTime {
         let until = now + window;
+        self.open_until(service_id, user, now, until);
+        until
+    }
+
+    /// Opens (or reopens) the window for `user` at `service_id`, at `now`, until `until`.
+    pub fn open_until(&self, service_id: &str, user: &str, now: SystemTime, until: SystemTime) {
         let mut inner = self.lock();
         if inner.open.len() >= inner.prune_at.max(PRUNE_FLOOR) {
             inner.open.retain(|_, end| *end > now);
@@ -53,7 +59,6 @@ impl Unlocks {
         inner
             .open
             .insert((service_id.to_owned(), user.to_owned()), until);
-        until
     }
 
     /// One login attempt: true when a window is open at `now`, and then it is closed.

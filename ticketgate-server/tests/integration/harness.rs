@@ -17,14 +17,60 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_ticketgate-server");
 /// The service ID most tests use.
 pub const SERVICE: &str = "web-prod-01";
 
+/// Which store a test's server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `store = "sqlite"` under the setup's data dir.
+    Sqlite,
+    /// `store = "postgres"`, a fresh database on the shared test cluster.
+    Postgres,
+}
+
 /// A config, a token and a data dir in a temporary directory.
 pub struct Setup {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub token: String,
+    /// The test's own database on the shared cluster (PostgreSQL setups only).
+    pub db: Option<String>,
+}
+
+/// Writes a secret file (mode 0600) in `dir`.
+pub fn secret_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{text}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
 }
 
 impl Setup {
+    /// A setup on `backend` (PostgreSQL: its own database on the shared cluster).
+    pub fn with(backend: Backend, unlock_window: &str, extra: &str) -> Self {
+        match backend {
+            Backend::Sqlite => Self::new(unlock_window, extra),
+            Backend::Postgres => {
+                let (db, url) = crate::pg::shared_database();
+                let mut setup = Self::postgres_url(unlock_window, extra, &url, None);
+                setup.db = Some(db);
+                setup
+            }
+        }
+    }
+
+    /// A PostgreSQL setup for the connection string `url` (written to pg.url, mode 0600) and an
+    /// optional `postgres_ca_file`.
+    pub fn postgres_url(unlock_window: &str, extra: &str, url: &str, ca: Option<&Path>) -> Self {
+        let ca_line = ca
+            .map(|p| format!("postgres_ca_file = \"{}\"\n", p.display()))
+            .unwrap_or_default();
+        let setup = Self::new(
+            unlock_window,
+            &format!("store = \"postgres\"\npostgres_url_file = \"pg.url\"\n{ca_line}{extra}"),
+        );
+        secret_file(setup.dir.path(), "pg.url", url);
+        setup
+    }
+
     /// A setup with `unlock_window` and any extra TOML lines.
     pub fn new(unlock_window: &str, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -42,7 +88,12 @@ impl Setup {
         )
         .unwrap();
         std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
-        Self { dir, config, token }
+        Self {
+            dir,
+            config,
+            token,
+            db: None,
+        }
     }
 
     /// Runs the binary with `--config` and `args`.
@@ -223,6 +274,23 @@ impl Server {
                 "no log line with {parts:?}; log: {:#?}",
                 self.log()
             );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded) until at least `n` log lines contain all `parts` (the log is read by
+    /// another thread, so a line may trail the answer it belongs to); returns those lines.
+    pub fn wait_for_lines(&self, parts: &[&str], n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines: Vec<String> = self
+                .log()
+                .into_iter()
+                .filter(|l| parts.iter().all(|p| l.contains(p)))
+                .collect();
+            if lines.len() >= n || Instant::now() >= deadline {
+                return lines;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -12,6 +12,8 @@ mod browser;
 mod cli;
 mod fleet;
 mod harness;
+mod pg;
+mod postgres;
 mod protocol;
 mod systemd;
 mod tls;

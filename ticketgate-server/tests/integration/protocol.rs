@@ -1,15 +1,14 @@
 //! The v1 protocol end to end: unlock, attempt, replay, rate limit, host tokens, restarts,
-//! concurrency, logging.
+//! concurrency, logging; each store-related test runs on SQLite and on PostgreSQL.
 
-use crate::harness::{SERVICE, Setup, read_reply, request, request_bytes};
+use crate::harness::{Backend, SERVICE, Setup, read_reply, request, request_bytes};
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-#[test]
-fn unlock_with_a_totp_code_then_attempt_is_true_once_then_false() {
-    let setup = Setup::new("60s", "");
+fn unlock_with_a_totp_code_then_attempt_is_true_once_then_false(backend: Backend) {
+    let setup = Setup::with(backend, "60s", "");
     let alice = setup.enroll("alice", None);
     let server = setup.start();
     let before = SystemTime::now()
@@ -44,9 +43,8 @@ fn unlock_with_a_totp_code_then_attempt_is_true_once_then_false() {
     server.wait_for_log(&["event=attempt ", "user=alice", "unlocked=false"]);
 }
 
-#[test]
-fn unlock_is_per_service_id_and_user() {
-    let setup = Setup::new("60s", "");
+fn unlock_is_per_service_id_and_user(backend: Backend) {
+    let setup = Setup::with(backend, "60s", "");
     let alice = setup.enroll("alice", None);
     setup.enroll("bob", None);
     let server = setup.start();
@@ -68,9 +66,8 @@ fn unlock_is_per_service_id_and_user() {
     );
 }
 
-#[test]
-fn enrollment_bound_to_a_service_id_does_not_unlock_another() {
-    let setup = Setup::new("60s", "");
+fn enrollment_bound_to_a_service_id_does_not_unlock_another(backend: Backend) {
+    let setup = Setup::with(backend, "60s", "");
     let carol = setup.enroll("carol", Some(SERVICE));
     let server = setup.start();
     let code = carol.fresh_code();
@@ -79,10 +76,9 @@ fn enrollment_bound_to_a_service_id_does_not_unlock_another() {
     server.wait_for_log(&["event=unlock_refused", "reason=wrong_service_id"]);
 }
 
-#[test]
-fn attempt_after_the_unlock_window_is_false() {
+fn attempt_after_the_unlock_window_is_false(backend: Backend) {
     // The window is set to its minimum, 1 s; waiting it out is the protocol, not a timing guess.
-    let setup = Setup::new("1s", "");
+    let setup = Setup::with(backend, "1s", "");
     let alice = setup.enroll("alice", None);
     let server = setup.start();
     assert_eq!(server.unlock("alice", &alice.fresh_code()).status, 200);
@@ -101,9 +97,8 @@ fn attempt_after_the_unlock_window_is_false() {
     );
 }
 
-#[test]
-fn a_replayed_code_is_refused_even_after_a_restart() {
-    let setup = Setup::new("60s", "");
+fn a_replayed_code_is_refused_even_after_a_restart(backend: Backend) {
+    let setup = Setup::with(backend, "60s", "");
     let alice = setup.enroll("alice", None);
     let server = setup.start();
     let code = alice.fresh_code();
@@ -132,9 +127,8 @@ fn a_replayed_code_is_refused_even_after_a_restart() {
     assert_eq!(server.unlock("alice", &code).status, 403);
 }
 
-#[test]
-fn five_wrong_codes_then_429_even_for_the_right_code() {
-    let setup = Setup::new("60s", "");
+fn five_wrong_codes_then_429_even_for_the_right_code(backend: Backend) {
+    let setup = Setup::with(backend, "60s", "");
     let alice = setup.enroll("alice", None);
     let bob = setup.enroll("bob", None);
     let server = setup.start();
@@ -143,7 +137,7 @@ fn five_wrong_codes_then_429_even_for_the_right_code() {
         assert_eq!(r.status, 403, "miss {i}: {}", r.body);
     }
     let limited = server.unlock("alice", &alice.fresh_code());
-    assert_eq!(limited.status, 429, "{}", limited.body);
+    assert_eq!(limited.status, 429, "{}: {:#?}", limited.body, server.log());
     let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=300).contains(&retry), "Retry-After {retry}");
     assert!(
@@ -164,9 +158,8 @@ fn five_wrong_codes_then_429_even_for_the_right_code() {
     );
 }
 
-#[test]
-fn wrong_or_missing_host_token_is_401_and_does_not_use_the_unlock() {
-    let setup = Setup::new("60s", "");
+fn wrong_or_missing_host_token_is_401_and_does_not_use_the_unlock(backend: Backend) {
+    let setup = Setup::with(backend, "60s", "");
     let alice = setup.enroll("alice", None);
     let server = setup.start();
     assert_eq!(server.unlock("alice", &alice.fresh_code()).status, 200);
@@ -188,9 +181,8 @@ fn wrong_or_missing_host_token_is_401_and_does_not_use_the_unlock() {
     server.wait_for_log(&["event=attempt_refused", "reason=no_token"]);
 }
 
-#[test]
-fn enrollments_survive_a_restart_and_sigterm_shuts_down_cleanly() {
-    let setup = Setup::new("60s", "");
+fn enrollments_survive_a_restart_and_sigterm_shuts_down_cleanly(backend: Backend) {
+    let setup = Setup::with(backend, "60s", "");
     let alice = setup.enroll("alice", None);
     let server = setup.start();
     server.wait_for_log(&["event=listening", "enrolled=1"]);
@@ -236,11 +228,10 @@ fn sigterm_lets_an_open_keep_alive_connection_finish_its_request() {
     server.wait_for_log(&["event=shutdown", "stage=done", "clean=true"]);
 }
 
-#[test]
-fn concurrent_attempts_after_one_unlock_yield_exactly_one_true() {
+fn concurrent_attempts_after_one_unlock_yield_exactly_one_true(backend: Backend) {
     const ROUNDS: usize = 8;
     const PARALLEL: usize = 24;
-    let setup = Setup::new("60s", "");
+    let setup = Setup::with(backend, "60s", "");
     let users: Vec<_> = (0..ROUNDS)
         .map(|i| setup.enroll(&format!("user{i}"), None))
         .collect();
@@ -281,17 +272,14 @@ fn concurrent_attempts_after_one_unlock_yield_exactly_one_true() {
             PARALLEL, user.name
         );
     }
-    let log = server.log();
-    let true_lines = log
-        .iter()
-        .filter(|l| l.contains("event=attempt ") && l.contains("unlocked=true"))
-        .count();
+    let true_lines = server
+        .wait_for_lines(&["event=attempt ", "unlocked=true"], ROUNDS)
+        .len();
     assert_eq!(true_lines, ROUNDS);
 }
 
-#[test]
-fn secrets_codes_and_tokens_never_reach_the_log() {
-    let setup = Setup::new("60s", "");
+fn secrets_codes_and_tokens_never_reach_the_log(backend: Backend) {
+    let setup = Setup::with(backend, "60s", "");
     let alice = setup.enroll("alice", None);
     let server = setup.start();
     let wrong = alice.wrong_code();
@@ -360,3 +348,34 @@ fn health_page_and_http_errors() {
             .contains("not a v1 unlock")
     );
 }
+
+/// Each test above that takes a backend, once per store.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(crate::harness::Backend::Sqlite);
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name(crate::harness::Backend::Postgres);
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    unlock_with_a_totp_code_then_attempt_is_true_once_then_false,
+    unlock_is_per_service_id_and_user,
+    enrollment_bound_to_a_service_id_does_not_unlock_another,
+    attempt_after_the_unlock_window_is_false,
+    a_replayed_code_is_refused_even_after_a_restart,
+    five_wrong_codes_then_429_even_for_the_right_code,
+    wrong_or_missing_host_token_is_401_and_does_not_use_the_unlock,
+    enrollments_survive_a_restart_and_sigterm_shuts_down_cleanly,
+    concurrent_attempts_after_one_unlock_yield_exactly_one_true,
+    secrets_codes_and_tokens_never_reach_the_log,
+);

@@ -1,93 +1,26 @@
-//! The enrollment store: one SQLite file under `data_dir` holding each user's TOTP secret and the
-//! last time step accepted from it.
+//! The embedded store (`store = "sqlite"`): one SQLite file under `data_dir` holding each user's
+//! TOTP secret and the last time step accepted from it; unlock windows and wrong-code counters in
+//! this process's memory, since one process serves.
 //!
 //! Crash semantics: an enrollment, a revocation and every accepted code's step are committed with
 //! `synchronous = FULL` before the caller is answered, so after a crash or restart enrollments are
 //! all there and an accepted code is still refused as a replay. Open unlock windows are *not* kept
-//! here (see `unlocks`): the attempt path never touches disk.
+//! on disk (see `unlocks`): the attempt path never touches disk, and a restart only drops them.
 
+use super::{Enrollment, EnrollmentInfo, ProtectStore, Redeem, StoreError, Verdict};
 use crate::clock::since_epoch;
+use crate::ratelimit::MissLimiter;
 use crate::secret::Secret;
-use crate::totp;
+use crate::unlocks::Unlocks;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::fmt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 /// The database file's name inside `data_dir`.
 pub const DB_FILE: &str = "enrollments.sqlite3";
-
-/// Why the store could not do what was asked.
-#[derive(Debug)]
-pub enum StoreError {
-    /// `data_dir` or the database file could not be created or opened.
-    Open {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// `data_dir`, or a directory leading to it, is not one only root (or the server's user)
-    /// can have written (it is group/other-writable, someone else's, or a symbolic link).
-    Untrusted {
-        path: PathBuf,
-        refused: fs_trust::Refused,
-    },
-    /// SQLite reported an error.
-    Sqlite {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    /// The user already has an enrollment.
-    AlreadyEnrolled { user: String },
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Open { path, source } => {
-                write!(f, "cannot open store {}: {source}", path.display())
-            }
-            Self::Untrusted { path, refused } => {
-                write!(f, "data_dir {} refused: {refused}", path.display())
-            }
-            Self::Sqlite { path, source } => write!(f, "store {}: {source}", path.display()),
-            Self::AlreadyEnrolled { user } => write!(
-                f,
-                "{user} is already enrolled; to issue a new secret run `ticketgate-server revoke {user}` first"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
-
-/// One enrollment as `list` shows it (no secret).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnrollmentInfo {
-    /// The login name.
-    pub user: String,
-    /// The only service ID this enrollment unlocks; `None` means any.
-    pub service_id: Option<String>,
-    /// When it was created (seconds since the epoch).
-    pub created: u64,
-    /// The last time step whose code was accepted.
-    pub last_step: Option<u64>,
-}
-
-/// What checking a typed code against the store found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Redeem {
-    /// The code was right and fresh; its step is now used up.
-    Accepted,
-    /// No enrollment for this user.
-    UnknownUser,
-    /// The enrollment is bound to another service ID.
-    WrongService,
-    /// The code matches no step in the window.
-    WrongCode,
-    /// The code was right but its step (or a later one) was already used.
-    Replayed,
-}
 
 /// The SQLite-backed store.
 pub struct Store {
@@ -292,15 +225,9 @@ impl Store {
         let Some((bound, secret, last_step)) = row else {
             return Ok(Redeem::UnknownUser);
         };
-        if bound.as_deref().is_some_and(|b| b != service_id) {
-            return Ok(Redeem::WrongService);
-        }
-        let Some(step) = totp::matching_step(&secret, code, now, last_step) else {
-            return Ok(if totp::matching_step(&secret, code, now, None).is_some() {
-                Redeem::Replayed
-            } else {
-                Redeem::WrongCode
-            });
+        let step = match super::judge(bound.as_deref(), service_id, &secret, code, now, last_step) {
+            Ok(step) => step,
+            Err(refused) => return Ok(refused),
         };
         tx.execute(
             "UPDATE enrollment SET last_step = ?1 WHERE user = ?2",
@@ -310,11 +237,185 @@ impl Store {
         tx.commit().map_err(&sql)?;
         Ok(Redeem::Accepted)
     }
+
+    /// Every enrollment with its secret and used step, sorted by user.
+    pub fn export(&self) -> Result<Vec<Enrollment>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT user, service_id, created, last_step, secret FROM enrollment ORDER BY user",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(Enrollment {
+                    info: EnrollmentInfo {
+                        user: row.get(0)?,
+                        service_id: row.get(1)?,
+                        created: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+                        last_step: sql_to_step(row.get(3)?),
+                    },
+                    secret: Secret::new(row.get(4)?),
+                })
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    /// Adds enrollments with their used steps in one transaction; users already present are
+    /// left as they are. Returns how many were added.
+    pub fn import(&mut self, all: &[Enrollment]) -> Result<u64, StoreError> {
+        let path = self.path.clone();
+        let sql = move |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        let mut added = 0;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO enrollment (user, service_id, secret, created, last_step)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user) DO NOTHING",
+                )
+                .map_err(&sql)?;
+            for e in all {
+                added += insert
+                    .execute(params![
+                        e.info.user,
+                        e.info.service_id,
+                        e.secret.expose(),
+                        i64::try_from(e.info.created).unwrap_or(i64::MAX),
+                        e.info.last_step.map(step_to_sql),
+                    ])
+                    .map_err(&sql)?;
+            }
+        }
+        tx.commit().map_err(&sql)?;
+        Ok(u64::try_from(added).unwrap_or(u64::MAX))
+    }
+}
+
+/// The SQLite store with the unlock windows and wrong-code counters this one process keeps in
+/// memory: the `ProtectStore` of `store = "sqlite"`.
+#[derive(Debug)]
+pub struct SqliteStore {
+    store: Mutex<Store>,
+    unlocks: Unlocks,
+    misses: MissLimiter,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store under `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        Ok(Self::with_limiter(
+            Store::open(data_dir)?,
+            MissLimiter::default(),
+        ))
+    }
+
+    /// An opened store with a given wrong-code limiter (tests use short periods).
+    pub fn with_limiter(store: Store, misses: MissLimiter) -> Self {
+        Self {
+            store: Mutex::new(store),
+            unlocks: Unlocks::new(),
+            misses,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        // A panic under the lock leaves SQLite's own transaction rolled back: still consistent.
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ProtectStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn attempt_blocks(&self) -> bool {
+        false
+    }
+
+    fn enroll(
+        &self,
+        user: &str,
+        service_id: Option<&str>,
+        secret: &Secret,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.lock().enroll(user, service_id, secret, now)
+    }
+
+    fn revoke(&self, user: &str) -> Result<bool, StoreError> {
+        self.lock().revoke(user)
+    }
+
+    fn list(&self) -> Result<Vec<EnrollmentInfo>, StoreError> {
+        self.lock().list()
+    }
+
+    fn count(&self) -> Result<u64, StoreError> {
+        self.lock().count()
+    }
+
+    fn check_code(
+        &self,
+        user: &str,
+        service_id: &str,
+        code: &str,
+        now: SystemTime,
+    ) -> Result<Verdict, StoreError> {
+        // The limiter check, the code check and the miss are one step under the store's lock, so
+        // concurrent wrong codes cannot slip past the limit.
+        let mut store = self.lock();
+        if let Some(wait) = self.misses.blocked(user, now) {
+            return Ok(Verdict::RateLimited(wait));
+        }
+        let verdict = store.redeem(user, service_id, code, now)?;
+        if verdict != Redeem::Accepted {
+            self.misses.miss(user, now);
+        }
+        Ok(Verdict::Checked(verdict))
+    }
+
+    fn open_window(
+        &self,
+        service_id: &str,
+        user: &str,
+        now: SystemTime,
+        until: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.unlocks.open_until(service_id, user, now, until);
+        Ok(())
+    }
+
+    fn take_window(
+        &self,
+        service_id: &str,
+        user: &str,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        Ok(self.unlocks.take(service_id, user, now))
+    }
+
+    fn export(&self) -> Result<Vec<Enrollment>, StoreError> {
+        self.lock().export()
+    }
+
+    fn import(&self, all: &[Enrollment]) -> Result<u64, StoreError> {
+        self.lock().import(all)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::totp;
     use std::os::unix::fs::PermissionsExt;
     use std::time::UNIX_EPOCH;
 
