@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod postgres;
 pub mod sqlite;
 
 use std::fmt;
@@ -104,6 +105,8 @@ pub enum FleetError {
         path: std::path::PathBuf,
         message: String,
     },
+    /// PostgreSQL could not be reached or reported an error (`store = "postgres"`).
+    Postgres { message: String },
 }
 
 impl fmt::Display for FleetError {
@@ -118,6 +121,7 @@ impl fmt::Display for FleetError {
             Self::Database { path, message } => {
                 write!(f, "fleet store {}: {message}", path.display())
             }
+            Self::Postgres { message } => write!(f, "fleet store: {message}"),
         }
     }
 }
@@ -322,6 +326,26 @@ pub trait FleetStore: Send + Sync {
     fn listed(&self, now: i64, window_start: i64) -> Result<Vec<String>, FleetError>;
     /// Forgets event ids first seen before `before`; answers how many.
     fn prune(&self, before: i64) -> Result<u64, FleetError>;
+}
+
+/// The fleet store beside `protect`: on its PostgreSQL pool when it has one (`store =
+/// "postgres"`, the tables made by its migrations), else `fleet.sqlite3` in `data_dir`. Answers
+/// the store and where it is, for the start line.
+pub fn open(
+    data_dir: &std::path::Path,
+    protect: &dyn crate::store::ProtectStore,
+) -> Result<(Box<dyn FleetStore>, String), FleetError> {
+    match protect.postgres_pool() {
+        Some(pool) => Ok((
+            Box::new(postgres::PgFleet::new(pool)),
+            "postgres".to_owned(),
+        )),
+        None => {
+            let store = sqlite::SqliteFleet::open(data_dir)?;
+            let at = store.path().display().to_string();
+            Ok((Box::new(store), at))
+        }
+    }
 }
 
 /// Every credential's record of `user`.

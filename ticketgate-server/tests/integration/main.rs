@@ -8,6 +8,24 @@
     clippy::disallowed_methods
 )]
 
+/// Each test of a module that takes a backend, once per store.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(crate::harness::Backend::Sqlite);
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() {
+                super::$name(crate::harness::Backend::Postgres);
+            })*
+        }
+    };
+}
+
 mod browser;
 mod cli;
 mod fleet;
