@@ -228,6 +228,42 @@ fn copy(config: &Config, from: Backend, to: Backend, force: bool) -> Result<(), 
         source.backend(),
         target.backend()
     );
+    copy_fleet(config, source.as_ref(), target.as_ref())
+}
+
+/// The fleet's counts, locks and remembered event ids go with the enrollments (rows the target
+/// already has are kept), so a user locked before the move stays locked after it and a host's
+/// spooled event sent again counts nothing. A SQLite source that never held fleet state (no
+/// `fleet.sqlite3`) is left alone rather than created.
+fn copy_fleet(
+    config: &Config,
+    source: &dyn ProtectStore,
+    target: &dyn ProtectStore,
+) -> Result<(), Failure> {
+    let fleet_file = config.data_dir.join(crate::fleet::sqlite::DB_FILE);
+    if source.postgres_pool().is_none() && !fleet_file.exists() {
+        println!(
+            "No fleet state to copy ({} does not exist).",
+            fleet_file.display()
+        );
+        return Ok(());
+    }
+    let open = |s: &dyn ProtectStore| {
+        crate::fleet::open(&config.data_dir, s)
+            .map(|(store, _)| store)
+            .map_err(|e| fail(1, e))
+    };
+    let dump = open(source)?.export().map_err(|e| fail(1, e))?;
+    let added = open(target)?.import(&dump).map_err(|e| fail(1, e))?;
+    println!(
+        "Copied the fleet's state: {} of {} count(s), {} of {} admin lock(s), {} of {} remembered event id(s).",
+        added.counts,
+        dump.counts.len(),
+        added.admin_locks,
+        dump.admin_locks.len(),
+        added.events,
+        dump.events.len()
+    );
     Ok(())
 }
 

@@ -12,7 +12,10 @@
 //!
 //! There is no writer thread: PostgreSQL already commits concurrent transactions together.
 
-use super::{Cleared, Count, Counted, Credential, Event, FleetError, FleetStore, Record};
+use super::{
+    AdminRow, Cleared, Count, CountRow, Counted, Credential, Event, EventRow, FleetDump,
+    FleetError, FleetStore, Imported, Record,
+};
 use crate::store::postgres::Pool;
 
 /// Remembers a failure's id and, when it is new and `$10` says so, counts it; answers whether
@@ -143,6 +146,24 @@ ORDER BY username";
 
 /// Forgets old event ids. $1 cutoff.
 const PRUNE: &str = "DELETE FROM ticketgate_fleet_event WHERE seen < $1";
+
+/// `store copy`: everything, in key order.
+const EXPORT_EVENTS: &str = "SELECT id, kind, username, credential, host, at, seen
+                             FROM ticketgate_fleet_event ORDER BY id";
+const EXPORT_COUNTS: &str = "SELECT username, credential, failures, last_failure, locked_at,
+                                    locked_until, lock_host, lock_event
+                             FROM ticketgate_fleet_count ORDER BY username, credential";
+const EXPORT_ADMIN: &str =
+    "SELECT username, since, operator FROM ticketgate_fleet_admin_lock ORDER BY username";
+/// `store copy`: rows already present are kept.
+const IMPORT_EVENT: &str = "INSERT INTO ticketgate_fleet_event
+                            (id, kind, username, credential, host, at, seen)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
+const IMPORT_COUNT: &str = "INSERT INTO ticketgate_fleet_count
+                            (username, credential, failures, last_failure, locked_at,
+                             locked_until, lock_host, lock_event)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                            ON CONFLICT (username, credential) DO NOTHING";
 
 /// The PostgreSQL-backed fleet store.
 #[derive(Debug, Clone)]
@@ -310,5 +331,92 @@ impl FleetStore for PgFleet {
 
     fn prune(&self, before: i64) -> Result<u64, FleetError> {
         self.run(|c| c.execute(PRUNE, &[&before]))
+    }
+
+    fn export(&self) -> Result<FleetDump, FleetError> {
+        let events = self.run(|c| c.query(EXPORT_EVENTS, &[]))?;
+        let counts = self.run(|c| c.query(EXPORT_COUNTS, &[]))?;
+        let admin_locks = self.run(|c| c.query(EXPORT_ADMIN, &[]))?;
+        Ok(FleetDump {
+            events: events
+                .iter()
+                .map(|r| EventRow {
+                    id: r.get(0),
+                    kind: r.get(1),
+                    user: r.get(2),
+                    credential: r.get(3),
+                    host: r.get(4),
+                    at: r.get(5),
+                    seen: r.get(6),
+                })
+                .collect(),
+            counts: counts
+                .iter()
+                .map(|r| CountRow {
+                    user: r.get(0),
+                    credential: r.get(1),
+                    failures: r.get(2),
+                    last_failure: r.get(3),
+                    locked_at: r.get(4),
+                    locked_until: r.get(5),
+                    lock_host: r.get(6),
+                    lock_event: r.get(7),
+                })
+                .collect(),
+            admin_locks: admin_locks
+                .iter()
+                .map(|r| AdminRow {
+                    user: r.get(0),
+                    since: r.get(1),
+                    operator: r.get(2),
+                })
+                .collect(),
+        })
+    }
+
+    fn import(&self, dump: &FleetDump) -> Result<Imported, FleetError> {
+        self.run(|c| {
+            let (event, count, admin) = (
+                c.statement(IMPORT_EVENT)?,
+                c.statement(IMPORT_COUNT)?,
+                c.statement(ADMIN_LOCK)?,
+            );
+            let mut tx = c.client().transaction()?;
+            let mut done = Imported::default();
+            for e in &dump.events {
+                done.events += tx.execute(
+                    &event,
+                    &[
+                        &e.id,
+                        &e.kind,
+                        &e.user,
+                        &e.credential,
+                        &e.host,
+                        &e.at,
+                        &e.seen,
+                    ],
+                )?;
+            }
+            for k in &dump.counts {
+                done.counts += tx.execute(
+                    &count,
+                    &[
+                        &k.user,
+                        &k.credential,
+                        &k.failures,
+                        &k.last_failure,
+                        &k.locked_at,
+                        &k.locked_until,
+                        &k.lock_host,
+                        &k.lock_event,
+                    ],
+                )?;
+            }
+            for a in &dump.admin_locks {
+                done.admin_locks += tx.execute(&admin, &[&a.user, &a.since, &a.operator])?;
+            }
+            tx.commit()?;
+            Ok(done)
+        })
     }
 }

@@ -558,3 +558,75 @@ on_both_stores!(
     bad_input_is_a_clear_4xx_with_one_log_line_and_counts_nothing,
     counts_and_locks_survive_a_restart,
 );
+
+#[test]
+fn store_copy_moves_the_fleets_counts_locks_and_remembered_ids() {
+    let (db, url) = crate::pg::shared_database();
+    let mut setup = Setup::new(
+        "60s",
+        "postgres_url_file = \"pg.url\"\n[fleet]\nfailed_logon = 2\nlockout_duration = \"0m\"\n",
+    );
+    crate::harness::secret_file(setup.dir.path(), "pg.url", &url);
+    {
+        let server = setup.start();
+        failure(&server, &setup.token, &uuid(1), "erin");
+        failure(&server, &setup.token, &uuid(2), "erin");
+        failure(&server, &setup.token, &uuid(3), "frank");
+        server.stop();
+    }
+    assert!(
+        run_as(&setup, "opsadmin", &["lock", "gina"])
+            .status
+            .success()
+    );
+    let out = setup.run(&["store", "copy", "--from", "sqlite", "--to", "postgres"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "Copied the fleet's state: 2 of 2 count(s), 1 of 1 admin lock(s), 3 of 3 remembered event id(s)."
+        ),
+        "{stdout}"
+    );
+    let rows = crate::pg::shared_sql(&db, "SELECT count(*) FROM ticketgate_fleet_event");
+    assert_eq!(rows[0].get::<_, i64>(0), 3);
+
+    // The same config on PostgreSQL: the lock holds, the admin lock holds, the ids are known.
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    let switched = setup.dir.path().join("server-pg.toml");
+    std::fs::write(&switched, format!("store = \"postgres\"\n{text}")).unwrap();
+    std::fs::set_permissions(&switched, std::fs::Permissions::from_mode(0o600)).unwrap();
+    setup.config = switched;
+    let server = setup.start();
+    server.wait_for_log(&["event=fleet ", "store=postgres"]);
+    assert_eq!(
+        check(&server, &setup.token, "erin", "password"),
+        json!({"locked": true, "reason": "failures", "until": null, "failures": 2})
+    );
+    assert_eq!(
+        check(&server, &setup.token, "gina", "pin")["reason"],
+        "admin"
+    );
+    assert_eq!(
+        failure(&server, &setup.token, &uuid(3), "frank")["failures"],
+        1,
+        "a spooled event sent again after the move counts nothing"
+    );
+    server.wait_for_log(&["user=frank", "outcome=replayed"]);
+    // Copied again (--force: the enrollments' guard), nothing is doubled.
+    let again = setup.run(&[
+        "store", "copy", "--from", "sqlite", "--to", "postgres", "--force",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("0 of 2 count(s)"),
+        "{again:?}"
+    );
+    assert_eq!(
+        check(&server, &setup.token, "frank", "password")["failures"],
+        1
+    );
+}
