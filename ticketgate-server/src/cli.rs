@@ -173,8 +173,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
     } else {
         EXIT_CONFIG
     };
-    let config = Config::load(&cli.config).map_err(|e| fail(broken, e))?;
+    let mut config = Config::load(&cli.config).map_err(|e| fail(broken, e))?;
     if !matches!(cli.command, Command::Serve) {
+        let needs_db =
+            config.store == StoreKind::Postgres || matches!(cli.command, Command::Store { .. });
+        preload_postgres_url(&mut config, needs_db)?;
         // Files this command creates in data_dir must stay the server's (privileges.rs).
         crate::privileges::become_data_dir_owner(&config.data_dir).map_err(|e| fail(1, e))?;
     }
@@ -203,6 +206,38 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Store {
             action: StoreAction::Copy { from, to, force },
         } => copy(&config, from, to, force),
+    }
+}
+
+/// An administrator's command runs outside the service, without `$CREDENTIALS_DIRECTORY`: a
+/// `postgres_url_file = "credential:db_NAME"` is read from the file the unit loads it from
+/// (`/etc/ticketgate-server/db/NAME`, root's), now, before the command takes the server's user.
+/// A failure matters only to a command that uses the database (`needs_db`).
+fn preload_postgres_url(config: &mut Config, needs_db: bool) -> Result<(), Failure> {
+    let in_service =
+        std::env::var_os(crate::credentials::DIRECTORY_VAR).is_some_and(|d| !d.is_empty());
+    let Some(settings) = config.postgres.as_mut() else {
+        return Ok(());
+    };
+    let Some(name) = crate::credentials::name(&settings.url_file) else {
+        return Ok(());
+    };
+    let Some(source) = crate::credentials::unit_source(name).filter(|_| !in_service) else {
+        return Ok(());
+    };
+    match store::postgres::pool::read_url(&source, crate::hosts::secret_rule()) {
+        Ok(text) => {
+            settings.url_text = Some(crate::config::UrlText(text));
+            Ok(())
+        }
+        Err(e) if needs_db => Err(fail(
+            1,
+            format!(
+                "{e} (postgres_url_file names {PREFIX}{name}, which the unit loads from there; run this command as root)",
+                PREFIX = crate::credentials::PREFIX
+            ),
+        )),
+        Err(_) => Ok(()),
     }
 }
 
