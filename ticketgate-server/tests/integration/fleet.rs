@@ -8,9 +8,9 @@ use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const DB_TOKEN: &str = "test-token-0123456789abcdef-db01";
+pub const DB_TOKEN: &str = "test-token-0123456789abcdef-db01";
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     i64::try_from(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -20,7 +20,7 @@ fn now() -> i64 {
     .unwrap()
 }
 
-fn uuid(n: u64) -> String {
+pub fn uuid(n: u64) -> String {
     format!("6f1c2b3a-0000-4000-8000-{n:012x}")
 }
 
@@ -39,19 +39,19 @@ pub fn fleet_setup(backend: Backend, fleet: &str) -> Setup {
     setup
 }
 
-fn post(server: &Server, path: &str, token: Option<&str>, body: &str) -> Reply {
+pub fn post(server: &Server, path: &str, token: Option<&str>, body: &str) -> Reply {
     let auth = token.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
     request(server.addr, "POST", path, &headers, Some(body))
 }
 
-fn failure_body(id: &str, user: &str, at: i64) -> String {
+pub fn failure_body(id: &str, user: &str, at: i64) -> String {
     json!({"id": id, "user": user, "credential": "password", "host": "web01",
         "service": "sshd", "rhost": "192.0.2.7", "at": at})
     .to_string()
 }
 
-fn failure(server: &Server, token: &str, id: &str, user: &str) -> Value {
+pub fn failure(server: &Server, token: &str, id: &str, user: &str) -> Value {
     let r = post(
         server,
         "/v1/fleet/failure",
@@ -62,7 +62,7 @@ fn failure(server: &Server, token: &str, id: &str, user: &str) -> Value {
     r.json()
 }
 
-fn check(server: &Server, token: &str, user: &str, credential: &str) -> Value {
+pub fn check(server: &Server, token: &str, user: &str, credential: &str) -> Value {
     let r = post(
         server,
         "/v1/fleet/check",
@@ -244,7 +244,7 @@ fn replayed_ids_count_once_even_when_sent_concurrently(backend: Backend) {
     );
 }
 
-fn run_as(setup: &Setup, operator: &str, args: &[&str]) -> std::process::Output {
+pub fn run_as(setup: &Setup, operator: &str, args: &[&str]) -> std::process::Output {
     Command::new(crate::harness::BIN)
         .arg("--config")
         .arg(&setup.config)

@@ -29,6 +29,7 @@ macro_rules! on_both_stores {
 mod browser;
 mod cli;
 mod fleet;
+mod fleet_replicas;
 mod harness;
 mod pg;
 mod postgres;
