@@ -31,6 +31,9 @@ mod cli;
 mod fleet;
 mod fleet_replicas;
 mod harness;
+// The throwaway PostgreSQL cluster: one copy, in the tests crate's library, shared with the
+// module's end-to-end tests.
+#[path = "../../../tests/src/pg.rs"]
 mod pg;
 mod postgres;
 mod protocol;
