@@ -88,9 +88,10 @@ pub enum Command {
 /// What `store` does.
 #[derive(Debug, Subcommand)]
 pub enum StoreAction {
-    /// Copy every enrollment, with its last used code step, from one store to the other (the
-    /// config gives both: data_dir and postgres_url_file). Unlock windows and wrong-code counts
-    /// are not copied. Stop the servers first.
+    /// Copy every enrollment, with its last used code step, and the fleet's counts, locks and
+    /// remembered event ids from one store to the other (the config gives both: data_dir and
+    /// postgres_url_file). Unlock windows and wrong-code counts are not copied. Stop the
+    /// servers first.
     Copy {
         /// The store to read.
         #[arg(long, value_enum)]
