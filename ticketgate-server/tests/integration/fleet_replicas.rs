@@ -1,14 +1,18 @@
 //! The fleet lockout on PostgreSQL with replicas: two or three servers on one database count
 //! one fleet. Failures spread over replicas are counted once each and lock at exactly the
 //! limit; an id replayed to another replica counts nothing; an administrator's lock holds on
-//! every replica; PostgreSQL stopped, the fleet endpoints answer 503 (the module then follows
+//! every replica; a replica killed mid-run, the others go on and an event resent to them counts
+//! once; PostgreSQL stopped, the fleet endpoints answer 503 (the module then follows
 //! its `[offline] fleet`) and nothing is counted twice once it is back.
 
 use crate::fleet::{DB_TOKEN, check, failure, failure_body, fleet_setup, now, post, run_as, uuid};
-use crate::harness::{Backend, Server, Setup, request};
+use crate::harness::{Backend, Reply, Server, Setup, read_reply, request, request_bytes};
 use crate::pg::Cluster;
 use serde_json::{Value, json};
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 /// `n` failures of `user`, released at once, failure `i` sent to replica `i % replicas.len()`.
 fn spread_failures(replicas: &[Server], token: &str, user: &str, n: u64) -> Vec<Value> {
@@ -268,5 +272,105 @@ fn postgres_stopped_the_fleet_answers_503_then_serves_and_counts_nothing_twice()
     assert_eq!(
         lines_with(&logs, &["event=fleet_failure ", "outcome=counted"]),
         2
+    );
+}
+
+/// One failure sent to `addr`, or `None` when the replica cannot be reached (killed).
+fn try_failure(addr: SocketAddr, token: &str, body: &str) -> Option<Reply> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let auth = format!("Bearer {token}");
+    s.write_all(&request_bytes(
+        addr,
+        "POST",
+        "/v1/fleet/failure",
+        &[("Authorization", &auth)],
+        Some(body),
+    ))
+    .ok()?;
+    Some(read_reply(s))
+}
+
+#[test]
+fn a_replica_killed_mid_run_the_others_count_each_event_once() {
+    const WORKERS: u64 = 6;
+    const BEFORE: u64 = 5;
+    const AFTER: u64 = 5;
+    let setup = fleet_setup(Backend::Postgres, "failed_logon = 0");
+    let replicas: Vec<Server> = (0..3).map(|_| setup.start()).collect();
+    let addrs: Vec<SocketAddr> = replicas.iter().map(|r| r.addr).collect();
+    let halfway = Arc::new(Barrier::new(usize::try_from(WORKERS).unwrap() + 1));
+    let resumed = Arc::new(Barrier::new(usize::try_from(WORKERS).unwrap() + 1));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let (addrs, token) = (addrs.clone(), setup.token.clone());
+            let (halfway, resumed) = (Arc::clone(&halfway), Arc::clone(&resumed));
+            std::thread::spawn(move || {
+                let body = |n: u64| failure_body(&uuid(w * 100 + n), "erin", now());
+                let at = |n: u64| usize::try_from(w + n).unwrap() % 3;
+                for n in 0..BEFORE {
+                    let r = try_failure(addrs[at(n)], &token, &body(n)).unwrap();
+                    assert_eq!(r.status, 200, "{}", r.body);
+                }
+                halfway.wait();
+                resumed.wait();
+                // The last event before the kill sent again (its answer "lost"), then the rest;
+                // each goes to the next replica when its own is gone, as a host retries.
+                let mut dead = 0;
+                for n in (BEFORE - 1)..(BEFORE + AFTER) {
+                    let answered = (0..3).find_map(|k| {
+                        let reply = try_failure(addrs[(at(n) + k) % 3], &token, &body(n));
+                        if reply.is_none() {
+                            dead += 1;
+                        }
+                        reply
+                    });
+                    let r = answered.expect("no replica answered");
+                    assert_eq!(r.status, 200, "{}", r.body);
+                }
+                dead
+            })
+        })
+        .collect();
+    halfway.wait();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &replicas[0].pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let gone = (0..250).any(|_| {
+        let refused = TcpStream::connect(replicas[0].addr).is_err();
+        if !refused {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        refused
+    });
+    assert!(gone, "the killed replica still accepts connections");
+    resumed.wait();
+    let dead: u32 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(
+        dead > 0,
+        "some events were first sent to the killed replica"
+    );
+    let total = WORKERS * (BEFORE + AFTER);
+    for r in &replicas[1..] {
+        assert_eq!(
+            check(r, &setup.token, "erin", "password")["failures"],
+            total
+        );
+    }
+    let ids = crate::pg::shared_sql(
+        setup.db.as_deref().unwrap(),
+        "SELECT count(*) FROM ticketgate_fleet_event",
+    );
+    assert_eq!(u64::try_from(ids[0].get::<_, i64>(0)).unwrap(), total);
+    // Every resend reached a replica alive after the kill.
+    let mut replicas = replicas;
+    drop(replicas.remove(0));
+    let logs: Vec<Vec<String>> = replicas.into_iter().map(Server::stop).collect();
+    assert_eq!(
+        lines_with(&logs, &["event=fleet_failure ", "outcome=replayed"]),
+        usize::try_from(WORKERS).unwrap(),
+        "each resent event counted nothing"
     );
 }
