@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod fleet;
 mod harness;
+mod metrics;
 mod pg;
 mod postgres;
 mod protocol;
