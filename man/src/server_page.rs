@@ -26,7 +26,9 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
         "From a host's module, with Authorization: Bearer TOKEN and \
          {\"service_id\",\"user\",\"host\",\"service\",\"rhost\"}: answers 200 {\"unlocked\":true} once \
          per unlock inside unlock_window (the attempt uses it up), else {\"unlocked\":false}. A \
-         missing or wrong token gets 401 and does not use the unlock.",
+         missing or wrong token gets 401 and does not use the unlock. With \"dry_run\": true \
+         (ticketgate test-protect) it is checked as a login's and answered \
+         {\"dry_run\":true,\"unlocked\":false} without taking the unlock.",
     ),
     (
         "POST",

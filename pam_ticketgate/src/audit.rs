@@ -28,6 +28,7 @@ pub enum EventName {
     BreakglassRevoked,
     TicketAbandoned,
     StateUnwritable,
+    SystemError,
     ExpiredLock,
     InactiveLock,
     MustChange,
@@ -47,7 +48,7 @@ pub enum EventName {
 
 impl EventName {
     /// Every event, in the order pam_ticketgate(8) lists them.
-    pub const ALL: [EventName; 29] = [
+    pub const ALL: [EventName; 30] = [
         Self::AuthSuccess,
         Self::AuthFailure,
         Self::HackLock,
@@ -77,6 +78,7 @@ impl EventName {
         Self::TicketAbandoned,
         Self::StateUnwritable,
         Self::ConfigError,
+        Self::SystemError,
     ];
 
     /// When the event is logged and its own fields, for the man page.
@@ -144,6 +146,10 @@ impl EventName {
             Self::ConfigError => {
                 "the configuration, a module argument or a secret file is unusable (error)"
             }
+            Self::SystemError => {
+                "something the gate needed could not be used: a state or run file, a directory, \
+                 NSS, a spool, a cache (error); the login fails closed or goes on as its mode says"
+            }
         }
     }
 
@@ -163,6 +169,7 @@ impl EventName {
             Self::BreakglassRevoked => "breakglass_revoked",
             Self::TicketAbandoned => "ticket_abandoned",
             Self::StateUnwritable => "state_unwritable",
+            Self::SystemError => "system_error",
             Self::ExpiredLock => "expired_lock",
             Self::InactiveLock => "inactive_lock",
             Self::MustChange => "must_change",
@@ -193,7 +200,9 @@ impl EventName {
             Self::SessionOpen | Self::SessionClose => syslog::Severity::LOG_INFO,
             Self::AuthFailure | Self::AdminLock => syslog::Severity::LOG_NOTICE,
             Self::HackLock => syslog::Severity::LOG_WARNING,
-            Self::ConfigError | Self::StateUnwritable => syslog::Severity::LOG_ERR,
+            Self::ConfigError | Self::StateUnwritable | Self::SystemError => {
+                syslog::Severity::LOG_ERR
+            }
             Self::TicketAbandoned => syslog::Severity::LOG_NOTICE,
             Self::TicketAccepted => syslog::Severity::LOG_INFO,
             Self::TicketRejected => syslog::Severity::LOG_NOTICE,
@@ -438,10 +447,19 @@ impl<A: AuditSink + ?Sized> AuditSink for &A {
     }
 }
 
+/// Who and where an error happened, for [`SystemAudit::for_login`].
+struct LoginContext {
+    user: String,
+    service: String,
+    rhost: String,
+    now: i64,
+}
+
 /// The real sink: syslog, plus the JSON audit file when configured.
 pub struct SystemAudit {
     audit_file: Option<PathBuf>,
     socket: &'static str,
+    login: Option<LoginContext>,
 }
 
 impl SystemAudit {
@@ -449,6 +467,27 @@ impl SystemAudit {
         Self {
             audit_file,
             socket: "/dev/log",
+            login: None,
+        }
+    }
+
+    /// The sink of one login: its [`AuditSink::error`] lines become `system_error` events
+    /// naming the user, service and rhost (at `now`), in syslog and the audit file alike.
+    pub fn for_login(
+        audit_file: Option<PathBuf>,
+        user: &str,
+        service: &str,
+        rhost: &str,
+        now: i64,
+    ) -> Self {
+        Self {
+            login: Some(LoginContext {
+                user: user.to_owned(),
+                service: service.to_owned(),
+                rhost: rhost.to_owned(),
+                now,
+            }),
+            ..Self::new(audit_file)
         }
     }
 
@@ -512,7 +551,14 @@ impl AuditSink for SystemAudit {
     }
 
     fn error(&self, message: &str) {
-        self.syslog(syslog::Severity::LOG_ERR, message);
+        match &self.login {
+            Some(l) => self.event(
+                &Event::new(EventName::SystemError, &l.user, &l.service, &l.rhost)
+                    .with("error", message),
+                l.now,
+            ),
+            None => self.syslog(syslog::Severity::LOG_ERR, message),
+        }
     }
 }
 
@@ -594,6 +640,7 @@ mod tests {
             TicketAbandoned,
             StateUnwritable,
             ConfigError,
+            SystemError,
         );
         assert_eq!(every.len(), EventName::ALL.len());
         for e in every {
@@ -708,6 +755,25 @@ mod tests {
         assert!(admin.syslog_line().contains("until=admin"));
     }
 
+    /// Issue 16 (item 4): an error during a login is an event like any other: `event=`, the
+    /// user, the service, in syslog and the audit file.
+    #[test]
+    fn a_login_error_is_a_system_error_event_naming_user_and_service_issue_16() {
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("a.jsonl");
+        let sink = SystemAudit::for_login(Some(file.clone()), "alice", "sshd", "192.0.2.7", 0);
+        sink.error("state_dir /var/lib/ticketgate: Permission denied");
+        let line = std::fs::read_to_string(&file).unwrap();
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(v["event"], "system_error");
+        assert_eq!(v["user"], "alice");
+        assert_eq!(v["service"], "sshd");
+        assert_eq!(
+            v["error"],
+            "state_dir /var/lib/ticketgate: Permission denied"
+        );
+    }
+
     #[test]
     fn a_syslog_daemon_that_stops_reading_never_blocks_the_module() {
         // Regression: send() on a full /dev/log queue blocked, and with it the login.
@@ -724,6 +790,7 @@ mod tests {
         let sink = SystemAudit {
             audit_file: Some(d.path().join("a.jsonl")),
             socket: path,
+            login: None,
         };
         for _ in 0..200 {
             sink.event(&Event::new(EventName::AuthFailure, "alice", "sshd", ""), 1);

@@ -11,11 +11,11 @@ use pam::constants::{
     PamMessageStyle, PamResultCode,
 };
 use pam::conv::Conv;
-use pam::items::{AuthTok, OldAuthTok, RHost, Service, Tty};
+use pam::items::{AuthTok, OldAuthTok, RHost, Service, Tty, User};
 use pam::module::{PamHandle, PamHooks};
 
 use crate::args::{self, AuthPhase};
-use crate::audit::{self, AuditSink, SystemAudit};
+use crate::audit::{self, AuditSink, Event, EventName, SystemAudit};
 use crate::config::{Config, ConfigError, Fleet, ModuleSettings, Protect};
 use crate::directory::{Directory, DirectoryError, Nss};
 use crate::ffi;
@@ -119,6 +119,28 @@ pub fn pam_code(outcome: Outcome) -> PamResultCode {
     }
 }
 
+/// A pam.d line the module cannot run: one `config_error` event naming the service (and the user
+/// and rhost when the application set them; the user is not asked for), and `PAM_SERVICE_ERR`.
+fn line_error(pamh: &PamHandle, message: &str) -> PamResultCode {
+    let item = |v: Option<&CStr>| {
+        v.map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let service = item(pamh.get_item::<Service>().ok().flatten().map(|s| s.0));
+    let rhost = item(pamh.get_item::<RHost>().ok().flatten().map(|s| s.0));
+    let user = item(pamh.get_item::<User>().ok().flatten().map(|s| s.0));
+    // The glue is where the clock is read.
+    #[allow(clippy::disallowed_methods)]
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    SystemAudit::new(None).event(
+        &Event::new(EventName::ConfigError, &user, &service, &rhost).with("error", message),
+        now,
+    );
+    PamResultCode::PAM_SERVICE_ERR
+}
+
 fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> PamResultCode {
     let parsed = raw_args
         .iter()
@@ -131,8 +153,7 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
     let args = match parsed {
         Ok(a) => a,
         Err(e) => {
-            SystemAudit::new(None).error(&format!("pam.d line: {e}"));
-            return PamResultCode::PAM_SERVICE_ERR;
+            return line_error(pamh, &format!("pam.d line: {e}"));
         }
     };
     let phase = match (hook, args.auth_phase) {
@@ -140,17 +161,19 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
         (Hook::Auth, Some(AuthPhase::Authfail)) => Phase::Authfail,
         (Hook::Auth, Some(AuthPhase::Ticket)) => Phase::Ticket,
         (Hook::Auth, None) => {
-            SystemAudit::new(None).error("pam.d auth line: add one of preauth, authfail, ticket");
-            return PamResultCode::PAM_SERVICE_ERR;
+            return line_error(
+                pamh,
+                "pam.d auth line: add one of preauth, authfail, ticket",
+            );
         }
         (_, Some(_)) => {
-            SystemAudit::new(None)
-                .error("pam.d line: preauth/authfail/ticket belong on auth lines only");
-            return PamResultCode::PAM_SERVICE_ERR;
+            return line_error(
+                pamh,
+                "pam.d line: preauth/authfail/ticket belong on auth lines only",
+            );
         }
         (Hook::Account | Hook::OpenSession | Hook::CloseSession, None) if args.commit => {
-            SystemAudit::new(None).error("pam.d line: commit belongs on a password line only");
-            return PamResultCode::PAM_SERVICE_ERR;
+            return line_error(pamh, "pam.d line: commit belongs on a password line only");
         }
         // The commit line has nothing to do in the first pass: nothing was changed yet.
         (Hook::Password, None) if args.commit && flags & PAM_PRELIM_CHECK != 0 => {
@@ -202,6 +225,7 @@ fn run(pamh: &mut PamHandle, raw_args: &[&CStr], flags: PamFlag, hook: Hook) -> 
     }
     let outcome = {
         let world = PamWorld {
+            login: (user.clone(), service.clone(), rhost.clone(), now),
             pamh: RefCell::new(&mut *pamh),
         };
         match &config {
@@ -243,6 +267,8 @@ fn secret_text(bytes: &[u8]) -> Option<Secret> {
 /// The real world: files, NSS, syslog, and this PAM handle's conversation.
 struct PamWorld<'h> {
     pamh: RefCell<&'h mut PamHandle>,
+    /// User, service and rhost of this login and its `now`, for the audit sink's error lines.
+    login: (String, String, String, i64),
 }
 
 impl World for PamWorld<'_> {
@@ -261,7 +287,14 @@ impl World for PamWorld<'_> {
     }
 
     fn audit(&self, audit_file: Option<&Path>) -> Box<dyn AuditSink + '_> {
-        Box::new(SystemAudit::new(audit_file.map(Path::to_path_buf)))
+        let (user, service, rhost, now) = &self.login;
+        Box::new(SystemAudit::for_login(
+            audit_file.map(Path::to_path_buf),
+            user,
+            service,
+            rhost,
+            *now,
+        ))
     }
 
     fn directory(&self) -> &dyn Directory {

@@ -250,3 +250,43 @@ fn prefix_usr_local_puts_the_unit_and_tmpfiles_under_it_issue_16() {
     assert!(ok, "{text}");
     assert!(!unit.exists(), "{text}");
 }
+
+/// Issue 16 (item 1): the demo installs only what it needs (no browser, no sshd, no database).
+#[test]
+fn the_demo_installs_only_its_own_packages_issue_16() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let list = |args: &[&str]| -> Vec<String> {
+        let out = Command::new("bash")
+            .arg(root.join("scripts/install-test-deps.sh"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let demo = list(&["--demo", "--list"]);
+    assert_eq!(
+        demo,
+        [
+            "libpam-modules",
+            "libpam0g-dev",
+            "openssl",
+            "pamtester",
+            "util-linux"
+        ]
+    );
+    let all = list(&["--list"]);
+    for heavy in ["chromium", "openssh-server", "postgresql"] {
+        assert!(all.contains(&heavy.to_string()), "{heavy}: {all:?}");
+        assert!(!demo.contains(&heavy.to_string()));
+    }
+    let script = std::fs::read_to_string(root.join("scripts/demo.sh")).unwrap();
+    assert!(
+        script.contains("scripts/install-test-deps.sh --demo\n"),
+        "{script}"
+    );
+}

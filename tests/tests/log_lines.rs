@@ -141,3 +141,50 @@ fn a_password_typed_as_the_user_name_is_logged_only_as_its_length_issue_12() {
     let audit = std::fs::read_to_string(s.audit_file()).unwrap_or_default();
     assert!(!audit.contains("horse"), "{audit}");
 }
+
+/// Issue 16 (item 4): every error line of the module is an event with the service: a module
+/// argument the module does not know is `event=config_error` naming the service; a state
+/// directory that cannot be used during a login is `event=system_error` with user and service,
+/// in syslog and in the audit file.
+#[test]
+fn bad_module_arguments_and_unusable_state_are_events_with_the_service_issue_16() {
+    let s = sandbox(SCOPE);
+    let (so, cfg) = (module_so(), s.config());
+    s.service(
+        "typo",
+        &format!(
+            "auth requisite {} pre-auth config={}\nauth required pam_permit.so\n",
+            so.display(),
+            cfg.display()
+        ),
+    );
+    let out = s.pamtester("typo", "tguser", &["authenticate"], "x\n");
+    assert!(!out.status.success(), "{}", text(&out));
+    let lines = logged_lines(&s);
+    let line = lines
+        .iter()
+        .find(|l| l.contains("pre-auth"))
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert!(
+        line.contains("event=config_error") && line.contains("service=typo"),
+        "{line}"
+    );
+
+    // A state_dir that is a file: the store cannot be opened during the login.
+    std::fs::write(s.path("state"), "not a directory").unwrap();
+    let out = s.pamtester("tg", "tguser", &["authenticate"], "x\n");
+    assert!(!out.status.success(), "{}", text(&out));
+    let lines = logged_lines(&s);
+    let errors: Vec<&String> = lines.iter().filter(|l| l.contains("state")).collect();
+    assert!(!errors.is_empty(), "{lines:?}");
+    for l in &errors {
+        assert!(l.contains("event=") && l.contains("service=tg"), "{l}");
+    }
+    let events = s.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "system_error" && e["service"] == "tg" && e["user"] == "tguser"),
+        "{events:?}"
+    );
+}

@@ -63,6 +63,7 @@ impl std::error::Error for ConfigError {}
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: String,
+    metrics_listen: Option<String>,
     data_dir: PathBuf,
     unlock_window: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -111,6 +112,14 @@ pub const KEYS: &[KeyDoc] = &[
         key: "listen",
         default: "required",
         doc: "Address and port to listen on, such as \"[::]:8443\"; \"127.0.0.1:0\" picks a free port and logs it.",
+    },
+    KeyDoc {
+        table: "",
+        key: "metrics_listen",
+        default: "off",
+        doc: "Address and port of a second listener that answers only GET /metrics (Prometheus \
+              text format: attempts, unlocks, wrong codes, rate-limited, store errors, request \
+              latency); unauthenticated, so keep it on loopback or a management network.",
     },
     KeyDoc {
         table: "",
@@ -297,6 +306,8 @@ pub struct HostEntry {
 pub struct Config {
     /// Address to listen on (`127.0.0.1:0` picks a free port, logged at start).
     pub listen: SocketAddr,
+    /// Where `/metrics` is served; `None` = off.
+    pub metrics_listen: Option<SocketAddr>,
     /// Directory of the enrollment store.
     pub data_dir: PathBuf,
     /// How long an unlock stays usable.
@@ -392,6 +403,17 @@ impl Config {
                 ),
             )
         })?;
+        let metrics_listen = raw
+            .metrics_listen
+            .map(|m| {
+                m.parse::<SocketAddr>().map_err(|_| {
+                    invalid(
+                        "metrics_listen",
+                        format!("{m:?} is not an address:port such as \"127.0.0.1:9464\""),
+                    )
+                })
+            })
+            .transpose()?;
         let unlock_window = match raw.unlock_window {
             None => DEFAULT_UNLOCK_WINDOW,
             Some(text) => parse_duration(&text)
@@ -506,6 +528,7 @@ impl Config {
         let fleet = raw.fleet.map(|f| resolve_fleet(f, &invalid)).transpose()?;
         Ok(Self {
             listen,
+            metrics_listen,
             data_dir: anchored(raw.data_dir),
             unlock_window,
             tls,

@@ -31,6 +31,7 @@ mod cli;
 mod fleet;
 mod fleet_replicas;
 mod harness;
+mod metrics;
 // The throwaway PostgreSQL cluster: one copy, in the tests crate's library, shared with the
 // module's end-to-end tests.
 #[path = "../../../tests/src/pg.rs"]
