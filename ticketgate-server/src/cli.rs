@@ -120,6 +120,7 @@ pub enum Backend {
 pub const EXIT_CONFIG_BROKEN: u8 = 4;
 
 /// Why a command failed, with the exit status it maps to.
+#[derive(Debug)]
 struct Failure {
     status: u8,
     message: String,
@@ -217,13 +218,28 @@ fn run(cli: Cli) -> Result<(), Failure> {
 fn preload_postgres_url(config: &mut Config, needs_db: bool) -> Result<(), Failure> {
     let in_service =
         std::env::var_os(crate::credentials::DIRECTORY_VAR).is_some_and(|d| !d.is_empty());
+    preload_from(
+        config,
+        needs_db,
+        in_service,
+        crate::credentials::unit_source,
+    )
+}
+
+/// [`preload_postgres_url`] with the environment and the unit's layout given.
+fn preload_from(
+    config: &mut Config,
+    needs_db: bool,
+    in_service: bool,
+    unit_source: impl Fn(&str) -> Option<PathBuf>,
+) -> Result<(), Failure> {
     let Some(settings) = config.postgres.as_mut() else {
         return Ok(());
     };
     let Some(name) = crate::credentials::name(&settings.url_file) else {
         return Ok(());
     };
-    let Some(source) = crate::credentials::unit_source(name).filter(|_| !in_service) else {
+    let Some(source) = unit_source(name).filter(|_| !in_service) else {
         return Ok(());
     };
     match store::postgres::pool::read_url(&source, crate::hosts::secret_rule()) {
@@ -421,6 +437,53 @@ fn list(config: &Config) -> Result<(), Failure> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn an_admin_command_reads_the_db_credential_from_the_units_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let url = "postgresql://u:s3cret@db.example.com/tg";
+        let file = dir.path().join("postgres.url");
+        std::fs::write(&file, format!("{url}\n")).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let config = Config::parse(
+            &dir.path().join("server.toml"),
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"/var/lib/tg\"\nstore = \"postgres\"\n\
+             postgres_url_file = \"credential:db_postgres.url\"\n\
+             [[host]]\nname = \"web01\"\ntoken_file = \"credential:hosts_web01.token\"\n",
+        )
+        .unwrap();
+        let there = |name: &str| (name == "db_postgres.url").then(|| file.clone());
+        let text = |c: &Config| {
+            c.postgres
+                .as_ref()
+                .and_then(|p| p.url_text.as_ref())
+                .map(|t| t.0.to_string())
+        };
+        // Outside the service: read from the unit's source file, never shown by Debug.
+        let mut outside = config.clone();
+        preload_from(&mut outside, true, false, there).unwrap();
+        assert_eq!(text(&outside).as_deref(), Some(url));
+        assert!(!format!("{outside:?}").contains("s3cret"));
+        // Inside the service the credential is read from $CREDENTIALS_DIRECTORY as usual.
+        let mut inside = config.clone();
+        preload_from(&mut inside, true, true, there).unwrap();
+        assert_eq!(text(&inside), None);
+        // Unreadable (others may read it): refused when the command needs the database only.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut refused = config.clone();
+        let err = preload_from(&mut refused, true, false, there).unwrap_err();
+        assert_eq!(err.status, 1);
+        assert!(
+            err.message.contains("credential:db_postgres.url") && !err.message.contains("s3cret"),
+            "{}",
+            err.message
+        );
+        let mut ignored = config;
+        preload_from(&mut ignored, false, false, there).unwrap();
+        assert_eq!(text(&ignored), None);
+    }
 
     #[test]
     fn command_line_is_consistent() {
