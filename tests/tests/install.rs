@@ -91,9 +91,10 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
     assert_eq!(mode(&dest.join("etc/security/ticketgate.d")), 0o700);
     assert_eq!(mode(&dest.join("var/lib/ticketgate")), 0o700);
     assert_eq!(mode(&dest.join("var/log/ticketgate")), 0o750);
-    // The server's secrets, root only; the unit loads them as credentials (both must exist).
+    // The server's secrets, root only; the unit loads them as credentials (all must exist).
     assert_eq!(mode(&dest.join("etc/ticketgate-server/hosts")), 0o700);
     assert_eq!(mode(&dest.join("etc/ticketgate-server/tls")), 0o700);
+    assert_eq!(mode(&dest.join("etc/ticketgate-server/db")), 0o700);
     // Debian and systemd conventions: the volatile and log directories made at boot, the audit
     // file rotated, completions where each shell looks for them.
     for (file, source) in [

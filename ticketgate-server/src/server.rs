@@ -6,7 +6,6 @@ use crate::audit::{Event, Sink};
 use crate::clock::Clock;
 use crate::config::{Config, TlsFiles};
 use crate::fleet::api::Fleet;
-use crate::fleet::sqlite::SqliteFleet;
 use crate::hosts::{HostTokens, TokenFileError, public_rule};
 use crate::http::{App, handle};
 use crate::store::{self, ProtectStore, StoreError};
@@ -71,7 +70,11 @@ impl ServeError {
     /// True when the configuration (or a file it names) is at fault, so restarting cannot help;
     /// false for a database that could not be reached (it may be back in a moment).
     pub fn is_config(&self) -> bool {
-        !matches!(self, Self::Store(StoreError::Postgres { .. }))
+        !matches!(
+            self,
+            Self::Store(StoreError::Postgres { .. })
+                | Self::Fleet(crate::fleet::FleetError::Postgres { .. })
+        )
     }
 }
 
@@ -232,9 +235,12 @@ pub fn prepare(
     let fleet = match &config.fleet {
         None => Fleet::disabled(Arc::clone(&log)),
         Some(policy) => {
-            let store = SqliteFleet::open(&config.data_dir).map_err(ServeError::Fleet)?;
+            // One `store` setting decides both: with PostgreSQL every replica counts in the
+            // same rows.
+            let (fleet_store, at) =
+                crate::fleet::open(&config.data_dir, store.as_ref()).map_err(ServeError::Fleet)?;
             Event::new("fleet", now)
-                .field("store", &store.path().display().to_string())
+                .field("store", &at)
                 .num("failed_logon", policy.failed_logon)
                 .num("reset_failed_after_s", policy.reset_failed_after.as_secs())
                 .num(
@@ -243,7 +249,7 @@ pub fn prepare(
                 )
                 .field("lock_root", if policy.lock_root { "true" } else { "false" })
                 .emit(log.as_ref());
-            Fleet::new(*policy, Box::new(store), Arc::clone(&log))
+            Fleet::new(*policy, fleet_store, Arc::clone(&log))
         }
     };
     let protect = Protect {
