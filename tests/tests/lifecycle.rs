@@ -284,12 +284,19 @@ fn a_real_su_session_is_listed_and_terminated() {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     let mut su = su.spawn().unwrap();
-    // Wait (bounded) for su to open its session.
+    // Wait (bounded: 60 s, for a machine busy with the rest of the suite) for su to open its
+    // session; if su ends first, say why.
     let mut listed = String::new();
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         listed = text(&s.ticketgate(&["sessions", USER]));
         if listed.contains(" su ") {
             break;
+        }
+        if let Some(status) = su.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(su.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("su ended ({status}) before its session was listed: {err}");
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
