@@ -15,6 +15,8 @@ use std::collections::VecDeque;
 
 struct TestWorld {
     store: MemStore,
+    /// `<state_dir>/report`: report mode's own records.
+    report_store: MemStore,
     dir: MemDirectory,
     audit: MemAudit,
     messages: RefCell<Vec<String>>,
@@ -185,6 +187,9 @@ impl ProtectServer for ProtectScript<'_> {
 
 impl World for TestWorld {
     fn store(&self, state_dir: &Path) -> Result<Box<dyn StateStore + '_>, StoreError> {
+        if state_dir.ends_with(REPORT_DIR) {
+            return Ok(Box::new(&self.report_store));
+        }
         *self.state_dir_seen.borrow_mut() = Some(state_dir.to_path_buf());
         Ok(Box::new(&self.store))
     }
@@ -297,6 +302,7 @@ const POLICY: &str = "version = 1\n[module]\nstate_dir = \"/var/lib/tg-test\"\nf
 fn case(config: &str) -> Case {
     let world = TestWorld {
         store: MemStore::default(),
+        report_store: MemStore::default(),
         dir: MemDirectory::default()
             .with("alice", 1000, &["alice"], true)
             .with("root", 0, &["root"], true)
@@ -1433,3 +1439,6 @@ mod outside;
 
 /// The fleet lockout over a scripted fleet server, the handle's memory and an in-memory spool.
 mod fleet;
+
+/// `mode = "report"`: every gate's would-be refusal is an event, the PAM result is unchanged.
+mod report;
