@@ -223,9 +223,17 @@ fn a_wrong_or_missing_ticket_changes_no_result() {
         assert!(same_as_without(&s, &LOGIN, &typed), "ticket {ticket:?}");
     }
     let found = refusals(&s);
-    assert_eq!(found.len(), 3, "{found:?}");
-    assert!(found.iter().all(|r| r.starts_with("ticket ")), "{found:?}");
+    assert_eq!(found.len(), 5, "{found:?}");
+    assert!(
+        found[..3].iter().all(|r| r.starts_with("ticket ")),
+        "{found:?}"
+    );
     assert_eq!(found[0], "ticket conditions ticket");
+    // Three refused tickets are three failed logons: enforce mode would lock at the fourth.
+    assert_eq!(
+        found[3..],
+        ["lockout hack_lock preauth", "account hack_lock account"]
+    );
     // A wrong password is still a failure, and the ticket is not asked.
     assert!(!same_as_without(&s, &LOGIN, "wrong\nT-1\n"));
 }

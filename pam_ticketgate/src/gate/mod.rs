@@ -122,6 +122,14 @@ pub trait Conversation {
     fn keep_fleet(&self, _seen: FleetSeen) -> bool {
         false
     }
+    /// Notes in the PAM handle that a report-mode `ticket` line would have refused `user`.
+    fn keep_report_refused(&self, _user: &str) -> bool {
+        false
+    }
+    /// The account [`Conversation::keep_report_refused`] noted in this handle.
+    fn report_refused(&self) -> Option<String> {
+        None
+    }
     /// What an earlier line of this login kept with [`Conversation::keep_fleet`].
     fn fleet_seen(&self) -> Option<FleetSeen> {
         None

@@ -254,6 +254,14 @@ impl Gate<'_> {
                 // the report state, so a would-be hack lock shows up.
                 if failed_logon && !exempt {
                     self.count_failure(user, uid, scope);
+                    // Enforce mode ends this login here: its account line must not count it
+                    // as a success (which would forget the failure just counted).
+                    if !self.world.conversation().keep_report_refused(user.as_str()) {
+                        self.audit.error(
+                            "could not note the refused ticket in the PAM handle (report mode)",
+                        );
+                    }
+                    return Outcome::Allowed;
                 }
             }
         }
@@ -264,6 +272,15 @@ impl Gate<'_> {
 
     fn report_account(&self, user: &UserName, scope: &Scope, exempt: bool) -> Outcome {
         let phase = Phase::Account;
+        // Enforce mode ended this login at its ticket: nothing of this line would run.
+        if self
+            .world
+            .conversation()
+            .report_refused()
+            .is_some_and(|u| u == user.as_str())
+        {
+            return Outcome::NotCovered;
+        }
         let (loaded, reason) = match self.report_lock(user, scope, exempt) {
             Ok(found) => found,
             Err(o) => {

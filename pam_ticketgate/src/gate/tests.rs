@@ -53,6 +53,8 @@ struct TestWorld {
     fleet_secret_broken: Cell<bool>,
     /// What the PAM handle keeps between the lines of a login.
     fleet_seen: RefCell<Option<FleetSeen>>,
+    /// The account a report-mode ticket line would have refused, kept in the handle.
+    report_refused: RefCell<Option<String>>,
 }
 
 /// One request to the scripted fleet server.
@@ -288,6 +290,13 @@ impl Conversation for TestWorld {
     fn fleet_seen(&self) -> Option<FleetSeen> {
         self.fleet_seen.borrow().clone()
     }
+    fn keep_report_refused(&self, user: &str) -> bool {
+        *self.report_refused.borrow_mut() = Some(user.to_string());
+        true
+    }
+    fn report_refused(&self) -> Option<String> {
+        self.report_refused.borrow().clone()
+    }
 }
 
 struct Case {
@@ -327,6 +336,7 @@ fn case(config: &str) -> Case {
         fleet_asked: RefCell::new(Vec::new()),
         fleet_secret_broken: Cell::new(false),
         fleet_seen: RefCell::new(None),
+        report_refused: RefCell::new(None),
     };
     Case {
         config: config.to_string(),

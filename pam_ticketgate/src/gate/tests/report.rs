@@ -182,6 +182,23 @@ fn a_wrong_or_empty_ticket_is_asked_for_reported_and_lets_the_login_on() {
         1,
         "counted in report state"
     );
+    // The login goes on (the ticket line succeeded), but its account line neither counts it
+    // as a success nor reports: enforce mode would have ended it at the ticket.
+    let authed = Login {
+        authenticated: true,
+        ..login("alice")
+    };
+    assert_eq!(c.run(Phase::Account, &authed, NOW), Outcome::NotCovered);
+    assert_eq!(
+        c.report_record("alice").unwrap().password.failures.len(),
+        1,
+        "not reset"
+    );
+    assert!(
+        !c.world.audit.names().contains(&"auth_success"),
+        "no success event for a would-be refusal"
+    );
+    c.world.report_refused.replace(None);
     // An empty answer: reported, not a failed PAM result.
     c.types(&[""]);
     assert_eq!(c.run(Phase::Ticket, &login("alice"), NOW), Outcome::Allowed);
