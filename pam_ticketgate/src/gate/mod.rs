@@ -350,6 +350,19 @@ impl<'a> Gate<'a> {
                 "ignore"
             }
         ));
+        // A report-mode scope changes no result: its user is left to the stack, reported.
+        if mode == Unprivileged::Deny
+            && let Ok(Subject::Known { user, scope, .. }) = self.subject()
+            && scope.mode == ScopeMode::Report
+        {
+            self.mode.report.set(true);
+            self.would_refuse(&user, phase, "module", "unprivileged");
+            return match phase {
+                Phase::Authfail => Outcome::AuthFailed,
+                Phase::Password => self.pass_through(),
+                _ => Outcome::NotCovered,
+            };
+        }
         match (phase, mode) {
             (Phase::Authfail, _) => Outcome::AuthFailed,
             // No state is needed to hand a new password on: the stack works as without us.

@@ -383,6 +383,44 @@ fn a_broken_state_store_is_reported_not_returned() {
 }
 
 #[test]
+fn a_caller_that_is_not_root_is_not_denied_for_a_report_scope() {
+    let c = case(&format!(
+        "{}mode = \"report\"\n[[scope]]\nusers = [\"bob\"]\n",
+        POLICY
+            .replace(
+                "fail_delay = \"1s\"",
+                "fail_delay = \"1s\"\nunprivileged = \"deny\""
+            )
+            .replace("[policy.default]\n", "")
+            .replace(
+                "failed_logon = 3\nreset_failed_after = \"30m\"\nlockout_duration = \"30m\"\n",
+                ""
+            )
+    ));
+    let screen_locker = |user| Login {
+        privileged: false,
+        ..login(user)
+    };
+    assert_eq!(
+        c.run(Phase::Preauth, &screen_locker("alice"), NOW),
+        Outcome::NotCovered
+    );
+    assert_eq!(
+        c.run(Phase::Account, &screen_locker("alice"), NOW),
+        Outcome::NotCovered
+    );
+    assert_eq!(
+        c.would_refuse(),
+        vec!["module unprivileged preauth", "module unprivileged account"]
+    );
+    // An enforce-mode scope's user is still denied.
+    assert_eq!(
+        c.run(Phase::Preauth, &screen_locker("bob"), NOW),
+        Outcome::UnprivilegedDenied
+    );
+}
+
+#[test]
 fn mode_must_be_enforce_or_report() {
     let err = Config::parse(
         Path::new("t.toml"),
