@@ -63,7 +63,10 @@ impl Gate<'_> {
             exempt,
         } = subject
         else {
-            return self.uncovered(phase);
+            return match phase {
+                Phase::Password => self.pass_through(),
+                _ => self.uncovered(phase),
+            };
         };
         let decided = match phase {
             Phase::Preauth => self.report_preauth(&user, scope, exempt),
@@ -103,6 +106,11 @@ impl Gate<'_> {
                 exempt,
             }),
         };
+        // The password line's result is already the uncovered caller's (the new credential
+        // handed on, or no answer / mismatches / a PAM_AUTHTOK that could not be set).
+        if phase == Phase::Password {
+            return decided;
+        }
         let uncovered = self.uncovered(phase);
         if decided != uncovered && !matches!(decided, Outcome::Allowed | Outcome::NotCovered) {
             // Backstop: an error the phase met (state, directory, config) is reported, never
@@ -124,8 +132,9 @@ impl Gate<'_> {
             | Phase::PasswordCommit
             | Phase::SessionOpen
             | Phase::SessionClose => Outcome::NotCovered,
-            // Handled by `report_password`, which hands the credential on itself.
-            Phase::Password => Outcome::Allowed,
+            // `report_password` and `pass_through` decide it themselves, as for an uncovered
+            // caller; this is only the answer before any prompt.
+            Phase::Password => Outcome::NotCovered,
         }
     }
 

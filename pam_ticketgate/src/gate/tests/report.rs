@@ -272,6 +272,30 @@ fn a_password_that_breaks_the_rules_is_handed_on_and_reported() {
 }
 
 #[test]
+fn three_mismatched_entries_end_the_change_as_without_the_module() {
+    let c = report_case("", "");
+    c.types(&[GOOD, "x", GOOD, "y", GOOD, "z"]);
+    assert_eq!(
+        c.run(Phase::Password, &login("alice"), NOW),
+        Outcome::CredentialRefused
+    );
+    // What a caller no scope covers gets from the same entries.
+    c.types(&[GOOD, "x", GOOD, "y", GOOD, "z"]);
+    assert_eq!(
+        c.run(Phase::Password, &login("bob"), NOW),
+        Outcome::CredentialRefused,
+        "bob's enforce scope refuses a mismatch the same way"
+    );
+    c.types(&[GOOD, "x", GOOD, "y", GOOD, "z"]);
+    assert_eq!(
+        c.run(Phase::Password, &login("nobody-covers-me"), NOW),
+        Outcome::CredentialRefused
+    );
+    assert!(c.would_refuse().is_empty(), "a mismatch is no refusal");
+    assert!(c.world.authtok_set.borrow().is_none());
+}
+
+#[test]
 fn the_fleet_is_asked_but_told_nothing_and_its_lock_is_reported() {
     let c = report_case(
         "fleet = true\n",
