@@ -13,7 +13,7 @@ use crate::audit::{AuditSink, Event, EventName};
 use crate::config::Scope;
 use crate::lifecycle::{self, Standing};
 use crate::lockout::{self, Lock};
-use crate::store::Record;
+use crate::store::{Record, StoreError};
 use crate::user::UserName;
 
 /// The sub-directory of `state_dir` that holds report mode's own records.
@@ -150,7 +150,7 @@ impl Gate<'_> {
         );
     }
 
-    /// The lock enforce mode would find: an administrator's lock or must-change from the
+    /// The lock enforce mode would find: an administrator's lock (or a corrupt record) in the
     /// enforce state (read only), else the report state's own hack or inactivity lock.
     fn report_lock(
         &self,
@@ -158,10 +158,12 @@ impl Gate<'_> {
         scope: &Scope,
         exempt: bool,
     ) -> Result<(Record, Option<&'static str>), Outcome> {
-        if let Some(reason) = self
-            .enforce_record(user)
-            .and_then(|r| r.admin_lock.map(|_| "admin_lock"))
-        {
+        let enforce = match self.enforce_record(user) {
+            Err(Outcome::Locked) => Some("corrupt_state"),
+            Ok(Some(r)) if r.admin_lock.is_some() => Some("admin_lock"),
+            _ => None,
+        };
+        if let Some(reason) = enforce {
             let record = self.report_record(user)?;
             return Ok((record, Some(reason)));
         }
@@ -181,21 +183,25 @@ impl Gate<'_> {
             .map_err(|e| self.system_error(&e.to_string()))
     }
 
-    /// The user's enforce-mode record, read only; `None` when there is none or it cannot be
-    /// read (logged).
-    fn enforce_record(&self, user: &UserName) -> Option<Record> {
+    /// The user's enforce-mode record, read only; `Ok(None)` when there is none or it cannot be
+    /// read (logged), `Err(Locked)` when it is corrupt (enforce mode treats that as locked).
+    fn enforce_record(&self, user: &UserName) -> Result<Option<Record>, Outcome> {
         let store = match self.world.store(&self.config.module.state_dir) {
             Ok(s) => s,
             Err(e) => {
                 self.audit.error(&e.to_string());
-                return None;
+                return Ok(None);
             }
         };
         match store.load(user) {
-            Ok(r) => r,
+            Ok(r) => Ok(r),
+            Err(e @ StoreError::Corrupt { .. }) => {
+                self.audit.error(&e.to_string());
+                Err(Outcome::Locked)
+            }
             Err(e) => {
                 self.audit.error(&e.to_string());
-                None
+                Ok(None)
             }
         }
     }
@@ -336,7 +342,7 @@ impl Gate<'_> {
         // `ticketgate must-change` writes the enforce state: it holds in report mode too.
         let must_change = self
             .enforce_record(user)
-            .is_some_and(|r| lifecycle::credential(&r, which).must_change);
+            .is_ok_and(|r| r.is_some_and(|r| lifecycle::credential(&r, which).must_change));
         match lifecycle::standing(&record, which, policy, &outside, now) {
             Standing::Expired { .. } => self.would_refuse(user, phase, "password", "expired"),
             Standing::MustChange => self.would_refuse(user, phase, "password", "must_change"),

@@ -445,6 +445,22 @@ fn a_caller_that_is_not_root_is_not_denied_for_a_report_scope() {
 }
 
 #[test]
+fn a_corrupt_enforce_record_is_reported_as_enforce_mode_would_lock() {
+    let c = report_case("", "");
+    c.world
+        .store
+        .corrupt
+        .lock()
+        .unwrap()
+        .insert("alice".to_string());
+    assert_eq!(
+        c.run(Phase::Preauth, &login("alice"), NOW),
+        Outcome::NotCovered
+    );
+    assert_eq!(c.would_refuse(), vec!["lockout corrupt_state preauth"]);
+}
+
+#[test]
 fn mode_must_be_enforce_or_report() {
     let err = Config::parse(
         Path::new("t.toml"),
