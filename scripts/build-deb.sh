@@ -48,7 +48,8 @@ install -m 0644 conf/ticketgate-*.toml conf/server.toml "$doc/examples/"
 install -d -m 0755 "$doc/examples/pam.d"
 install -m 0644 conf/pam.d/* "$doc/examples/pam.d/"
 gzip -9nc README.md > "$doc/README.md.gz"
-chmod 0644 "$doc/README.md.gz"
+gzip -9nc docs/admin-guide.md > "$doc/admin-guide.md.gz"
+chmod 0644 "$doc/README.md.gz" "$doc/admin-guide.md.gz"
 # The 0700 directories (secrets, state) are deliberate.
 install -D -m 0644 packaging/debian/lintian-overrides "$stage/usr/share/lintian/overrides/$package"
 {

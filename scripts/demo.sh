@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "scripts/demo.sh: run as root (private mount namespaces)" >&2; exit 2; }
-scripts/install-test-deps.sh
+scripts/install-test-deps.sh --demo
 cargo build --release -q -p pam-ticketgate-module -p pam_ticketgate
 
 if [ "${1:-}" != "--inside" ]; then

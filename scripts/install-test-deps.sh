@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian packages listed in scripts/apt-packages.txt that are not installed yet.
+#   scripts/install-test-deps.sh          every package the test suite needs
+#   scripts/install-test-deps.sh --demo   only those marked "[demo]" (what scripts/demo.sh needs)
+#   --list (after --demo, or alone)       print the packages instead of installing them
 set -euo pipefail
 cd "$(dirname "$0")/.."
-wanted=$(sed -e 's/#.*//' scripts/apt-packages.txt | tr -s ' \t' '\n' | grep -v '^$' | sort -u)
+list=$(cat scripts/apt-packages.txt)
+if [ "${1:-}" = --demo ]; then
+    list=$(grep -F '[demo]' <<<"$list")
+    shift
+fi
+wanted=$(sed -e 's/#.*//' <<<"$list" | tr -s ' \t' '\n' | grep -v '^$' | sort -u)
+if [ "${1:-}" = --list ]; then
+    echo "$wanted"
+    exit 0
+fi
 missing=()
 for pkg in $wanted; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -131,8 +131,9 @@ config conf/server.toml /etc/ticketgate-server/server.toml
 config conf/logrotate.d/ticketgate /etc/logrotate.d/ticketgate
 install -d -m 0700 "$DESTDIR/etc/security/ticketgate.d" "$DESTDIR/var/lib/ticketgate"
 # The server's secrets, root only: the unit loads them as credentials (LoadCredential=), so both
-# directories must exist even while empty.
-install -d -m 0700 "$DESTDIR/etc/ticketgate-server/hosts" "$DESTDIR/etc/ticketgate-server/tls"
+# directories must exist even while empty (db: the PostgreSQL connection string).
+install -d -m 0700 "$DESTDIR/etc/ticketgate-server/hosts" "$DESTDIR/etc/ticketgate-server/tls" \
+    "$DESTDIR/etc/ticketgate-server/db"
 # The server's system user (the unit's User=), on a live system; a package's postinst makes it.
 if [ -z "$DESTDIR" ] && [ "$(id -u)" -eq 0 ] && ! getent passwd _ticketgate-server >/dev/null; then
     if command -v adduser >/dev/null && adduser --help 2>&1 | grep -q -- --no-create-home; then
@@ -152,7 +153,8 @@ if [ -z "$DESTDIR" ] && command -v systemd-tmpfiles >/dev/null && [ -d /run/syst
 fi
 if [ "$(id -u)" -eq 0 ]; then
     chown root:root "$DESTDIR/etc/security/ticketgate.toml" "$DESTDIR/etc/security/ticketgate.d" "$DESTDIR/var/lib/ticketgate" "$DESTDIR/var/log/ticketgate" \
-        "$DESTDIR/etc/ticketgate-server/hosts" "$DESTDIR/etc/ticketgate-server/tls"
+        "$DESTDIR/etc/ticketgate-server/hosts" "$DESTDIR/etc/ticketgate-server/tls" \
+        "$DESTDIR/etc/ticketgate-server/db"
 fi
 echo "state in $DESTDIR/var/lib/ticketgate (0700); secrets go in $DESTDIR/etc/security/ticketgate.d (0700, files 0600); audit_file in $DESTDIR/var/log/ticketgate (0750)"
 echo "next: ticketgate check-config, then add the stack lines (README, 'The PAM stack') — test with pamtester first"

@@ -26,7 +26,9 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
         "From a host's module, with Authorization: Bearer TOKEN and \
          {\"service_id\",\"user\",\"host\",\"service\",\"rhost\"}: answers 200 {\"unlocked\":true} once \
          per unlock inside unlock_window (the attempt uses it up), else {\"unlocked\":false}. A \
-         missing or wrong token gets 401 and does not use the unlock.",
+         missing or wrong token gets 401 and does not use the unlock. With \"dry_run\": true \
+         (ticketgate test-protect) it is checked as a login's and answered \
+         {\"dry_run\":true,\"unlocked\":false} without taking the unlock.",
     ),
     (
         "POST",
@@ -96,14 +98,18 @@ pub(crate) fn render() -> String {
         )
         .para(
             "With store = \"postgres\" every piece of shared state (enrollments, used steps, \
-             unlock windows, wrong-code counters) lives in PostgreSQL, each change one atomic \
-             statement, so any number of replicas behind a load balancer act as one server: an \
-             unlock is consumed exactly once, a code used on one replica is refused on the others, \
-             the wrong-code limit holds across them. The tables are created and migrated on start. \
-             Unlock windows are in an UNLOGGED table: a database crash drops them (fail closed). \
-             While the database cannot be reached, /v1/attempt and /v1/unlock answer 503, which a \
-             module treats as unreachable. The connection string is read from postgres_url_file; \
-             the database's credentials stay on the server, hosts never hold them.",
+             unlock windows, wrong-code counters, and with [fleet] the fleet's failure counts, \
+             locks and event ids) lives in PostgreSQL, each change one atomic statement, so any \
+             number of replicas behind a load balancer act as one server: an unlock is consumed \
+             exactly once, a code used on one replica is refused on the others, the wrong-code \
+             limit holds across them, and failures reported to any replica add up to one fleet \
+             count whose lock holds on all (an event id replayed to another replica counts \
+             nothing). The tables are created and migrated on start. Unlock windows are in an \
+             UNLOGGED table: a database crash drops them (fail closed). While the database cannot \
+             be reached, /v1/attempt, /v1/unlock and /v1/fleet/* answer 503, which a module treats \
+             as unreachable. The connection string is read from postgres_url_file (under systemd \
+             the credential db_NAME); the database's credentials stay on the server, hosts never \
+             hold them.",
         )
         .para(
             "SIGTERM stops accepting connections and lets open requests finish for up to 10 s.",
@@ -127,14 +133,17 @@ pub(crate) fn render() -> String {
          taken from the file's directory. Keys:"
     ));
     page.para(&format!(
-        "A key naming a file (token_file, tls_key, tls_cert) takes a path or \
+        "A key naming a file (token_file, tls_key, tls_cert, postgres_url_file) takes a path or \
          {prefix}NAME: the systemd credential NAME, read from ${var}/NAME. The unit runs the \
          server as the system user _ticketgate-server and loads every file of \
-         /etc/ticketgate-server/hosts and /etc/ticketgate-server/tls (root only) as the \
-         credentials hosts_FILE and tls_FILE, so /etc/ticketgate-server/hosts/web01.token is \
-         {prefix}hosts_web01.token. A credential is trusted as systemd makes it: mode 0400, owned \
-         by the server's user, or root's with an ACL that lets only that user read it. A server \
-         started by hand has no {var}: name paths then.",
+         /etc/ticketgate-server/hosts, /etc/ticketgate-server/tls and /etc/ticketgate-server/db \
+         (root only) as the credentials hosts_FILE, tls_FILE and db_FILE, so \
+         /etc/ticketgate-server/hosts/web01.token is {prefix}hosts_web01.token and \
+         /etc/ticketgate-server/db/postgres.url is {prefix}db_postgres.url. A credential is \
+         trusted as systemd makes it: mode 0400, owned by the server's user, or root's with an \
+         ACL that lets only that user read it. A server started by hand has no {var}: name paths \
+         then. The other commands, run by hand as root, read {prefix}db_NAME from \
+         /etc/ticketgate-server/db/NAME, so they reach the replicas' database.",
         prefix = ticketgate_server::credentials::PREFIX,
         var = ticketgate_server::credentials::DIRECTORY_VAR,
     ));
@@ -253,9 +262,12 @@ pub(crate) fn render() -> String {
                 bold("/etc/ticketgate-server/hosts/"),
                 roman(", "),
                 bold("/etc/ticketgate-server/tls/"),
+                roman(", "),
+                bold("/etc/ticketgate-server/db/"),
             ],
-            "Host tokens and the TLS certificate and key (root, 0700; files 0600), loaded by the \
-             unit as the credentials hosts_FILE and tls_FILE.",
+            "Host tokens, the TLS certificate and key, and the PostgreSQL connection string \
+             (root, 0700; files 0600), loaded by the unit as the credentials hosts_FILE, \
+             tls_FILE and db_FILE.",
         )
         .tp(
             vec![italic("data_dir"), roman("/enrollments.sqlite3")],
@@ -264,7 +276,8 @@ pub(crate) fn render() -> String {
         .tp(
             vec![italic("data_dir"), roman("/fleet.sqlite3")],
             "Fleet counts, locks and the event ids seen (mode 0600, WAL), with [fleet] and \
-             store = \"sqlite\".",
+             store = \"sqlite\"; with store = \"postgres\" they are in the database's \
+             ticketgate_fleet_* tables, shared by every replica.",
         );
     see_also(
         &mut page,

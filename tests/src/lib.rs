@@ -12,6 +12,7 @@ pub mod emulators;
 pub mod fleet_responder;
 pub mod libpam;
 pub mod overlay;
+pub mod pg;
 pub mod protect_emulator;
 pub mod pty;
 pub mod sandbox;

@@ -49,7 +49,23 @@ pub struct Server {
 impl Server {
     /// Writes the config (`extra` is appended before the `[[host]]` tables) and starts it.
     pub fn start(tls: bool, hosts: &[Host], extra: &str) -> Server {
+        Server::start_with_files(tls, hosts, extra, &[])
+    }
+
+    /// As [`Server::start`], with secret files (mode 0600) written into the config directory
+    /// first, such as `pg.url` for `postgres_url_file = "pg.url"`.
+    pub fn start_with_files(
+        tls: bool,
+        hosts: &[Host],
+        extra: &str,
+        files: &[(&str, &str)],
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("{text}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let mut host_tables = String::new();
         for h in hosts {
@@ -129,6 +145,37 @@ impl Server {
             .unwrap();
         }
         self.addr = addr;
+    }
+
+    /// Another replica: a copy of this server's config directory (config, tokens, TLS and
+    /// PostgreSQL files; not its data) started on a port of its own. Meant for `store =
+    /// "postgres"`, where both then share every piece of state.
+    pub fn replica(&self) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                let to = dir.path().join(entry.file_name());
+                std::fs::copy(entry.path(), &to).unwrap();
+            }
+        }
+        let config = dir.path().join("server.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replacen(&format!("\"{}\"", self.addr), "\"127.0.0.1:0\"", 1),
+        )
+        .unwrap();
+        let mut s = Server {
+            dir,
+            child: None,
+            log: Arc::default(),
+            addr: "127.0.0.1:0".to_string(),
+            tls: self.tls,
+        };
+        s.run();
+        s
     }
 
     /// The lines it logged so far.

@@ -2,7 +2,8 @@
 //! pam.d, running the real module under pamtester) share one real `ticketgate-server`. Failures
 //! spread over hosts lock the user on every host at the fleet's limit; an administrator's lock or
 //! unlock on the server holds everywhere; while the server is down the hosts follow `[offline]
-//! fleet`, spool their events and send each once when it is back.
+//! fleet`, spool their events and send each once when it is back. The same on a PostgreSQL-backed
+//! server with replicas: hosts talk to different replicas, which count one fleet.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,6 +14,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
+use ticketgate_tests::pg::Cluster;
 use ticketgate_tests::sandbox::{PASSWORD, Sandbox, USER, text};
 use ticketgate_tests::server::{Host, Server};
 
@@ -270,4 +272,138 @@ fn concurrent_failures_on_several_hosts_are_counted_exactly() {
             .len(),
         30
     );
+}
+
+/// A PostgreSQL-backed server with `[fleet]` on the database at `url`, and `replicas - 1` more
+/// replicas on the same database (each on its own port).
+fn fleet_replicas(hosts: &[&str], url: &str, replicas: usize) -> Vec<Server> {
+    let tables: Vec<Host> = hosts.iter().map(|h| Host::new(h, &host_token(h))).collect();
+    let first = Server::start_with_files(
+        false,
+        &tables,
+        &format!(
+            "store = \"postgres\"\npostgres_url_file = \"pg.url\"\n\
+             [fleet]\nfailed_logon = {FLEET_LIMIT}\nreset_failed_after = \"120m\"\nlockout_duration = \"0m\"\n"
+        ),
+        &[("pg.url", url)],
+    );
+    let mut all: Vec<Server> = (1..replicas).map(|_| first.replica()).collect();
+    all.insert(0, first);
+    all
+}
+
+#[test]
+fn on_postgres_failures_spread_over_hosts_and_replicas_lock_every_host_at_the_limit() {
+    let (_db, url) = ticketgate_tests::pg::shared_database();
+    let replicas = fleet_replicas(&["h1", "h2", "h3"], &url, 2);
+    // h1 and h3 talk to the first replica, h2 to the second.
+    let hosts: Vec<Sandbox> = ["h1", "h2", "h3"]
+        .iter()
+        .enumerate()
+        .map(|(i, h)| host(h, &replicas[i % 2].url(), ""))
+        .collect();
+    fail_once(&hosts[0]);
+    fail_once(&hosts[1]);
+    assert!(passes(&hosts[2]), "two failures are under the limit");
+    for h in &hosts {
+        fail_once(h);
+    }
+    for h in &hosts {
+        assert!(
+            !passes(h),
+            "locked on every host, whichever replica it asks"
+        );
+    }
+    for r in &replicas {
+        let fleet = fleet_password(r);
+        assert_eq!(
+            (fleet["locked"].clone(), fleet["failures"].clone()),
+            (serde_json::json!(true), serde_json::json!(FLEET_LIMIT)),
+            "{fleet}"
+        );
+        assert!(
+            !r.log_lines(&["event=fleet_failure ", "outcome=counted"], 1)
+                .is_empty(),
+            "each replica counted some of the failures"
+        );
+    }
+    let locks: usize = replicas
+        .iter()
+        .map(|r| r.log_lines(&["event=fleet_lock ", USER], 0).len())
+        .sum();
+    assert_eq!(locks, 1, "one lock, set on one replica");
+    // An administrator's unlock through the second replica's config frees every host.
+    let out = replicas[1].cli(&["unlock", USER]);
+    assert!(out.status.success(), "{}", text(&out));
+    for h in &hosts {
+        assert!(passes(h), "unlocked everywhere");
+    }
+}
+
+#[test]
+fn on_postgres_stopped_logins_follow_offline_fleet_the_spool_fills_and_drains_exactly() {
+    let mut cluster = Cluster::start(None);
+    let db = cluster.create_database();
+    let url = cluster.url(&db, Some("disable"));
+    let replicas = fleet_replicas(&["h1", "h2"], &url, 2);
+    let h1 = host("h1", &replicas[0].url(), "fleet = \"local\"");
+    let h2 = host("h2", &replicas[1].url(), "fleet = \"deny\"");
+    fail_once(&h1);
+    assert_eq!(fleet_password(&replicas[1])["failures"], 1);
+
+    cluster.stop();
+    // The replicas run but answer 503: the hosts treat them as unreachable.
+    fail_once(&h1);
+    assert!(
+        passes(&h1),
+        "[offline] fleet = \"local\": the host's own policy decides"
+    );
+    assert!(!passes(&h2), "[offline] fleet = \"deny\" refuses");
+    assert!(
+        event_names(&h1).contains(&"fleet_offline".to_string()),
+        "{:?}",
+        event_names(&h1)
+    );
+    let spool = h1.path("state/fleet-spool.jsonl");
+    let spooled = std::fs::read_to_string(&spool).unwrap();
+    assert_eq!(
+        spooled.lines().count(),
+        2,
+        "a failure and a success: {spooled}"
+    );
+    let unavailable: usize = replicas
+        .iter()
+        .map(|r| r.log_lines(&["reason=store_unavailable"], 0).len())
+        .sum();
+    assert!(unavailable >= 2, "one line per refused request");
+
+    cluster.restart();
+    // h1's next login sends the spool (the failure, then the success that clears it) and then
+    // its own failure: one, exactly.
+    fail_once(&h1);
+    assert_eq!(
+        std::fs::read_to_string(&spool)
+            .unwrap_or_default()
+            .lines()
+            .count(),
+        0,
+        "the spool drained"
+    );
+    let fleet = fleet_password(&replicas[1]);
+    assert_eq!(fleet["failures"], 1, "{fleet}");
+    let counted: usize = replicas
+        .iter()
+        .map(|r| {
+            r.log_lines(&["event=fleet_failure ", "outcome=counted"], 0)
+                .len()
+        })
+        .sum();
+    assert_eq!(counted, 3, "before, spooled, after: each once");
+    fail_once(&h1);
+    fail_once(&h2);
+    assert!(
+        !passes(&h1),
+        "three failures since the last success lock the fleet"
+    );
+    assert!(!passes(&h2));
 }

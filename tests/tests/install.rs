@@ -91,9 +91,10 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
     assert_eq!(mode(&dest.join("etc/security/ticketgate.d")), 0o700);
     assert_eq!(mode(&dest.join("var/lib/ticketgate")), 0o700);
     assert_eq!(mode(&dest.join("var/log/ticketgate")), 0o750);
-    // The server's secrets, root only; the unit loads them as credentials (both must exist).
+    // The server's secrets, root only; the unit loads them as credentials (all must exist).
     assert_eq!(mode(&dest.join("etc/ticketgate-server/hosts")), 0o700);
     assert_eq!(mode(&dest.join("etc/ticketgate-server/tls")), 0o700);
+    assert_eq!(mode(&dest.join("etc/ticketgate-server/db")), 0o700);
     // Debian and systemd conventions: the volatile and log directories made at boot, the audit
     // file rotated, completions where each shell looks for them.
     for (file, source) in [
@@ -248,4 +249,44 @@ fn prefix_usr_local_puts_the_unit_and_tmpfiles_under_it_issue_16() {
     let (ok, text) = try_install_under(dest, "/usr/local", &["--uninstall"]);
     assert!(ok, "{text}");
     assert!(!unit.exists(), "{text}");
+}
+
+/// Issue 16 (item 1): the demo installs only what it needs (no browser, no sshd, no database).
+#[test]
+fn the_demo_installs_only_its_own_packages_issue_16() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let list = |args: &[&str]| -> Vec<String> {
+        let out = Command::new("bash")
+            .arg(root.join("scripts/install-test-deps.sh"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let demo = list(&["--demo", "--list"]);
+    assert_eq!(
+        demo,
+        [
+            "libpam-modules",
+            "libpam0g-dev",
+            "openssl",
+            "pamtester",
+            "util-linux"
+        ]
+    );
+    let all = list(&["--list"]);
+    for heavy in ["chromium", "openssh-server", "postgresql"] {
+        assert!(all.contains(&heavy.to_string()), "{heavy}: {all:?}");
+        assert!(!demo.contains(&heavy.to_string()));
+    }
+    let script = std::fs::read_to_string(root.join("scripts/demo.sh")).unwrap();
+    assert!(
+        script.contains("scripts/install-test-deps.sh --demo\n"),
+        "{script}"
+    );
 }

@@ -86,9 +86,11 @@ fn the_package_has_the_documented_layout() {
         "the examples' audit_file directory (issue 11)"
     );
     assert_eq!(mode("/etc/ticketgate-server/server.toml"), "-rw-r--r--");
-    // The server's host tokens and TLS key: root only, loaded by the unit as credentials.
+    // The server's host tokens, TLS key and database URL: root only, loaded by the unit as
+    // credentials.
     assert_eq!(mode("/etc/ticketgate-server/hosts/"), "drwx------");
     assert_eq!(mode("/etc/ticketgate-server/tls/"), "drwx------");
+    assert_eq!(mode("/etc/ticketgate-server/db/"), "drwx------");
     assert_eq!(
         mode("/lib/systemd/system/ticketgate-server.service"),
         "-rw-r--r--"
@@ -259,6 +261,7 @@ fn installed_with_dpkg_enabled_with_pam_auth_update_then_removed_and_purged() {
         "User=_ticketgate-server",
         "LoadCredential=hosts:/etc/ticketgate-server/hosts",
         "LoadCredential=tls:/etc/ticketgate-server/tls",
+        "LoadCredential=db:/etc/ticketgate-server/db",
     ] {
         assert!(unit.lines().any(|l| l == want), "the unit lacks {want}");
     }

@@ -150,3 +150,52 @@ fn a_server_certificate_the_host_does_not_trust_is_refused_not_offline() {
 fn url_of(base: &str, path: &str) -> pam_ticketgate::net::Url {
     pam_ticketgate::net::Url::parse(&format!("{base}{path}")).unwrap()
 }
+
+/// Issue 16 (item 7): `ticketgate test-protect USER` checks the token, reachability and the
+/// answer from the host without using an unlock up; a wrong token is "refused" (exit 1), a
+/// dead server "unreachable" (exit 3), no [login_protect] a configuration error (exit 4).
+#[test]
+fn test_protect_checks_the_server_without_using_the_unlock() {
+    let mut server = Server::start(false, &[Host::new("testhost", TOKEN)], "");
+    let secret = server.enroll(SID, USER);
+    let s = sandbox(&server.url(), "");
+    let client = pam_ticketgate::net::Client::new(Duration::from_secs(5), None).unwrap();
+    client
+        .post_json(
+            &url_of(&server.url(), "/v1/unlock"),
+            &[],
+            &serde_json::json!({"service_id": SID, "user": USER, "code": totp(&secret, now())}),
+        )
+        .unwrap();
+    let out = s.ticketgate(&["test-protect", USER]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("no unlock used"), "{}", text(&out));
+    assert_eq!(
+        server
+            .log_lines(&["event=attempt_dry_run", "host_token=testhost"], 1)
+            .len(),
+        1
+    );
+    // The unlock is still there for the real login.
+    let login_out = login(&s);
+    assert!(login_out.status.success(), "{}", text(&login_out));
+
+    std::fs::write(s.path("protect.secret"), "a-wrong-token-0123456789\n").unwrap();
+    let out = s.ticketgate(&["test-protect", USER]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("REFUSED") && text(&out).contains("401"),
+        "{}",
+        text(&out)
+    );
+
+    std::fs::write(s.path("protect.secret"), format!("{TOKEN}\n")).unwrap();
+    server.stop();
+    let out = s.ticketgate(&["test-protect", USER]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+
+    s.write_config("[[scope]]\n");
+    let out = s.ticketgate(&["test-protect", USER]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("no [login_protect]"), "{}", text(&out));
+}

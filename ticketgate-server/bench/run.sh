@@ -4,9 +4,11 @@
 # replicas sharing one database of a throwaway cluster, run as the postgres user like the tests'),
 # drives it from a second process, and prints the figures side by side.
 # Bounded: SECONDS_ (default 20) or MAX_REQUESTS (default 1000000) per store, whichever first.
-# Then, on the SQLite store, POST /v1/fleet/failure: FLEET_USERS (default 10000) users, every
-# event its own id and counted (failed_logon = 0), FLEET_CONNECTIONS (default 32), bounded by
-# FLEET_SECONDS (default 10) or FLEET_MAX (default 200000); the store must hold each event once.
+# Then, on each store (PostgreSQL: the same replicas), POST /v1/fleet/failure: FLEET_USERS
+# (default 10000) users, every event its own id and counted (failed_logon = 0),
+# FLEET_CONNECTIONS (default 32) spread over the replicas, bounded by FLEET_SECONDS (default 10)
+# or FLEET_MAX (default 200000), then again with FLEET_CONNECTIONS_LOW (default 8); the store
+# must hold each event once.
 #   ticketgate-server/bench/run.sh                   # defaults: 100000 users, 32 connections
 #   USERS=1000 SECONDS_=5 ticketgate-server/bench/run.sh
 #   STORES=postgres REPLICAS=3 ticketgate-server/bench/run.sh
@@ -21,6 +23,7 @@ max_requests=${MAX_REQUESTS:-1000000}
 unlocks=${UNLOCKS:-200}
 fleet_users=${FLEET_USERS:-10000}
 fleet_connections=${FLEET_CONNECTIONS:-32}
+fleet_connections_low=${FLEET_CONNECTIONS_LOW:-8}
 fleet_seconds=${FLEET_SECONDS:-10}
 fleet_max=${FLEET_MAX:-200000}
 stores=${STORES:-sqlite postgres}
@@ -85,15 +88,14 @@ start_server() {
     addrs=${addrs:+$addrs,}$addr
 }
 
-# Drives the servers started since the last call; the output goes to $1 too. With a second
-# argument "fleet", then drives /v1/fleet/failure (the SQLite fleet store under data_dir).
+# Drives the servers started since the last call; the output goes to $1 too. Then drives
+# /v1/fleet/failure on the same servers and checks the fleet store of config $2.
 run_load() {
     local pids
     pids=$(IFS=,; echo "${server_pids[*]}")
     "$load" load "$addrs" "$work/bench.token" "$pids" "$work/data" "$connections" "$seconds" "$max_requests" "$unlocks" | tee "$1"
-    if [ "${2:-}" = fleet ]; then
-        "$load" fleet "$addrs" "$work/bench.token" bench "$work/data" "$fleet_connections" "$fleet_seconds" "$fleet_max" "$fleet_users" | tee "$1.fleet"
-    fi
+    "$load" fleet "$addrs" "$work/bench.token" bench "$2" "$fleet_connections" "$fleet_seconds" "$fleet_max" "$fleet_users" | tee "$1.fleet"
+    "$load" fleet "$addrs" "$work/bench.token" bench "$2" "$fleet_connections_low" "$fleet_seconds" "$fleet_max" "$fleet_users" | tee "$1.fleet-low"
     stop_servers
     addrs=
 }
@@ -150,7 +152,7 @@ for store in $stores; do
         start_server "$work/server.toml" "$work/sqlite.log"
         t1=$(date +%s%N)
         echo "server: pid ${server_pids[0]} on $addrs, ready $(( (t1 - t0) / 1000000 )) ms after exec with $users users enrolled"
-        run_load "$work/sqlite.out" fleet
+        run_load "$work/sqlite.out" "$work/server.toml"
         log=$work/sqlite.log
         ;;
     postgres)
@@ -159,7 +161,7 @@ for store in $stores; do
             start_server "$work/server-pg.toml" "$work/postgres-$r.log"
         done
         echo "servers: pids ${server_pids[*]} on $addrs"
-        run_load "$work/postgres.out"
+        run_load "$work/postgres.out" "$work/server-pg.toml"
         stop_postgres
         log="$work/postgres-*.log"
         ;;
@@ -182,4 +184,19 @@ for store in $stores; do
     label=$store
     [ "$store" = postgres ] && label="postgres ($replicas replicas)"
     printf "%-28s %12s %10s %10s\n" "$label" "$rate" "$p50" "$p99"
+done
+
+echo
+echo "== /v1/fleet/failure side by side ($fleet_users users, every event counted once)"
+printf "%-28s %12s %12s %10s %10s\n" store connections events/s p50_ms p99_ms
+for store in $stores; do
+    for run in fleet:$fleet_connections fleet-low:$fleet_connections_low; do
+        out=$work/$store.out.${run%%:*}
+        rate=$(grep -o '= [0-9]* events/s' "$out" | awk '{print $2}')
+        p50=$(grep -o 'p50 [0-9.]* ms' "$out" | awk '{print $2}')
+        p99=$(grep -o 'p99 [0-9.]* ms' "$out" | awk '{print $2}')
+        label=$store
+        [ "$store" = postgres ] && label="postgres ($replicas replicas)"
+        printf "%-28s %12s %12s %10s %10s\n" "$label" "${run#*:}" "$rate" "$p50" "$p99"
+    done
 done

@@ -2,7 +2,8 @@
 //! second process over loopback and reports throughput, latency percentiles and the servers' RSS.
 //! With several replicas (ADDRS and SERVER_PIDS comma-separated) connections are spread over
 //! them round-robin, as a load balancer would. `fleet` drives `/v1/fleet/failure` the same way
-//! and checks afterwards that the store counted every event exactly once.
+//! and checks afterwards, through the server's own fleet store (SQLite or PostgreSQL, as the
+//! config says), that every event answered 200 was remembered and counted exactly once.
 //!
 //! Bounded: it stops at `--seconds` or `--max-requests`, whichever comes first.
 // A benchmark client: it reads the real clock to make TOTP codes the server accepts.
@@ -26,7 +27,7 @@ type Res<T> = Result<T, BoxError>;
 const SERVICE: &str = "bench-svc";
 
 fn usage() -> BoxError {
-    "usage: server-load populate DATA_DIR USERS | server-load load ADDRS TOKEN_FILE SERVER_PIDS DATA_DIR CONNECTIONS SECONDS MAX_REQUESTS UNLOCKS (ADDRS, SERVER_PIDS: comma-separated) | server-load fleet ADDR TOKEN_FILE HOST DATA_DIR CONNECTIONS SECONDS MAX_EVENTS USERS".into()
+    "usage: server-load populate DATA_DIR USERS | server-load load ADDRS TOKEN_FILE SERVER_PIDS DATA_DIR CONNECTIONS SECONDS MAX_REQUESTS UNLOCKS (ADDRS, SERVER_PIDS: comma-separated) | server-load fleet ADDRS TOKEN_FILE HOST CONFIG CONNECTIONS SECONDS MAX_EVENTS USERS".into()
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> Res<T> {
@@ -63,24 +64,56 @@ fn main() -> Res<()> {
             }))
         }
         Some("fleet") => {
+            // The store is read before and after the load, outside the async runtime (its
+            // PostgreSQL client blocks), and must have grown by exactly the events answered 200.
+            let config: PathBuf = arg(&args, 5)?;
+            let before = fleet_totals(&config)?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(fleet_load(FleetArgs {
-                addr: arg(&args, 2)?,
+            let ok = rt.block_on(fleet_load(FleetArgs {
+                addrs: list(&args, 2)?,
                 token: std::fs::read_to_string(arg::<PathBuf>(&args, 3)?)?
                     .trim()
                     .to_owned(),
                 host: arg(&args, 4)?,
-                data_dir: arg(&args, 5)?,
                 connections: arg(&args, 6)?,
                 seconds: arg(&args, 7)?,
                 max_events: arg(&args, 8)?,
                 users: arg(&args, 9)?,
-            }))
+            }))?;
+            drop(rt);
+            let (at, ids_before, counted_before) = before;
+            let (_, ids_after, counted_after) = fleet_totals(&config)?;
+            let (ids, counted) = (ids_after - ids_before, counted_after - counted_before);
+            println!(
+                "fleet store ({at}): {ids} event ids remembered, {counted} failures counted, {ok} answered 200"
+            );
+            if ids != ok || counted != ok {
+                return Err(format!(
+                    "the store does not hold exactly the {ok} events answered 200"
+                )
+                .into());
+            }
+            Ok(())
         }
         _ => Err(usage()),
     }
+}
+
+/// The fleet store the servers of `config` use, opened as they open it (one `store` setting
+/// decides): where it is, how many event ids it remembers, the sum of its counts.
+fn fleet_totals(config: &std::path::Path) -> Res<(String, u64, u64)> {
+    let config = ticketgate_server::config::Config::load(config)?;
+    let protect = ticketgate_server::store::open(&config)?;
+    let (fleet, at) = ticketgate_server::fleet::open(&config.data_dir, protect.as_ref())?;
+    let dump = fleet.export()?;
+    let counted = dump
+        .counts
+        .iter()
+        .map(|c| u64::try_from(c.failures).unwrap_or(0))
+        .sum();
+    Ok((at, dump.events.len() as u64, counted))
 }
 
 fn user_name(i: u64) -> String {
@@ -377,10 +410,9 @@ async fn load(a: LoadArgs) -> Res<()> {
 }
 
 struct FleetArgs {
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
     token: String,
     host: String,
-    data_dir: PathBuf,
     connections: usize,
     seconds: u64,
     max_events: u64,
@@ -399,15 +431,18 @@ fn print_latency(what: &str, all: &[u32]) {
 }
 
 /// `/v1/fleet/failure` from `connections` keep-alive connections, each event with its own id,
-/// for users drawn from `users` names; then the store must hold exactly the events answered 200.
-async fn fleet_load(a: FleetArgs) -> Res<()> {
+/// for users drawn from `users` names; answers how many were answered 200.
+async fn fleet_load(a: FleetArgs) -> Res<u64> {
+    // Ids unique across runs on one store: this process's id in the second group.
+    let run = std::process::id() & 0xffff;
     let deadline = Instant::now() + Duration::from_secs(a.seconds);
     let sent = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
     let mut tasks = Vec::with_capacity(a.connections);
     for n in 0..a.connections {
-        let (sent, token, host, addr) =
-            (Arc::clone(&sent), a.token.clone(), a.host.clone(), a.addr);
+        // Connections round-robin over the replicas, as a load balancer would spread them.
+        let addr = a.addrs.get(n % a.addrs.len()).copied().ok_or_else(usage)?;
+        let (sent, token, host) = (Arc::clone(&sent), a.token.clone(), a.host.clone());
         let (max, users) = (a.max_events, a.users.max(1));
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(addr).await?;
@@ -422,7 +457,7 @@ async fn fleet_load(a: FleetArgs) -> Res<()> {
                 i += 1;
                 let at = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_secs();
                 let body = format!(
-                    r#"{{"id":"{n:08x}-0000-4000-8000-{i:012x}","user":"{}","credential":"password","host":"{host}","service":"sshd","rhost":"127.0.0.1","at":{at}}}"#,
+                    r#"{{"id":"{n:08x}-{run:04x}-4000-8000-{i:012x}","user":"{}","credential":"password","host":"{host}","service":"sshd","rhost":"127.0.0.1","at":{at}}}"#,
                     user_name(rng.next() % users)
                 );
                 let req = post(addr, "/v1/fleet/failure", Some(&token), &body);
@@ -449,24 +484,12 @@ async fn fleet_load(a: FleetArgs) -> Res<()> {
     let elapsed = t0.elapsed().as_secs_f64();
     all.sort_unstable();
     println!(
-        "fleet failure: {} events over {} keep-alive connections in {elapsed:.2} s = {:.0} events/s; {errors} non-200",
+        "fleet failure: {} events over {} keep-alive connections to {} server(s) in {elapsed:.2} s = {:.0} events/s; {errors} non-200",
         all.len(),
         a.connections,
+        a.addrs.len(),
         all.len() as f64 / elapsed
     );
     print_latency("fleet failure", &all);
-    let conn =
-        rusqlite::Connection::open(a.data_dir.join(ticketgate_server::fleet::sqlite::DB_FILE))?;
-    let (ids, counted): (u64, u64) = conn.query_row(
-        "SELECT (SELECT COUNT(*) FROM fleet_event), (SELECT COALESCE(SUM(failures), 0) FROM fleet_count)",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    println!(
-        "fleet store: {ids} event ids remembered, {counted} failures counted, {ok} answered 200"
-    );
-    if ids != ok || counted != ok {
-        return Err(format!("the store does not hold exactly the {ok} events answered 200").into());
-    }
-    Ok(())
+    Ok(ok)
 }

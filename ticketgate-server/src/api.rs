@@ -50,6 +50,10 @@ struct AttemptRequest {
     service: String,
     #[serde(default)]
     rhost: String,
+    /// `ticketgate test-protect`: check everything a login's attempt is checked for, answer,
+    /// but take no unlock.
+    #[serde(default)]
+    dry_run: bool,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +179,15 @@ impl Protect {
                 403,
                 "this host token may not use this service ID ([[host]] service_ids)",
             );
+        }
+        if req.dry_run {
+            Event::new("attempt_dry_run", now)
+                .field("host_token", host_name)
+                .field("service_id", &req.service_id)
+                .field("user", &req.user)
+                .field("host", &req.host)
+                .emit(self.log.as_ref());
+            return Reply::json(200, &json!({ "unlocked": false, "dry_run": true }));
         }
         let unlocked = match self.store.take_window(&req.service_id, &req.user, now) {
             Ok(taken) => taken,
@@ -344,6 +357,30 @@ mod tests {
             lines.iter().all(|l| !l.contains(&code)),
             "a code reached the log: {lines:?}"
         );
+    }
+
+    /// Issue 16 (item 7): `ticketgate test-protect`'s dry run is checked as an attempt (a wrong
+    /// token is still 401) but never takes the unlock.
+    #[test]
+    fn a_dry_run_answers_without_using_the_unlock_up() {
+        let (_d, log, p) = protect();
+        let now = at(1_000_000_020);
+        let code = totp::code_for_step(&secret(), totp::step_at(now));
+        assert_eq!(
+            p.unlock(unlock_body(&code).as_bytes(), None, now).status,
+            200
+        );
+        let dry = br#"{"service_id":"web","user":"alice","host":"web01","dry_run":true}"#;
+        let r = p.attempt(Some(TOKEN), dry, None, at(1_000_000_025));
+        assert_eq!(r.body, r#"{"dry_run":true,"unlocked":false}"#);
+        assert_eq!(p.attempt(Some(b"Bearer nope"), dry, None, now).status, 401);
+        assert!(
+            log.lines()
+                .iter()
+                .any(|l| l.contains("event=attempt_dry_run"))
+        );
+        let a = p.attempt(Some(TOKEN), attempt_body(), None, at(1_000_000_030));
+        assert_eq!(a.body, r#"{"unlocked":true}"#, "the unlock was still there");
     }
 
     #[test]

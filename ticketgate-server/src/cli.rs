@@ -88,9 +88,10 @@ pub enum Command {
 /// What `store` does.
 #[derive(Debug, Subcommand)]
 pub enum StoreAction {
-    /// Copy every enrollment, with its last used code step, from one store to the other (the
-    /// config gives both: data_dir and postgres_url_file). Unlock windows and wrong-code counts
-    /// are not copied. Stop the servers first.
+    /// Copy every enrollment, with its last used code step, and the fleet's counts, locks and
+    /// remembered event ids from one store to the other (the config gives both: data_dir and
+    /// postgres_url_file). Unlock windows and wrong-code counts are not copied. Stop the
+    /// servers first.
     Copy {
         /// The store to read.
         #[arg(long, value_enum)]
@@ -119,6 +120,7 @@ pub enum Backend {
 pub const EXIT_CONFIG_BROKEN: u8 = 4;
 
 /// Why a command failed, with the exit status it maps to.
+#[derive(Debug)]
 struct Failure {
     status: u8,
     message: String,
@@ -173,8 +175,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
     } else {
         EXIT_CONFIG
     };
-    let config = Config::load(&cli.config).map_err(|e| fail(broken, e))?;
+    let mut config = Config::load(&cli.config).map_err(|e| fail(broken, e))?;
     if !matches!(cli.command, Command::Serve) {
+        let needs_db =
+            config.store == StoreKind::Postgres || matches!(cli.command, Command::Store { .. });
+        preload_postgres_url(&mut config, needs_db)?;
         // Files this command creates in data_dir must stay the server's (privileges.rs).
         crate::privileges::become_data_dir_owner(&config.data_dir).map_err(|e| fail(1, e))?;
     }
@@ -206,6 +211,53 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+/// An administrator's command runs outside the service, without `$CREDENTIALS_DIRECTORY`: a
+/// `postgres_url_file = "credential:db_NAME"` is read from the file the unit loads it from
+/// (`/etc/ticketgate-server/db/NAME`, root's), now, before the command takes the server's user.
+/// A failure matters only to a command that uses the database (`needs_db`).
+fn preload_postgres_url(config: &mut Config, needs_db: bool) -> Result<(), Failure> {
+    let in_service =
+        std::env::var_os(crate::credentials::DIRECTORY_VAR).is_some_and(|d| !d.is_empty());
+    preload_from(
+        config,
+        needs_db,
+        in_service,
+        crate::credentials::unit_source,
+    )
+}
+
+/// [`preload_postgres_url`] with the environment and the unit's layout given.
+fn preload_from(
+    config: &mut Config,
+    needs_db: bool,
+    in_service: bool,
+    unit_source: impl Fn(&str) -> Option<PathBuf>,
+) -> Result<(), Failure> {
+    let Some(settings) = config.postgres.as_mut() else {
+        return Ok(());
+    };
+    let Some(name) = crate::credentials::name(&settings.url_file) else {
+        return Ok(());
+    };
+    let Some(source) = unit_source(name).filter(|_| !in_service) else {
+        return Ok(());
+    };
+    match store::postgres::pool::read_url(&source, crate::hosts::secret_rule()) {
+        Ok(text) => {
+            settings.url_text = Some(crate::config::UrlText(text));
+            Ok(())
+        }
+        Err(e) if needs_db => Err(fail(
+            1,
+            format!(
+                "{e} (postgres_url_file names {PREFIX}{name}, which the unit loads from there; run this command as root)",
+                PREFIX = crate::credentials::PREFIX
+            ),
+        )),
+        Err(_) => Ok(()),
+    }
+}
+
 fn open_backend(config: &Config, which: Backend) -> Result<Arc<dyn ProtectStore>, Failure> {
     let mut chosen = config.clone();
     chosen.store = match which {
@@ -227,6 +279,42 @@ fn copy(config: &Config, from: Backend, to: Backend, force: bool) -> Result<(), 
         "Copied {copied} of {total} enrollment(s) from {} to {}.",
         source.backend(),
         target.backend()
+    );
+    copy_fleet(config, source.as_ref(), target.as_ref())
+}
+
+/// The fleet's counts, locks and remembered event ids go with the enrollments (rows the target
+/// already has are kept), so a user locked before the move stays locked after it and a host's
+/// spooled event sent again counts nothing. A SQLite source that never held fleet state (no
+/// `fleet.sqlite3`) is left alone rather than created.
+fn copy_fleet(
+    config: &Config,
+    source: &dyn ProtectStore,
+    target: &dyn ProtectStore,
+) -> Result<(), Failure> {
+    let fleet_file = config.data_dir.join(crate::fleet::sqlite::DB_FILE);
+    if source.postgres_pool().is_none() && !fleet_file.exists() {
+        println!(
+            "No fleet state to copy ({} does not exist).",
+            fleet_file.display()
+        );
+        return Ok(());
+    }
+    let open = |s: &dyn ProtectStore| {
+        crate::fleet::open(&config.data_dir, s)
+            .map(|(store, _)| store)
+            .map_err(|e| fail(1, e))
+    };
+    let dump = open(source)?.export().map_err(|e| fail(1, e))?;
+    let added = open(target)?.import(&dump).map_err(|e| fail(1, e))?;
+    println!(
+        "Copied the fleet's state: {} of {} count(s), {} of {} admin lock(s), {} of {} remembered event id(s).",
+        added.counts,
+        dump.counts.len(),
+        added.admin_locks,
+        dump.admin_locks.len(),
+        added.events,
+        dump.events.len()
     );
     Ok(())
 }
@@ -349,6 +437,53 @@ fn list(config: &Config) -> Result<(), Failure> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn an_admin_command_reads_the_db_credential_from_the_units_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let url = "postgresql://u:s3cret@db.example.com/tg";
+        let file = dir.path().join("postgres.url");
+        std::fs::write(&file, format!("{url}\n")).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let config = Config::parse(
+            &dir.path().join("server.toml"),
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"/var/lib/tg\"\nstore = \"postgres\"\n\
+             postgres_url_file = \"credential:db_postgres.url\"\n\
+             [[host]]\nname = \"web01\"\ntoken_file = \"credential:hosts_web01.token\"\n",
+        )
+        .unwrap();
+        let there = |name: &str| (name == "db_postgres.url").then(|| file.clone());
+        let text = |c: &Config| {
+            c.postgres
+                .as_ref()
+                .and_then(|p| p.url_text.as_ref())
+                .map(|t| t.0.to_string())
+        };
+        // Outside the service: read from the unit's source file, never shown by Debug.
+        let mut outside = config.clone();
+        preload_from(&mut outside, true, false, there).unwrap();
+        assert_eq!(text(&outside).as_deref(), Some(url));
+        assert!(!format!("{outside:?}").contains("s3cret"));
+        // Inside the service the credential is read from $CREDENTIALS_DIRECTORY as usual.
+        let mut inside = config.clone();
+        preload_from(&mut inside, true, true, there).unwrap();
+        assert_eq!(text(&inside), None);
+        // Unreadable (others may read it): refused when the command needs the database only.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut refused = config.clone();
+        let err = preload_from(&mut refused, true, false, there).unwrap_err();
+        assert_eq!(err.status, 1);
+        assert!(
+            err.message.contains("credential:db_postgres.url") && !err.message.contains("s3cret"),
+            "{}",
+            err.message
+        );
+        let mut ignored = config;
+        preload_from(&mut ignored, false, false, there).unwrap();
+        assert_eq!(text(&ignored), None);
+    }
 
     #[test]
     fn command_line_is_consistent() {

@@ -63,6 +63,7 @@ impl std::error::Error for ConfigError {}
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: String,
+    metrics_listen: Option<String>,
     data_dir: PathBuf,
     unlock_window: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -114,6 +115,14 @@ pub const KEYS: &[KeyDoc] = &[
     },
     KeyDoc {
         table: "",
+        key: "metrics_listen",
+        default: "off",
+        doc: "Address and port of a second listener that answers only GET /metrics (Prometheus \
+              text format: attempts, unlocks, wrong codes, rate-limited, store errors, request \
+              latency); unauthenticated, so keep it on loopback or a management network.",
+    },
+    KeyDoc {
+        table: "",
         key: "data_dir",
         default: "required",
         doc: "Directory of the enrollment store (enrollments.sqlite3, mode 0600); it and the \
@@ -151,17 +160,20 @@ pub const KEYS: &[KeyDoc] = &[
         table: "",
         key: "store",
         default: "\"sqlite\"",
-        doc: "Where enrollments, used codes, unlock windows and wrong-code counts live: \"sqlite\" \
-              (embedded, under data_dir, one server process) or \"postgres\" (postgres_url_file; \
-              every piece of shared state in the database, so any number of replicas behind a load \
-              balancer act as one server).",
+        doc: "Where enrollments, used codes, unlock windows, wrong-code counts and the fleet's \
+              failure counts and locks live: \"sqlite\" (embedded, under data_dir, one server \
+              process) or \"postgres\" (postgres_url_file; every piece of shared state in the \
+              database, so any number of replicas behind a load balancer act as one server and \
+              count one fleet).",
     },
     KeyDoc {
         table: "",
         key: "postgres_url_file",
         default: "none",
         doc: "File holding the PostgreSQL connection string (postgresql://user:password@host/db or \
-              key=value form), root-owned (or the server's user), mode 0600 or stricter. TLS is \
+              key=value form), root-owned (or the server's user), mode 0600 or stricter; or \
+              \"credential:db_NAME\": the file /etc/ticketgate-server/db/NAME that the unit loads \
+              as a systemd credential (the server's user cannot read root's files). TLS is \
               always used and the server's certificate verified against the system bundle or \
               postgres_ca_file; sslmode=disable is accepted only for a loopback host or a Unix socket. \
               Required with store = \"postgres\"; also read by store copy.",
@@ -259,10 +271,23 @@ impl StoreKind {
 /// Where PostgreSQL is: the secret file with the connection string, and an optional private CA.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostgresSettings {
-    /// The file holding the connection string (mode 0600 or stricter).
+    /// The file holding the connection string (mode 0600 or stricter), or `credential:NAME`.
     pub url_file: PathBuf,
     /// PEM CA certificates for the database server's certificate; the system bundle when absent.
     pub ca_file: Option<PathBuf>,
+    /// The connection string already read (by an administrator's command, as root, before it
+    /// takes the server's user); `None`: read `url_file` when connecting.
+    pub url_text: Option<UrlText>,
+}
+
+/// A connection string held in memory: zeroed on drop, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UrlText(pub zeroize::Zeroizing<String>);
+
+impl std::fmt::Debug for UrlText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UrlText(..)")
+    }
 }
 
 /// One host whose module may call `/v1/attempt`.
@@ -281,6 +306,8 @@ pub struct HostEntry {
 pub struct Config {
     /// Address to listen on (`127.0.0.1:0` picks a free port, logged at start).
     pub listen: SocketAddr,
+    /// Where `/metrics` is served; `None` = off.
+    pub metrics_listen: Option<SocketAddr>,
     /// Directory of the enrollment store.
     pub data_dir: PathBuf,
     /// How long an unlock stays usable.
@@ -376,6 +403,17 @@ impl Config {
                 ),
             )
         })?;
+        let metrics_listen = raw
+            .metrics_listen
+            .map(|m| {
+                m.parse::<SocketAddr>().map_err(|_| {
+                    invalid(
+                        "metrics_listen",
+                        format!("{m:?} is not an address:port such as \"127.0.0.1:9464\""),
+                    )
+                })
+            })
+            .transpose()?;
         let unlock_window = match raw.unlock_window {
             None => DEFAULT_UNLOCK_WINDOW,
             Some(text) => parse_duration(&text)
@@ -425,8 +463,9 @@ impl Config {
         };
         let postgres = match (raw.postgres_url_file, raw.postgres_ca_file) {
             (Some(url_file), ca_file) => Some(PostgresSettings {
-                url_file: anchored(url_file),
+                url_file: file("postgres_url_file", url_file)?,
                 ca_file: ca_file.map(&anchored),
+                url_text: None,
             }),
             (None, Some(_)) => {
                 return Err(invalid(
@@ -489,6 +528,7 @@ impl Config {
         let fleet = raw.fleet.map(|f| resolve_fleet(f, &invalid)).transpose()?;
         Ok(Self {
             listen,
+            metrics_listen,
             data_dir: anchored(raw.data_dir),
             unlock_window,
             tls,
@@ -638,6 +678,7 @@ mod tests {
             Some(PostgresSettings {
                 url_file: PathBuf::from("/etc/ticketgate/pg.url"),
                 ca_file: Some(PathBuf::from("/ca.pem")),
+                url_text: None,
             })
         );
         for (extra, key) in [

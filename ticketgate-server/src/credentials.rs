@@ -20,6 +20,29 @@ pub const DIRECTORY_VAR: &str = "CREDENTIALS_DIRECTORY";
 /// The longest credential name systemd accepts (a file name, NAME_MAX).
 pub const MAX_NAME_LEN: usize = 255;
 
+/// The unit's `LoadCredential=ID:DIRECTORY` lines: each file FILE of DIRECTORY becomes the
+/// credential `ID_FILE`.
+pub const UNIT_DIRECTORIES: &[(&str, &str)] = &[
+    ("hosts", "/etc/ticketgate-server/hosts"),
+    ("tls", "/etc/ticketgate-server/tls"),
+    ("db", "/etc/ticketgate-server/db"),
+];
+
+/// The file the unit loads as credential `name` (`db_postgres.url` gives
+/// `/etc/ticketgate-server/db/postgres.url`), for an administrator's command run outside the
+/// service; `None` when no `LoadCredential=` line of the unit makes that name.
+pub fn unit_source(name: &str) -> Option<PathBuf> {
+    if !valid_name(name) {
+        return None;
+    }
+    UNIT_DIRECTORIES.iter().find_map(|(id, dir)| {
+        name.strip_prefix(id)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .filter(|file| !file.is_empty())
+            .map(|file| Path::new(dir).join(file))
+    })
+}
+
 /// Why a `credential:NAME` could not be found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialError {
@@ -243,13 +266,7 @@ mod tests {
             .filter_map(|l| l.strip_prefix("LoadCredential="))
             .map(|l| l.split_once(':').unwrap())
             .collect();
-        assert_eq!(
-            loaded,
-            [
-                ("hosts", "/etc/ticketgate-server/hosts"),
-                ("tls", "/etc/ticketgate-server/tls")
-            ]
-        );
+        assert_eq!(loaded, UNIT_DIRECTORIES);
         let example = repo_file("conf/server.toml");
         let named: Vec<&str> = example
             .split(PREFIX)
@@ -258,6 +275,7 @@ mod tests {
             .collect();
         assert!(named.contains(&"hosts_web01.token"), "{named:?}");
         assert!(named.contains(&"tls_privkey.pem"), "{named:?}");
+        assert!(named.contains(&"db_postgres.url"), "{named:?}");
         for n in named {
             assert!(valid_name(n), "{n}");
             assert!(
@@ -266,6 +284,21 @@ mod tests {
                     .any(|(id, _)| n.starts_with(&format!("{id}_"))),
                 "{n} is loaded by no LoadCredential= line"
             );
+        }
+    }
+
+    #[test]
+    fn a_credential_name_maps_to_the_file_the_unit_loads() {
+        assert_eq!(
+            unit_source("db_postgres.url"),
+            Some(PathBuf::from("/etc/ticketgate-server/db/postgres.url"))
+        );
+        assert_eq!(
+            unit_source("hosts_web01.token"),
+            Some(PathBuf::from("/etc/ticketgate-server/hosts/web01.token"))
+        );
+        for unknown in ["db_", "db", "other_x", "dbx_y", "db_a/b", ""] {
+            assert_eq!(unit_source(unknown), None, "{unknown}");
         }
     }
 

@@ -29,6 +29,8 @@ pub struct App {
     pub fleet: Arc<Fleet>,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
+    /// What `/metrics` reports.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 fn response(
@@ -162,8 +164,12 @@ pub async fn handle(
     peer: Option<SocketAddr>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = std::time::Instant::now();
+    let metrics = Arc::clone(&app.metrics);
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
+    // /v1/attempt's answer, for the metrics' unlocked/locked count.
+    let mut verdict = String::new();
     let r = match (path, &parts.method) {
         ("/" | "/index.html", &Method::GET) => {
             let mut r = response(200, "text/html; charset=utf-8", page::HTML);
@@ -188,20 +194,18 @@ pub async fn handle(
                     .headers
                     .get(header::AUTHORIZATION)
                     .map(|v| v.as_bytes().to_vec());
-                if app.protect.store.attempt_blocks() {
-                    json_reply(
-                        blocking(&app, "attempt", move |app| {
-                            app.protect
-                                .attempt(auth.as_deref(), &bytes, peer, app.clock.now())
-                        })
-                        .await,
-                    )
-                } else {
-                    json_reply(
+                let reply = if app.protect.store.attempt_blocks() {
+                    blocking(&app, "attempt", move |app| {
                         app.protect
-                            .attempt(auth.as_deref(), &bytes, peer, app.clock.now()),
-                    )
-                }
+                            .attempt(auth.as_deref(), &bytes, peer, app.clock.now())
+                    })
+                    .await
+                } else {
+                    app.protect
+                        .attempt(auth.as_deref(), &bytes, peer, app.clock.now())
+                };
+                verdict.clone_from(&reply.body);
+                json_reply(reply)
             }
             Err(reply) => json_reply(reply),
         },
@@ -257,5 +261,30 @@ pub async fn handle(
             "not found; the v1 API is /v1/attempt, /v1/unlock, /v1/health, /v1/fleet/check, /v1/fleet/failure, /v1/fleet/success",
         )),
     };
+    metrics.record(
+        path,
+        r.status().as_u16(),
+        verdict.as_bytes(),
+        started.elapsed(),
+    );
     Ok(r)
+}
+
+/// The `/metrics` listener's one page: `GET /metrics`, everything else 404.
+pub async fn handle_metrics(
+    metrics: Arc<crate::metrics::Metrics>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(match (req.uri().path(), req.method()) {
+        ("/metrics", &Method::GET) => response(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics.render(),
+        ),
+        ("/metrics", _) => method_not_allowed("GET"),
+        _ => json_reply(Reply::error(
+            404,
+            "not found; this listener serves /metrics only",
+        )),
+    })
 }

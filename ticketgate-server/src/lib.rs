@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod fleet;
 pub mod hosts;
 pub mod http;
+pub mod metrics;
 pub mod page;
 pub mod privileges;
 pub mod ratelimit;

@@ -6,7 +6,6 @@ use crate::audit::{Event, Sink};
 use crate::clock::Clock;
 use crate::config::{Config, TlsFiles};
 use crate::fleet::api::Fleet;
-use crate::fleet::sqlite::SqliteFleet;
 use crate::hosts::{HostTokens, TokenFileError, public_rule};
 use crate::http::{App, handle};
 use crate::store::{self, ProtectStore, StoreError};
@@ -71,13 +70,19 @@ impl ServeError {
     /// True when the configuration (or a file it names) is at fault, so restarting cannot help;
     /// false for a database that could not be reached (it may be back in a moment).
     pub fn is_config(&self) -> bool {
-        !matches!(self, Self::Store(StoreError::Postgres { .. }))
+        !matches!(
+            self,
+            Self::Store(StoreError::Postgres { .. })
+                | Self::Fleet(crate::fleet::FleetError::Postgres { .. })
+        )
     }
 }
 
 /// A server ready to accept: every check done, the port bound.
 pub struct Prepared {
     listener: std::net::TcpListener,
+    /// The `/metrics` listener, when `metrics_listen` is set.
+    metrics_listener: Option<std::net::TcpListener>,
     tls: Option<TlsAcceptor>,
     app: Arc<App>,
     log: Arc<dyn Sink>,
@@ -132,6 +137,41 @@ fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
     Ok(TlsAcceptor::from(Arc::new(cfg)))
 }
 
+/// Binds `metrics_listen` when set.
+fn bind_metrics(config: &Config) -> Result<Option<std::net::TcpListener>, ServeError> {
+    let Some(addr) = config.metrics_listen else {
+        return Ok(None);
+    };
+    let bind_err = |source| ServeError::Bind { addr, source };
+    let listener = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(bind_err)?;
+    Ok(Some(listener))
+}
+
+/// Serves `/metrics` on its own listener until the runtime stops (plain HTTP: keep it on
+/// loopback or a management network).
+async fn serve_metrics(listener: tokio::net::TcpListener, metrics: Arc<crate::metrics::Metrics>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            let service =
+                service_fn(move |req| crate::http::handle_metrics(Arc::clone(&metrics), req));
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
 /// Does every check `serve` needs, opens the store and binds the port; nothing is accepted yet.
 /// Call it outside an async runtime (the PostgreSQL client blocks).
 pub fn prepare(
@@ -156,6 +196,7 @@ pub fn prepare(
         addr: config.listen,
         source,
     })?;
+    let metrics_listener = bind_metrics(config)?;
     let now = clock.now();
     Event::new("listening", now)
         .field("addr", &addr.to_string())
@@ -166,6 +207,12 @@ pub fn prepare(
         .num("unlock_window_s", config.unlock_window.as_secs())
         .field("data_dir", &config.data_dir.display().to_string())
         .emit(log.as_ref());
+    // After the listening line: its addr= is the first a reader of the log finds.
+    if let Some(m) = metrics_listener.as_ref().and_then(|m| m.local_addr().ok()) {
+        Event::new("metrics_listening", now)
+            .field("metrics_addr", &m.to_string())
+            .emit(log.as_ref());
+    }
     if tls.is_none() {
         Event::new("warning", now)
             .field("reason", "plain_http")
@@ -188,9 +235,12 @@ pub fn prepare(
     let fleet = match &config.fleet {
         None => Fleet::disabled(Arc::clone(&log)),
         Some(policy) => {
-            let store = SqliteFleet::open(&config.data_dir).map_err(ServeError::Fleet)?;
+            // One `store` setting decides both: with PostgreSQL every replica counts in the
+            // same rows.
+            let (fleet_store, at) =
+                crate::fleet::open(&config.data_dir, store.as_ref()).map_err(ServeError::Fleet)?;
             Event::new("fleet", now)
-                .field("store", &store.path().display().to_string())
+                .field("store", &at)
                 .num("failed_logon", policy.failed_logon)
                 .num("reset_failed_after_s", policy.reset_failed_after.as_secs())
                 .num(
@@ -199,7 +249,7 @@ pub fn prepare(
                 )
                 .field("lock_root", if policy.lock_root { "true" } else { "false" })
                 .emit(log.as_ref());
-            Fleet::new(*policy, Box::new(store), Arc::clone(&log))
+            Fleet::new(*policy, fleet_store, Arc::clone(&log))
         }
     };
     let protect = Protect {
@@ -210,11 +260,13 @@ pub fn prepare(
     };
     Ok(Prepared {
         listener,
+        metrics_listener,
         tls,
         app: Arc::new(App {
             protect: Arc::new(protect),
             fleet: Arc::new(fleet),
             clock,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         }),
         log,
     })
@@ -235,6 +287,10 @@ impl Prepared {
     /// Serves until `shutdown` completes, then lets open requests finish (up to `SHUTDOWN_GRACE`).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
+        if let Some(m) = self.metrics_listener {
+            let m = tokio::net::TcpListener::from_std(m)?;
+            tokio::spawn(serve_metrics(m, Arc::clone(&self.app.metrics)));
+        }
         let graceful = GracefulShutdown::new();
         let clock = Arc::clone(&self.app.clock);
         tokio::pin!(shutdown);

@@ -7,18 +7,37 @@ use crate::secret::Secret;
 
 /// Sends one attempt; `Ok(true)` = unlocked (and used up).
 pub fn attempt(protect: &Protect, token: &Secret, attempt: &Attempt) -> Result<bool, NetError> {
+    post_attempt(protect, token, attempt, false)
+}
+
+/// The same request with `"dry_run": true`: the server checks the token, the service ID and
+/// the request as for a login and answers, but takes no unlock (`ticketgate test-protect`).
+/// `Ok(_)` = reachable, TLS verified, token and service ID accepted, answer well-formed.
+pub fn probe(protect: &Protect, token: &Secret, attempt: &Attempt) -> Result<bool, NetError> {
+    post_attempt(protect, token, attempt, true)
+}
+
+fn post_attempt(
+    protect: &Protect,
+    token: &Secret,
+    attempt: &Attempt,
+    dry_run: bool,
+) -> Result<bool, NetError> {
     // Keep a path prefix in `url` (a server behind a reverse proxy at /protect/).
     let mut url = protect.url.clone();
     let path = format!("{}/v1/attempt", url.path().trim_end_matches('/'));
     url.set_path(&path);
     url.set_query(None);
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "service_id": attempt.service_id,
         "user": attempt.user,
         "host": attempt.host,
         "service": attempt.service,
         "rhost": attempt.rhost,
     });
+    if dry_run && let Some(map) = body.as_object_mut() {
+        map.insert("dry_run".into(), true.into());
+    }
     let bearer = zeroize::Zeroizing::new(format!("Bearer {}", token.expose()));
     let client = super::client(protect)?;
     let response = client.post_json(&url, &[("Authorization", bearer.as_str())], &body)?;

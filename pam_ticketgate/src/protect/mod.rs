@@ -65,6 +65,14 @@ impl HttpServer {
     }
 }
 
+impl HttpServer {
+    /// A dry-run attempt (`ticketgate test-protect`): checked by the server as a login's, but
+    /// no unlock is taken.
+    pub fn probe(&self, attempt: &Attempt) -> Result<bool, NetError> {
+        client::probe(&self.protect, &self.token, attempt)
+    }
+}
+
 impl ProtectServer for HttpServer {
     fn attempt(&self, attempt: &Attempt) -> Result<bool, NetError> {
         client::attempt(&self.protect, &self.token, attempt)

@@ -357,13 +357,42 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Writes `d/NAME.toml` (the lockout policy for the test user, its own state and run
+/// directories, then `scope_and_tables`: more keys of the user's scope and the tables they
+/// need) and the stack `d/NAME` running the module's four auth/account lines over pam_permit.
+fn lockout_stack_with(d: &Path, name: &str, scope_and_tables: &str) {
+    let (so, permit) = (module_so(), system_module("pam_permit.so"));
+    let (so, permit) = (so.display(), permit.display());
+    let cfg = d.join(format!("{name}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "version = 1\n[module]\nstate_dir = \"{}\"\nrun_dir = \"{}\"\nfail_delay = \"0s\"\n\
+             [policy.default]\nfailed_logon = 3\n[[scope]]\nusers = [\"{USER}\"]\n{scope_and_tables}",
+            d.join(format!("state-{name}")).display(),
+            d.join(format!("run-{name}")).display(),
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.display();
+    std::fs::write(
+        d.join(name),
+        format!(
+            "auth requisite {so} preauth config={cfg}\n\
+             auth [success=1 default=ignore] {permit}\n\
+             auth [default=die] {so} authfail config={cfg}\n\
+             auth requisite {so} ticket config={cfg}\n\
+             account required {so} config={cfg}\n"
+        ),
+    )
+    .unwrap();
+}
+
 /// Login protect's cost: its own stacks and configs under `d`, rounds alternating between the
 /// baseline, the live server, the dead server and a bare client; medians of the rounds.
 fn protect_figures(d: &Path, per_round: usize) {
     const TOKEN: &str = "bench-host-token";
     const SID: &str = "bench";
-    let (so, permit) = (module_so(), system_module("pam_permit.so"));
-    let (so, permit) = (so.display(), permit.display());
     let secret = d.join("protect.secret");
     std::fs::write(&secret, TOKEN).unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -383,29 +412,7 @@ fn protect_figures(d: &Path, per_round: usize) {
                 secret.display()
             )
         };
-        let cfg = d.join(format!("{name}.toml"));
-        std::fs::write(
-            &cfg,
-            format!(
-                "version = 1\n[module]\nstate_dir = \"{}\"\nrun_dir = \"{}\"\nfail_delay = \"0s\"\n\
-                 [policy.default]\nfailed_logon = 3\n[[scope]]\nusers = [\"{USER}\"]\n{protect}",
-                d.join(format!("state-{name}")).display(),
-                d.join(format!("run-{name}")).display(),
-            ),
-        )
-        .unwrap();
-        let cfg = cfg.display();
-        std::fs::write(
-            d.join(name),
-            format!(
-                "auth requisite {so} preauth config={cfg}\n\
-                 auth [success=1 default=ignore] {permit}\n\
-                 auth [default=die] {so} authfail config={cfg}\n\
-                 auth requisite {so} ticket config={cfg}\n\
-                 account required {so} config={cfg}\n"
-            ),
-        )
-        .unwrap();
+        lockout_stack_with(d, name, &protect);
     }
     let unlock = || emu.unlock(SID, USER);
     for (name, _) in &stacks {
@@ -473,8 +480,6 @@ fn bare_attempt(emu: &Emulator, token: &str, sid: &str) {
 /// bare client; medians of the rounds.
 fn fleet_figures(d: &Path, per_round: usize) {
     const TOKEN: &str = "bench-fleet-token";
-    let (so, permit) = (module_so(), system_module("pam_permit.so"));
-    let (so, permit) = (so.display(), permit.display());
     let secret = d.join("fleet.secret");
     std::fs::write(&secret, TOKEN).unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -494,29 +499,7 @@ fn fleet_figures(d: &Path, per_round: usize) {
                 secret.display()
             )
         };
-        let cfg = d.join(format!("{name}.toml"));
-        std::fs::write(
-            &cfg,
-            format!(
-                "version = 1\n[module]\nstate_dir = \"{}\"\nrun_dir = \"{}\"\nfail_delay = \"0s\"\n\
-                 [policy.default]\nfailed_logon = 3\n[[scope]]\nusers = [\"{USER}\"]\n{shared}",
-                d.join(format!("state-{name}")).display(),
-                d.join(format!("run-{name}")).display(),
-            ),
-        )
-        .unwrap();
-        let cfg = cfg.display();
-        std::fs::write(
-            d.join(name),
-            format!(
-                "auth requisite {so} preauth config={cfg}\n\
-                 auth [success=1 default=ignore] {permit}\n\
-                 auth [default=die] {so} authfail config={cfg}\n\
-                 auth requisite {so} ticket config={cfg}\n\
-                 account required {so} config={cfg}\n"
-            ),
-        )
-        .unwrap();
+        lockout_stack_with(d, name, &shared);
     }
     for (name, _) in &stacks {
         login(d, name); // warm up; opens the dead server's breaker; fails loudly on a refusal

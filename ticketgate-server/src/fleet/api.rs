@@ -177,10 +177,13 @@ impl Fleet {
         self.emit(
             self.event("error", now)
                 .field("endpoint", endpoint)
+                .field("reason", "store_unavailable")
                 .field("user", user)
                 .field("detail", &e.to_string()),
         );
-        Reply::error(500, "the server could not use its fleet store; see its log")
+        // 503 as for the protect store: the module treats the server as unreachable and
+        // follows its `[offline] fleet` (spooling the event).
+        Reply::error(503, crate::api::STORE_UNAVAILABLE)
     }
 
     /// A field-checked event (recorded under the token's host name), or the 400 answer.

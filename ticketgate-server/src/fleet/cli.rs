@@ -4,7 +4,6 @@
 //! Exit statuses as the module's `ticketgate`: 0 ok, 1 refused (the store failed), 2 usage
 //! (a bad user name), 4 configuration broken (including no `[fleet]`).
 
-use super::sqlite::SqliteFleet;
 use super::{
     FleetPolicy, FleetStore, Reason, Record, State, UserStatus, user_status, window_start,
 };
@@ -16,14 +15,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// A failed command: exit status and message.
 pub type Failure = (u8, String);
 
-fn store(config: &Config) -> Result<(FleetPolicy, SqliteFleet), Failure> {
+/// The fleet store the server uses: `store = "postgres"` opens the shared database (so a change
+/// holds on every replica at once), else `fleet.sqlite3` in `data_dir`.
+fn store(config: &Config) -> Result<(FleetPolicy, Box<dyn FleetStore>), Failure> {
     let Some(policy) = config.fleet else {
         return Err((
             4,
             "fleet mode is not configured: add a [fleet] table to the server's config".into(),
         ));
     };
-    let store = SqliteFleet::open(&config.data_dir).map_err(|e| (1, e.to_string()))?;
+    let protect = crate::store::open(config).map_err(|e| (1, e.to_string()))?;
+    let (store, _) =
+        super::open(&config.data_dir, protect.as_ref()).map_err(|e| (1, e.to_string()))?;
     Ok((policy, store))
 }
 
@@ -154,7 +157,7 @@ pub fn status(config: &Config, user: Option<&str>, json: bool) -> Result<(), Fai
     };
     let mut all = Vec::with_capacity(users.len());
     for u in &users {
-        all.push(user_status(&store, u).map_err(db)?);
+        all.push(user_status(store.as_ref(), u).map_err(db)?);
     }
     if json {
         let value = serde_json::json!({

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod postgres;
 pub mod sqlite;
 
 use std::fmt;
@@ -104,6 +105,8 @@ pub enum FleetError {
         path: std::path::PathBuf,
         message: String,
     },
+    /// PostgreSQL could not be reached or reported an error (`store = "postgres"`).
+    Postgres { message: String },
 }
 
 impl fmt::Display for FleetError {
@@ -118,6 +121,7 @@ impl fmt::Display for FleetError {
             Self::Database { path, message } => {
                 write!(f, "fleet store {}: {message}", path.display())
             }
+            Self::Postgres { message } => write!(f, "fleet store: {message}"),
         }
     }
 }
@@ -296,6 +300,79 @@ pub struct UserStatus {
     pub records: Vec<(Credential, Record)>,
 }
 
+/// One remembered event id (`store copy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    /// The host's UUID for it.
+    pub id: String,
+    /// `failure` or `success`.
+    pub kind: String,
+    /// Whose login.
+    pub user: String,
+    /// `password` or `pin`.
+    pub credential: String,
+    /// The host.
+    pub host: String,
+    /// When it happened (clamped).
+    pub at: i64,
+    /// When the server first got it.
+    pub seen: i64,
+}
+
+/// One count row as stored (`store copy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountRow {
+    /// The user.
+    pub user: String,
+    /// `password` or `pin`.
+    pub credential: String,
+    /// Failures of the run.
+    pub failures: i64,
+    /// The newest counted failure's `at`.
+    pub last_failure: i64,
+    /// When a failures lock began.
+    pub locked_at: Option<i64>,
+    /// When it ends.
+    pub locked_until: Option<i64>,
+    /// The host whose failure set it.
+    pub lock_host: Option<String>,
+    /// That failure's id.
+    pub lock_event: Option<String>,
+}
+
+/// One admin lock (`store copy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminRow {
+    /// The user.
+    pub user: String,
+    /// Since when.
+    pub since: i64,
+    /// Who locked.
+    pub operator: String,
+}
+
+/// Everything a fleet store holds: what `store copy` moves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetDump {
+    /// Remembered event ids (so a host's spooled event sent again after the move counts nothing).
+    pub events: Vec<EventRow>,
+    /// Failure counts and failures locks.
+    pub counts: Vec<CountRow>,
+    /// Admin locks.
+    pub admin_locks: Vec<AdminRow>,
+}
+
+/// How many rows of each kind an import added (rows already in the target are kept as they are).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// Remembered event ids.
+    pub events: u64,
+    /// Counts (with their failures locks).
+    pub counts: u64,
+    /// Admin locks.
+    pub admin_locks: u64,
+}
+
 /// The fleet's state in a database: each change is one atomic statement (see `sqlite.rs`).
 pub trait FleetStore: Send + Sync {
     /// The record of `user` and `credential` (all empty when there is none).
@@ -322,6 +399,30 @@ pub trait FleetStore: Send + Sync {
     fn listed(&self, now: i64, window_start: i64) -> Result<Vec<String>, FleetError>;
     /// Forgets event ids first seen before `before`; answers how many.
     fn prune(&self, before: i64) -> Result<u64, FleetError>;
+    /// Everything the store holds (for `store copy`).
+    fn export(&self) -> Result<FleetDump, FleetError>;
+    /// Adds `dump` in one transaction; rows already present (same key) are left as they are.
+    fn import(&self, dump: &FleetDump) -> Result<Imported, FleetError>;
+}
+
+/// The fleet store beside `protect`: on its PostgreSQL pool when it has one (`store =
+/// "postgres"`, the tables made by its migrations), else `fleet.sqlite3` in `data_dir`. Answers
+/// the store and where it is, for the start line.
+pub fn open(
+    data_dir: &std::path::Path,
+    protect: &dyn crate::store::ProtectStore,
+) -> Result<(Box<dyn FleetStore>, String), FleetError> {
+    match protect.postgres_pool() {
+        Some(pool) => Ok((
+            Box::new(postgres::PgFleet::new(pool)),
+            "postgres".to_owned(),
+        )),
+        None => {
+            let store = sqlite::SqliteFleet::open(data_dir)?;
+            let at = store.path().display().to_string();
+            Ok((Box::new(store), at))
+        }
+    }
 }
 
 /// Every credential's record of `user`.

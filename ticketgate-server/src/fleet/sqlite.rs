@@ -20,7 +20,10 @@
 //! millisecond here; concurrent events share it instead of queueing for one each. Reads
 //! (`check`, `status`) use a second connection, which WAL lets read while the writer writes.
 
-use super::{Cleared, Count, Counted, Credential, Event, FleetError, FleetStore, Record};
+use super::{
+    AdminRow, Cleared, Count, CountRow, Counted, Credential, Event, EventRow, FleetDump,
+    FleetError, FleetStore, Imported, Record,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -166,6 +169,21 @@ ORDER BY username";
 
 /// Forgets old event ids. ?1 cutoff.
 const PRUNE: &str = "DELETE FROM fleet_event WHERE seen < ?1";
+
+/// `store copy`: everything, in key order.
+const EXPORT_EVENTS: &str =
+    "SELECT id, kind, username, credential, host, at, seen FROM fleet_event ORDER BY id";
+const EXPORT_COUNTS: &str = "
+SELECT username, credential, failures, last_failure, locked_at, locked_until, lock_host, lock_event
+FROM fleet_count ORDER BY username, credential";
+const EXPORT_ADMIN: &str =
+    "SELECT username, since, operator FROM fleet_admin_lock ORDER BY username";
+/// `store copy`: rows already present are kept.
+const IMPORT_COUNT: &str = "
+INSERT INTO fleet_count
+    (username, credential, failures, last_failure, locked_at, locked_until, lock_host, lock_event)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+ON CONFLICT (username, credential) DO NOTHING";
 
 /// Most changes committed together.
 const MAX_BATCH: usize = 256;
@@ -477,6 +495,94 @@ impl FleetStore for SqliteFleet {
         self.write(move |conn| {
             let removed = conn.execute(PRUNE, params![before])?;
             Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+        })
+    }
+
+    fn export(&self) -> Result<FleetDump, FleetError> {
+        let conn = self.reader();
+        let dump = (|| -> rusqlite::Result<FleetDump> {
+            let events = conn
+                .prepare(EXPORT_EVENTS)?
+                .query_map([], |r| {
+                    Ok(EventRow {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        user: r.get(2)?,
+                        credential: r.get(3)?,
+                        host: r.get(4)?,
+                        at: r.get(5)?,
+                        seen: r.get(6)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            let counts = conn
+                .prepare(EXPORT_COUNTS)?
+                .query_map([], |r| {
+                    Ok(CountRow {
+                        user: r.get(0)?,
+                        credential: r.get(1)?,
+                        failures: r.get(2)?,
+                        last_failure: r.get(3)?,
+                        locked_at: r.get(4)?,
+                        locked_until: r.get(5)?,
+                        lock_host: r.get(6)?,
+                        lock_event: r.get(7)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            let admin_locks = conn
+                .prepare(EXPORT_ADMIN)?
+                .query_map([], |r| {
+                    Ok(AdminRow {
+                        user: r.get(0)?,
+                        since: r.get(1)?,
+                        operator: r.get(2)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(FleetDump {
+                events,
+                counts,
+                admin_locks,
+            })
+        })();
+        dump.map_err(|e| self.error(e.to_string()))
+    }
+
+    fn import(&self, dump: &FleetDump) -> Result<Imported, FleetError> {
+        let dump = dump.clone();
+        self.write(move |conn| {
+            let n = |added: usize| u64::try_from(added).unwrap_or(u64::MAX);
+            let mut done = Imported::default();
+            for e in &dump.events {
+                done.events += n(conn.prepare_cached(REMEMBER)?.execute(params![
+                    e.id,
+                    e.kind,
+                    e.user,
+                    e.credential,
+                    e.host,
+                    e.at,
+                    e.seen
+                ])?);
+            }
+            for c in &dump.counts {
+                done.counts += n(conn.prepare_cached(IMPORT_COUNT)?.execute(params![
+                    c.user,
+                    c.credential,
+                    c.failures,
+                    c.last_failure,
+                    c.locked_at,
+                    c.locked_until,
+                    c.lock_host,
+                    c.lock_event
+                ])?);
+            }
+            for a in &dump.admin_locks {
+                done.admin_locks += n(conn
+                    .prepare_cached(ADMIN_LOCK)?
+                    .execute(params![a.user, a.since, a.operator])?);
+            }
+            Ok(done)
         })
     }
 }

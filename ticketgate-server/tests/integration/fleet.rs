@@ -1,16 +1,16 @@
 //! Fleet lockout end to end: the real server on loopback, its fleet store, and the CLI acting on
-//! the same store while it runs.
+//! the same store while it runs; each store-related test runs on SQLite and on PostgreSQL.
 
-use crate::harness::{Reply, SERVICE, Server, Setup, request};
+use crate::harness::{Backend, Reply, SERVICE, Server, Setup, request};
 use serde_json::{Value, json};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const DB_TOKEN: &str = "test-token-0123456789abcdef-db01";
+pub const DB_TOKEN: &str = "test-token-0123456789abcdef-db01";
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     i64::try_from(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -20,13 +20,14 @@ fn now() -> i64 {
     .unwrap()
 }
 
-fn uuid(n: u64) -> String {
+pub fn uuid(n: u64) -> String {
     format!("6f1c2b3a-0000-4000-8000-{n:012x}")
 }
 
-/// A setup with `[fleet]` holding `fleet` lines, and a second host `db01` limited to `db-prod-01`.
-fn fleet_setup(fleet: &str) -> Setup {
-    let setup = Setup::new("60s", &format!("[fleet]\n{fleet}\n"));
+/// A setup on `backend` with `[fleet]` holding `fleet` lines, and a second host `db01` limited
+/// to `db-prod-01`.
+pub fn fleet_setup(backend: Backend, fleet: &str) -> Setup {
+    let setup = Setup::with(backend, "60s", &format!("[fleet]\n{fleet}\n"));
     let token = setup.dir.path().join("db01.token");
     std::fs::write(&token, format!("{DB_TOKEN}\n")).unwrap();
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -38,19 +39,19 @@ fn fleet_setup(fleet: &str) -> Setup {
     setup
 }
 
-fn post(server: &Server, path: &str, token: Option<&str>, body: &str) -> Reply {
+pub fn post(server: &Server, path: &str, token: Option<&str>, body: &str) -> Reply {
     let auth = token.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
     request(server.addr, "POST", path, &headers, Some(body))
 }
 
-fn failure_body(id: &str, user: &str, at: i64) -> String {
+pub fn failure_body(id: &str, user: &str, at: i64) -> String {
     json!({"id": id, "user": user, "credential": "password", "host": "web01",
         "service": "sshd", "rhost": "192.0.2.7", "at": at})
     .to_string()
 }
 
-fn failure(server: &Server, token: &str, id: &str, user: &str) -> Value {
+pub fn failure(server: &Server, token: &str, id: &str, user: &str) -> Value {
     let r = post(
         server,
         "/v1/fleet/failure",
@@ -61,7 +62,7 @@ fn failure(server: &Server, token: &str, id: &str, user: &str) -> Value {
     r.json()
 }
 
-fn check(server: &Server, token: &str, user: &str, credential: &str) -> Value {
+pub fn check(server: &Server, token: &str, user: &str, credential: &str) -> Value {
     let r = post(
         server,
         "/v1/fleet/check",
@@ -99,11 +100,10 @@ fn concurrent_failures(server: &Server, token: &str, user: &str, threads: u64) -
     handles.into_iter().map(|h| h.join().unwrap()).collect()
 }
 
-#[test]
-fn two_hundred_concurrent_failures_are_all_counted_exactly_once() {
+fn two_hundred_concurrent_failures_are_all_counted_exactly_once(backend: Backend) {
     // failed_logon tops out at 100 (the module's range); 0 counts without ever locking, so
     // every one of the 200 must be counted.
-    let setup = fleet_setup("failed_logon = 0");
+    let setup = fleet_setup(backend, "failed_logon = 0");
     let server = setup.start();
     let answers = concurrent_failures(&server, &setup.token, "alice", 200);
     let mut counts: Vec<u64> = answers
@@ -132,9 +132,8 @@ fn two_hundred_concurrent_failures_are_all_counted_exactly_once() {
     );
 }
 
-#[test]
-fn two_hundred_concurrent_failures_lock_exactly_at_the_limit() {
-    let setup = fleet_setup("failed_logon = 50\nlockout_duration = \"10m\"");
+fn two_hundred_concurrent_failures_lock_exactly_at_the_limit(backend: Backend) {
+    let setup = fleet_setup(backend, "failed_logon = 50\nlockout_duration = \"10m\"");
     let server = setup.start();
     let before = now();
     let answers = concurrent_failures(&server, &setup.token, "alice", 200);
@@ -179,9 +178,8 @@ fn two_hundred_concurrent_failures_lock_exactly_at_the_limit() {
     );
 }
 
-#[test]
-fn replayed_ids_count_once_even_when_sent_concurrently() {
-    let setup = fleet_setup("failed_logon = 10");
+fn replayed_ids_count_once_even_when_sent_concurrently(backend: Backend) {
+    let setup = fleet_setup(backend, "failed_logon = 10");
     let server = setup.start();
     let addr = server.addr;
     let barrier = Arc::new(Barrier::new(20));
@@ -246,7 +244,7 @@ fn replayed_ids_count_once_even_when_sent_concurrently() {
     );
 }
 
-fn run_as(setup: &Setup, operator: &str, args: &[&str]) -> std::process::Output {
+pub fn run_as(setup: &Setup, operator: &str, args: &[&str]) -> std::process::Output {
     Command::new(crate::harness::BIN)
         .arg("--config")
         .arg(&setup.config)
@@ -256,9 +254,8 @@ fn run_as(setup: &Setup, operator: &str, args: &[&str]) -> std::process::Output 
         .unwrap()
 }
 
-#[test]
-fn admin_lock_unlock_and_reset_through_the_cli_are_seen_by_check_at_once() {
-    let setup = fleet_setup("failed_logon = 3");
+fn admin_lock_unlock_and_reset_through_the_cli_are_seen_by_check_at_once(backend: Backend) {
+    let setup = fleet_setup(backend, "failed_logon = 3");
     let server = setup.start();
     failure(&server, &setup.token, &uuid(1), "carol");
     let lock = run_as(&setup, "opsadmin", &["lock", "carol"]);
@@ -334,7 +331,7 @@ fn admin_lock_unlock_and_reset_through_the_cli_are_seen_by_check_at_once() {
 
 #[test]
 fn fleet_cli_exit_codes_usage_and_config() {
-    let setup = fleet_setup("");
+    let setup = fleet_setup(Backend::Sqlite, "");
     assert_eq!(setup.run(&["lock", "bad name"]).status.code(), Some(2));
     assert_eq!(setup.run(&["lock"]).status.code(), Some(2));
     assert_eq!(setup.run(&["status", "--jsn"]).status.code(), Some(2));
@@ -350,7 +347,7 @@ fn fleet_cli_exit_codes_usage_and_config() {
 
 #[test]
 fn a_host_may_not_use_another_services_unlock_and_the_unlock_stays() {
-    let setup = fleet_setup("");
+    let setup = fleet_setup(Backend::Sqlite, "");
     let alice = setup.enroll("alice", None);
     let server = setup.start();
     // db01 is limited to db-prod-01: asking about web-prod-01 is refused and uses nothing up.
@@ -387,9 +384,8 @@ fn a_host_without_service_ids_is_warned_about_at_start() {
     ]);
 }
 
-#[test]
-fn bad_input_is_a_clear_4xx_with_one_log_line_and_counts_nothing() {
-    let setup = fleet_setup("failed_logon = 3");
+fn bad_input_is_a_clear_4xx_with_one_log_line_and_counts_nothing(backend: Backend) {
+    let setup = fleet_setup(backend, "failed_logon = 3");
     let server = setup.start();
     let good = json!({"id": uuid(1), "user": "dave", "credential": "password", "host": "web01",
         "service": "sshd", "rhost": "192.0.2.7", "at": now()});
@@ -520,9 +516,8 @@ fn without_a_fleet_table_the_endpoints_answer_404() {
     assert!(!setup.dir.path().join("data/fleet.sqlite3").exists());
 }
 
-#[test]
-fn counts_and_locks_survive_a_restart() {
-    let setup = fleet_setup("failed_logon = 2\nlockout_duration = \"0m\"");
+fn counts_and_locks_survive_a_restart(backend: Backend) {
+    let setup = fleet_setup(backend, "failed_logon = 2\nlockout_duration = \"0m\"");
     let server = setup.start();
     failure(&server, &setup.token, &uuid(1), "erin");
     failure(&server, &setup.token, &uuid(2), "erin");
@@ -538,4 +533,100 @@ fn counts_and_locks_survive_a_restart() {
         2
     );
     server.wait_for_log(&["outcome=replayed"]);
+    // The counts live where the store setting says: in the database with PostgreSQL.
+    let sqlite_file = setup.dir.path().join("data/fleet.sqlite3");
+    match &setup.db {
+        None => assert!(sqlite_file.exists()),
+        Some(db) => {
+            assert!(!sqlite_file.exists());
+            let rows = crate::pg::shared_sql(
+                db,
+                "SELECT failures FROM ticketgate_fleet_count WHERE username = 'erin'",
+            );
+            assert_eq!(rows.len(), 1);
+            assert_eq!(rows[0].get::<_, i64>(0), 2);
+            server.wait_for_log(&["event=fleet ", "store=postgres"]);
+        }
+    }
+}
+
+on_both_stores!(
+    two_hundred_concurrent_failures_are_all_counted_exactly_once,
+    two_hundred_concurrent_failures_lock_exactly_at_the_limit,
+    replayed_ids_count_once_even_when_sent_concurrently,
+    admin_lock_unlock_and_reset_through_the_cli_are_seen_by_check_at_once,
+    bad_input_is_a_clear_4xx_with_one_log_line_and_counts_nothing,
+    counts_and_locks_survive_a_restart,
+);
+
+#[test]
+fn store_copy_moves_the_fleets_counts_locks_and_remembered_ids() {
+    let (db, url) = crate::pg::shared_database();
+    let mut setup = Setup::new(
+        "60s",
+        "postgres_url_file = \"pg.url\"\n[fleet]\nfailed_logon = 2\nlockout_duration = \"0m\"\n",
+    );
+    crate::harness::secret_file(setup.dir.path(), "pg.url", &url);
+    {
+        let server = setup.start();
+        failure(&server, &setup.token, &uuid(1), "erin");
+        failure(&server, &setup.token, &uuid(2), "erin");
+        failure(&server, &setup.token, &uuid(3), "frank");
+        server.stop();
+    }
+    assert!(
+        run_as(&setup, "opsadmin", &["lock", "gina"])
+            .status
+            .success()
+    );
+    let out = setup.run(&["store", "copy", "--from", "sqlite", "--to", "postgres"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "Copied the fleet's state: 2 of 2 count(s), 1 of 1 admin lock(s), 3 of 3 remembered event id(s)."
+        ),
+        "{stdout}"
+    );
+    let rows = crate::pg::shared_sql(&db, "SELECT count(*) FROM ticketgate_fleet_event");
+    assert_eq!(rows[0].get::<_, i64>(0), 3);
+
+    // The same config on PostgreSQL: the lock holds, the admin lock holds, the ids are known.
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    let switched = setup.dir.path().join("server-pg.toml");
+    std::fs::write(&switched, format!("store = \"postgres\"\n{text}")).unwrap();
+    std::fs::set_permissions(&switched, std::fs::Permissions::from_mode(0o600)).unwrap();
+    setup.config = switched;
+    let server = setup.start();
+    server.wait_for_log(&["event=fleet ", "store=postgres"]);
+    assert_eq!(
+        check(&server, &setup.token, "erin", "password"),
+        json!({"locked": true, "reason": "failures", "until": null, "failures": 2})
+    );
+    assert_eq!(
+        check(&server, &setup.token, "gina", "pin")["reason"],
+        "admin"
+    );
+    assert_eq!(
+        failure(&server, &setup.token, &uuid(3), "frank")["failures"],
+        1,
+        "a spooled event sent again after the move counts nothing"
+    );
+    server.wait_for_log(&["user=frank", "outcome=replayed"]);
+    // Copied again (--force: the enrollments' guard), nothing is doubled.
+    let again = setup.run(&[
+        "store", "copy", "--from", "sqlite", "--to", "postgres", "--force",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("0 of 2 count(s)"),
+        "{again:?}"
+    );
+    assert_eq!(
+        check(&server, &setup.token, "frank", "password")["failures"],
+        1
+    );
 }

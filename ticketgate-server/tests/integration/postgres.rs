@@ -602,9 +602,13 @@ fn the_schema_is_created_once_and_a_newer_one_is_refused() {
     let (a, b) = (setup.start(), setup.start());
     a.wait_for_log(&["event=listening", "enrolled=1"]);
     b.wait_for_log(&["event=listening", "enrolled=1"]);
-    let versions = crate::pg::shared_sql(&db, "SELECT version FROM ticketgate_schema");
+    let versions = crate::pg::shared_sql(&db, "SELECT version FROM ticketgate_schema ORDER BY 1");
     let versions: Vec<i32> = versions.iter().map(|r| r.get(0)).collect();
-    assert_eq!(versions, vec![1]);
+    assert_eq!(
+        versions,
+        vec![1, 2],
+        "each migration once (2: the fleet's tables)"
+    );
     drop((a, b));
     crate::pg::shared_sql(
         &db,

@@ -349,24 +349,6 @@ fn health_page_and_http_errors() {
     );
 }
 
-/// Each test above that takes a backend, once per store.
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test]
-            fn $name() {
-                super::$name(crate::harness::Backend::Sqlite);
-            })*
-        }
-        mod postgres {
-            $(#[test]
-            fn $name() {
-                super::$name(crate::harness::Backend::Postgres);
-            })*
-        }
-    };
-}
-
 on_both_stores!(
     unlock_with_a_totp_code_then_attempt_is_true_once_then_false,
     unlock_is_per_service_id_and_user,

@@ -395,3 +395,65 @@ fn a_root_only_token_file_named_by_path_is_refused_pointing_at_credentials() {
         ],
     );
 }
+
+/// The database's connection string loaded as a credential (`LoadCredential=db:…`): the server
+/// reads it from `$CREDENTIALS_DIRECTORY`, serves on PostgreSQL (the fleet's counts in the
+/// database), and without the directory refuses to start with exit 78, the password unsaid.
+#[test]
+fn the_postgres_url_loaded_as_a_credential_is_used_and_its_absence_refused() {
+    let setup = Setup::with(
+        crate::harness::Backend::Postgres,
+        "60s",
+        "[fleet]\nfailed_logon = 3\n",
+    );
+    let url_file = setup.dir.path().join("pg.url");
+    let url = std::fs::read_to_string(&url_file).unwrap();
+    let creds = credentials_dir(&setup, &[("db_postgres.url", &url)]);
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    let changed = text.replace(
+        "postgres_url_file = \"pg.url\"",
+        "postgres_url_file = \"credential:db_postgres.url\"",
+    );
+    assert_ne!(text, changed);
+    std::fs::write(&setup.config, changed).unwrap();
+    std::fs::remove_file(&url_file).unwrap();
+
+    let server = setup.start_with_env(&[("CREDENTIALS_DIRECTORY", creds.as_os_str())]);
+    server.wait_for_log(&["event=listening", "store=postgres"]);
+    server.wait_for_log(&["event=fleet ", "store=postgres"]);
+    let body = serde_json::json!({"id": "6f1c2b3a-0000-4000-8000-000000000001", "user": "alice",
+        "credential": "password", "host": "web01", "service": "sshd", "rhost": "", "at": 1})
+    .to_string();
+    let auth = format!("Bearer {}", setup.token);
+    let r = crate::harness::request(
+        server.addr,
+        "POST",
+        "/v1/fleet/failure",
+        &[("Authorization", &auth)],
+        Some(&body),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rows = crate::pg::shared_sql(
+        setup.db.as_deref().unwrap(),
+        "SELECT count(*) FROM ticketgate_fleet_event",
+    );
+    assert_eq!(rows[0].get::<_, i64>(0), 1);
+    drop(server);
+
+    let out = serve(&setup, &[]);
+    refused(
+        &out,
+        &[
+            "credential:db_postgres.url",
+            "$CREDENTIALS_DIRECTORY is not set",
+        ],
+    );
+    let password = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('@').next())
+        .and_then(|user_pw| user_pw.split(':').nth(1));
+    if let Some(pw) = password {
+        assert!(!String::from_utf8_lossy(&out.stderr).contains(pw));
+    }
+}

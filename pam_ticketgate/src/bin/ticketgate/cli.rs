@@ -97,6 +97,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check login protect from this host without using an unlock up: the config, the host
+    /// token, reachability and TLS, the server's answer to a dry-run attempt for USER [root]
+    TestProtect {
+        user: String,
+        /// The service ID to ask about (default: [login_protect] service_id)
+        #[arg(long, value_name = "ID")]
+        service_id: Option<String>,
+    },
     /// Switch login protect off (`disable`: no check is made) or back on, on this host [root]
     Protect {
         #[arg(value_parser = ["enable", "disable"])]

@@ -73,6 +73,10 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     let config = Config::load(&cli.config)?;
     let audit = SystemAudit::new(config.module.audit_file.clone());
     let now = now();
+    if let Command::TestProtect { user, service_id } = &cli.command {
+        // Changes nothing here and uses no unlock up on the server.
+        return protect_cmd::test_protect(&config, &canonical_name(user), service_id.as_deref());
+    }
     if let Command::Status { user, locked, json } = &cli.command {
         let user = user.as_deref().map(parse_user).transpose()?;
         // Looking never creates anything: no state directory means no state.
@@ -163,6 +167,7 @@ fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Protect { action } => {
             protect_cmd::switch_protect(&config, &audit, action == "disable", now)
         }
+        Command::TestProtect { .. } => Ok(()),
         Command::OfflinePin {
             action: OfflinePinAction::Set { user },
         } => protect_cmd::set_offline_pin(&config, &audit, &canonical_name(user), now),

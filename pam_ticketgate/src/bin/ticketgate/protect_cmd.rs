@@ -1,17 +1,76 @@
-//! The login-protect verbs: `protect enable|disable` (the administrator's switch) and
-//! `offline-pin set USER` (the hybrid offline mode's second secret).
+//! The login-protect verbs: `protect enable|disable` (the administrator's switch),
+//! `offline-pin set USER` (the hybrid offline mode's second secret) and `test-protect USER`
+//! (the server checked from this host without using an unlock up).
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use pam_ticketgate::audit::{AuditSink, Event, EventName, SystemAudit};
 use pam_ticketgate::config::{Config, Policy};
 use pam_ticketgate::directory::Nss;
+use pam_ticketgate::net::NetError;
 use pam_ticketgate::protect::{pin, switch};
 use pam_ticketgate::rules;
 use pam_ticketgate::scope::{self, HostNames};
 use pam_ticketgate::secret::Secret;
 
 use crate::error::CliError;
+
+/// `ticketgate test-protect USER [--service-id ID]`: what a login would send, as a dry run.
+/// Exit 0 when the server answered (reachable, TLS verified, token and service ID accepted);
+/// 1 when it refused (401, 403, a certificate, a malformed answer); 3 unreachable; 4 when the
+/// configuration or the host token cannot be used.
+pub fn test_protect(config: &Config, user: &str, service_id: Option<&str>) -> Result<(), CliError> {
+    let Some(protect) = config.login_protect.as_ref() else {
+        return Err(CliError::ConfigBroken(format!(
+            "{}: no [login_protect] table: nothing to test",
+            config.path.display()
+        )));
+    };
+    let service_id = service_id.unwrap_or(&protect.service_id);
+    println!("login protect: {}", protect.url);
+    println!("  service ID:   {service_id}");
+    println!("  host token:   {}", protect.secret_file.display());
+    let server = pam_ticketgate::protect::HttpServer::connect(&config.path, protect)?;
+    println!("                read (root-only, its first line is sent)");
+    let host = HostNames::of_this_host();
+    let attempt = pam_ticketgate::protect::Attempt {
+        service_id,
+        user,
+        host: if host.fqdn.is_empty() {
+            &host.short
+        } else {
+            &host.fqdn
+        },
+        service: "ticketgate-test-protect",
+        rhost: "",
+    };
+    match server.probe(&attempt) {
+        Ok(_) => {
+            let transport = if protect.url.scheme() == "https" {
+                "reachable over HTTPS, certificate verified"
+            } else {
+                "reachable over plain HTTP"
+            };
+            println!("  server:       {transport}");
+            println!(
+                "  answer:       token and service ID accepted, answer well-formed; no unlock used (dry run)"
+            );
+            Ok(())
+        }
+        Err(NetError::Unreachable(why)) => {
+            println!("  server:       UNREACHABLE");
+            Err(CliError::Unreachable(format!(
+                "login protect server unreachable: {why} (logins follow [offline] login_protect)"
+            )))
+        }
+        Err(NetError::Denied(why)) => {
+            println!("  server:       REFUSED");
+            Err(CliError::Refused(format!(
+                "login protect server refused the check: {why} (logins are refused, no offline fallback)"
+            )))
+        }
+    }
+}
 
 fn operator() -> String {
     std::env::var("SUDO_USER").unwrap_or_else(|_| "root".into())

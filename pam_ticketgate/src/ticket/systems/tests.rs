@@ -42,10 +42,10 @@ fn code(cell: &str) -> &str {
     cell.split('`').nth(1).unwrap()
 }
 
-/// README's "### Systems" table: `system` word → (auth cell, id_pattern cell), with "as `jira`"
+/// The administrator's guide's "### Systems" table: `system` word → (auth cell, id_pattern cell), with "as `jira`"
 /// resolved to that row's cell.
 fn readme_systems() -> BTreeMap<String, (String, String)> {
-    let readme = include_str!("../../../../README.md");
+    let readme = include_str!("../../../../docs/admin-guide.md");
     let (_, section) = readme.split_once("\n### Systems\n").unwrap();
     let rows: Vec<Vec<String>> = section
         .lines()
@@ -97,7 +97,7 @@ fn every_system_word_has_one_entry_with_the_documented_defaults() {
     assert_eq!(
         readme.keys().map(String::as_str).collect::<BTreeSet<_>>(),
         words.iter().copied().collect::<BTreeSet<_>>(),
-        "README's systems table"
+        "the administrator's guide's systems table"
     );
     let tables = key("ticket", "table").words;
     for s in SYSTEMS {

@@ -8,7 +8,7 @@
 //! `schema::MIGRATIONS`).
 
 use crate::config::PostgresSettings;
-use crate::hosts::{public_rule, secret_rule};
+use crate::hosts::public_rule;
 use crate::store::StoreError;
 use postgres::config::{Host, SslMode};
 use postgres::types::ToSql;
@@ -88,6 +88,25 @@ fn ca_err(message: impl Into<String>) -> StoreError {
     }
 }
 
+/// Reads the connection string from `path` under `rule`; a "permission denied" says how to load
+/// it as a credential.
+pub fn read_url(
+    path: &Path,
+    rule: fs_trust::Rule,
+) -> Result<zeroize::Zeroizing<String>, StoreError> {
+    fs_trust::read_secret_text(path, rule).map_err(|e| {
+        let hint = match &e {
+            fs_trust::SecretError::Read(io) => crate::credentials::permission_hint(io),
+            fs_trust::SecretError::Refused(r) => match &r.problem {
+                fs_trust::Problem::Io(io) => crate::credentials::permission_hint(io),
+                _ => "",
+            },
+            _ => "",
+        };
+        url_err(format!("{}: {e}{hint}", path.display()))
+    })
+}
+
 fn is_loopback(host: &Host) -> bool {
     match host {
         Host::Unix(_) => true,
@@ -103,9 +122,14 @@ fn is_loopback(host: &Host) -> bool {
 /// certificate unless `sslmode=disable` names only loopback hosts or Unix sockets (refused
 /// otherwise); Unix sockets never use TLS.
 pub fn client_config(settings: &PostgresSettings) -> Result<postgres::Config, StoreError> {
-    let path = &settings.url_file;
-    let text = fs_trust::read_secret_text(path, secret_rule())
-        .map_err(|e| url_err(format!("{}: {e}", path.display())))?;
+    // `credential:NAME` under systemd (the server's user cannot read root's files).
+    let setting = &settings.url_file;
+    let located = crate::credentials::locate(setting).map_err(|e| url_err(e.to_string()))?;
+    let path = &located;
+    let text = match &settings.url_text {
+        Some(text) => text.0.clone(),
+        None => read_url(path, crate::credentials::secret_rule_for(setting))?,
+    };
     // The parser's messages name an option, never the string's password.
     let mut config = postgres::Config::from_str(&text).map_err(|e| {
         url_err(format!(
@@ -355,6 +379,7 @@ mod tests {
             PostgresSettings {
                 url_file: path,
                 ca_file: None,
+                url_text: None,
             },
         )
     }

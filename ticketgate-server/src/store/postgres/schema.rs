@@ -19,12 +19,13 @@ pub struct Migration {
 }
 
 /// Every migration this server knows, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    what: "protect: enrollments, unlock windows, wrong-code counters",
-    // Unlock windows are UNLOGGED: a database crash empties them (users unlock again: closed,
-    // as a restart of the SQLite server does), and taking one writes no WAL.
-    sql: "CREATE TABLE ticketgate_enrollment (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        what: "protect: enrollments, unlock windows, wrong-code counters",
+        // Unlock windows are UNLOGGED: a database crash empties them (users unlock again: closed,
+        // as a restart of the SQLite server does), and taking one writes no WAL.
+        sql: "CREATE TABLE ticketgate_enrollment (
               username   TEXT PRIMARY KEY,
               service_id TEXT,
               secret     BYTEA NOT NULL,
@@ -42,7 +43,39 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
               username TEXT PRIMARY KEY,
               tries_ms BIGINT[] NOT NULL
           );",
-}];
+    },
+    Migration {
+        version: 2,
+        what: "fleet: event ids, failure counts and locks, admin locks",
+        // The statements that use them are in `fleet/postgres.rs`.
+        sql: "CREATE TABLE ticketgate_fleet_event (
+              id         TEXT PRIMARY KEY,
+              kind       TEXT NOT NULL,
+              username   TEXT NOT NULL,
+              credential TEXT NOT NULL,
+              host       TEXT NOT NULL,
+              at         BIGINT NOT NULL,
+              seen       BIGINT NOT NULL
+          );
+          CREATE INDEX ticketgate_fleet_event_seen ON ticketgate_fleet_event (seen);
+          CREATE TABLE ticketgate_fleet_count (
+              username     TEXT NOT NULL,
+              credential   TEXT NOT NULL,
+              failures     BIGINT NOT NULL,
+              last_failure BIGINT NOT NULL,
+              locked_at    BIGINT,
+              locked_until BIGINT,
+              lock_host    TEXT,
+              lock_event   TEXT,
+              PRIMARY KEY (username, credential)
+          );
+          CREATE TABLE ticketgate_fleet_admin_lock (
+              username TEXT PRIMARY KEY,
+              since    BIGINT NOT NULL,
+              operator TEXT NOT NULL
+          );",
+    },
+];
 
 /// Serializes migrations across replicas starting together ("tgschema" in ASCII).
 const LOCK_KEY: i64 = 0x7467_7363_6865_6d61;

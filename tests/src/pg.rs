@@ -3,6 +3,9 @@
 //! directory, listening on 127.0.0.1 on a free port; never the system's service. One shared
 //! cluster per test binary run (stopped at exit), each test with its own database; tests that
 //! stop PostgreSQL or need TLS start their own cluster, stopped when dropped.
+//!
+//! One copy for both test suites: `ticketgate-tests` has it as `ticketgate_tests::pg`, and
+//! ticketgate-server's integration tests include this file with `#[path]`.
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
