@@ -5,8 +5,9 @@
 //! would have set, first sight, last success, changes that passed): enforce mode never reads
 //! it, so switching a scope to `enforce` starts from clean state. Enforce-mode state is only
 //! read (an administrator's lock and must-change still show as would-refuse). Login protect is
-//! not asked (asking uses up the user's unlock); the fleet server is asked for the user's
-//! standing but told of no failure or success (they would count towards real fleet locks).
+//! asked as a dry run (a real attempt would use up the user's unlock; nothing is prompted); the
+//! fleet server is asked for the user's standing but told of no failure or success (they would
+//! count towards real fleet locks).
 
 use super::{Gate, Outcome, Phase, Subject, Ui};
 use crate::audit::{AuditSink, Event, EventName};
@@ -216,7 +217,12 @@ impl Gate<'_> {
         if scope.fleet && !exempt {
             self.report_fleet(user);
         }
-        // Login protect is not asked: asking would use up the user's unlock.
+        // Asked as a dry run: a real attempt would use up the user's unlock.
+        if scope.login_protect
+            && let Some(reason) = self.protect_would_refuse(user, scope)
+        {
+            self.would_refuse(user, phase, "protect", reason);
+        }
         Outcome::NotCovered
     }
 

@@ -185,6 +185,14 @@ impl ProtectServer for ProtectScript<'_> {
         let answer = self.0.protect.borrow_mut().pop_front();
         answer.unwrap_or_else(|| panic!("unexpected protect request {a:?}"))
     }
+    fn probe(&self, a: &ProtectAttempt) -> Result<bool, NetError> {
+        self.0.protect_asked.borrow_mut().push(format!(
+            "dry-run {} {} {} {} {}",
+            a.service_id, a.user, a.host, a.service, a.rhost
+        ));
+        let answer = self.0.protect.borrow_mut().pop_front();
+        answer.unwrap_or_else(|| panic!("unexpected protect dry run {a:?}"))
+    }
 }
 
 impl World for TestWorld {

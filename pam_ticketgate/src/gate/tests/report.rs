@@ -325,17 +325,37 @@ fn the_fleet_is_asked_but_told_nothing_and_its_lock_is_reported() {
 }
 
 #[test]
-fn login_protect_is_not_asked_in_report_mode() {
+fn login_protect_is_asked_as_a_dry_run_and_a_server_problem_reported() {
     let c = report_case(
         "login_protect = true\n",
-        "[login_protect]\nurl = \"https://protect.example.com\"\nservice_id = \"web\"\nsecret_file = \"/etc/ticketgate/protect.secret\"\n",
+        "[login_protect]\nurl = \"https://protect.example.com\"\nservice_id = \"web\"\nsecret_file = \"/etc/ticketgate/protect.secret\"\nwait_for_unlock = true\n\
+         [offline]\nlogin_protect = \"deny\"\nretry_after = \"30s\"\n",
     );
-    assert_eq!(
-        c.run(Phase::Preauth, &login("alice"), NOW),
-        Outcome::NotCovered
+    c.world.protect.borrow_mut().extend([
+        Ok(false),
+        Ok(true),
+        Err(NetError::Unreachable("refused".into())),
+    ]);
+    for t in 0..3 {
+        assert_eq!(
+            c.run(Phase::Preauth, &login("alice"), NOW + t),
+            Outcome::NotCovered
+        );
+    }
+    // A dry run does not say whether the user unlocked: only the unreachable server (which
+    // refuses every login under offline = "deny") is a finding.
+    assert_eq!(c.would_refuse(), vec!["protect unavailable preauth"]);
+    let asked = c.world.protect_asked.borrow();
+    assert_eq!(asked.len(), 3);
+    assert!(
+        asked.iter().all(|a| a.starts_with("dry-run web alice ")),
+        "never a real attempt (it would use up the unlock): {asked:?}"
     );
-    assert!(c.world.protect_asked.borrow().is_empty());
-    assert!(c.world.prompts.borrow().is_empty());
+    assert!(
+        c.world.prompts.borrow().is_empty(),
+        "no wait-for-unlock prompt"
+    );
+    assert!(c.world.messages.borrow().is_empty());
 }
 
 #[test]
