@@ -100,14 +100,15 @@ pub(crate) fn render() -> String {
         .tp(
             vec![bold("1")],
             "Refused or rejected, with one line on standard error starting \"ticketgate: \": \
-             not root (every command but **check-config** needs root), a user NSS does not know \
+             not root (every command but **check-config** and **report** needs root; **report** \
+             needs read access to the audit file), a user NSS does not know \
              (**lock**, **unlock**, **reset**, **must-change** change nothing then), a rejected \
              ticket or PIN, state that cannot be read.",
         )
         .tp(
             vec![bold("2")],
             "Usage error: unknown command or option, missing argument, a name that cannot be an \
-             account.",
+             account, a **--since** that is no duration.",
         )
         .tp(vec![bold("3")], "A server could not be reached (**test-ticket**: the ticket system).")
         .tp(
@@ -115,7 +116,8 @@ pub(crate) fn render() -> String {
             "The configuration is broken: a file the module would refuse (the same message, \
              naming key and line); **check-config**: an error in the configuration or in a PAM \
              stack that loads the module (a phase word the module does not know, a missing or \
-             misplaced preauth, authfail, ticket or commit line, a control that breaks a gate).",
+             misplaced preauth, authfail, ticket or commit line, a control that breaks a gate); \
+             **report**: no audit_file is configured.",
         );
     page.sh("EXAMPLES")
         .para("Why is demo refused, and let them in again:")
@@ -126,6 +128,13 @@ pub(crate) fn render() -> String {
              \x20 last failure: 2026-11-22 15:33:25 UTC via sshd from 192.0.2.7\n\
              \x20 last success: never\n\
              # ticketgate reset demo",
+        )
+        .para("What a scope in mode = \"report\" would have refused in the last week:")
+        .example(
+            "# ticketgate report --since 7d\n\
+             2 would_refuse event(s) in /var/log/ticketgate/audit.jsonl since 2026-11-25 09:00:00 UTC\n\
+             GATE     USER             SERVICE       COUNT  FIRST                    LAST                     REASONS\n\
+             lockout  demo             sshd              2  2026-11-30 15:33:25 UTC  2026-11-30 15:40:02 UTC  hack_lock=2",
         )
         .para("Check a new configuration before installing it, then try a ticket without logging anyone in:")
         .example(

@@ -44,11 +44,12 @@ pub enum EventName {
     FleetLock,
     FleetOffline,
     FleetSpoolDropped,
+    WouldRefuse,
 }
 
 impl EventName {
     /// Every event, in the order pam_ticketgate(8) lists them.
-    pub const ALL: [EventName; 30] = [
+    pub const ALL: [EventName; 31] = [
         Self::AuthSuccess,
         Self::AuthFailure,
         Self::HackLock,
@@ -70,6 +71,7 @@ impl EventName {
         Self::FleetLock,
         Self::FleetOffline,
         Self::FleetSpoolDropped,
+        Self::WouldRefuse,
         Self::TicketAccepted,
         Self::TicketRejected,
         Self::OfflineFallback,
@@ -122,6 +124,10 @@ impl EventName {
             }
             Self::FleetSpoolDropped => {
                 "the fleet spool was full: its oldest event was dropped unsent (kind, id, at)"
+            }
+            Self::WouldRefuse => {
+                "a scope in mode = \"report\" would have refused the login or change; nothing was \
+                 refused (gate = lockout|account|password|protect|ticket|fleet, reason, phase)"
             }
             Self::TicketAccepted => "a ticket was accepted (system, ticket, source, conditions)",
             Self::TicketRejected => {
@@ -185,6 +191,7 @@ impl EventName {
             Self::FleetLock => "fleet_lock",
             Self::FleetOffline => "fleet_offline",
             Self::FleetSpoolDropped => "fleet_spool_dropped",
+            Self::WouldRefuse => "would_refuse",
         }
     }
 
@@ -214,6 +221,7 @@ impl EventName {
             Self::FleetLock | Self::FleetOffline | Self::FleetSpoolDropped => {
                 syslog::Severity::LOG_WARNING
             }
+            Self::WouldRefuse => syslog::Severity::LOG_NOTICE,
         }
     }
 }
@@ -632,6 +640,7 @@ mod tests {
             FleetLock,
             FleetOffline,
             FleetSpoolDropped,
+            WouldRefuse,
             TicketAccepted,
             TicketRejected,
             OfflineFallback,

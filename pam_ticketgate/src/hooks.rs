@@ -52,6 +52,11 @@ const PENDING: ffi::DataKey<Option<PendingChange>> =
 /// `ticket` line reports a success only when the fleet had failures on record.
 const FLEET: ffi::DataKey<FleetSeen> = ffi::DataKey::new("pam_ticketgate_fleet");
 
+/// Module data key of the account whose ticket a report-mode `ticket` line would have refused:
+/// its `account` line then does not count the login as a success (enforce mode would have
+/// ended it at the ticket), so the failure stays counted towards the would-be lock.
+const REPORT_REFUSED: ffi::DataKey<String> = ffi::DataKey::new("pam_ticketgate_report_refused");
+
 /// The module's hooks.
 pub struct TicketGate;
 
@@ -447,6 +452,17 @@ impl Conversation for PamWorld<'_> {
     fn fleet_seen(&self) -> Option<FleetSeen> {
         let pamh = self.pamh.try_borrow().ok()?;
         ffi::get_data(&pamh, &FLEET).cloned()
+    }
+
+    fn keep_report_refused(&self, user: &str) -> bool {
+        self.pamh
+            .try_borrow_mut()
+            .is_ok_and(|mut pamh| ffi::set_data(&mut pamh, &REPORT_REFUSED, user.to_string()))
+    }
+
+    fn report_refused(&self) -> Option<String> {
+        let pamh = self.pamh.try_borrow().ok()?;
+        ffi::get_data(&pamh, &REPORT_REFUSED).cloned()
     }
 
     fn fail_delay(&self, delay: Duration) {

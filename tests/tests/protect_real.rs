@@ -130,6 +130,72 @@ fn unlock_with_a_totp_code_on_the_real_server_lets_one_login_through() {
 }
 
 #[test]
+fn report_mode_asks_the_real_server_as_a_dry_run_and_leaves_the_unlock_unused() {
+    let server = Server::start(false, &[Host::new("testhost", TOKEN)], "");
+    let secret = server.enroll(SID, USER);
+    let s = sandbox(&server.url(), "");
+    let enforce = std::fs::read_to_string(s.config()).unwrap();
+    let report = enforce.replace(
+        "login_protect = true\n",
+        "login_protect = true\nmode = \"report\"\n",
+    );
+    assert_ne!(report, enforce);
+    std::fs::write(s.config(), &report).unwrap();
+    let would_refuse = |s: &Sandbox| -> Vec<serde_json::Value> {
+        s.events()
+            .into_iter()
+            .filter(|e| e["event"] == "would_refuse")
+            .collect()
+    };
+
+    // Not unlocked: the login goes on as without the module; the server answered the dry run.
+    let out = login(&s);
+    assert!(
+        out.status.success() && text(&out).contains("successfully authenticated"),
+        "{}",
+        text(&out)
+    );
+    assert!(would_refuse(&s).is_empty(), "{:?}", would_refuse(&s));
+
+    // Unlocked from the phone: report-mode logins do not use the unlock up ...
+    let client = pam_ticketgate::net::Client::new(Duration::from_secs(5), None).unwrap();
+    let unlock = url_of(&server.url(), "/v1/unlock");
+    let answer = client
+        .post_json(
+            &unlock,
+            &[],
+            &serde_json::json!({"service_id": SID, "user": USER, "code": totp(&secret, now())}),
+        )
+        .unwrap();
+    let until: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    assert!(
+        until["unlocked_until"].as_i64().unwrap() > now() as i64,
+        "{until}"
+    );
+    assert!(login(&s).status.success());
+    assert!(login(&s).status.success());
+    // ... so the same unlock still lets one enforce-mode login through.
+    std::fs::write(s.config(), &enforce).unwrap();
+    let out = login(&s);
+    assert!(
+        out.status.success() && text(&out).contains("successfully authenticated"),
+        "the dry runs left the unlock: {}",
+        text(&out)
+    );
+    assert!(!login(&s).status.success(), "and it is used up now");
+
+    // A host token the server refuses: enforce mode would refuse every login; reported.
+    std::fs::write(s.path("protect.secret"), "not-the-token\n").unwrap();
+    std::fs::write(s.config(), &report).unwrap();
+    assert!(login(&s).status.success());
+    let found = would_refuse(&s);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["gate"], "protect");
+    assert_eq!(found[0]["reason"], "server_refused");
+    assert_eq!(found[0]["user"], USER);
+}
+
+#[test]
 fn a_server_certificate_the_host_does_not_trust_is_refused_not_offline() {
     let server = Server::start(true, &[Host::new("testhost", TOKEN)], "");
     server.enroll(SID, USER);

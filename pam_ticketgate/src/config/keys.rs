@@ -304,6 +304,20 @@ pub const KEYS: &[Key] = &[
         "true",
         "Share failed logons and locks with every host through the fleet server (needs [fleet]).",
     ),
+    key("scope", "mode", "string")
+        .default("\"enforce\"")
+        .words(&[
+            w("enforce", "the gates refuse, lock and count"),
+            w(
+                "report",
+                "every gate runs and audits what it would refuse (would_refuse); nothing is \
+                 refused or locked and the PAM result is what it would be without the module",
+            ),
+        ])
+        .ex(
+            "\"report\"",
+            "Try the scope on real logins before enforcing it: see ticketgate report.",
+        ),
     key("scope", "protect_service_id", "string")
         .default_text("[login_protect] service_id")
         .ex(

@@ -86,6 +86,19 @@ pub struct Scope {
     pub protect_service_id: Option<String>,
     /// Failures and locks are shared with the fleet through `[fleet]`.
     pub fleet: bool,
+    /// `mode`: enforce the gates, or only report what they would refuse.
+    pub mode: ScopeMode,
+}
+
+/// A scope's `mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScopeMode {
+    /// Refuse, lock and count (default).
+    #[default]
+    Enforce,
+    /// Every gate runs; what it would refuse is audited as `would_refuse`; the PAM result is
+    /// what it would be without the module; enforce-mode state is never written.
+    Report,
 }
 
 /// A Cisco-style credential policy.

@@ -55,6 +55,7 @@ pub struct RawScope {
     pub protect_service_id: Option<S<String>>,
     #[serde(default)]
     pub fleet: bool,
+    pub mode: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -382,6 +382,17 @@ impl Resolver<'_> {
             Some(v) => Some(v.get_ref().clone()),
             None => None,
         };
+        let mode = match r.mode.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
+            None | Some(("enforce", _)) => ScopeMode::Enforce,
+            Some(("report", _)) => ScopeMode::Report,
+            Some((other, span)) => {
+                return self.err(
+                    &key("mode"),
+                    Some(span),
+                    format!("\"{other}\" is not one of \"enforce\", \"report\""),
+                );
+            }
+        };
         Ok(Scope {
             index,
             users: r.users.clone(),
@@ -396,6 +407,7 @@ impl Resolver<'_> {
             login_protect: r.login_protect,
             protect_service_id,
             fleet: r.fleet,
+            mode,
         })
     }
 

@@ -90,6 +90,14 @@ pub fn warnings(config: &Config, host: &dyn Host) -> Vec<Warning> {
     }
     for scope in &config.scopes {
         let key = |field: &str| format!("scope[{}].{field}", scope.index);
+        if scope.mode == super::ScopeMode::Report {
+            warn(
+                key("mode"),
+                "is \"report\": this scope protects nothing yet (its gates only log would_refuse \
+                 events; see `ticketgate report`); set mode = \"enforce\" when the report is clean"
+                    .into(),
+            );
+        }
         let users = scope
             .users
             .iter()
@@ -177,6 +185,17 @@ mod tests {
             found[0].contains("module.audit_file: the directory /var/log/tg does not exist"),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn a_scope_in_report_mode_is_a_warning() {
+        let found = messages("[[scope]]\nusers = [\"alice\"]\nmode = \"report\"\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("scope[1].mode: is \"report\": this scope protects nothing yet"),
+            "{found:?}"
+        );
+        assert!(messages("[[scope]]\nusers = [\"alice\"]\nmode = \"enforce\"\n").is_empty());
     }
 
     #[test]

@@ -58,6 +58,9 @@ impl ProtectServer for Nowhere<'_> {
             .push(format!("protect {attempt:?}"));
         Err(NetError::Unreachable("no protect server here".into()))
     }
+    fn probe(&self, attempt: &Attempt) -> Result<bool, NetError> {
+        self.attempt(attempt)
+    }
 }
 
 impl crate::fleet::FleetServer for Nowhere<'_> {

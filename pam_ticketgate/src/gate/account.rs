@@ -118,7 +118,7 @@ impl Gate<'_> {
     /// unreadable entry is logged and passed over. Without `expires_after` the entry is not
     /// read: a `getspnam` costs about 15 µs on every login, and `pam_unix`'s own account check
     /// already enforces `passwd -e`.
-    fn outside_change(
+    pub(super) fn outside_change(
         &self,
         user: &crate::user::UserName,
         policy: &crate::config::Policy,

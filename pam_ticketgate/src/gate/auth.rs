@@ -75,7 +75,7 @@ impl Gate<'_> {
     }
 
     /// Counts the failed logon in the user's local state (hack-locks at the limit), audited.
-    fn count_failure(&self, user: &UserName, uid: u32, scope: &crate::config::Scope) {
+    pub(super) fn count_failure(&self, user: &UserName, uid: u32, scope: &crate::config::Scope) {
         let Ok(store) = self.store() else {
             return;
         };

@@ -58,6 +58,18 @@ impl Gate<'_> {
         outcome
     }
 
+    /// Report mode: the user's standing, asked of the server only (nothing drained, sent or
+    /// spooled); `Ok(None)` when the server could not answer.
+    pub(super) fn fleet_standing(&self, user: &UserName) -> Result<Option<Standing>, Outcome> {
+        let reach = self.fleet_reach()?;
+        Ok(
+            match self.fleet_call(&reach, |s| s.check(user.as_str(), self.login.credential)) {
+                Reply::Answered(standing) => Some(standing),
+                Reply::Offline(_) | Reply::Denied(_) => None,
+            },
+        )
+    }
+
     /// `authfail`: reports the failed logon (spooled while the server is unreachable).
     pub(super) fn fleet_failure(&self, user: &UserName) {
         let Some(event) = self.fleet_event(Kind::Failure, user) else {

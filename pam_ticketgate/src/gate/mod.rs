@@ -7,17 +7,19 @@ mod fleet;
 mod outcome;
 mod password;
 mod protect;
+mod report;
 mod session;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use outcome::Outcome;
+pub use report::REPORT_DIR;
 
 use crate::args::Credential;
 use crate::audit::{AuditSink, Event, EventName};
 use crate::config::{
-    Config, ConfigError, Fleet, ModuleSettings, Policy, Protect, Scope, Unprivileged,
+    Config, ConfigError, Fleet, ModuleSettings, Policy, Protect, Scope, ScopeMode, Unprivileged,
 };
 use crate::directory::Directory;
 use crate::fleet::FleetServer;
@@ -120,6 +122,14 @@ pub trait Conversation {
     fn keep_fleet(&self, _seen: FleetSeen) -> bool {
         false
     }
+    /// Notes in the PAM handle that a report-mode `ticket` line would have refused `user`.
+    fn keep_report_refused(&self, _user: &str) -> bool {
+        false
+    }
+    /// The account [`Conversation::keep_report_refused`] noted in this handle.
+    fn report_refused(&self) -> Option<String> {
+        None
+    }
     /// What an earlier line of this login kept with [`Conversation::keep_fleet`].
     fn fleet_seen(&self) -> Option<FleetSeen> {
         None
@@ -182,11 +192,17 @@ pub trait World {
 /// Runs `phase` for `login` under `config` (loaded and checked by the caller).
 pub fn run(phase: Phase, config: &Config, login: &Login, world: &dyn World, now: i64) -> Outcome {
     let audit = world.audit(config.module.audit_file.as_deref());
+    let audit = report::ModeAudit {
+        inner: audit.as_ref(),
+        report: std::cell::Cell::new(false),
+        ticket_reason: std::cell::RefCell::new(None),
+    };
     let gate = Gate {
         config,
         login,
         world,
-        audit: audit.as_ref(),
+        audit: &audit,
+        mode: &audit,
         now,
         store: std::cell::OnceCell::new(),
         files: std::cell::OnceCell::new(),
@@ -222,6 +238,9 @@ struct Gate<'a> {
     login: &'a Login<'a>,
     world: &'a dyn World,
     audit: &'a dyn AuditSink,
+    /// The login's scope is in `mode = "report"` (set once the scope is known): the store is
+    /// report mode's own and events carry `mode=report`.
+    mode: &'a report::ModeAudit<'a>,
     now: i64,
     /// The state store, opened (and its directory checked) once per phase.
     store: std::cell::OnceCell<Box<dyn StateStore + 'a>>,
@@ -237,7 +256,10 @@ impl Prompter for Ui<'_, '_> {
         self.0.world.conversation().prompt(message, echo)
     }
     fn tell(&self, message: &str) {
-        self.0.tell(message);
+        // A report-mode login is told nothing of a refusal that does not happen.
+        if !self.0.mode.report.get() {
+            self.0.tell(message);
+        }
     }
 }
 
@@ -297,6 +319,12 @@ impl<'a> Gate<'a> {
                 };
             }
         };
+        if let Subject::Known { scope, .. } = &subject
+            && scope.mode == ScopeMode::Report
+        {
+            self.mode.report.set(true);
+            return self.report(phase, subject);
+        }
         match phase {
             Phase::Preauth => self.preauth(subject),
             Phase::Authfail => self.authfail(subject),
@@ -322,6 +350,19 @@ impl<'a> Gate<'a> {
                 "ignore"
             }
         ));
+        // A report-mode scope changes no result: its user is left to the stack, reported.
+        if mode == Unprivileged::Deny
+            && let Ok(Subject::Known { user, scope, .. }) = self.subject()
+            && scope.mode == ScopeMode::Report
+        {
+            self.mode.report.set(true);
+            self.would_refuse(&user, phase, "module", "unprivileged");
+            return match phase {
+                Phase::Authfail => Outcome::AuthFailed,
+                Phase::Password => self.pass_through(),
+                _ => Outcome::NotCovered,
+            };
+        }
         match (phase, mode) {
             (Phase::Authfail, _) => Outcome::AuthFailed,
             // No state is needed to hand a new password on: the stack works as without us.
@@ -359,7 +400,8 @@ impl<'a> Gate<'a> {
         )
         .map_err(|e| self.system_error(&format!("group lookup: {e}")))?;
         let (Some(scope), Some(account)) = (scope, account) else {
-            return Ok(if scope.is_some() {
+            // A report-mode scope changes nothing for a name NSS does not know either.
+            return Ok(if scope.is_some_and(|s| s.mode == ScopeMode::Enforce) {
                 Subject::Unknown
             } else {
                 Subject::NotCovered
@@ -393,9 +435,14 @@ impl<'a> Gate<'a> {
         if let Some(store) = self.store.get() {
             return Ok(store.as_ref());
         }
+        let dir = if self.mode.report.get() {
+            self.config.module.state_dir.join(REPORT_DIR)
+        } else {
+            self.config.module.state_dir.clone()
+        };
         let store = self
             .world
-            .store(&self.config.module.state_dir)
+            .store(&dir)
             .map_err(|e| self.system_error(&e.to_string()))?;
         Ok(self.store.get_or_init(|| store).as_ref())
     }

@@ -16,7 +16,7 @@ use crate::store::StateStore;
 use crate::user::UserName;
 
 /// Tries the user gets within one change (as `pam_pwquality retry=3`).
-const TRIES: usize = 3;
+pub(super) const TRIES: usize = 3;
 
 /// Most history entries kept (the Cisco maximum).
 const MAX_HISTORY: usize = 25;
@@ -152,7 +152,7 @@ impl Gate<'_> {
         self.record_change(store, &user, pending, self.policy(scope))
     }
 
-    fn credential_word(&self) -> &'static str {
+    pub(super) fn credential_word(&self) -> &'static str {
         match self.login.credential {
             Credential::Password => "password",
             Credential::Pin => "PIN",
@@ -160,7 +160,7 @@ impl Gate<'_> {
     }
 
     /// `Some(Err)` when the two entries differ; `None` when the client gave no answer.
-    fn ask_twice(&self, what: &str) -> Option<Result<Secret, Violation>> {
+    pub(super) fn ask_twice(&self, what: &str) -> Option<Result<Secret, Violation>> {
         let conv = self.world.conversation();
         let first = conv.prompt(&format!("New {what}: "), false)?;
         let second = conv.prompt(&format!("Retype new {what}: "), false)?;
@@ -174,7 +174,7 @@ impl Gate<'_> {
         })
     }
 
-    fn check(
+    pub(super) fn check(
         &self,
         new: &Secret,
         policy: &Policy,
@@ -202,7 +202,7 @@ impl Gate<'_> {
     }
 
     /// `Some` when the user (not root) changed it less than `min_change_interval` ago.
-    fn too_soon(
+    pub(super) fn too_soon(
         &self,
         store: &dyn StateStore,
         user: &UserName,
@@ -248,7 +248,13 @@ impl Gate<'_> {
 
     /// Hands the credential to the password module and keeps the change for the `commit`
     /// line: the salted Argon2 hash for the history, and the shadow hash before the change.
-    fn hand_over(&self, user: &UserName, new: &Secret, policy: &Policy, prompted: bool) -> Outcome {
+    pub(super) fn hand_over(
+        &self,
+        user: &UserName,
+        new: &Secret,
+        policy: &Policy,
+        prompted: bool,
+    ) -> Outcome {
         if prompted && !self.world.conversation().set_authtok(new) {
             return self.system_error("could not set PAM_AUTHTOK for the next password module");
         }

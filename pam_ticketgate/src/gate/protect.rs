@@ -4,6 +4,7 @@
 use super::{Gate, Outcome, Subject, Ui};
 use crate::config::Scope;
 use crate::protect::login::{self, Reach, Request, Verdict};
+
 use crate::user::UserName;
 
 impl Gate<'_> {
@@ -49,5 +50,39 @@ impl Gate<'_> {
             })),
             Verdict::ConfigBroken => Some(Outcome::ConfigBroken),
         }
+    }
+}
+
+impl Gate<'_> {
+    /// Report mode: why login protect would refuse this login, asked as a dry run (no unlock
+    /// is used up, no prompt); `None` when it would let it on.
+    pub(super) fn protect_would_refuse(
+        &self,
+        user: &UserName,
+        scope: &Scope,
+    ) -> Option<&'static str> {
+        let hosts = self.world.host();
+        let host = if hosts.fqdn.is_empty() {
+            hosts.short
+        } else {
+            hosts.fqdn
+        };
+        let event = |name| self.event(name, user.as_str());
+        let request = Request {
+            config: self.config,
+            scope,
+            user,
+            service: self.login.service,
+            rhost: self.login.rhost,
+            host: &host,
+            now: self.now,
+            event: &event,
+        };
+        let connect = |protect: &_| self.world.protect_server(self.config, protect);
+        let reach = Reach {
+            connect: &connect,
+            files: self.files(),
+        };
+        login::would_refuse(&request, self.audit, &reach)
     }
 }

@@ -15,6 +15,8 @@ use std::collections::VecDeque;
 
 struct TestWorld {
     store: MemStore,
+    /// `<state_dir>/report`: report mode's own records.
+    report_store: MemStore,
     dir: MemDirectory,
     audit: MemAudit,
     messages: RefCell<Vec<String>>,
@@ -51,6 +53,8 @@ struct TestWorld {
     fleet_secret_broken: Cell<bool>,
     /// What the PAM handle keeps between the lines of a login.
     fleet_seen: RefCell<Option<FleetSeen>>,
+    /// The account a report-mode ticket line would have refused, kept in the handle.
+    report_refused: RefCell<Option<String>>,
 }
 
 /// One request to the scripted fleet server.
@@ -181,10 +185,21 @@ impl ProtectServer for ProtectScript<'_> {
         let answer = self.0.protect.borrow_mut().pop_front();
         answer.unwrap_or_else(|| panic!("unexpected protect request {a:?}"))
     }
+    fn probe(&self, a: &ProtectAttempt) -> Result<bool, NetError> {
+        self.0.protect_asked.borrow_mut().push(format!(
+            "dry-run {} {} {} {} {}",
+            a.service_id, a.user, a.host, a.service, a.rhost
+        ));
+        let answer = self.0.protect.borrow_mut().pop_front();
+        answer.unwrap_or_else(|| panic!("unexpected protect dry run {a:?}"))
+    }
 }
 
 impl World for TestWorld {
     fn store(&self, state_dir: &Path) -> Result<Box<dyn StateStore + '_>, StoreError> {
+        if state_dir.ends_with(REPORT_DIR) {
+            return Ok(Box::new(&self.report_store));
+        }
         *self.state_dir_seen.borrow_mut() = Some(state_dir.to_path_buf());
         Ok(Box::new(&self.store))
     }
@@ -283,6 +298,13 @@ impl Conversation for TestWorld {
     fn fleet_seen(&self) -> Option<FleetSeen> {
         self.fleet_seen.borrow().clone()
     }
+    fn keep_report_refused(&self, user: &str) -> bool {
+        *self.report_refused.borrow_mut() = Some(user.to_string());
+        true
+    }
+    fn report_refused(&self) -> Option<String> {
+        self.report_refused.borrow().clone()
+    }
 }
 
 struct Case {
@@ -297,6 +319,7 @@ const POLICY: &str = "version = 1\n[module]\nstate_dir = \"/var/lib/tg-test\"\nf
 fn case(config: &str) -> Case {
     let world = TestWorld {
         store: MemStore::default(),
+        report_store: MemStore::default(),
         dir: MemDirectory::default()
             .with("alice", 1000, &["alice"], true)
             .with("root", 0, &["root"], true)
@@ -321,6 +344,7 @@ fn case(config: &str) -> Case {
         fleet_asked: RefCell::new(Vec::new()),
         fleet_secret_broken: Cell::new(false),
         fleet_seen: RefCell::new(None),
+        report_refused: RefCell::new(None),
     };
     Case {
         config: config.to_string(),
@@ -1433,3 +1457,6 @@ mod outside;
 
 /// The fleet lockout over a scripted fleet server, the handle's memory and an in-memory spool.
 mod fleet;
+
+/// `mode = "report"`: every gate's would-be refusal is an event, the PAM result is unchanged.
+mod report;

@@ -87,6 +87,61 @@ pub fn decide(req: &Request, audit: &dyn AuditSink, ui: &dyn Prompter, reach: &R
     .decide(reach)
 }
 
+/// Report mode: whether login protect could decide, asked of the server as a dry run (no
+/// unlock is used up, nothing is prompted); `Some(reason)` when it would refuse whatever the
+/// user did (the server refuses this host's check, or is unreachable and the offline mode does
+/// not let logins on).
+pub fn would_refuse(req: &Request, audit: &dyn AuditSink, reach: &Reach) -> Option<&'static str> {
+    let Some(protect) = req.config.login_protect.as_ref() else {
+        return Some("config_broken");
+    };
+    if protect.disabled || reach.files.protect_switched_off() {
+        return None;
+    }
+    let server = match (reach.connect)(protect) {
+        Ok(s) => s,
+        Err(e) => {
+            audit.error(&e.to_string());
+            return Some("config_broken");
+        }
+    };
+    let breaker = match reach.files.breaker(super::BREAKER) {
+        Ok(b) => b,
+        Err(e) => {
+            audit.error(&e.to_string());
+            return Some("config_broken");
+        }
+    };
+    let attempt = Attempt {
+        service_id: req
+            .scope
+            .protect_service_id
+            .as_deref()
+            .unwrap_or(&protect.service_id),
+        user: req.user.as_str(),
+        host: req.host,
+        service: req.service,
+        rhost: req.rhost,
+    };
+    match super::check(
+        &super::DryRun(server.as_ref()),
+        breaker.as_ref(),
+        req.config.offline.retry_after,
+        &attempt,
+        req.now,
+    ) {
+        // The server's dry run says only that it would answer (reachable, TLS, token, service
+        // ID): it does not say whether the user unlocked, so a "not unlocked" is no finding.
+        Check::Unlocked | Check::Locked => None,
+        Check::Denied(_) => Some("server_refused"),
+        // Unreachable: only `[offline] login_protect = "unlocked"` lets every login on.
+        Check::Offline(_) => match req.config.offline.login_protect {
+            ProtectFallback::Unlocked => None,
+            ProtectFallback::Hybrid | ProtectFallback::Deny => Some("unavailable"),
+        },
+    }
+}
+
 impl Run<'_> {
     fn event(&self, name: EventName) -> Event {
         (self.req.event)(name)

@@ -45,6 +45,21 @@ pub enum Check {
 pub trait ProtectServer {
     /// `POST /v1/attempt`: `Ok(true)` = the user unlocked this login (the unlock is used up).
     fn attempt(&self, attempt: &Attempt) -> Result<bool, NetError>;
+    /// The same check with `"dry_run": true`: the answer, with no unlock used up (report mode,
+    /// `ticketgate test-protect`).
+    fn probe(&self, attempt: &Attempt) -> Result<bool, NetError>;
+}
+
+/// A server whose `attempt` is its `probe`: [`check`] through it takes no unlock.
+pub struct DryRun<'s>(pub &'s dyn ProtectServer);
+
+impl ProtectServer for DryRun<'_> {
+    fn attempt(&self, attempt: &Attempt) -> Result<bool, NetError> {
+        self.0.probe(attempt)
+    }
+    fn probe(&self, attempt: &Attempt) -> Result<bool, NetError> {
+        self.0.probe(attempt)
+    }
 }
 
 /// The real server at `[login_protect] url`, authenticated with the host's bearer token.
@@ -76,6 +91,9 @@ impl HttpServer {
 impl ProtectServer for HttpServer {
     fn attempt(&self, attempt: &Attempt) -> Result<bool, NetError> {
         client::attempt(&self.protect, &self.token, attempt)
+    }
+    fn probe(&self, attempt: &Attempt) -> Result<bool, NetError> {
+        client::probe(&self.protect, &self.token, attempt)
     }
 }
 

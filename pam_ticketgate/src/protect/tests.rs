@@ -23,6 +23,9 @@ impl ProtectServer for Script {
         self.calls.set(self.calls.get() + 1);
         self.answers.borrow_mut().pop().unwrap()
     }
+    fn probe(&self, a: &Attempt) -> Result<bool, NetError> {
+        self.attempt(a)
+    }
 }
 
 const A: Attempt = Attempt {

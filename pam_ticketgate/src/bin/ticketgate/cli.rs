@@ -78,6 +78,15 @@ pub enum Command {
         #[command(subcommand)]
         action: BreakglassAction,
     },
+    /// Summarise the would_refuse events of mode = "report" scopes in the audit file, per gate, user and service (count, first and last time, reasons); exits 4 without an audit_file
+    Report {
+        /// How far back to look: a duration such as 90m, 24h or 7d
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        since: String,
+        /// One JSON object: since, until, events, unreadable_lines and the groups, times as RFC 3339 UTC
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a configuration file (default: --config) and every PAM stack in --pam-dir that loads the module; exits 4 on an error (warnings alone exit 0)
     CheckConfig {
         path: Option<PathBuf>,

@@ -13,6 +13,8 @@ pub enum CliError {
     NeedsRoot(&'static str),
     /// A user name that cannot be an account (`"{name}": why`).
     BadName { name: String, why: String },
+    /// A bad option value clap cannot check (a `--since` that is no duration).
+    Usage(String),
     /// NSS does not know the user.
     UnknownUser(String),
     /// The command ran and the answer is no: a rejected ticket, a refused or mistyped PIN,
@@ -34,7 +36,7 @@ impl fmt::Display for CliError {
             Self::NeedsRoot(what) => write!(f, "{what}"),
             Self::BadName { name, why } => write!(f, "{name:?}: {why}"),
             Self::UnknownUser(name) => write!(f, "{name}: no such user"),
-            Self::Refused(why) => write!(f, "{why}"),
+            Self::Refused(why) | Self::Usage(why) => write!(f, "{why}"),
             Self::Config(e) => write!(f, "{e}"),
             Self::ConfigBroken(why) | Self::Unreachable(why) => write!(f, "{why}"),
             Self::Failed(e) => write!(f, "{e}"),
@@ -46,7 +48,7 @@ impl CliError {
     /// The exit status: 1 refused or rejected, 2 usage, 3 unreachable, 4 configuration broken.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::BadName { .. } => 2,
+            Self::BadName { .. } | Self::Usage(_) => 2,
             Self::Unreachable(_) => 3,
             Self::Config(_) | Self::ConfigBroken(_) => 4,
             Self::Failed(e) => match e.downcast_ref::<pam_ticketgate::ticket::TicketError>() {
