@@ -383,3 +383,22 @@ fn load_sees_every_edit_and_rechecks_ownership_each_time() {
         "a broken edit is not hidden by the cache"
     );
 }
+
+/// The README's "Configuration essentials" example is a configuration the module accepts, and
+/// says what the README says of it.
+#[test]
+fn the_readme_example_parses_as_documented() {
+    let readme = include_str!("../../../README.md");
+    let example = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let c = parse(example).unwrap_or_else(|e| panic!("{e}\n{example}"));
+    assert_eq!(c.scopes.len(), 2);
+    assert_eq!(c.scopes[0].policy.failed_logon, 5);
+    assert_eq!(c.scopes[0].policy.lockout_duration, None);
+    assert!(c.scopes[0].ticket);
+    assert_eq!(c.scopes[1].policy.failed_logon, 3);
+    assert!(example.contains("mode   = \"report\""));
+}
