@@ -3,7 +3,7 @@
 # stack through real libpam, in one process; the ticket gate (cache hit, cold fetch, dead system),
 # login protect and the fleet lockout against loopback servers and dead ones (breaker open); then the load and
 # first call in a new process per login, and the module's size. Bounded: LOGINS per stack
-# (default 20000), 100 new processes per stack.
+# (default 20000), 200 new processes per stack (after 10 discarded).
 # Usage: scripts/bench.sh [LOGINS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
