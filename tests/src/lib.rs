@@ -84,12 +84,19 @@ pub fn workspace_bin(bin: &str, sources: &[&str]) -> PathBuf {
     p
 }
 
-/// The most recently modified `.rs` file below `dir`.
+/// The most recently modified `.rs` file below `dir` that goes into a binary: unit-test files
+/// (`tests.rs`, anything under a `tests/` directory) are left out, since changing one rebuilds
+/// no binary and would make a fresh build look stale.
 fn newest_source(dir: &std::path::Path) -> Option<(std::time::SystemTime, PathBuf)> {
     let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let path = entry.path();
-        let candidate = if path.is_dir() {
+        let test_only = path
+            .file_name()
+            .is_some_and(|n| n == "tests" || n == "tests.rs");
+        let candidate = if test_only {
+            None
+        } else if path.is_dir() {
             newest_source(&path)
         } else if path.extension().is_some_and(|e| e == "rs") {
             entry
