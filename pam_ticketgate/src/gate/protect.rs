@@ -15,29 +15,10 @@ impl Gate<'_> {
         uid: u32,
         scope: &Scope,
     ) -> Option<Outcome> {
-        let hosts = self.world.host();
-        let host = if hosts.fqdn.is_empty() {
-            hosts.short
-        } else {
-            hosts.fqdn
-        };
-        let event = |name| self.event(name, user.as_str());
-        let request = Request {
-            config: self.config,
-            scope,
-            user,
-            service: self.login.service,
-            rhost: self.login.rhost,
-            host: &host,
-            now: self.now,
-            event: &event,
-        };
-        let connect = |protect: &_| self.world.protect_server(self.config, protect);
-        let reach = Reach {
-            connect: &connect,
-            files: self.files(),
-        };
-        match login::decide(&request, self.audit, &Ui(self), &reach) {
+        let verdict = self.protect_call(user, scope, |request, reach| {
+            login::decide(request, self.audit, &Ui(self), reach)
+        });
+        match verdict {
             Verdict::Pass => None,
             Verdict::Locked => Some(Outcome::ProtectLocked),
             Verdict::Unavailable => Some(Outcome::Unavailable),
@@ -54,13 +35,14 @@ impl Gate<'_> {
 }
 
 impl Gate<'_> {
-    /// Report mode: why login protect would refuse this login, asked as a dry run (no unlock
-    /// is used up, no prompt); `None` when it would let it on.
-    pub(super) fn protect_would_refuse(
+    /// Builds the request and the reach of the protect server for `user` under `scope` (this
+    /// host's name, the login's fields, the gate's events) and hands them to `call`.
+    fn protect_call<R>(
         &self,
         user: &UserName,
         scope: &Scope,
-    ) -> Option<&'static str> {
+        call: impl FnOnce(&Request<'_>, &Reach<'_>) -> R,
+    ) -> R {
         let hosts = self.world.host();
         let host = if hosts.fqdn.is_empty() {
             hosts.short
@@ -83,6 +65,18 @@ impl Gate<'_> {
             connect: &connect,
             files: self.files(),
         };
-        login::would_refuse(&request, self.audit, &reach)
+        call(&request, &reach)
+    }
+
+    /// Report mode: why login protect would refuse this login, asked as a dry run (no unlock
+    /// is used up, no prompt); `None` when it would let it on.
+    pub(super) fn protect_would_refuse(
+        &self,
+        user: &UserName,
+        scope: &Scope,
+    ) -> Option<&'static str> {
+        self.protect_call(user, scope, |request, reach| {
+            login::would_refuse(request, self.audit, reach)
+        })
     }
 }
