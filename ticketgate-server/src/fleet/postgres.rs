@@ -249,6 +249,15 @@ impl FleetStore for PgFleet {
             });
         };
         let new: i64 = r.get(0);
+        if new == 0 {
+            // A replay. When the first copy of this event was still being counted, the id insert
+            // waited for it to commit, but the rest of this statement reads the snapshot taken
+            // before that (READ COMMITTED): read the record again, in a statement of its own.
+            return Ok((
+                Counted::Replayed,
+                self.record(&event.user, event.credential)?,
+            ));
+        }
         let ran: bool = r.get(14);
         let admin_since: Option<i64> = r.get(1);
         let admin_by: Option<String> = r.get(2);
@@ -264,10 +273,9 @@ impl FleetStore for PgFleet {
             locked_until: r.get(first + 3),
             lock_host: r.get(first + 4),
         };
-        let counted = match (new, ran) {
-            (0, _) => Counted::Replayed,
-            (_, false) => Counted::TooOld,
-            (_, true) => {
+        let counted = match ran {
+            false => Counted::TooOld,
+            true => {
                 let lock_active =
                     record.locked_at.is_some() && record.locked_until.is_none_or(|u| u > c.now);
                 let mine = lock_event.as_deref() == Some(event.id.as_str());
