@@ -117,7 +117,7 @@ fn entry(page: &mut Page, key: &Key) {
     }
 }
 
-/// An annotated example: the shape of DESIGN §4 (the unit tests parse every file in conf/).
+/// An annotated example: the shape of docs/design.md §3 (the unit tests parse every file in conf/).
 const EXAMPLE: &str = r#"version = 1
 
 [module]

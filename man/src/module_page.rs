@@ -10,7 +10,7 @@ use roff::{bold, italic, roman};
 use crate::cli_page::see_also;
 use crate::page::Page;
 
-/// The stack DESIGN §3 recommends (the tests log in through exactly this).
+/// The stack docs/design.md §2 recommends (the tests log in through exactly this).
 pub const STACK: &str = "\
 auth     requisite                   pam_ticketgate.so preauth
 auth     [success=1 default=ignore]  pam_unix.so nullok

@@ -1,4 +1,4 @@
-//! Audit events (DESIGN §7): one syslog line each (authpriv, ident `pam_ticketgate`) and,
+//! Audit events (docs/design.md §6): one syslog line each (authpriv, ident `pam_ticketgate`) and,
 //! with `audit_file`, the same event as one JSON object per line. Never a secret.
 //!
 //! Every value in a log line goes through [`quote`], the one quoting function, and every user

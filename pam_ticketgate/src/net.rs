@@ -37,7 +37,7 @@ const SYSTEM_BUNDLES: &[&str] = &[
     "/etc/ssl/ca-bundle.pem",
 ];
 
-/// A failed call, sorted the way DESIGN §5 needs it. Messages never contain header values.
+/// A failed call, sorted the way docs/design.md §4 needs it. Messages never contain header values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetError {
     /// The server could not be reached (DNS, refused, deadline, 5xx, 429): offline fallback.

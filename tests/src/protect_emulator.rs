@@ -1,4 +1,4 @@
-//! A login-protect server emulator on loopback (protocol v1, DESIGN §6), scriptable with
+//! A login-protect server emulator on loopback (protocol v1, docs/design.md §5), scriptable with
 //! hostile answers, plus a silent server that accepts connections and never answers.
 
 use std::collections::{HashSet, VecDeque};

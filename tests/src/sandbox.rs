@@ -121,7 +121,7 @@ impl Sandbox {
         std::fs::write(self.path("etc/pam.d").join(name), lines).unwrap();
     }
 
-    /// The DESIGN §3 lockout stack with real pam_unix (nodelay: the module's own fail_delay rules).
+    /// The docs/design.md §2 lockout stack with real pam_unix (nodelay: the module's own fail_delay rules).
     pub fn lockout_stack(&self, name: &str) {
         let so = crate::module_so();
         let cfg = self.config();

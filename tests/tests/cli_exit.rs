@@ -237,7 +237,7 @@ fn an_offline_pin_can_be_removed() {
     assert_eq!(removed.len(), 1, "{:?}", s.events());
 }
 
-/// RFC 3339 UTC as DESIGN's one format: `2026-12-02T11:00:36Z`.
+/// RFC 3339 UTC, the one time format of the audit file and the CLI: `2026-12-02T11:00:36Z`.
 fn is_rfc3339(v: &serde_json::Value) -> bool {
     v.as_str().is_some_and(|t| {
         t.len() == 20

@@ -21,7 +21,7 @@ struct Fixture {
 }
 
 impl Fixture {
-    /// A service `svc` with the DESIGN §3 auth/account lines around a prompting password check.
+    /// A service `svc` with the docs/design.md §2 auth/account lines around a prompting password check.
     fn new(policy: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let f = Fixture { dir };

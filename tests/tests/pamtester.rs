@@ -1,4 +1,4 @@
-//! pamtester against the DESIGN §3 stack with real pam_unix, in a private mount namespace with a
+//! pamtester against the docs/design.md §2 stack with real pam_unix, in a private mount namespace with a
 //! throwaway user — the way an administrator tests a PAM module before deploying it.
 #![allow(
     clippy::unwrap_used,

@@ -1,4 +1,4 @@
-//! Login protect through pamtester (DESIGN §3 stack, real pam_unix, private mount namespace)
+//! Login protect through pamtester (docs/design.md §2 stack, real pam_unix, private mount namespace)
 //! against the protocol emulator on loopback: refusal before the password, one login per
 //! unlock, the administrator's switch, wait_for_unlock, each offline mode, hostile answers,
 //! the breaker.

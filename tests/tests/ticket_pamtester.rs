@@ -1,5 +1,5 @@
 //! The ticket gate through pamtester, in the namespace sandbox, against the loopback emulators:
-//! the DESIGN §3 stack with real pam_unix, a throwaway user, and `pam_exec` in the session to
+//! the docs/design.md §2 stack with real pam_unix, a throwaway user, and `pam_exec` in the session to
 //! show the PAM environment (`TICKETGATE_TICKET`).
 #![allow(
     clippy::unwrap_used,

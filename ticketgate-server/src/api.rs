@@ -1,4 +1,4 @@
-//! The v1 protocol (DESIGN §6) as plain functions: bytes and `now` in, status and JSON out.
+//! The v1 protocol (docs/design.md §5) as plain functions: bytes and `now` in, status and JSON out.
 //! The HTTP glue (`http`) only moves bytes; every decision and log line is made here.
 
 use crate::audit::{Event, Sink};

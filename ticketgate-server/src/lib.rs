@@ -1,4 +1,4 @@
-//! ticketgate-server: the self-hostable login-protect server of pam_ticketgate (protocol v1, DESIGN §6).
+//! ticketgate-server: the self-hostable login-protect server of pam_ticketgate (protocol v1, docs/design.md §5).
 //!
 //! The binary (`src/main.rs`) only parses the command line; everything else lives here so the
 //! logic can be tested with injected time and in-memory values.

@@ -7,9 +7,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-/// Misses allowed inside the period (DESIGN §6: 5).
+/// Misses allowed inside the period (docs/design.md §5: 5).
 pub const MAX_MISSES: usize = 5;
-/// The period misses are counted in (DESIGN §6: 5 minutes).
+/// The period misses are counted in (docs/design.md §5: 5 minutes).
 pub const PERIOD: Duration = Duration::from_secs(300);
 /// Forget users with no recent miss once the table holds this many (then twice the survivors).
 const PRUNE_FLOOR: usize = 4096;

@@ -66,8 +66,8 @@ const SHIPPED: [(&str, &str); 4] = [
     ("sudo", include_str!("../../../conf/pam.d/sudo")),
 ];
 
-/// DESIGN §3's stack as one file.
-const DESIGN: &str = "\
+/// docs/design.md's stack (section 2) as one file.
+const STACK: &str = "\
 auth     requisite                   pam_ticketgate.so preauth
 auth     [success=1 default=ignore]  pam_unix.so nullok
 auth     [default=die]               pam_ticketgate.so authfail
@@ -107,10 +107,10 @@ fn one(text: &str) -> Vec<String> {
     findings(&dir(&[&STOCK, &[("tg", text)]]))
 }
 
-/// DESIGN §3 with `from` replaced by `to` (which must be there).
+/// docs/design.md §2 with `from` replaced by `to` (which must be there).
 fn design_with(from: &str, to: &str) -> String {
-    assert!(DESIGN.contains(from), "{from}");
-    DESIGN.replacen(from, to, 1)
+    assert!(STACK.contains(from), "{from}");
+    STACK.replacen(from, to, 1)
 }
 
 fn assert_one(found: &[String], want: &[&str]) {
@@ -132,7 +132,7 @@ fn the_shipped_example_stacks_are_accepted() {
 
 #[test]
 fn the_design_stack_is_accepted() {
-    assert_eq!(one(DESIGN), Vec::<String>::new());
+    assert_eq!(one(STACK), Vec::<String>::new());
 }
 
 #[test]
@@ -583,7 +583,7 @@ fn substacks_are_followed_and_keep_their_jumps_inside() {
 
 #[test]
 fn broken_lines_missing_includes_and_other_configs_are_reported() {
-    let broken = format!("{DESIGN}session optionl pam_unix.so\n@include common-nothing\n");
+    let broken = format!("{STACK}session optionl pam_unix.so\n@include common-nothing\n");
     let found = one(&broken);
     assert_eq!(found.len(), 2, "{found:#?}");
     assert!(
@@ -635,7 +635,7 @@ fn leftovers_are_read_for_includes_but_not_checked_as_services() {
     ] {
         std::fs::write(d.path().join(name), typo).unwrap();
     }
-    std::fs::write(d.path().join("tg.orig"), DESIGN).unwrap();
+    std::fs::write(d.path().join("tg.orig"), STACK).unwrap();
     std::fs::write(d.path().join("tg"), "@include tg.orig\n").unwrap();
     std::fs::create_dir(d.path().join("subdir")).unwrap();
     std::os::unix::fs::symlink("sshd", d.path().join("ssh-link")).unwrap();
@@ -738,7 +738,7 @@ fn every_walk_through_the_password_stack_is_judged() {
         &one(&twice),
         &["tg:7: error: the checking password line again (first at tg:6)"],
     );
-    let commits = format!("{DESIGN}password optional pam_ticketgate.so commit\n");
+    let commits = format!("{STACK}password optional pam_ticketgate.so commit\n");
     assert_one(
         &one(&commits),
         &["tg:10: warning: commit again (first at tg:8)"],

@@ -18,7 +18,7 @@ use crate::secret::Secret;
 /// The breaker's name under `run_dir`.
 pub const BREAKER: &str = "login_protect";
 
-/// The fields of one `POST /v1/attempt` (DESIGN §6).
+/// The fields of one `POST /v1/attempt` (docs/design.md §5).
 #[derive(Debug, Clone)]
 pub struct Attempt<'a> {
     pub service_id: &'a str,

@@ -1,4 +1,4 @@
-//! The ticket gate's core (DESIGN §3 `ticket`, §4 `[ticket]`, §5): ID checks before any
+//! The ticket gate's core (docs/design.md: the `ticket` line, `[ticket]`, offline): ID checks before any
 //! request, the fetch from each ticket system, its built-in checks, and the conditions.
 //! Plain values in, a verdict out; the gate (`gate/auth.rs`) prompts, audits and decides.
 

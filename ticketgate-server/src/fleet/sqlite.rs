@@ -25,7 +25,6 @@ use super::{
     FleetError, FleetStore, Imported, Record,
 };
 use rusqlite::{Connection, OptionalExtension, params};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
@@ -263,31 +262,13 @@ impl SqliteFleet {
     /// Opens (creating if needed) `data_dir` (mode 0700) and `fleet.sqlite3` in it (mode 0600),
     /// and starts the writer thread.
     pub fn open(data_dir: &Path) -> Result<Self, FleetError> {
-        let open_err = |path: &Path| {
-            let path = path.to_owned();
-            move |source| FleetError::Open { path, source }
-        };
-        if !data_dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(data_dir)
-                .map_err(open_err(data_dir))?;
-        }
-        fs_trust::check_dir(data_dir, crate::hosts::dir_owner()).map_err(|refused| {
-            FleetError::Untrusted {
-                path: data_dir.to_owned(),
-                refused,
+        use crate::store::sqlite::{PrivateFileError, private_db_file};
+        let path = private_db_file(data_dir, DB_FILE).map_err(|e| match e {
+            PrivateFileError::Open { path, source } => FleetError::Open { path, source },
+            PrivateFileError::Untrusted { path, refused } => {
+                FleetError::Untrusted { path, refused }
             }
         })?;
-        let path = data_dir.join(DB_FILE);
-        // 0600 from its first byte; SQLite gives its -wal and -shm files the same mode.
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(open_err(&path))?;
         let db = |e: rusqlite::Error| FleetError::Database {
             path: path.clone(),
             message: e.to_string(),
@@ -299,7 +280,10 @@ impl SqliteFleet {
         std::thread::Builder::new()
             .name("fleet-writer".into())
             .spawn(move || write_loop(&writer, &queue))
-            .map_err(open_err(&path))?;
+            .map_err(|source| FleetError::Open {
+                path: path.clone(),
+                source,
+            })?;
         Ok(Self {
             jobs,
             reader: Mutex::new(reader),

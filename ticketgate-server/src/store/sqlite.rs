@@ -44,36 +44,63 @@ fn sql_to_step(v: Option<i64>) -> Option<u64> {
     v.and_then(|n| u64::try_from(n).ok())
 }
 
+/// Why [`private_db_file`] could not give a database file.
+#[derive(Debug)]
+pub(crate) enum PrivateFileError {
+    /// `data_dir` or the file could not be created or opened.
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `data_dir` (or a directory leading to it) is one others could have written.
+    Untrusted {
+        path: PathBuf,
+        refused: fs_trust::Refused,
+    },
+}
+
+/// `data_dir/NAME` for one of the server's SQLite databases (enrollments, the fleet): creates
+/// `data_dir` (mode 0700) when missing, refuses it unless only root or the server's user can
+/// have written it and the directories leading to it, and creates the file itself mode 0600
+/// from its first byte (SQLite gives its -wal and -shm files the same mode).
+pub(crate) fn private_db_file(data_dir: &Path, name: &str) -> Result<PathBuf, PrivateFileError> {
+    let open_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| PrivateFileError::Open { path, source }
+    };
+    if !data_dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(open_err(data_dir))?;
+    }
+    // A directory others may write to would let them swap the database file.
+    fs_trust::check_dir(data_dir, crate::hosts::dir_owner()).map_err(|refused| {
+        PrivateFileError::Untrusted {
+            path: data_dir.to_owned(),
+            refused,
+        }
+    })?;
+    let path = data_dir.join(name);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(open_err(&path))?;
+    Ok(path)
+}
+
 impl Store {
     /// Opens (creating if needed) `data_dir` (mode 0700) and its database (mode 0600).
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let open_err = |path: &Path| {
-            let path = path.to_owned();
-            move |source| StoreError::Open { path, source }
-        };
-        if !data_dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(data_dir)
-                .map_err(open_err(data_dir))?;
-        }
-        // The database file itself is 0600; a directory others may write to would let them swap it.
-        fs_trust::check_dir(data_dir, crate::hosts::dir_owner()).map_err(|refused| {
-            StoreError::Untrusted {
-                path: data_dir.to_owned(),
-                refused,
+        let path = private_db_file(data_dir, DB_FILE).map_err(|e| match e {
+            PrivateFileError::Open { path, source } => StoreError::Open { path, source },
+            PrivateFileError::Untrusted { path, refused } => {
+                StoreError::Untrusted { path, refused }
             }
         })?;
-        let path = data_dir.join(DB_FILE);
-        // Create the file ourselves so it is 0600 from its first byte; SQLite gives its -wal and
-        // -shm files the same mode.
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(open_err(&path))?;
         let sql = |source| StoreError::Sqlite {
             path: path.clone(),
             source,
