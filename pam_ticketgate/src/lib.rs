@@ -8,6 +8,7 @@
 /// The package version, for `ticketgate --version` and the man pages (both build from this).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+pub mod admin;
 pub mod args;
 pub mod audit;
 pub mod config;

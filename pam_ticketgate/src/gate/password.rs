@@ -18,9 +18,6 @@ use crate::user::UserName;
 /// Tries the user gets within one change (as `pam_pwquality retry=3`).
 pub(super) const TRIES: usize = 3;
 
-/// Most history entries kept (the Cisco maximum).
-const MAX_HISTORY: usize = 25;
-
 impl Gate<'_> {
     /// First pass: refuse early (before any prompt) when the user changed it too recently.
     pub(super) fn password_prelim(&self, subject: Subject) -> Outcome {
@@ -296,17 +293,7 @@ impl Gate<'_> {
         let (now, which) = (self.now, pending.credential);
         let hash = pending.history_hash.filter(|_| policy.history > 0);
         let updated = store.update(user, &mut |r| {
-            let state = lifecycle::credential_mut(r, which);
-            state.last_change = Some(now);
-            state.must_change = false;
-            match &hash {
-                Some(h) => {
-                    state.history.push(h.clone());
-                    let excess = state.history.len().saturating_sub(MAX_HISTORY);
-                    state.history.drain(..excess);
-                }
-                None => state.history.clear(),
-            }
+            crate::admin::note_change(r, which, hash.as_ref(), now);
         });
         if let Err(e) = updated {
             return self.system_error(&e.to_string());

@@ -63,6 +63,20 @@ impl CliError {
     }
 }
 
+impl From<pam_ticketgate::admin::AdminError> for CliError {
+    fn from(e: pam_ticketgate::admin::AdminError) -> Self {
+        use pam_ticketgate::admin::AdminError as A;
+        match e {
+            A::UnknownUser(name) => Self::UnknownUser(name),
+            A::BadName { name, why } => Self::BadName { name, why },
+            A::Directory(e) => Self::Failed(Box::new(e)),
+            A::Store(e) => Self::Failed(Box::new(e)),
+            A::RunDir(e) => Self::Failed(Box::new(e)),
+            A::Session(e) => Self::Failed(Box::new(e)),
+        }
+    }
+}
+
 impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {
         Self::Config(e)

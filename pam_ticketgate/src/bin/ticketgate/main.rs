@@ -19,14 +19,15 @@ mod ticket_cli;
 use cli::{Cli, Command, OfflinePinAction};
 use error::CliError;
 
+use pam_ticketgate::admin::{self, Action};
 use pam_ticketgate::args::Credential;
-use pam_ticketgate::audit::{AuditSink, Event, EventName, SystemAudit};
+use pam_ticketgate::audit::SystemAudit;
 use pam_ticketgate::config::{Config, format_duration};
 use pam_ticketgate::directory::{Directory, Nss};
 use pam_ticketgate::lifecycle;
 use pam_ticketgate::lockout::{self, Lock};
 use pam_ticketgate::scope::{self, HostNames};
-use pam_ticketgate::store::{FileStore, Record, StateStore, StoreError};
+use pam_ticketgate::store::{FileStore, Record, StateStore};
 use pam_ticketgate::timefmt::utc;
 use pam_ticketgate::user::UserName;
 
@@ -109,41 +110,16 @@ fn run(cli: &Cli) -> Result<(), CliError> {
     let store = FileStore::open(&config.module.state_dir)?;
     match &cli.command {
         Command::Status { .. } | Command::CheckConfig { .. } | Command::Report { .. } => Ok(()),
-        Command::Reset { user } => {
-            change(&store, &audit, user, now, EventName::AdminReset, |s, u| {
-                match s.update(u, &mut lockout::reset) {
-                    // A corrupt record keeps the account locked until reset: removing it is the repair.
-                    Err(StoreError::Corrupt { path, detail }) => {
-                        println!("{u}: removing corrupt record {} ({detail})", path.display());
-                        s.remove(u)
-                    }
-                    other => other.map(drop),
-                }
-            })
-        }
-        Command::Lock { user } => {
-            change(&store, &audit, user, now, EventName::AdminLock, |s, u| {
-                s.update(u, &mut |r| lockout::admin_lock(r, now)).map(drop)
-            })
-        }
-        Command::Unlock { user } => {
-            change(&store, &audit, user, now, EventName::AdminUnlock, |s, u| {
-                s.update(u, &mut |r| lockout::admin_unlock(r, now))
-                    .map(drop)
-            })
-        }
+        Command::Reset { user } => change(&store, &audit, user, Action::Reset, now),
+        Command::Lock { user } => change(&store, &audit, user, Action::Lock, now),
+        Command::Unlock { user } => change(&store, &audit, user, Action::Unlock, now),
         Command::MustChange { user, pin } => {
-            change(&store, &audit, user, now, EventName::MustChange, |s, u| {
-                s.update(u, &mut |r| {
-                    let which = if *pin {
-                        Credential::Pin
-                    } else {
-                        Credential::Password
-                    };
-                    lifecycle::credential_mut(r, which).must_change = true;
-                })
-                .map(drop)
-            })
+            let which = if *pin {
+                Credential::Pin
+            } else {
+                Credential::Password
+            };
+            change(&store, &audit, user, Action::MustChange(which), now)
         }
         Command::Sessions { user, json } => sessions::list(
             &config,
@@ -261,17 +237,9 @@ fn is_locked(record: &Record, now: i64) -> bool {
         .any(|c| lockout::current_lock(record, c, now).is_some())
 }
 
-/// An account NSS knows, under the name it answers with (a name it does not know is an error,
-/// not a new record under a typo).
+/// An account NSS knows, under the name it answers with.
 fn known_user(name: &str) -> Result<(UserName, pam_ticketgate::directory::Account), CliError> {
-    let account = Nss
-        .lookup(name)?
-        .ok_or_else(|| CliError::UnknownUser(name.to_string()))?;
-    let user = UserName::parse(&account.name).map_err(|why| CliError::BadName {
-        name: name.to_string(),
-        why,
-    })?;
-    Ok((user, account))
+    Ok(admin::known_user(&Nss, name)?)
 }
 
 /// The account as the module stores it: the name NSS answers for `name` (a directory may
@@ -292,30 +260,33 @@ fn canonical_name(name: &str) -> String {
     }
 }
 
+/// `reset`, `lock`, `unlock`, `must-change`: the library's operation, then one line saying
+/// what it did.
 fn change(
     store: &FileStore,
     audit: &SystemAudit,
     user: &str,
+    action: Action,
     now: i64,
-    event: EventName,
-    apply: impl FnOnce(&FileStore, &UserName) -> Result<(), StoreError>,
 ) -> Result<(), CliError> {
-    let (user, _) = known_user(user)?;
-    apply(store, &user)?;
     let operator = std::env::var("SUDO_USER").unwrap_or_else(|_| "root".into());
-    audit.event(
-        &Event::new(event, user.as_str(), "ticketgate", "").with("by", operator),
+    let applied = admin::apply(
+        store,
+        &Nss,
+        audit,
+        user,
+        action,
+        ("ticketgate", &operator),
         now,
-    );
-    println!(
-        "{user}: {}",
-        match event {
-            EventName::AdminLock => "locked by administrator",
-            EventName::AdminUnlock => "unlocked; failed logons forgotten",
-            EventName::MustChange => "must change the credential at the next login",
-            _ => "failed logons forgotten",
-        }
-    );
+    )?;
+    let user = applied.user;
+    if let Some((path, detail)) = applied.removed_corrupt {
+        println!(
+            "{user}: removing corrupt record {} ({detail})",
+            path.display()
+        );
+    }
+    println!("{user}: {}", action.done());
     Ok(())
 }
 
