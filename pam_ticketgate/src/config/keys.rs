@@ -77,6 +77,15 @@ pub const TABLES: &[Table] = &[
               a fleet_spool_dropped event) and sent, oldest first, the next time the server answers.",
     },
     Table {
+        name: "agent",
+        header: "[agent]",
+        doc: "The host agent ticketgate-agent(8): every interval it asks the server (POST \
+              /v1/agent/poll with this host's token) for the tasks an administrator queued for this \
+              host, runs those its tasks list allows and reports each result in the next request. \
+              It only ever calls out; the server never connects to the host. The module itself does \
+              not read this table.",
+    },
+    Table {
         name: "offline",
         header: "[offline]",
         doc: "What happens while a server is unreachable: DNS failure, refused connection, the deadline \
@@ -677,6 +686,49 @@ pub const KEYS: &[Key] = &[
         .ex(
             "\"/etc/ssl/certs/fleet-ca.pem\"",
             "PEM certificates that replace the system roots for this server.",
+        ),
+    // [agent]
+    key("agent", "url", "URL").default_text(REQUIRED).ex(
+        "\"https://ticketgate.example.com:8443\"",
+        "The server the agent polls: https://, plain http:// only for loopback. A path is kept.",
+    ),
+    key("agent", "secret_file", "path")
+        .default_text(REQUIRED)
+        .ex(
+            "\"/etc/security/ticketgate.d/fleet.secret\"",
+            "File holding this host's token (first line), sent as Authorization: Bearer; the same \
+             [[host]] token [fleet] uses.",
+        ),
+    key("agent", "interval", "duration")
+        .default("\"60s\"")
+        .dur("1s", "1h")
+        .ex(
+            "\"30s\"",
+            "Time between two polls, give or take 10 % at random; a longer interval the server asks for is \
+             honoured up to 10 times this. While the server is unreachable the wait doubles up to \
+             10 times this.",
+        ),
+    key("agent", "ca_file", "path")
+        .default_text("none: the system trust roots")
+        .ex(
+            "\"/etc/ssl/certs/fleet-ca.pem\"",
+            "PEM certificates that replace the system roots for this server.",
+        ),
+    key("agent", "tasks", "list of strings")
+        .default(
+            "[\"reset_password\", \"verify_password\", \"lock\", \"unlock\", \"must_change\", \"terminate\"]",
+        )
+        .words(&[
+            w("reset_password", "set a new password through chpasswd (the host's password rules apply)"),
+            w("verify_password", "compare a password with the shadow hash (no login, nothing counted)"),
+            w("lock", "as ticketgate lock"),
+            w("unlock", "as ticketgate unlock"),
+            w("must_change", "as ticketgate must-change"),
+            w("terminate", "as ticketgate terminate"),
+        ])
+        .ex(
+            "[\"verify_password\", \"lock\", \"terminate\"]",
+            "The kinds of task this host runs; any other is refused and reported as not_allowed.",
         ),
     // [offline]
     key("offline", "ticket", "list of strings")

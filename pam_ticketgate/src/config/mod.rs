@@ -37,6 +37,8 @@ pub struct Config {
     pub login_protect: Option<Protect>,
     /// `[fleet]`: the server that keeps one failure count and lock across hosts.
     pub fleet: Option<Fleet>,
+    /// `[agent]`: the host agent (`ticketgate-agent`) and the server it polls.
+    pub agent: Option<Agent>,
     pub offline: Offline,
 }
 
@@ -189,6 +191,60 @@ pub struct Fleet {
     pub ca_file: Option<PathBuf>,
 }
 
+/// `[agent]`: the host agent `ticketgate-agent`, which polls the server for tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub url: url::Url,
+    /// This host's token (the same `[[host]]` token `[fleet]` uses).
+    pub secret_file: PathBuf,
+    /// Between two polls (jittered by the agent).
+    pub interval: Duration,
+    /// Replaces the system trust roots for this server.
+    pub ca_file: Option<PathBuf>,
+    /// The kinds of task the agent runs; any other is refused (`not_allowed`).
+    pub tasks: Vec<TaskKind>,
+}
+
+/// A kind of task the server can queue for a host's agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaskKind {
+    ResetPassword,
+    VerifyPassword,
+    Lock,
+    Unlock,
+    MustChange,
+    Terminate,
+}
+
+impl TaskKind {
+    /// Every kind, in the order the docs list them (the default allowlist).
+    pub const ALL: [TaskKind; 6] = [
+        Self::ResetPassword,
+        Self::VerifyPassword,
+        Self::Lock,
+        Self::Unlock,
+        Self::MustChange,
+        Self::Terminate,
+    ];
+
+    /// The word on the wire and in `[agent] tasks`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ResetPassword => "reset_password",
+            Self::VerifyPassword => "verify_password",
+            Self::Lock => "lock",
+            Self::Unlock => "unlock",
+            Self::MustChange => "must_change",
+            Self::Terminate => "terminate",
+        }
+    }
+
+    /// The kind `word` names.
+    pub fn from_word(word: &str) -> Option<TaskKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == word)
+    }
+}
+
 /// `[offline]`: what to do when a server cannot be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offline {
@@ -286,6 +342,9 @@ impl Config {
         if let Some(f) = &self.fleet {
             out.push(("fleet.secret_file", f.secret_file.as_path()));
         }
+        if let Some(a) = &self.agent {
+            out.push(("agent.secret_file", a.secret_file.as_path()));
+        }
         out
     }
 
@@ -306,7 +365,11 @@ impl Config {
             .fleet
             .iter()
             .filter_map(|f| f.ca_file.as_deref().map(|p| ("fleet.ca_file", p)));
-        ticket.chain(fleet).collect()
+        let agent = self
+            .agent
+            .iter()
+            .filter_map(|a| a.ca_file.as_deref().map(|p| ("agent.ca_file", p)));
+        ticket.chain(fleet).chain(agent).collect()
     }
 
     /// Checks every public file the config names (anyone can: they are readable).

@@ -21,6 +21,7 @@ pub struct RawConfig {
     pub ticket: Option<S<RawTicket>>,
     pub login_protect: Option<S<RawProtect>>,
     pub fleet: Option<S<RawFleet>>,
+    pub agent: Option<S<RawAgent>>,
     #[serde(default)]
     pub offline: RawOffline,
 }
@@ -141,6 +142,16 @@ pub struct RawFleet {
     pub secret_file: S<String>,
     pub timeout: Option<S<String>>,
     pub ca_file: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgent {
+    pub url: S<String>,
+    pub secret_file: S<String>,
+    pub interval: Option<S<String>>,
+    pub ca_file: Option<S<String>>,
+    pub tasks: Option<S<Vec<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,7 +8,9 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::keys::{self, DefaultValue, Range};
-use super::raw::{self, RawConfig, RawFleet, RawOffline, RawPolicy, RawProtect, RawScope};
+use super::raw::{
+    self, RawAgent, RawConfig, RawFleet, RawOffline, RawPolicy, RawProtect, RawScope,
+};
 use super::*;
 
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
@@ -186,6 +188,11 @@ impl Resolver<'_> {
             .as_ref()
             .map(|f| self.fleet(f.get_ref()))
             .transpose()?;
+        let agent = raw
+            .agent
+            .as_ref()
+            .map(|a| self.agent(a.get_ref()))
+            .transpose()?;
         let mut scopes = Vec::new();
         for (i, s) in raw.scope.iter().enumerate() {
             let scope = self.scope(i + 1, s, &policies)?;
@@ -219,6 +226,7 @@ impl Resolver<'_> {
             ticket,
             login_protect,
             fleet,
+            agent,
             offline: self.offline(&raw.offline)?,
         })
     }
@@ -424,6 +432,45 @@ impl Resolver<'_> {
                 .as_ref()
                 .map(|v| self.abs_path("fleet.ca_file", v))
                 .transpose()?,
+        })
+    }
+
+    fn agent(&self, a: &RawAgent) -> Result<Agent, ConfigError> {
+        let tasks = match &a.tasks {
+            None => TaskKind::ALL.to_vec(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for word in list.get_ref() {
+                    let Some(kind) = TaskKind::from_word(word) else {
+                        return self.err(
+                            "agent.tasks",
+                            Some(list.span()),
+                            format!(
+                                "\"{word}\" is not one of {}",
+                                TaskKind::ALL.map(TaskKind::as_str).join(", ")
+                            ),
+                        );
+                    };
+                    if !out.contains(&kind) {
+                        out.push(kind);
+                    }
+                }
+                out
+            }
+        };
+        Ok(Agent {
+            url: self.url("agent.url", &a.url)?,
+            secret_file: self.abs_path("agent.secret_file", &a.secret_file)?,
+            interval: match &a.interval {
+                Some(v) => self.duration_key("agent", "interval", "agent.interval", v)?,
+                None => self.default_duration("agent", "interval")?,
+            },
+            ca_file: a
+                .ca_file
+                .as_ref()
+                .map(|v| self.abs_path("agent.ca_file", v))
+                .transpose()?,
+            tasks,
         })
     }
 

@@ -210,6 +210,54 @@ fn fleet_table_and_offline_mode_are_checked_now() {
 }
 
 #[test]
+fn agent_table_defaults_and_checks() {
+    let a = "version = 1\n[agent]\nurl = \"https://tg.example.com/tg/\"\nsecret_file = \"/etc/security/h.secret\"\n";
+    let c = parse(a).unwrap();
+    let agent = c.agent.as_ref().unwrap();
+    assert_eq!(agent.interval, Duration::from_secs(60));
+    assert_eq!(agent.tasks, TaskKind::ALL.to_vec());
+    assert_eq!(agent.url.path(), "/tg/");
+    assert_eq!(
+        c.secret_files(),
+        vec![("agent.secret_file", Path::new("/etc/security/h.secret"))]
+    );
+    let c = parse(&format!(
+        "{a}interval = \"1s\"\ntasks = [\"lock\", \"verify_password\", \"lock\"]\nca_file = \"/etc/ssl/a.pem\"\n"
+    ))
+    .unwrap();
+    let agent = c.agent.as_ref().unwrap();
+    assert_eq!(agent.interval, Duration::from_secs(1));
+    assert_eq!(agent.tasks, vec![TaskKind::Lock, TaskKind::VerifyPassword]);
+    assert_eq!(
+        c.public_files(),
+        vec![("agent.ca_file", Path::new("/etc/ssl/a.pem"))]
+    );
+    // An empty allowlist is allowed: the agent then refuses every task (and reports it).
+    let c = parse(&format!("{a}tasks = []\n")).unwrap();
+    assert!(c.agent.unwrap().tasks.is_empty());
+    // Loopback may be plain http (tests, a local proxy).
+    assert!(parse(&a.replace("https://tg.example.com", "http://127.0.0.1:8080")).is_ok());
+    for (bad, key) in [
+        (a.replace("https://tg", "http://tg"), "agent.url"),
+        (
+            a.replace("/etc/security/h.secret", "h.secret"),
+            "agent.secret_file",
+        ),
+        (format!("{a}interval = \"0s\"\n"), "agent.interval"),
+        (format!("{a}interval = \"2h\"\n"), "agent.interval"),
+        (format!("{a}tasks = [\"reboot\"]\n"), "agent.tasks"),
+        (format!("{a}ca_file = \"ca.pem\"\n"), "agent.ca_file"),
+        (
+            "version = 1\n[agent]\nurl = \"https://f.example.com\"\n".to_string(),
+            "secret_file",
+        ),
+    ] {
+        let e = err(&bad);
+        assert!(e.contains(key), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn bad_module_settings_are_errors() {
     assert!(err("version = 1\n[module]\nstate_dir = \"var/lib\"\n").contains("absolute"));
     assert!(

@@ -64,6 +64,13 @@ impl Doc {
                     ("secret_file", "\"/etc/f.secret\""),
                 ]),
             ),
+            (
+                "agent",
+                t(&[
+                    ("url", "\"https://fleet.example.com\""),
+                    ("secret_file", "\"/etc/f.secret\""),
+                ]),
+            ),
             ("offline", t(&[])),
         ])
     }
@@ -369,5 +376,5 @@ fn every_documented_word_parses_and_the_parser_knows_no_other() {
         );
         keys += 1;
     }
-    assert_eq!(keys, 14);
+    assert_eq!(keys, 15);
 }
