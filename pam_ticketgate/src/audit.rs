@@ -45,11 +45,12 @@ pub enum EventName {
     FleetOffline,
     FleetSpoolDropped,
     WouldRefuse,
+    AgentTask,
 }
 
 impl EventName {
     /// Every event, in the order pam_ticketgate(8) lists them.
-    pub const ALL: [EventName; 31] = [
+    pub const ALL: [EventName; 32] = [
         Self::AuthSuccess,
         Self::AuthFailure,
         Self::HackLock,
@@ -72,6 +73,7 @@ impl EventName {
         Self::FleetOffline,
         Self::FleetSpoolDropped,
         Self::WouldRefuse,
+        Self::AgentTask,
         Self::TicketAccepted,
         Self::TicketRejected,
         Self::OfflineFallback,
@@ -128,6 +130,10 @@ impl EventName {
             Self::WouldRefuse => {
                 "a scope in mode = \"report\" would have refused the login or change; nothing was \
                  refused (gate = lockout|account|password|protect|ticket|fleet, reason, phase)"
+            }
+            Self::AgentTask => {
+                "ticketgate-agent ran or refused a task the server queued for this host (task_id, \
+                 kind, status = done|failed|refused, detail); never the password"
             }
             Self::TicketAccepted => "a ticket was accepted (system, ticket, source, conditions)",
             Self::TicketRejected => {
@@ -192,6 +198,7 @@ impl EventName {
             Self::FleetOffline => "fleet_offline",
             Self::FleetSpoolDropped => "fleet_spool_dropped",
             Self::WouldRefuse => "would_refuse",
+            Self::AgentTask => "agent_task",
         }
     }
 
@@ -221,7 +228,7 @@ impl EventName {
             Self::FleetLock | Self::FleetOffline | Self::FleetSpoolDropped => {
                 syslog::Severity::LOG_WARNING
             }
-            Self::WouldRefuse => syslog::Severity::LOG_NOTICE,
+            Self::WouldRefuse | Self::AgentTask => syslog::Severity::LOG_NOTICE,
         }
     }
 }
