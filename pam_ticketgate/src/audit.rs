@@ -648,6 +648,7 @@ mod tests {
             FleetOffline,
             FleetSpoolDropped,
             WouldRefuse,
+            AgentTask,
             TicketAccepted,
             TicketRejected,
             OfflineFallback,
