@@ -1,6 +1,7 @@
 //! A fleet lockout server on loopback speaking the module's side of the protocol
 //! (`POST /v1/fleet/check|failure|success`, bearer token), for the module's tests and the
-//! benchmark; the end-to-end tests run the real ticketgate-server.
+//! benchmark, and [`AgentServer`], the server side of `POST /v1/agent/poll` for the host
+//! agent's tests; the end-to-end tests run the real ticketgate-server.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -84,17 +85,13 @@ impl Drop for Fleet {
     }
 }
 
-fn answer(
-    mut conn: TcpStream,
-    token: &str,
-    check: &Mutex<String>,
-    seen: &Mutex<Vec<(String, serde_json::Value)>>,
-) {
+/// Reads one HTTP request: (head, path, body), or `None` when the client sent no whole head.
+fn read_request(conn: &mut TcpStream) -> Option<(String, String, Vec<u8>)> {
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let mut head_end = None;
-    // Bounded: a fleet request is far smaller than 64 reads.
+    // Bounded: a fleet or agent request is far smaller than 64 reads.
     for _ in 0..64 {
         let k = conn.read(&mut chunk).unwrap_or(0);
         if k == 0 {
@@ -117,15 +114,39 @@ fn answer(
             }
         }
     }
-    let Some(end) = head_end else { return };
+    let end = head_end?;
     let head = String::from_utf8_lossy(&buf[..end]).to_string();
     let path = head.split(' ').nth(1).unwrap_or("").to_string();
-    let authorized = head
-        .lines()
-        .any(|l| l.eq_ignore_ascii_case(&format!("authorization: Bearer {token}")));
-    let body: serde_json::Value =
-        serde_json::from_slice(&buf[end + 4..]).unwrap_or(serde_json::Value::Null);
-    let (status, reply) = {
+    Some((head, path, buf[end + 4..].to_vec()))
+}
+
+fn is_authorized(head: &str, token: &str) -> bool {
+    head.lines()
+        .any(|l| l.eq_ignore_ascii_case(&format!("authorization: Bearer {token}")))
+}
+
+fn reply(conn: &mut TcpStream, status: &str, body: &str) {
+    let _ = conn.write_all(
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+}
+
+fn answer(
+    mut conn: TcpStream,
+    token: &str,
+    check: &Mutex<String>,
+    seen: &Mutex<Vec<(String, serde_json::Value)>>,
+) {
+    let Some((head, path, body)) = read_request(&mut conn) else {
+        return;
+    };
+    let authorized = is_authorized(&head, token);
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let (status, answer) = {
         let mut seen = seen.lock().unwrap();
         seen.push((path.clone(), body));
         let failures = seen
@@ -143,13 +164,7 @@ fn answer(
             _ => ("404 Not Found", "{}".to_string()),
         }
     };
-    let _ = conn.write_all(
-        format!(
-            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
-            reply.len()
-        )
-        .as_bytes(),
-    );
+    reply(&mut conn, status, &answer);
 }
 
 impl Fleet {
@@ -157,4 +172,138 @@ impl Fleet {
     pub fn token(&self) -> &str {
         &self.token
     }
+}
+
+/// The server side of `POST /v1/agent/poll` on loopback, as the protocol has it: queued tasks
+/// are handed out on every poll until a result for them arrives (results are taken before
+/// tasks are chosen; the first result wins); `script` makes the next answers something else
+/// (garbage, a 5xx). Keeps every poll's body; stops when dropped.
+pub struct AgentServer {
+    port: u16,
+    state: Arc<Mutex<AgentState>>,
+    stop: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct AgentState {
+    tasks: Vec<serde_json::Value>,
+    results: Vec<serde_json::Value>,
+    polls: Vec<serde_json::Value>,
+    script: std::collections::VecDeque<(String, String)>,
+    always: Option<(String, String)>,
+    interval: u64,
+}
+
+impl AgentServer {
+    /// Starts on 127.0.0.1 (a free port), accepting `Authorization: Bearer <token>`.
+    pub fn start(token: &str) -> AgentServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(AgentState {
+            interval: 60,
+            ..AgentState::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, stp, tok) = (state.clone(), stop.clone(), token.to_string());
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stp.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Ok(conn) = conn {
+                    agent_answer(conn, &tok, &st);
+                }
+            }
+        });
+        AgentServer { port, state, stop }
+    }
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+    /// Queues a task (a JSON object as the server hands it out).
+    pub fn queue(&self, task: serde_json::Value) {
+        self.state.lock().unwrap().tasks.push(task);
+    }
+    /// The next answer is `status` with `body` instead of the protocol's (one each call).
+    pub fn script(&self, status: &str, body: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .script
+            .push_back((status.to_string(), body.to_string()));
+    }
+    /// Every answer from now on is `status` with `body` (a server that is down: 503).
+    pub fn always(&self, status: &str, body: &str) {
+        self.state.lock().unwrap().always = Some((status.to_string(), body.to_string()));
+    }
+    /// The `interval` the answers carry.
+    pub fn set_interval(&self, secs: u64) {
+        self.state.lock().unwrap().interval = secs;
+    }
+    /// Every poll's request body, in order.
+    pub fn polls(&self) -> Vec<serde_json::Value> {
+        self.state.lock().unwrap().polls.clone()
+    }
+    /// The first result of each task, in arrival order.
+    pub fn results(&self) -> Vec<serde_json::Value> {
+        self.state.lock().unwrap().results.clone()
+    }
+    /// The first result for task `id`.
+    pub fn result(&self, id: &str) -> Option<serde_json::Value> {
+        self.results().into_iter().find(|r| r["task_id"] == id)
+    }
+}
+
+impl Drop for AgentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn agent_answer(mut conn: TcpStream, token: &str, state: &Mutex<AgentState>) {
+    let Some((head, path, body)) = read_request(&mut conn) else {
+        return;
+    };
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let (status, answer) = {
+        let mut st = state.lock().unwrap();
+        st.polls.push(body.clone());
+        if let Some((status, answer)) = st.always.clone() {
+            (status, answer)
+        } else if let Some((status, answer)) = st.script.pop_front() {
+            (status, answer)
+        } else if !is_authorized(&head, token) {
+            (
+                "401 Unauthorized".to_string(),
+                r#"{"error":"unauthorized"}"#.to_string(),
+            )
+        } else if path != "/v1/agent/poll" {
+            (
+                "404 Not Found".to_string(),
+                r#"{"error":"not found"}"#.to_string(),
+            )
+        } else {
+            // Results first, then the tasks still without one.
+            for r in body["results"].as_array().cloned().unwrap_or_default() {
+                let known = st.tasks.iter().any(|t| t["id"] == r["task_id"]);
+                let first = !st.results.iter().any(|x| x["task_id"] == r["task_id"]);
+                if known && first {
+                    st.results.push(r);
+                }
+            }
+            let pending: Vec<serde_json::Value> = st
+                .tasks
+                .iter()
+                .filter(|t| !st.results.iter().any(|r| r["task_id"] == t["id"]))
+                .take(50)
+                .cloned()
+                .collect();
+            (
+                "200 OK".to_string(),
+                serde_json::json!({"tasks": pending, "interval": st.interval}).to_string(),
+            )
+        }
+    };
+    reply(&mut conn, &status, &answer);
 }

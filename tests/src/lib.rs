@@ -55,6 +55,14 @@ pub fn ticketgate_bin() -> PathBuf {
     workspace_bin("ticketgate", &["pam_ticketgate/src"])
 }
 
+/// The host agent `ticketgate-agent` built beside the module.
+pub fn agent_bin() -> PathBuf {
+    workspace_bin(
+        "ticketgate-agent",
+        &["ticketgate-agent/src", "pam_ticketgate/src"],
+    )
+}
+
 /// A binary of a workspace package, built beside the tests. Cargo builds another package's
 /// binaries for tests only when asked (`scripts/test.sh` runs `cargo build --workspace
 /// --all-targets` first). The tests do not build it themselves: a `cargo build` of one package

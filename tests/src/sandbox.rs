@@ -270,12 +270,18 @@ impl Sandbox {
 
     /// pam_ticketgate's syslog messages since the last call (the text after its `pam_ticketgate[pid]: ` tag).
     pub fn syslog_lines(&self) -> Vec<String> {
+        self.syslog_of("pam_ticketgate")
+    }
+
+    /// The syslog messages of the program logging as `ident` since the last call of either
+    /// (the text after its `ident[pid]: ` tag); the others' are dropped.
+    pub fn syslog_of(&self, ident: &str) -> Vec<String> {
         // Give datagrams already sent a moment to be read off the socket.
         std::thread::sleep(std::time::Duration::from_millis(50));
         let all = std::mem::take(&mut *self.syslog.lock().unwrap());
         all.iter()
             .filter_map(|msg| {
-                msg.split_once("pam_ticketgate[")
+                msg.split_once(&format!("{ident}["))
                     .and_then(|(_, rest)| rest.split_once("]: "))
             })
             .map(|(_, m)| m.to_string())

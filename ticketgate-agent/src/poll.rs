@@ -47,7 +47,8 @@ impl PollError {
 impl fmt::Display for PollError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Unreachable(m) | Self::Refused(m) => write!(f, "poll failed: {m}"),
+            Self::Unreachable(m) => write!(f, "poll failed: server unreachable: {m}"),
+            Self::Refused(m) => write!(f, "poll failed: request refused: {m}"),
             Self::BadAnswer(m) => write!(f, "poll answer skipped: {m}"),
             Self::Config(m) => write!(f, "configuration: {m}"),
             Self::Local(m) => write!(f, "state: {m}"),
