@@ -224,7 +224,8 @@ impl AgentServer {
     pub fn queue(&self, task: serde_json::Value) {
         self.state.lock().unwrap().tasks.push(task);
     }
-    /// The next answer is `status` with `body` instead of the protocol's (one each call).
+    /// The next answer is `status` with `body` instead of the protocol's (one each call; an
+    /// empty `status` is one answer as the protocol has it, to script a later one).
     pub fn script(&self, status: &str, body: &str) {
         self.state
             .lock()
@@ -271,7 +272,8 @@ fn agent_answer(mut conn: TcpStream, token: &str, state: &Mutex<AgentState>) {
         st.polls.push(body.clone());
         if let Some((status, answer)) = st.always.clone() {
             (status, answer)
-        } else if let Some((status, answer)) = st.script.pop_front() {
+        } else if let Some((status, answer)) = st.script.pop_front().filter(|(s, _)| !s.is_empty())
+        {
             (status, answer)
         } else if !is_authorized(&head, token) {
             (

@@ -485,6 +485,28 @@ fn garbage_answers_are_logged_and_skipped_and_the_next_poll_works() {
 }
 
 #[test]
+fn a_result_that_could_not_be_delivered_is_sent_on_the_next_poll() {
+    let server = AgentServer::start(TOKEN);
+    let s = sandbox(&server);
+    let (id, t) = task("lock", USER, None);
+    server.queue(t);
+    // The first poll hands the task out; the one reporting its result finds the server down.
+    server.script("", "");
+    server.script(
+        "503 Service Unavailable",
+        r#"{"error":"store unavailable"}"#,
+    );
+    let out = once(&s);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(server.result(&id).is_none());
+    assert_eq!(events(&s, "admin_lock").len(), 1);
+    let out = once(&s);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(result(&server, &id).0, "done");
+    assert_eq!(events(&s, "admin_lock").len(), 1, "kept, not run again");
+}
+
+#[test]
 fn exit_codes_say_unreachable_refused_and_broken_configuration() {
     // Nothing listens on this port (bound, then closed).
     let port = std::net::TcpListener::bind("127.0.0.1:0")
