@@ -18,7 +18,7 @@ root_dir=$PWD
 OUT=${1:-target/debian}
 export TARGET_DIR=${TARGET_DIR:-target/release}
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    cargo build --release -q -p pam-ticketgate-module -p pam_ticketgate -p nss-helper -p ticketgate-server -p ticketgate-man
+    cargo build --release -q -p pam-ticketgate-module -p pam_ticketgate -p nss-helper -p ticketgate-server -p ticketgate-agent -p ticketgate-man
 fi
 
 package=libpam-ticketgate
@@ -37,7 +37,8 @@ DESTDIR=$stage PREFIX=/usr SECURITY_DIR=/lib/$multiarch/security SKIP_BUILD=1 \
 # Debian policy: stripped binaries, compressed man pages, docs under /usr/share/doc/<package>.
 strip --strip-unneeded --remove-section=.comment --remove-section=.note \
     "$stage/lib/$multiarch/security/pam_ticketgate.so" \
-    "$stage/usr/sbin/ticketgate" "$stage/usr/sbin/ticketgate-server" "$stage/usr/bin/nss-helper"
+    "$stage/usr/sbin/ticketgate" "$stage/usr/sbin/ticketgate-server" "$stage/usr/sbin/ticketgate-agent" \
+    "$stage/usr/bin/nss-helper"
 if [ -d "$stage/usr/share/man" ]; then
     find "$stage/usr/share/man" -type f ! -name '*.gz' -exec gzip -9n {} +
 fi
@@ -65,7 +66,8 @@ chmod 0644 "$doc/changelog.Debian.gz"
 mkdir -p "$work/shlibs/debian"
 printf 'Source: pam-ticketgate\n\nPackage: %s\nArchitecture: any\n' "$package" > "$work/shlibs/debian/control"
 shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O -e"$stage/lib/$multiarch/security/pam_ticketgate.so" \
-    -e"$stage/usr/sbin/ticketgate" -e"$stage/usr/sbin/ticketgate-server" -e"$stage/usr/bin/nss-helper" 2>/dev/null \
+    -e"$stage/usr/sbin/ticketgate" -e"$stage/usr/sbin/ticketgate-server" -e"$stage/usr/sbin/ticketgate-agent" \
+    -e"$stage/usr/bin/nss-helper" 2>/dev/null \
     | sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || { echo "scripts/build-deb.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 

@@ -48,19 +48,21 @@ files=(
     "$SEC/pam_ticketgate.so"
     "$PREFIX/sbin/ticketgate"
     "$PREFIX/sbin/ticketgate-server"
+    "$PREFIX/sbin/ticketgate-agent"
     "$PREFIX/bin/nss-helper"
     "$UNITDIR/ticketgate-server.service"
+    "$UNITDIR/ticketgate-agent.service"
     "$TMPFILESDIR/ticketgate.conf"
 )
 # Debian's pam-auth-update profiles (they only take effect once enabled, see README).
 PROFILES=(ticketgate ticketgate-preauth ticketgate-authfail)
 for p in "${PROFILES[@]}"; do files+=("/usr/share/pam-configs/$p"); done
 # Man pages, generated from the code by ticketgate-man.
-MANPAGES=(man8/pam_ticketgate.8 man8/ticketgate.8 man5/ticketgate.toml.5 man8/ticketgate-server.8)
+MANPAGES=(man8/pam_ticketgate.8 man8/ticketgate.8 man5/ticketgate.toml.5 man8/ticketgate-server.8 man8/ticketgate-agent.8)
 for m in "${MANPAGES[@]}"; do files+=("$PREFIX/share/man/$m"); done
 # Shell completions, generated from the CLIs' definitions by ticketgate-man.
 COMPLETIONS=()
-for prog in ticketgate ticketgate-server; do
+for prog in ticketgate ticketgate-server ticketgate-agent; do
     COMPLETIONS+=("bash-completion/completions/$prog" "zsh/vendor-completions/_$prog" "fish/vendor_completions.d/$prog.fish")
 done
 for c in "${COMPLETIONS[@]}"; do files+=("$PREFIX/share/$c"); done
@@ -87,23 +89,28 @@ fi
 [ $# -eq 0 ] || { echo "usage: scripts/install.sh [--uninstall]" >&2; exit 2; }
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    cargo build --release -q -p pam-ticketgate-module -p pam_ticketgate -p nss-helper -p ticketgate-server -p ticketgate-man
+    cargo build --release -q -p pam-ticketgate-module -p pam_ticketgate -p nss-helper -p ticketgate-server -p ticketgate-agent -p ticketgate-man
 fi
-for built in libpam_ticketgate.so ticketgate ticketgate-server nss-helper ticketgate-man; do
+for built in libpam_ticketgate.so ticketgate ticketgate-server ticketgate-agent nss-helper ticketgate-man; do
     [ -f "$TARGET_DIR/$built" ] || { echo "scripts/install.sh: $TARGET_DIR/$built is missing: build first" >&2; exit 1; }
 done
 
-# The unit names the installed binary, wherever PREFIX put it.
+# The units name the installed binaries, wherever PREFIX put them.
 unit=$(mktemp)
+agent_unit=$(mktemp)
 mandir=$(mktemp -d)
-trap 'rm -rf "$unit" "$mandir"' EXIT
+trap 'rm -rf "$unit" "$agent_unit" "$mandir"' EXIT
 sed "s#^ExecStart=/usr/local/sbin/ticketgate-server#ExecStart=$PREFIX/sbin/ticketgate-server#" conf/ticketgate-server.service > "$unit"
+sed "s#^ExecStart=/usr/local/sbin/ticketgate-agent#ExecStart=$PREFIX/sbin/ticketgate-agent#" conf/ticketgate-agent.service > "$agent_unit"
 
 install -D -m 0644 "$TARGET_DIR/libpam_ticketgate.so" "$DESTDIR$SEC/pam_ticketgate.so"
 install -D -m 0755 "$TARGET_DIR/ticketgate" "$DESTDIR$PREFIX/sbin/ticketgate"
 install -D -m 0755 "$TARGET_DIR/ticketgate-server" "$DESTDIR$PREFIX/sbin/ticketgate-server"
+install -D -m 0755 "$TARGET_DIR/ticketgate-agent" "$DESTDIR$PREFIX/sbin/ticketgate-agent"
 install -D -m 0755 "$TARGET_DIR/nss-helper" "$DESTDIR$PREFIX/bin/nss-helper"
 install -D -m 0644 "$unit" "$DESTDIR$UNITDIR/ticketgate-server.service"
+# Not enabled: the host agent runs once [agent] is configured (systemctl enable --now ticketgate-agent).
+install -D -m 0644 "$agent_unit" "$DESTDIR$UNITDIR/ticketgate-agent.service"
 install -D -m 0644 conf/tmpfiles.d/ticketgate.conf "$DESTDIR$TMPFILESDIR/ticketgate.conf"
 for p in "${PROFILES[@]}"; do
     install -D -m 0644 "conf/pam-configs/$p" "$DESTDIR/usr/share/pam-configs/$p"

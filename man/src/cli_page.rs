@@ -246,11 +246,13 @@ pub(crate) fn synopsis(page: &mut Page, cmd: &Command) {
             _ => line.extend(usage(arg)),
         }
     }
-    line.push(roman(" "));
-    line.push(italic("COMMAND"));
-    line.push(roman(" ["));
-    line.push(italic("ARGUMENTS"));
-    line.push(roman("]"));
+    if cmd.has_subcommands() {
+        line.push(roman(" "));
+        line.push(italic("COMMAND"));
+        line.push(roman(" ["));
+        line.push(italic("ARGUMENTS"));
+        line.push(roman("]"));
+    }
     page.sh("SYNOPSIS");
     page.tp(line, "");
 }

@@ -1,4 +1,4 @@
-//! Shell completions for `ticketgate` and `ticketgate-server` (bash, zsh, fish), generated from
+//! Shell completions for `ticketgate`, `ticketgate-server` and `ticketgate-agent` (bash, zsh, fish), generated from
 //! the same clap definitions as their man pages, so a new verb or option completes as soon as it
 //! exists.
 
@@ -25,12 +25,13 @@ fn dir_and_file(shell: Shell, program: &str) -> Option<String> {
     }
 }
 
-/// Every script: three shells for each of the two programs.
+/// Every script: three shells for each of the three programs.
 pub fn completions() -> Vec<Completion> {
     let mut out = Vec::new();
     for (program, command) in [
         ("ticketgate", crate::ticketgate_command()),
         ("ticketgate-server", crate::server_command()),
+        ("ticketgate-agent", crate::agent_command()),
     ] {
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
             let Some(path) = dir_and_file(shell, program) else {
@@ -53,7 +54,7 @@ mod tests {
     #[test]
     fn every_verb_of_both_programs_is_completed_in_every_shell() {
         let all = completions();
-        assert_eq!(all.len(), 6);
+        assert_eq!(all.len(), 9);
         for (program, command) in [
             ("ticketgate", crate::ticketgate_command()),
             ("ticketgate-server", crate::server_command()),
@@ -78,6 +79,21 @@ mod tests {
                 for verb in &verbs {
                     assert!(text.contains(verb.as_str()), "{}: no {verb}", script.path);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_agents_options_are_completed_in_every_shell() {
+        let scripts: Vec<Completion> = completions()
+            .into_iter()
+            .filter(|c| c.path.contains("ticketgate-agent"))
+            .collect();
+        assert_eq!(scripts.len(), 3);
+        for script in scripts {
+            let text = String::from_utf8(script.source).unwrap();
+            for option in ["config", "once"] {
+                assert!(text.contains(option), "{}: no --{option}", script.path);
             }
         }
     }

@@ -2,6 +2,7 @@
 //! config key table (`pam_ticketgate::config::keys`), the module argument table
 //! (`pam_ticketgate::args::ARGS`), the audit events and the outcome → PAM code mapping.
 
+mod agent_page;
 mod cli_page;
 mod completions;
 mod config_page;
@@ -11,6 +12,7 @@ mod server_page;
 
 use std::path::{Path, PathBuf};
 
+pub use agent_page::agent_command;
 pub use cli_page::ticketgate_command;
 pub use completions::{Completion, completions};
 pub use module_page::{SSHD_CONFIG, STACK};
@@ -42,6 +44,10 @@ pub fn pages() -> Vec<ManPage> {
         ManPage {
             path: "man8/ticketgate-server.8",
             source: server_page::render(),
+        },
+        ManPage {
+            path: "man8/ticketgate-agent.8",
+            source: agent_page::render(),
         },
     ]
 }

@@ -17,11 +17,12 @@ use pam_ticketgate::config::keys::{KEYS, TABLES};
 use pam_ticketgate::gate::Outcome;
 use pam_ticketgate::hooks::pam_code;
 
-const PAGES: [&str; 4] = [
+const PAGES: [&str; 5] = [
     "man8/pam_ticketgate.8",
     "man8/ticketgate.8",
     "man5/ticketgate.toml.5",
     "man8/ticketgate-server.8",
+    "man8/ticketgate-agent.8",
 ];
 
 /// Runs the real generator into a fresh directory.
@@ -40,7 +41,7 @@ fn generate() -> tempfile::TempDir {
     let want: Vec<PathBuf> = PAGES.iter().map(|p| dir.path().join(p)).collect();
     assert_eq!(listed[..PAGES.len()], want[..]);
     let completions = &listed[PAGES.len()..];
-    assert_eq!(completions.len(), 6, "{completions:?}");
+    assert_eq!(completions.len(), 9, "{completions:?}");
     assert!(
         completions
             .iter()
@@ -191,6 +192,7 @@ fn pages_have_no_backticks_full_synopses_and_described_options_issue_16() {
     for (cmd, page) in [
         (ticketgate_man::ticketgate_command(), "man8/ticketgate.8"),
         (ticketgate_man::server_command(), "man8/ticketgate-server.8"),
+        (ticketgate_man::agent_command(), "man8/ticketgate-agent.8"),
     ] {
         let text = plain(&dir.path().join(page));
         let synopsis = text
@@ -200,7 +202,10 @@ fn pages_have_no_backticks_full_synopses_and_described_options_issue_16() {
             .unwrap();
         for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
             let Some(long) = arg.get_long() else { continue };
-            let value_name = arg.get_value_names().and_then(|v| v.first().cloned());
+            let value_name = arg
+                .get_value_names()
+                .and_then(|v| v.first().cloned())
+                .filter(|_| arg.get_action().takes_values());
             match value_name {
                 Some(v) => assert_has(synopsis, &format!("[--{long} {v}]"), page),
                 None => assert_has(synopsis, &format!("--{long}"), page),
@@ -401,5 +406,28 @@ fn server_page_shows_every_command_key_and_endpoint() {
             "{path} is not routed in ticketgate-server/src/http.rs"
         );
         assert!(routes.contains(&format!("Method::{method}")), "{method}");
+    }
+}
+
+#[test]
+fn agent_page_shows_every_task_kind_refusal_and_option() {
+    let dir = generate();
+    let page = "ticketgate-agent(8)";
+    let text = plain(&dir.path().join("man8/ticketgate-agent.8"));
+    for kind in pam_ticketgate::config::TaskKind::ALL {
+        assert_has(&text, kind.as_str(), page);
+    }
+    for word in [
+        "--once",
+        "--config",
+        "agent_task",
+        "not_allowed",
+        "expired",
+        "unknown_user",
+        "bad_task",
+        "agent-tasks.json",
+        "POST /v1/agent/poll",
+    ] {
+        assert_has(&text, word, page);
     }
 }
