@@ -57,6 +57,7 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
     for bin in [
         "ticketgate",
         "ticketgate-server",
+        "ticketgate-agent",
         "nss-helper",
         "libpam_ticketgate.so",
         "ticketgate-man",
@@ -75,6 +76,7 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
     );
     assert_eq!(mode(&dest.join("usr/sbin/ticketgate")), 0o755);
     assert_eq!(mode(&dest.join("usr/sbin/ticketgate-server")), 0o755);
+    assert_eq!(mode(&dest.join("usr/sbin/ticketgate-agent")), 0o755);
     assert_eq!(mode(&dest.join("usr/bin/nss-helper")), 0o755);
     assert_eq!(mode(&dest.join("etc/security/ticketgate.toml")), 0o644);
     for page in [
@@ -82,6 +84,7 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
         "man8/ticketgate.8",
         "man5/ticketgate.toml.5",
         "man8/ticketgate-server.8",
+        "man8/ticketgate-agent.8",
     ] {
         let path = dest.join("usr/share/man").join(page);
         assert_eq!(mode(&path), 0o644);
@@ -116,7 +119,11 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
             "{file}"
         );
     }
-    for (prog, verb) in [("ticketgate", "status"), ("ticketgate-server", "enroll")] {
+    for (prog, verb) in [
+        ("ticketgate", "status"),
+        ("ticketgate-server", "enroll"),
+        ("ticketgate-agent", "once"),
+    ] {
         for file in [
             format!("usr/share/bash-completion/completions/{prog}"),
             format!("usr/share/zsh/vendor-completions/_{prog}"),
@@ -136,6 +143,12 @@ fn installs_the_layout_keeps_configuration_and_uninstalls() {
     assert!(
         unit.contains("ExecStart=/usr/sbin/ticketgate-server --config"),
         "the unit names the installed binary: {unit}"
+    );
+    let agent_unit =
+        std::fs::read_to_string(dest.join("lib/systemd/system/ticketgate-agent.service")).unwrap();
+    assert!(
+        agent_unit.contains("ExecStart=/usr/sbin/ticketgate-agent --config"),
+        "the agent's unit names the installed binary: {agent_unit}"
     );
     // The installed example is the shipped one, and the installed CLI accepts it.
     let shipped = std::fs::read_to_string(
@@ -234,6 +247,14 @@ fn prefix_usr_local_puts_the_unit_and_tmpfiles_under_it_issue_16() {
         std::fs::read_to_string(&unit)
             .unwrap()
             .contains("ExecStart=/usr/local/sbin/ticketgate-server --config"),
+        "{}",
+        unit.display()
+    );
+    let unit = dest.join("usr/local/lib/systemd/system/ticketgate-agent.service");
+    assert!(
+        std::fs::read_to_string(&unit)
+            .unwrap()
+            .contains("ExecStart=/usr/local/sbin/ticketgate-agent --config"),
         "{}",
         unit.display()
     );

@@ -76,6 +76,7 @@ fn the_package_has_the_documented_layout() {
     assert_eq!(mode(SO), "-rw-r--r--");
     assert_eq!(mode("/usr/sbin/ticketgate"), "-rwxr-xr-x");
     assert_eq!(mode("/usr/sbin/ticketgate-server"), "-rwxr-xr-x");
+    assert_eq!(mode("/usr/sbin/ticketgate-agent"), "-rwxr-xr-x");
     assert_eq!(mode("/usr/bin/nss-helper"), "-rwxr-xr-x");
     assert_eq!(mode("/etc/security/ticketgate.toml"), "-rw-r--r--");
     assert_eq!(mode("/etc/security/ticketgate.d/"), "drwx------");
@@ -95,12 +96,16 @@ fn the_package_has_the_documented_layout() {
         mode("/lib/systemd/system/ticketgate-server.service"),
         "-rw-r--r--"
     );
+    assert_eq!(
+        mode("/lib/systemd/system/ticketgate-agent.service"),
+        "-rw-r--r--"
+    );
     for p in PROFILES {
         assert_eq!(mode(&format!("/usr/share/pam-configs/{p}")), "-rw-r--r--");
     }
     assert_eq!(mode("/usr/lib/tmpfiles.d/ticketgate.conf"), "-rw-r--r--");
     assert_eq!(mode("/etc/logrotate.d/ticketgate"), "-rw-r--r--");
-    for prog in ["ticketgate", "ticketgate-server"] {
+    for prog in ["ticketgate", "ticketgate-server", "ticketgate-agent"] {
         for file in [
             format!("/usr/share/bash-completion/completions/{prog}"),
             format!("/usr/share/zsh/vendor-completions/_{prog}"),
@@ -114,6 +119,7 @@ fn the_package_has_the_documented_layout() {
         "man8/ticketgate.8.gz",
         "man5/ticketgate.toml.5.gz",
         "man8/ticketgate-server.8.gz",
+        "man8/ticketgate-agent.8.gz",
     ] {
         assert_eq!(mode(&format!("/usr/share/man/{page}")), "-rw-r--r--");
     }
@@ -253,6 +259,40 @@ fn installed_with_dpkg_enabled_with_pam_auth_update_then_removed_and_purged() {
         ],
     );
     assert!(verify.trim().is_empty(), "systemd-analyze warns: {verify}");
+    // The host agent's unit verifies too, is hardened, and is not enabled by the package.
+    let verify = run_ok(
+        &root,
+        &[
+            "systemd-analyze",
+            "verify",
+            "--man=no",
+            "/lib/systemd/system/ticketgate-agent.service",
+        ],
+    );
+    assert!(verify.trim().is_empty(), "systemd-analyze warns: {verify}");
+    let agent_unit =
+        std::fs::read_to_string(root.path("/lib/systemd/system/ticketgate-agent.service")).unwrap();
+    for want in [
+        "ExecStart=/usr/sbin/ticketgate-agent --config /etc/security/ticketgate.toml",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/etc /var/lib/ticketgate /run/ticketgate /var/log/ticketgate",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "ProtectHome=read-only",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_KILL CAP_AUDIT_WRITE",
+        "LimitCORE=0",
+    ] {
+        assert!(agent_unit.contains(want), "{want} missing: {agent_unit}");
+    }
+    assert!(
+        !root
+            .path("/etc/systemd/system/multi-user.target.wants/ticketgate-agent.service")
+            .exists(),
+        "not enabled by default"
+    );
+    let page = run_ok(&root, &["man", "-P", "cat", "8", "ticketgate-agent"]);
+    assert!(page.contains("verify_password"), "{page}");
     // The server runs as its own system user, made by postinst, with its secrets as credentials.
     let unit = std::fs::read_to_string(root.path("/lib/systemd/system/ticketgate-server.service"))
         .unwrap();
