@@ -107,25 +107,17 @@ fn run(agent: &Agent, interval: Duration) -> ExitCode {
     ));
     let mut failures: u32 = 0;
     let mut server_interval = None;
-    let mut repolled = false;
     loop {
+        // Never more often than the interval: the results of this poll's tasks go out with the
+        // next one.
         let wait = match agent.poll(now(), true) {
             Ok(polled) => {
                 failures = 0;
                 server_interval = polled.interval;
-                // Report new results at once (once in a row: a server that keeps handing
-                // out work still sees this agent wait between rounds).
-                if polled.pending > 0 && polled.new_results > 0 && !repolled {
-                    repolled = true;
-                    Duration::ZERO
-                } else {
-                    repolled = false;
-                    next_wait(interval, server_interval, 0, random_unit())
-                }
+                next_wait(interval, server_interval, 0, random_unit())
             }
             Err(e) => {
                 log::line(&e.to_string());
-                repolled = false;
                 if matches!(e, PollError::Unreachable(_)) {
                     failures = failures.saturating_add(1);
                 } else {
