@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod agent;
 pub mod emulators;
 pub mod fleet_responder;
 pub mod libpam;
