@@ -60,7 +60,10 @@ fn a_reset_sets_the_password_through_chpasswd_and_is_recorded_once() {
     assert_eq!(polls[1]["results"][0]["task_id"], id.as_str());
     assert!(login_works(&s, NEW), "the new password logs in");
     assert!(!login_works(&s, PASSWORD), "the old one does not");
-    assert_eq!(events(&s, "credential_update").len(), 1, "recorded once");
+    // The sandbox's chpasswd stack is the host's, without the module: the agent recorded it.
+    let updates = events(&s, "credential_update");
+    assert_eq!(updates.len(), 1, "recorded once: {updates:?}");
+    assert_eq!(updates[0]["service"], "ticketgate-agent");
     let agent_events = events(&s, "agent_task");
     assert_eq!(agent_events.len(), 1);
     assert_eq!(agent_events[0]["task_id"], id.as_str());
@@ -103,6 +106,29 @@ fn a_reset_through_a_chpasswd_stack_with_the_module_is_recorded_once() {
     );
     let state = std::fs::read_to_string(s.path("state").join(format!("{USER}.state"))).unwrap();
     assert_eq!(state.matches("$argon2id$").count(), 1, "{state}");
+    assert_nowhere(&s, &out, NEW);
+}
+
+#[test]
+fn a_reset_on_the_debian_stacks_pam_auth_update_writes_is_recorded_once() {
+    let server = AgentServer::start(TOKEN);
+    let s = sandbox(&server);
+    // /etc/pam.d/chpasswd includes common-password, which now has the profiles' password line
+    // (ticketgate-preauth) before pam_unix and the commit line (ticketgate) after it: the
+    // module records the change, and the agent, seeing it recorded, does not again.
+    s.debian_common_stacks();
+    let (id, t) = task("reset_password", USER, Some(NEW));
+    server.queue(t);
+    let out = once(&s);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(result(&server, &id).0, "done", "{}", text(&out));
+    assert!(login_works(&s, NEW));
+    let updates = events(&s, "credential_update");
+    assert_eq!(updates.len(), 1, "recorded once: {updates:?}");
+    assert_eq!(
+        updates[0]["service"], "chpasswd",
+        "by the module's commit line"
+    );
     assert_nowhere(&s, &out, NEW);
 }
 
