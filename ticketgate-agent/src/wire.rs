@@ -115,8 +115,7 @@ pub fn clean_detail(detail: &str) -> String {
 }
 
 /// A password field: the string moved into a zeroizing buffer; anything else is kept as "not
-/// a string" so the task, not the whole answer, is refused.
-#[derive(Debug)]
+/// a string" so the task, not the whole answer, is refused. (No `Debug`: it holds a password.)
 enum RawPassword {
     Text(Zeroizing<String>),
     NotText,
