@@ -105,7 +105,8 @@ impl Agent<'_> {
             }
             Err(e) => return Err(PollError::Local(e.to_string())),
         };
-        let results = ran.unsent();
+        // Oldest first, as many as one request takes; the rest go with the next poll.
+        let results = wire::fitting(ran.unsent());
         let token = read_secret_file(
             &self.config.path,
             "agent.secret_file",

@@ -88,6 +88,21 @@ pub struct Answer {
     pub left_over: usize,
 }
 
+/// The most a request's results may take when encoded: the server's body limit is 16 KiB.
+pub const MAX_RESULTS_BYTES: usize = 12 * 1024;
+
+/// The results that fit in one request, oldest first (the rest go with the next poll).
+pub fn fitting(results: Vec<TaskResult>) -> Vec<TaskResult> {
+    let mut used = 0;
+    results
+        .into_iter()
+        .take_while(|r| {
+            used += request("", std::slice::from_ref(r)).to_string().len();
+            used <= MAX_RESULTS_BYTES
+        })
+        .collect()
+}
+
 /// The request body.
 pub fn request(host: &str, results: &[TaskResult]) -> serde_json::Value {
     serde_json::json!({
@@ -372,6 +387,22 @@ mod tests {
             "{}",
             d.len()
         );
+    }
+
+    #[test]
+    fn a_request_carries_no_more_results_than_the_server_takes() {
+        let one = |i: usize| TaskResult {
+            task_id: format!("{i:08x}-0000-4000-8000-000000000000"),
+            status: Status::Failed,
+            detail: "x".repeat(MAX_DETAIL),
+        };
+        let all: Vec<TaskResult> = (0..200).map(one).collect();
+        let sent = fitting(all.clone());
+        assert!(sent.len() > 10 && sent.len() < 200, "{}", sent.len());
+        assert_eq!(sent[..], all[..sent.len()], "oldest first");
+        let body = request("web1.example.com", &sent).to_string();
+        assert!(body.len() < 16 * 1024, "{}", body.len());
+        assert_eq!(fitting(all[..3].to_vec()).len(), 3);
     }
 
     #[test]
