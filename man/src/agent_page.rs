@@ -99,8 +99,8 @@ pub(crate) fn render() -> String {
         )
         .tp(
             vec![bold("1")],
-            "The server refused the request (401, 403, 404, 400, a TLS error) or answered \
-             something that is not the protocol's; state_dir cannot be used.",
+            "Not run as root; the server refused the request (401, 403, 404, 400, a TLS error) \
+             or answered something that is not the protocol's; state_dir cannot be used.",
         )
         .tp(
             vec![bold("3")],

@@ -423,6 +423,24 @@ fn exit_codes_say_unreachable_refused_and_broken_configuration() {
     let check = s.ticketgate(&["check-config"]);
     assert_eq!(check.status.code(), Some(4), "{}", text(&check));
     assert!(text(&check).contains("agent.tasks"), "{}", text(&check));
+    // Not root: said in one line, nothing tried.
+    let bin = agent_bin();
+    let cfg = s.config();
+    let out = s.run(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            bin.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--once",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("needs root"), "{}", text(&out));
     // A configuration without [agent] is broken for the agent (not for the module).
     s.write_config("");
     let out = once(&s);

@@ -34,6 +34,11 @@ fn main() -> ExitCode {
         ));
         return ExitCode::from(1);
     }
+    // Its tasks write /etc/shadow and the module's state and signal other users' sessions.
+    if !nix::unistd::geteuid().is_root() {
+        log::line("needs root (its tasks write /etc/shadow and the module's state)");
+        return ExitCode::from(1);
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
