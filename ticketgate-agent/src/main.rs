@@ -61,6 +61,7 @@ fn main() -> ExitCode {
         audit: &audit,
         host: HostNames::of_this_host().fqdn,
         log: &log_line,
+        clock: &now,
     };
     if cli.once {
         return once(&agent);
@@ -70,9 +71,9 @@ fn main() -> ExitCode {
 
 /// `--once`: one poll, and a second right away when the first left results to report.
 fn once(agent: &Agent) -> ExitCode {
-    let result = agent.poll(now(), true).and_then(|polled| {
+    let result = agent.poll(true).and_then(|polled| {
         if polled.pending > 0 {
-            agent.poll(now(), false).map(drop)
+            agent.poll(false).map(drop)
         } else {
             Ok(())
         }
@@ -115,7 +116,7 @@ fn run(agent: &Agent, interval: Duration) -> ExitCode {
     loop {
         // Never more often than the interval: the results of this poll's tasks go out with the
         // next one.
-        let wait = match agent.poll(now(), true) {
+        let wait = match agent.poll(true) {
             Ok(polled) => {
                 failures = 0;
                 server_interval = polled.interval;

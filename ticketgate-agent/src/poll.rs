@@ -76,6 +76,9 @@ pub struct Agent<'a> {
     pub host: String,
     /// One log line (standard error and syslog).
     pub log: &'a dyn Fn(&str),
+    /// The clock (epoch seconds), read again before each task: a poll whose tasks take a while
+    /// (terminate waits up to 5 s each) must not run a later one past its `not_after`.
+    pub clock: &'a dyn Fn() -> i64,
 }
 
 impl Agent<'_> {
@@ -88,9 +91,10 @@ impl Agent<'_> {
         url
     }
 
-    /// One poll at `now`; with `run_tasks` false only the results go out (the tasks handed
-    /// out are left for the next poll).
-    pub fn poll(&self, now: i64, run_tasks: bool) -> Result<Polled, PollError> {
+    /// One poll; with `run_tasks` false only the results go out (the tasks handed out are
+    /// left for the next poll).
+    pub fn poll(&self, run_tasks: bool) -> Result<Polled, PollError> {
+        let now = (self.clock)();
         let state_dir = &self.config.module.state_dir;
         // Creates state_dir (root, 0700) when missing and refuses one others could write.
         FileStore::open(state_dir).map_err(|e| PollError::Local(e.to_string()))?;
@@ -145,7 +149,7 @@ impl Agent<'_> {
         };
         if run_tasks {
             for entry in answer.tasks {
-                polled.new_results += self.take(&mut ran, entry, now)?;
+                polled.new_results += self.take(&mut ran, entry, (self.clock)())?;
             }
         }
         polled.pending = ran.unsent().len();
