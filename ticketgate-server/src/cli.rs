@@ -1,5 +1,5 @@
-//! The command line: `serve`, `enroll`, `revoke`, `list`, `store copy`, and the fleet's `lock`,
-//! `unlock`, `reset`, `status`.
+//! The command line: `serve`, `enroll`, `revoke`, `list`, `store copy`, the fleet's `lock`,
+//! `unlock`, `reset`, `status`, and the host agents' `task add|list`.
 
 use crate::audit::{self, Event, Sink};
 use crate::clock::{Clock, SystemClock};
@@ -8,6 +8,7 @@ use crate::fleet::cli as fleet_cli;
 use crate::secret::Secret;
 use crate::server;
 use crate::store::{self, ProtectStore};
+use crate::tasks::cli as tasks_cli;
 use crate::totp;
 use clap::{Parser, Subcommand};
 use qrcode::QrCode;
@@ -83,13 +84,95 @@ pub enum Command {
         #[command(subcommand)]
         action: StoreAction,
     },
+    /// Queue tasks for a host's agent and show where they stand ([agent] in the config).
+    Task {
+        #[command(subcommand)]
+        action: TaskAction,
+    },
+}
+
+/// What `task` does.
+#[derive(Debug, Subcommand)]
+pub enum TaskAction {
+    /// Queue a task for HOST's agent; prints the task's id.
+    Add {
+        /// The [[host]] whose agent runs it.
+        #[arg(long, value_name = "NAME", global = true)]
+        host: Option<String>,
+        /// How long the task stays valid (default: [agent] not_after), "1m" to "168h".
+        #[arg(long, value_name = "DURATION", global = true)]
+        not_after: Option<String>,
+        #[command(subcommand)]
+        kind: TaskKind,
+    },
+    /// List the queued and finished tasks (overdue ones are expired first).
+    List {
+        /// Only this host's tasks.
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The task `task add` queues.
+#[derive(Debug, Clone, Subcommand)]
+pub enum TaskKind {
+    /// Set USER's password: read from standard input (no echo on a terminal), or --generate.
+    ResetPassword {
+        /// Make a random 20-character password and print it once.
+        #[arg(long)]
+        generate: bool,
+        /// The account on the host.
+        user: String,
+    },
+    /// Check a password (read from standard input) against USER's; the result is match or mismatch.
+    VerifyPassword {
+        /// The account on the host.
+        user: String,
+    },
+    /// Lock USER on the host (as `ticketgate lock`).
+    Lock {
+        /// The account on the host.
+        user: String,
+    },
+    /// Unlock USER on the host (as `ticketgate unlock`).
+    Unlock {
+        /// The account on the host.
+        user: String,
+    },
+    /// Make USER change their password at the next login (as `ticketgate must-change`).
+    MustChange {
+        /// The account on the host.
+        user: String,
+    },
+    /// End USER's sessions on the host (as `ticketgate terminate`).
+    Terminate {
+        /// The account on the host.
+        user: String,
+    },
+}
+
+impl TaskKind {
+    fn parts(&self) -> (crate::tasks::Kind, &str, bool) {
+        use crate::tasks::Kind;
+        match self {
+            Self::ResetPassword { generate, user } => (Kind::ResetPassword, user, *generate),
+            Self::VerifyPassword { user } => (Kind::VerifyPassword, user, false),
+            Self::Lock { user } => (Kind::Lock, user, false),
+            Self::Unlock { user } => (Kind::Unlock, user, false),
+            Self::MustChange { user } => (Kind::MustChange, user, false),
+            Self::Terminate { user } => (Kind::Terminate, user, false),
+        }
+    }
 }
 
 /// What `store` does.
 #[derive(Debug, Subcommand)]
 pub enum StoreAction {
-    /// Copy every enrollment, with its last used code step, and the fleet's counts, locks and
-    /// remembered event ids from one store to the other (the config gives both: data_dir and
+    /// Copy every enrollment, with its last used code step, the fleet's counts, locks and
+    /// remembered event ids, and the agents' tasks from one store to the other (the config gives both: data_dir and
     /// postgres_url_file). Unlock windows and wrong-code counts are not copied. Stop the
     /// servers first.
     Copy {
@@ -169,6 +252,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Unlock { .. }
             | Command::Reset { .. }
             | Command::Status { .. }
+            | Command::Task { .. }
     );
     let broken = if fleet_command {
         EXIT_CONFIG_BROKEN
@@ -176,10 +260,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
         EXIT_CONFIG
     };
     let mut config = Config::load(&cli.config).map_err(|e| fail(broken, e))?;
+    let mut task_key = None;
     if !matches!(cli.command, Command::Serve) {
         let needs_db =
             config.store == StoreKind::Postgres || matches!(cli.command, Command::Store { .. });
         preload_postgres_url(&mut config, needs_db)?;
+        // The key is root's: read it before the command takes the server's user.
+        if let Command::Task {
+            action: TaskAction::Add { kind, .. },
+        } = &cli.command
+            && kind.parts().0.carries_password()
+        {
+            task_key = Some(tasks_cli::load_key(&config).map_err(from_fleet)?);
+        }
         // Files this command creates in data_dir must stay the server's (privileges.rs).
         crate::privileges::become_data_dir_owner(&config.data_dir).map_err(|e| fail(1, e))?;
     }
@@ -208,6 +301,33 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Store {
             action: StoreAction::Copy { from, to, force },
         } => copy(&config, from, to, force),
+        Command::Task {
+            action:
+                TaskAction::Add {
+                    host,
+                    not_after,
+                    kind,
+                },
+        } => {
+            let Some(host) = host else {
+                return Err(fail(
+                    2,
+                    "task add needs --host NAME (a [[host]] of the config)",
+                ));
+            };
+            let (kind, user, generate) = kind.parts();
+            let request = tasks_cli::AddRequest {
+                host,
+                kind,
+                user: user.to_owned(),
+                not_after,
+                generate,
+            };
+            tasks_cli::add(&config, task_key.as_ref(), &request).map_err(from_fleet)
+        }
+        Command::Task {
+            action: TaskAction::List { host, json },
+        } => tasks_cli::list(&config, host.as_deref(), json).map_err(from_fleet),
     }
 }
 
@@ -280,7 +400,34 @@ fn copy(config: &Config, from: Backend, to: Backend, force: bool) -> Result<(), 
         source.backend(),
         target.backend()
     );
-    copy_fleet(config, source.as_ref(), target.as_ref())
+    copy_fleet(config, source.as_ref(), target.as_ref())?;
+    copy_tasks(config, source.as_ref(), target.as_ref())
+}
+
+/// The agents' tasks go too, their encrypted passwords as they are (the same task_key_file
+/// opens them on the new store). A SQLite source without `tasks.sqlite3` is left alone.
+fn copy_tasks(
+    config: &Config,
+    source: &dyn ProtectStore,
+    target: &dyn ProtectStore,
+) -> Result<(), Failure> {
+    let file = config.data_dir.join(crate::tasks::sqlite::DB_FILE);
+    if source.postgres_pool().is_none() && !file.exists() {
+        println!(
+            "No agent tasks to copy ({} does not exist).",
+            file.display()
+        );
+        return Ok(());
+    }
+    let open = |s: &dyn ProtectStore| {
+        crate::tasks::open(&config.data_dir, s)
+            .map(|(store, _)| store)
+            .map_err(|e| fail(1, e))
+    };
+    let rows = open(source)?.list(None).map_err(|e| fail(1, e))?;
+    let added = open(target)?.import(&rows).map_err(|e| fail(1, e))?;
+    println!("Copied {added} of {} agent task(s).", rows.len());
+    Ok(())
 }
 
 /// The fleet's counts, locks and remembered event ids go with the enrollments (rows the target

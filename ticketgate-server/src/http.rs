@@ -27,6 +27,8 @@ pub struct App {
     pub protect: Arc<Protect>,
     /// The fleet endpoints (404 without `[fleet]`).
     pub fleet: Arc<Fleet>,
+    /// The host agents' endpoint (404 without `[agent]`).
+    pub agent: Arc<crate::tasks::api::Agent>,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
     /// What `/metrics` reports.
@@ -151,6 +153,38 @@ async fn fleet_route(
     )
 }
 
+/// `/v1/agent/poll`: the body read (a failure logged), the task store used on the blocking pool.
+async fn agent_route(
+    app: Arc<App>,
+    peer: Option<SocketAddr>,
+    auth: Option<Vec<u8>>,
+    body: Incoming,
+) -> Response<Full<Bytes>> {
+    let bytes = match read_body(body).await {
+        Ok(bytes) => bytes,
+        Err(reply) => {
+            crate::audit::Event::new("bad_request", app.clock.now())
+                .field("endpoint", "agent_poll")
+                .field("peer", &peer.map(|p| p.to_string()).unwrap_or_default())
+                .field("reason", &reply.body)
+                .emit(app.protect.log.as_ref());
+            return json_reply(reply);
+        }
+    };
+    json_reply(
+        blocking(&app, "agent_poll", move |app| {
+            app.agent.poll(
+                &app.protect.hosts,
+                auth.as_deref(),
+                &bytes,
+                peer,
+                app.clock.now(),
+            )
+        })
+        .await,
+    )
+}
+
 fn auth_header(parts: &http::request::Parts) -> Option<Vec<u8>> {
     parts
         .headers
@@ -251,14 +285,17 @@ pub async fn handle(
             )
             .await
         }
+        ("/v1/agent/poll", &Method::POST) => {
+            agent_route(app, peer, auth_header(&parts), body).await
+        }
         (
             "/v1/attempt" | "/v1/unlock" | "/v1/fleet/check" | "/v1/fleet/failure"
-            | "/v1/fleet/success",
+            | "/v1/fleet/success" | "/v1/agent/poll",
             _,
         ) => method_not_allowed("POST"),
         _ => json_reply(Reply::error(
             404,
-            "not found; the v1 API is /v1/attempt, /v1/unlock, /v1/health, /v1/fleet/check, /v1/fleet/failure, /v1/fleet/success",
+            "not found; the v1 API is /v1/attempt, /v1/unlock, /v1/health, /v1/fleet/check, /v1/fleet/failure, /v1/fleet/success, /v1/agent/poll",
         )),
     };
     metrics.record(

@@ -20,5 +20,6 @@ pub mod secret;
 pub mod server;
 pub mod store;
 pub mod systemd;
+pub mod tasks;
 pub mod totp;
 pub mod unlocks;

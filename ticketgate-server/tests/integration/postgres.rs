@@ -606,8 +606,8 @@ fn the_schema_is_created_once_and_a_newer_one_is_refused() {
     let versions: Vec<i32> = versions.iter().map(|r| r.get(0)).collect();
     assert_eq!(
         versions,
-        vec![1, 2],
-        "each migration once (2: the fleet's tables)"
+        vec![1, 2, 3],
+        "each migration once (2: the fleet's tables, 3: the agents' task queue)"
     );
     drop((a, b));
     crate::pg::shared_sql(

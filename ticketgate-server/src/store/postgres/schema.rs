@@ -75,6 +75,28 @@ pub const MIGRATIONS: &[Migration] = &[
               operator TEXT NOT NULL
           );",
     },
+    Migration {
+        version: 3,
+        what: "agent: the task queue of the host agents",
+        // The statements that use it are in `tasks/postgres.rs`. `sealed` holds a queued
+        // password encrypted under [agent] task_key_file; NULL once the task has ended.
+        sql: "CREATE TABLE ticketgate_agent_task (
+              id          TEXT PRIMARY KEY,
+              host        TEXT NOT NULL,
+              kind        TEXT NOT NULL,
+              username    TEXT NOT NULL,
+              state       TEXT NOT NULL,
+              sealed      BYTEA,
+              queued_by   TEXT NOT NULL,
+              queued_at   BIGINT NOT NULL,
+              not_after   BIGINT NOT NULL,
+              finished_at BIGINT,
+              detail      TEXT
+          );
+          CREATE INDEX ticketgate_agent_task_pending
+              ON ticketgate_agent_task (state, host, queued_at);
+          CREATE INDEX ticketgate_agent_task_expiry ON ticketgate_agent_task (state, not_after);",
+    },
 ];
 
 /// Serializes migrations across replicas starting together ("tgschema" in ASCII).
