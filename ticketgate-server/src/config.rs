@@ -574,21 +574,21 @@ impl Config {
                         "is required in [agent]: a file holding the 32-byte key that encrypts queued passwords".into(),
                     ));
                 };
-                let ranged =
-                    |key: &str, text: Option<String>, default, (low, high), range: &str| match text
-                    {
-                        None => Ok(default),
-                        Some(t) => parse_duration(&t)
-                            .filter(|d| (low..=high).contains(d))
-                            .ok_or_else(|| {
-                                invalid(
-                                    key,
-                                    format!(
-                                        "{t:?} must be a duration from {range} (units s, m, h)"
-                                    ),
-                                )
-                            }),
-                    };
+                let ranged = |key: &str,
+                              text: Option<String>,
+                              default,
+                              (low, high),
+                              range: &str| match text {
+                    None => Ok(default),
+                    Some(t) => parse_duration(&t)
+                        .filter(|d| (low..=high).contains(d))
+                        .ok_or_else(|| {
+                            invalid(
+                                key,
+                                format!("{t:?} must be a duration from {range} (units s, m, h)"),
+                            )
+                        }),
+                };
                 Some(AgentSettings {
                     task_key_file: file("agent.task_key_file", key)?,
                     interval: ranged(
@@ -963,18 +963,28 @@ mod tests {
         let c = Config::parse(&path, &text).unwrap();
         assert_eq!(c.unlock_window, Duration::from_secs(60));
         assert!(!c.hosts.is_empty());
-        // Its commented [fleet] table, uncommented, is the default policy.
-        let mut in_fleet = false;
+        // Its commented [fleet] and [agent] tables, uncommented, are the defaults.
+        let mut in_table = false;
         let uncommented: String = text
             .lines()
             .map(|l| {
-                in_fleet =
-                    l == "# [fleet]" || (in_fleet && l.starts_with("# ") && l.contains(" = "));
-                if in_fleet { &l[2..] } else { l }
+                in_table = l == "# [fleet]"
+                    || l == "# [agent]"
+                    || (in_table && l.starts_with("# ") && l.contains(" = "));
+                if in_table { &l[2..] } else { l }
             })
             .collect::<Vec<_>>()
             .join("\n");
         let c = Config::parse(&path, &uncommented).unwrap();
         assert_eq!(c.fleet, Some(FleetPolicy::default()), "{uncommented}");
+        assert_eq!(
+            c.agent,
+            Some(AgentSettings {
+                task_key_file: PathBuf::from("credential:task_key"),
+                interval: tasks::DEFAULT_INTERVAL,
+                not_after: tasks::DEFAULT_NOT_AFTER,
+            }),
+            "{uncommented}"
+        );
     }
 }

@@ -384,12 +384,13 @@ impl TaskKey {
             path: path.to_owned(),
             error,
         })?;
-        let bytes = Zeroizing::new(
-            data_encoding::BASE64
-                .decode(&text)
-                .or_else(|_| data_encoding::HEXLOWER_PERMISSIVE.decode(&text))
-                .unwrap_or_default(),
-        );
+        // 64 hex digits are also valid base64 (of 48 bytes): the length tells them apart.
+        let decoded = if text.len() == 2 * KEY_LEN {
+            data_encoding::HEXLOWER_PERMISSIVE.decode(&text)
+        } else {
+            data_encoding::BASE64.decode(&text)
+        };
+        let bytes = Zeroizing::new(decoded.unwrap_or_default());
         Self::from_bytes(&bytes).ok_or_else(|| KeyError::Format {
             path: path.to_owned(),
         })
