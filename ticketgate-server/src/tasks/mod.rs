@@ -263,16 +263,19 @@ pub trait TaskStore: Send + Sync {
         results: &[TaskResult],
         now: i64,
     ) -> Result<Vec<Ended>, TaskError>;
-    /// Pending tasks of `host` whose `not_after` is after `now`, oldest first, at most
+    /// Pending tasks of `host` whose `not_after` is after `now`, oldest queued first (within a
+    /// second, in the order they were queued), at most
     /// [`MAX_PER_POLL`].
     fn pending(&self, host: &str, now: i64) -> Result<Vec<TaskRow>, TaskError>;
     /// Marks every pending task whose `not_after` is at or before `now` expired (password
     /// NULL); answers them.
     fn expire(&self, now: i64) -> Result<Vec<Ended>, TaskError>;
-    /// Every task (of `host` when given), newest queued first.
+    /// Every task (of `host` when given), newest queued first (within a second, the later
+    /// queued first).
     fn list(&self, host: Option<&str>) -> Result<Vec<TaskRow>, TaskError>;
-    /// Adds rows exactly as they are (`store copy`); rows whose id exists are kept; answers
-    /// how many were added.
+    /// Adds rows exactly as they are, given in [`TaskStore::list`]'s order (`store copy`):
+    /// added oldest first, so the hand-out order survives; rows whose id exists are kept;
+    /// answers how many were added.
     fn import(&self, rows: &[TaskRow]) -> Result<u64, TaskError>;
 }
 

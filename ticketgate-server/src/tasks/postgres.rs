@@ -28,7 +28,7 @@ const PENDING: &str = "
 SELECT id, host, kind, username, state, sealed, queued_by, queued_at, not_after, finished_at, detail
 FROM ticketgate_agent_task
 WHERE host = $1 AND state = 'pending' AND not_after > $2
-ORDER BY queued_at, id
+ORDER BY queued_at, seq
 LIMIT $3";
 
 const EXPIRE: &str = "
@@ -40,7 +40,7 @@ const LIST: &str = "
 SELECT id, host, kind, username, state, sealed, queued_by, queued_at, not_after, finished_at, detail
 FROM ticketgate_agent_task
 WHERE $1::TEXT IS NULL OR host = $1::TEXT
-ORDER BY queued_at DESC, id";
+ORDER BY queued_at DESC, seq DESC";
 
 const IMPORT: &str = "
 INSERT INTO ticketgate_agent_task
@@ -153,7 +153,8 @@ impl TaskStore for PgTasks {
             let mut tx = c.client().transaction()?;
             let stmt = tx.prepare(IMPORT)?;
             let mut added = 0;
-            for t in &rows {
+            // Oldest first, so tasks queued in the same second keep their order.
+            for t in rows.iter().rev() {
                 added += tx.execute(
                     &stmt,
                     &[

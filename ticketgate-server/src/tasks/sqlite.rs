@@ -52,7 +52,7 @@ const PENDING: &str = "
 SELECT id, host, kind, username, state, sealed, queued_by, queued_at, not_after, finished_at, detail
 FROM agent_task
 WHERE host = ?1 AND state = 'pending' AND not_after > ?2
-ORDER BY queued_at, id
+ORDER BY queued_at, rowid
 LIMIT ?3";
 
 /// Pending tasks past their `not_after`. ?1 now.
@@ -66,7 +66,7 @@ const LIST: &str = "
 SELECT id, host, kind, username, state, sealed, queued_by, queued_at, not_after, finished_at, detail
 FROM agent_task
 WHERE ?1 IS NULL OR host = ?1
-ORDER BY queued_at DESC, id";
+ORDER BY queued_at DESC, rowid DESC";
 
 /// `store copy`: rows kept exactly, an existing id left as it is.
 const IMPORT: &str = "
@@ -234,7 +234,8 @@ impl TaskStore for SqliteTasks {
             let mut added = 0_u64;
             {
                 let mut stmt = tx.prepare_cached(IMPORT)?;
-                for t in rows {
+                // Oldest first, so tasks queued in the same second keep their order.
+                for t in rows.iter().rev() {
                     let n = stmt.execute(params![
                         t.id,
                         t.host,

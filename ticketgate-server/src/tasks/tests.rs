@@ -228,6 +228,33 @@ fn at_most_fifty_tasks_are_handed_out_oldest_first() {
 }
 
 #[test]
+fn tasks_queued_in_the_same_second_are_handed_out_in_queueing_order() {
+    let (_d, s) = store();
+    for n in [3, 1, 2] {
+        s.add(&task(n, "web01", Kind::Lock, None, T0)).unwrap();
+    }
+    let ids: Vec<String> = s
+        .pending("web01", T0)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids, [id(3), id(1), id(2)]);
+    let listed: Vec<String> = s.list(None).unwrap().into_iter().map(|t| t.id).collect();
+    assert_eq!(listed, [id(2), id(1), id(3)]);
+    // A copy keeps the order.
+    let (_e, b) = store();
+    b.import(&s.list(None).unwrap()).unwrap();
+    let copied: Vec<String> = b
+        .pending("web01", T0)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(copied, ids);
+}
+
+#[test]
 fn import_keeps_rows_and_their_sealed_passwords_as_they_are() {
     let (_d, a) = store();
     let (_e, b) = store();

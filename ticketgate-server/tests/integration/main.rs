@@ -26,6 +26,7 @@ macro_rules! on_both_stores {
     };
 }
 
+mod agent;
 mod browser;
 mod cli;
 mod fleet;

@@ -91,10 +91,11 @@ pub const MIGRATIONS: &[Migration] = &[
               queued_at   BIGINT NOT NULL,
               not_after   BIGINT NOT NULL,
               finished_at BIGINT,
-              detail      TEXT
+              detail      TEXT,
+              seq         BIGINT GENERATED ALWAYS AS IDENTITY
           );
           CREATE INDEX ticketgate_agent_task_pending
-              ON ticketgate_agent_task (state, host, queued_at);
+              ON ticketgate_agent_task (state, host, queued_at, seq);
           CREATE INDEX ticketgate_agent_task_expiry ON ticketgate_agent_task (state, not_after);",
     },
 ];
