@@ -65,6 +65,21 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
          newer than at was counted.",
     ),
     (
+        "POST",
+        "/v1/agent/poll",
+        "Host agents ([agent] set; else 404), with Authorization: Bearer TOKEN (a [[host]] \
+         token; that [[host]] name is the host, the host field is only logged) and \
+         {\"host\", \"results\": [{\"task_id\", \"status\": \"done\" | \"failed\" | \
+         \"refused\", \"detail\"}]}: takes the results first (a result ends only a pending \
+         task of that host; the first wins, others are ignored and logged), expires overdue \
+         tasks, then answers 200 {\"tasks\": [{\"id\", \"kind\", \"user\", \"not_after\": \
+         EPOCH_SECONDS, \"password\"}], \"interval\": SECONDS}: at most 50 of the host's \
+         pending tasks whose not_after is ahead, oldest first, handed out again on every poll \
+         until their result comes; password only for reset_password and verify_password. A \
+         password the key does not open is never handed out: its task ends failed with \
+         detail key_mismatch.",
+    ),
+    (
         "GET",
         "/v1/health",
         "200 {\"status\":\"ok\"}; it does not ask the store.",
@@ -133,7 +148,7 @@ pub(crate) fn render() -> String {
          taken from the file's directory. Keys:"
     ));
     page.para(&format!(
-        "A key naming a file (token_file, tls_key, tls_cert, postgres_url_file) takes a path or \
+        "A key naming a file (token_file, tls_key, tls_cert, postgres_url_file, task_key_file) takes a path or \
          {prefix}NAME: the systemd credential NAME, read from ${var}/NAME. The unit runs the \
          server as the system user _ticketgate-server and loads every file of \
          /etc/ticketgate-server/hosts, /etc/ticketgate-server/tls and /etc/ticketgate-server/db \
@@ -171,6 +186,21 @@ pub(crate) fn render() -> String {
             &format!("{} Default: {}.", k.doc, k.default),
         );
     }
+    page.para(
+        "The [agent] table turns on host agents (POST /v1/agent/poll, task add, task list): \
+         ticketgate-agent on each host polls with its [[host]] token and runs the tasks queued \
+         for it. A queued password is stored encrypted (ChaCha20-Poly1305, a random nonce per \
+         task, the task's id and host bound to it) under task_key_file's key and deleted in the \
+         statement that ends its task (a result, or expiry). Tasks live in \
+         data_dir/tasks.sqlite3, or with store = \"postgres\" in the table \
+         ticketgate_agent_task. Keys:",
+    );
+    for k in KEYS.iter().filter(|k| k.table == "agent") {
+        page.tp(
+            vec![roman("[agent] "), bold(k.key)],
+            &format!("{} Default: {}.", k.doc, k.default),
+        );
+    }
     page.example(
         "listen = \"[::]:8443\"\n\
          data_dir = \"/var/lib/ticketgate-server\"\n\
@@ -182,6 +212,9 @@ pub(crate) fn render() -> String {
          failed_logon = 5\n\
          reset_failed_after = \"15m\"\n\
          lockout_duration = \"30m\"\n\
+         \n\
+         [agent]\n\
+         task_key_file = \"credential:task_key\"\n\
          \n\
          [[host]]\n\
          name = \"web01\"\n\
@@ -216,7 +249,14 @@ pub(crate) fn render() -> String {
          replayed), fleet_lock (reason=failures with the host_token that reached the limit; \
          reason=admin with the operator), fleet_unlock and fleet_reset (operator=: SUDO_USER, \
          else the invoking uid's name), fleet_refused (reason= wrong_token or no_token) \
-         and fleet_prune. Tokens, secrets, codes and the connection string are never logged.",
+         and fleet_prune. Host agents add task_added (task_id, host, user, kind, operator; \
+         from task add), task_result (task_id, host, user, kind, status, detail), \
+         task_result_ignored (reason= not_pending_for_host or repeated_in_request), \
+         task_expired, task_key_mismatch, agent_refused (reason= wrong_token, no_token or \
+         no_agent_config) and agent_poll (host_token, host, peer, results, tasks) for a poll \
+         that carried results or got tasks; an idle poll leaves no line (it is counted in \
+         ticketgate_agent_polls_total on /metrics). Tokens, secrets, codes, passwords and the \
+         connection string are never logged.",
     );
     page.sh("EXIT STATUS")
         .tp(
@@ -234,7 +274,8 @@ pub(crate) fn render() -> String {
         )
         .tp(
             vec![bold(EXIT_CONFIG_BROKEN.to_string())],
-            "lock, unlock, reset, status: the configuration is refused, or has no [fleet].",
+            "lock, unlock, reset, status: the configuration is refused, or has no [fleet]; \
+             task add, task list: refused, or no [agent].",
         )
         .tp(
             vec![bold(EXIT_CONFIG.to_string())],
@@ -242,7 +283,8 @@ pub(crate) fn render() -> String {
              type or out-of-range value, a file or a directory leading to one writable by \
              others, no [[host]], a token or key file that is unreadable, not root's, open to \
              others, a certificate others can write, a token under 16 characters, a \
-             credential named while $CREDENTIALS_DIRECTORY is unset or missing from it, a \
+             credential named while $CREDENTIALS_DIRECTORY is unset or missing from it, an \
+             [agent] task_key_file that is missing, not 32 bytes, or open to others, a \
              postgres_url_file refused by the token rule or with sslmode=disable to a host that \
              is not loopback, or a database schema newer than the server. \
              The systemd unit does not restart on it.",
@@ -253,6 +295,8 @@ pub(crate) fn render() -> String {
          # ticketgate-server --config {DEFAULT_CONFIG} lock mallory\n\
          # ticketgate-server --config {DEFAULT_CONFIG} status --json\n\
          # ticketgate-server --config {DEFAULT_CONFIG} store copy --from sqlite --to postgres\n\
+         # ticketgate-server --config {DEFAULT_CONFIG} task add --host web01 reset-password --generate alice\n\
+         # ticketgate-server --config {DEFAULT_CONFIG} task list --host web01\n\
          # systemctl enable --now ticketgate-server"
     ));
     page.sh("FILES")
@@ -278,6 +322,15 @@ pub(crate) fn render() -> String {
             "Fleet counts, locks and the event ids seen (mode 0600, WAL), with [fleet] and \
              store = \"sqlite\"; with store = \"postgres\" they are in the database's \
              ticketgate_fleet_* tables, shared by every replica.",
+        )
+        .tp(
+            vec![italic("data_dir"), roman("/tasks.sqlite3")],
+            "The host agents' tasks (mode 0600, WAL), with [agent] and store = \"sqlite\".",
+        )
+        .tp(
+            vec![bold("/etc/ticketgate-server/task.key")],
+            "The [agent] task key (root, 0600), loaded by the unit's \
+             LoadCredential=task_key line (commented out until [agent] is used).",
         );
     see_also(
         &mut page,

@@ -94,18 +94,26 @@ pub enum Command {
 /// What `task` does.
 #[derive(Debug, Subcommand)]
 pub enum TaskAction {
-    /// Queue a task for HOST's agent; prints the task's id.
+    /// Queue a task for a host's agent; prints the task's id. reset-password and
+    /// verify-password read the password from standard input (a terminal: one line, not echoed;
+    /// a pipe: its first line).
     Add {
         /// The [[host]] whose agent runs it.
-        #[arg(long, value_name = "NAME", global = true)]
-        host: Option<String>,
-        /// How long the task stays valid (default: [agent] not_after), "1m" to "168h".
-        #[arg(long, value_name = "DURATION", global = true)]
+        #[arg(long, value_name = "NAME")]
+        host: String,
+        /// How long the task stays valid: "1m" to "168h" (default: [agent] not_after).
+        #[arg(long, value_name = "DURATION")]
         not_after: Option<String>,
-        #[command(subcommand)]
+        /// reset-password only: make a random 20-character password and print it once.
+        #[arg(long)]
+        generate: bool,
+        /// What the agent does.
+        #[arg(value_enum)]
         kind: TaskKind,
+        /// The account on the host.
+        user: String,
     },
-    /// List the queued and finished tasks (overdue ones are expired first).
+    /// List the queued and finished tasks, newest first (overdue ones are expired first).
     List {
         /// Only this host's tasks.
         #[arg(long, value_name = "NAME")]
@@ -117,53 +125,32 @@ pub enum TaskAction {
 }
 
 /// The task `task add` queues.
-#[derive(Debug, Clone, Subcommand)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TaskKind {
-    /// Set USER's password: read from standard input (no echo on a terminal), or --generate.
-    ResetPassword {
-        /// Make a random 20-character password and print it once.
-        #[arg(long)]
-        generate: bool,
-        /// The account on the host.
-        user: String,
-    },
-    /// Check a password (read from standard input) against USER's; the result is match or mismatch.
-    VerifyPassword {
-        /// The account on the host.
-        user: String,
-    },
-    /// Lock USER on the host (as `ticketgate lock`).
-    Lock {
-        /// The account on the host.
-        user: String,
-    },
-    /// Unlock USER on the host (as `ticketgate unlock`).
-    Unlock {
-        /// The account on the host.
-        user: String,
-    },
-    /// Make USER change their password at the next login (as `ticketgate must-change`).
-    MustChange {
-        /// The account on the host.
-        user: String,
-    },
-    /// End USER's sessions on the host (as `ticketgate terminate`).
-    Terminate {
-        /// The account on the host.
-        user: String,
-    },
+    /// Set the password.
+    ResetPassword,
+    /// Compare a password with the account's: the result is match or mismatch.
+    VerifyPassword,
+    /// Lock the account (as ticketgate lock).
+    Lock,
+    /// Unlock it (as ticketgate unlock).
+    Unlock,
+    /// Make its user change the password at the next login (as ticketgate must-change).
+    MustChange,
+    /// End its sessions (as ticketgate terminate).
+    Terminate,
 }
 
 impl TaskKind {
-    fn parts(&self) -> (crate::tasks::Kind, &str, bool) {
+    fn kind(self) -> crate::tasks::Kind {
         use crate::tasks::Kind;
         match self {
-            Self::ResetPassword { generate, user } => (Kind::ResetPassword, user, *generate),
-            Self::VerifyPassword { user } => (Kind::VerifyPassword, user, false),
-            Self::Lock { user } => (Kind::Lock, user, false),
-            Self::Unlock { user } => (Kind::Unlock, user, false),
-            Self::MustChange { user } => (Kind::MustChange, user, false),
-            Self::Terminate { user } => (Kind::Terminate, user, false),
+            Self::ResetPassword => Kind::ResetPassword,
+            Self::VerifyPassword => Kind::VerifyPassword,
+            Self::Lock => Kind::Lock,
+            Self::Unlock => Kind::Unlock,
+            Self::MustChange => Kind::MustChange,
+            Self::Terminate => Kind::Terminate,
         }
     }
 }
@@ -269,7 +256,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         if let Command::Task {
             action: TaskAction::Add { kind, .. },
         } = &cli.command
-            && kind.parts().0.carries_password()
+            && kind.kind().carries_password()
         {
             task_key = Some(tasks_cli::load_key(&config).map_err(from_fleet)?);
         }
@@ -306,20 +293,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 TaskAction::Add {
                     host,
                     not_after,
+                    generate,
                     kind,
+                    user,
                 },
         } => {
-            let Some(host) = host else {
-                return Err(fail(
-                    2,
-                    "task add needs --host NAME (a [[host]] of the config)",
-                ));
-            };
-            let (kind, user, generate) = kind.parts();
             let request = tasks_cli::AddRequest {
                 host,
-                kind,
-                user: user.to_owned(),
+                kind: kind.kind(),
+                user,
                 not_after,
                 generate,
             };

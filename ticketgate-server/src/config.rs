@@ -253,13 +253,13 @@ pub const KEYS: &[KeyDoc] = &[
         table: "agent",
         key: "task_key_file",
         default: "required",
-        doc: "Host agents (the [agent] table turns on POST /v1/agent/poll and `task add`): the file \
+        doc: "Host agents (the [agent] table turns on POST /v1/agent/poll and task add): the file \
               holding the 32-byte key that encrypts the passwords of queued tasks, its first line \
               in base64 or hex, by the token files' rule (root-owned or the server's user's, \
               mode 0600 or stricter). Make one with (umask 077; head -c 32 /dev/urandom | base64 \
               > /etc/ticketgate-server/task.key); or \"credential:task_key\", the credential the \
               unit's LoadCredential=task_key:/etc/ticketgate-server/task.key line loads. Every \
-              replica and every administrator's `task add` needs the same key.",
+              replica, and task add, need the same key.",
     },
     KeyDoc {
         table: "agent",
@@ -272,7 +272,7 @@ pub const KEYS: &[KeyDoc] = &[
         table: "agent",
         key: "not_after",
         default: "\"1h\"",
-        doc: "How long a queued task stays valid when `task add` gives no --not-after: \"1m\" to \
+        doc: "How long a queued task stays valid when task add gives no --not-after: \"1m\" to \
               \"168h\"; after it the task is never handed out and is listed expired.",
     },
 ];

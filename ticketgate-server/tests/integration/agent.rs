@@ -375,6 +375,22 @@ fn task_add_refuses_unknown_hosts_bad_names_and_durations_with_exit_2() {
         ),
         (&["task", "add", "lock", "alice"][..], "--host"),
         (
+            &[
+                "task",
+                "add",
+                "--host",
+                "web01",
+                "--generate",
+                "lock",
+                "alice",
+            ][..],
+            "--generate goes with reset-password",
+        ),
+        (
+            &["task", "add", "--host", "web01", "reboot", "alice"][..],
+            "reboot",
+        ),
+        (
             &["task", "add", "--host", "web01", "lock", "a:b"][..],
             "must be 1-256 bytes",
         ),
