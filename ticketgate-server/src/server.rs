@@ -257,6 +257,7 @@ pub fn prepare(
         store,
         window: config.unlock_window,
         log: Arc::clone(&log),
+        issuer: config.issuer.clone(),
     };
     Ok(Prepared {
         listener,

@@ -75,6 +75,21 @@ pub const MIGRATIONS: &[Migration] = &[
               operator TEXT NOT NULL
           );",
     },
+    Migration {
+        version: 3,
+        what: "protect: pending enrollment codes",
+        // Only the code's SHA-256; `secret` is drawn when the code is redeemed and becomes an
+        // enrollment once its first TOTP code is confirmed.
+        sql: "CREATE TABLE ticketgate_enroll_code (
+              username   TEXT PRIMARY KEY,
+              service_id TEXT,
+              code_hash  BYTEA NOT NULL,
+              created    BIGINT NOT NULL,
+              expires    BIGINT NOT NULL,
+              tries      INTEGER NOT NULL,
+              secret     BYTEA
+          );",
+    },
 ];
 
 /// Serializes migrations across replicas starting together ("tgschema" in ASCII).
