@@ -302,7 +302,7 @@ fn copy(config: &Config, from: Backend, to: Backend, force: bool) -> Result<(), 
         store::copy(source.as_ref(), target.as_ref(), force).map_err(|e| fail(1, e))?;
     let total = source.count().map_err(|e| fail(1, e))?;
     println!(
-        "Copied {copied} of {total} enrollment(s) and {codes} pending enrollment code(s) from {} to {}.",
+        "Copied {copied} of {total} enrollment(s) from {} to {}.\nCopied {codes} pending enrollment code(s).",
         source.backend(),
         target.backend()
     );
