@@ -154,7 +154,8 @@ pub const KEYS: &[KeyDoc] = &[
         table: "",
         key: "issuer",
         default: "\"ticketgate\"",
-        doc: "The name authenticator apps show beside the account; no ':'.",
+        doc: "The name authenticator apps show beside the account, and the unlock page's \
+              title and heading; no ':'.",
     },
     KeyDoc {
         table: "",
