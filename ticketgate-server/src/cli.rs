@@ -153,6 +153,14 @@ fn from_fleet((status, message): (u8, String)) -> Failure {
 }
 
 fn name_ok(what: &str, value: &str) -> Result<(), Failure> {
+    if value == store::ANY_SERVICE {
+        return Err(fail(
+            2,
+            format!(
+                "{what} \"*\" is the wildcard window's name; leave --service-id out to allow any"
+            ),
+        ));
+    }
     if value.is_empty()
         || value.len() > crate::api::MAX_FIELD_LEN
         || value.chars().any(|c| c.is_control() || c.is_whitespace())

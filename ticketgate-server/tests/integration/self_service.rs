@@ -425,6 +425,8 @@ fn revoke_kills_a_pending_code(backend: Backend) {
     drop(server);
     let bad = setup.run(&["enroll", "--code", "--ttl", "8d", "max"]);
     assert_eq!(bad.status.code(), Some(2));
+    let star = setup.run(&["enroll", "--code", "--service-id", "*", "max"]);
+    assert_eq!(star.status.code(), Some(2));
     setup.enroll("nina", None);
     let again = setup.run(&["enroll", "--code", "nina"]);
     assert_eq!(again.status.code(), Some(1));
