@@ -33,10 +33,30 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     (
         "POST",
         "/v1/unlock",
-        "From the user's device, with {\"service_id\",\"user\",\"code\"} (a TOTP code): answers \
-         200 {\"unlocked_until\":EPOCH_SECONDS}. A wrong or used code, an unknown user or another \
-         service ID all get the same 403; after 5 misses in 5 minutes 429 with Retry-After, even \
-         for a right code.",
+        "From the user's device, with {\"service_id\",\"user\",\"code\"} (a TOTP code; \
+         service_id optional): answers 200 {\"unlocked_until\":EPOCH_SECONDS,\"service_id\":ID}, \
+         the window opened: the service ID asked for, else the enrollment's, else \"*\", a \
+         wildcard window that the user's next attempt at any service ID takes (once, inside \
+         unlock_window, and only from a host whose service_ids allow that service ID). A wrong \
+         or used code, an unknown user or another service ID all get the same 403; after 5 \
+         misses in 5 minutes 429 with Retry-After, even for a right code. \"*\" is never a \
+         service ID in a request (400).",
+    ),
+    (
+        "POST",
+        "/v1/enroll",
+        "From the user's device, with {\"user\",\"code\"} (the code of enroll --code): draws \
+         the user's TOTP secret and answers 200 {\"otpauth_uri\",\"secret\",\"qr_svg\",\
+         \"issuer\",\"account\"}; not active until confirmed. Every refusal (no code, wrong, \
+         expired, dead after 5 wrong tries, already enrolled) gets the same 403; 429 as for \
+         /v1/unlock.",
+    ),
+    (
+        "POST",
+        "/v1/enroll/confirm",
+        "With {\"user\",\"code\",\"totp\"}: the first TOTP code of the new secret makes the \
+         enrollment active (that code is used up) and deletes the enrollment code; answers 200 \
+         {\"enrolled\":true,\"service_id\":ID}. A wrong totp gets 403 and counts as a wrong try.",
     ),
     (
         "POST",
@@ -87,8 +107,9 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     (
         "GET",
         "/",
-        "The unlock page for a phone: user name, code, one Unlock button \
-         (?service_id=ID preselects the service).",
+        "The unlock page for a phone, titled with issuer: user name, code, an optional \
+         service ID (?service_id=ID or #service_id=ID fixes it) and one Unlock button; at \
+         /#enroll the enrollment with a code (QR code, then the first TOTP code).",
     ),
 ];
 
@@ -125,6 +146,15 @@ pub(crate) fn render() -> String {
              as unreachable. The connection string is read from postgres_url_file (under systemd \
              the credential db_NAME); the database's credentials stay on the server, hosts never \
              hold them.",
+        )
+        .para(
+            "enroll prints the new secret in the administrator's terminal. enroll --code prints a \
+             one-time enrollment code instead (12 characters from 23456789ABCDEFGHJKLMNPQRSTUVWXYZ): \
+             the user redeems it on the unlock page (/#enroll), the server draws the secret there, \
+             and the enrollment is active once the user types the app's first code. Only the \
+             code's SHA-256 is stored, with its expiry (--ttl) and wrong tries (dead after 5); a \
+             new code replaces a pending one, revoke kills it, list shows it, store copy moves it. \
+             Until it expires the code is a bearer secret: whoever holds it can enroll as the user.",
         )
         .para(
             "SIGTERM stops accepting connections and lets open requests finish for up to 10 s.",
@@ -239,8 +269,12 @@ pub(crate) fn render() -> String {
     page.sh("LOGGING").text(
         "One line per event on standard error (the journal under systemd): ts=... event=attempt \
          host_token=NAME service_id=... user=... host=... service=... rhost=... unlocked=true or false; \
-         also unlock, unlock_refused (reason= wrong_code, code_already_used, not_enrolled, \
-         wrong_service_id or rate_limited), attempt_refused (reason= wrong_token, no_token or \
+         also unlock (service_id=\"*\" for a wildcard window), unlock_refused (reason= wrong_code, \
+         code_already_used, not_enrolled, wrong_service_id or rate_limited), enroll_code_issued \
+         (enroll --code, on its standard error), enroll_code_redeemed, enroll_code_confirmed, \
+         enroll_code_refused (stage= redeem or confirm; reason= no_code, expired, \
+         too_many_tries, wrong_code, not_redeemed, wrong_totp, already_enrolled or \
+         rate_limited), attempt_refused (reason= wrong_token, no_token or \
          foreign_service_id), bad_request, listening, warning (reason=host_without_service_ids \
          names each host that may use any service ID), shutdown, error (reason=store_unavailable \
          or store_deadline when the store cannot be reached). Fleet mode adds \
@@ -255,8 +289,8 @@ pub(crate) fn render() -> String {
          task_expired, task_key_mismatch, agent_refused (reason= wrong_token, no_token or \
          no_agent_config) and agent_poll (host_token, host, peer, results, tasks) for a poll \
          that carried results or got tasks; an idle poll leaves no line (it is counted in \
-         ticketgate_agent_polls_total on /metrics). Tokens, secrets, codes, passwords and the \
-         connection string are never logged.",
+         ticketgate_agent_polls_total on /metrics). Tokens, secrets, codes, enrollment codes, \
+         passwords and the connection string are never logged.",
     );
     page.sh("EXIT STATUS")
         .tp(
@@ -291,6 +325,7 @@ pub(crate) fn render() -> String {
         );
     page.sh("EXAMPLES").example(&format!(
         "# ticketgate-server --config {DEFAULT_CONFIG} enroll --service-id web-prod-01 alice\n\
+         # ticketgate-server --config {DEFAULT_CONFIG} enroll --code --ttl 1h bob\n\
          # ticketgate-server --config {DEFAULT_CONFIG} list\n\
          # ticketgate-server --config {DEFAULT_CONFIG} lock mallory\n\
          # ticketgate-server --config {DEFAULT_CONFIG} status --json\n\

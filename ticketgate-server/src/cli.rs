@@ -41,20 +41,35 @@ pub struct Cli {
 pub enum Command {
     /// Serve the v1 protocol and the unlock page until SIGTERM.
     Serve,
-    /// Create USER's TOTP secret; prints the otpauth:// URI and a QR code to scan.
+    /// Create USER's TOTP secret; prints the otpauth:// URI and a QR code to scan. With
+    /// --code, prints a one-time enrollment code instead: the user redeems it on the unlock
+    /// page, where the server draws the secret (this terminal never sees it).
     Enroll {
         /// Only unlock this service ID (default: any service ID).
         #[arg(long, value_name = "ID")]
         service_id: Option<String>,
+        /// Issue a one-time enrollment code for the user to redeem on the unlock page (it
+        /// replaces an older pending one; dead after 5 wrong tries).
+        #[arg(long)]
+        code: bool,
+        /// How long the enrollment code is good (e.g. 15m, 2h; at most 7 days).
+        #[arg(
+            long,
+            value_name = "DURATION",
+            requires = "code",
+            default_value = "15m"
+        )]
+        ttl: String,
         /// The login name.
         user: String,
     },
-    /// Delete USER's enrollment (their codes stop working at once).
+    /// Delete USER's enrollment and any pending enrollment code (their codes stop working at
+    /// once).
     Revoke {
         /// The login name.
         user: String,
     },
-    /// List enrolled users (never their secrets).
+    /// List enrolled users and pending enrollment codes (never secrets or codes).
     List,
     /// Lock USER on every host of the fleet (every credential) until `unlock`.
     Lock {
@@ -208,6 +223,14 @@ fn from_fleet((status, message): (u8, String)) -> Failure {
 }
 
 fn name_ok(what: &str, value: &str) -> Result<(), Failure> {
+    if value == store::ANY_SERVICE {
+        return Err(fail(
+            2,
+            format!(
+                "{what} \"*\" is the wildcard window's name; leave --service-id out to allow any"
+            ),
+        ));
+    }
     if value.is_empty()
         || value.len() > crate::api::MAX_FIELD_LEN
         || value.chars().any(|c| c.is_control() || c.is_whitespace())
@@ -265,7 +288,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
     match cli.command {
         Command::Serve => serve(&config),
-        Command::Enroll { service_id, user } => enroll(&config, service_id.as_deref(), &user),
+        Command::Enroll {
+            service_id,
+            code: true,
+            ttl,
+            user,
+        } => enroll_code(&config, service_id.as_deref(), &ttl, &user),
+        Command::Enroll {
+            service_id, user, ..
+        } => enroll(&config, service_id.as_deref(), &user),
         Command::Revoke { user } => {
             let store = store::open(&config).map_err(|e| fail(1, e))?;
             if store.revoke(&user).map_err(|e| fail(1, e))? {
@@ -274,7 +305,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 Err(fail(
                     1,
-                    format!("{user} is not enrolled (see `ticketgate-server list`)"),
+                    format!(
+                        "{user} is not enrolled and has no pending code (see `ticketgate-server list`)"
+                    ),
                 ))
             }
         }
@@ -375,10 +408,11 @@ fn copy(config: &Config, from: Backend, to: Backend, force: bool) -> Result<(), 
     }
     let source = open_backend(config, from)?;
     let target = open_backend(config, to)?;
-    let copied = store::copy(source.as_ref(), target.as_ref(), force).map_err(|e| fail(1, e))?;
+    let (copied, codes) =
+        store::copy(source.as_ref(), target.as_ref(), force).map_err(|e| fail(1, e))?;
     let total = source.count().map_err(|e| fail(1, e))?;
     println!(
-        "Copied {copied} of {total} enrollment(s) from {} to {}.",
+        "Copied {copied} of {total} enrollment(s) from {} to {}.\nCopied {codes} pending enrollment code(s).",
         source.backend(),
         target.backend()
     );
@@ -538,6 +572,54 @@ fn enroll(config: &Config, service_id: Option<&str>, user: &str) -> Result<(), F
     Ok(())
 }
 
+/// `enroll --code`: a one-time code for the user to redeem on the page; only its hash is stored.
+fn enroll_code(
+    config: &Config,
+    service_id: Option<&str>,
+    ttl: &str,
+    user: &str,
+) -> Result<(), Failure> {
+    use crate::enroll_code as ec;
+    name_ok("user", user)?;
+    if let Some(id) = service_id {
+        name_ok("service ID", id)?;
+    }
+    let ttl = crate::config::parse_duration(ttl)
+        .filter(|d| !d.is_zero() && *d <= ec::MAX_TTL)
+        .ok_or_else(|| {
+            fail(
+                2,
+                format!("--ttl {ttl:?}: give a duration such as 15m or 2h, at most 7 days"),
+            )
+        })?;
+    let code = ec::generate().map_err(|e| fail(1, format!("cannot draw random bytes: {e}")))?;
+    let store = store::open(config).map_err(|e| fail(1, e))?;
+    let now = SystemClock.now();
+    let expires = now + ttl;
+    store
+        .issue_code(user, service_id, &ec::hash(&code), now, expires)
+        .map_err(|e| fail(1, e))?;
+    let expires_text = audit::rfc3339(expires);
+    Event::new("enroll_code_issued", now)
+        .field("user", user)
+        .field("service_id", service_id.unwrap_or(store::ANY_SERVICE))
+        .field("expires", &expires_text)
+        .emit(&audit::Stderr);
+    println!(
+        "Enrollment code for {user} ({}), good until {expires_text} and for one enrollment:\n\n    {}\n\n\
+         Give it to {user} over a channel you trust. On the unlock page they choose \"Enroll\", type\n\
+         their user name and this code, scan the QR code the page shows and confirm with the first\n\
+         6-digit code. Until then anyone holding the code can enroll as {user}; \
+         `ticketgate-server revoke {user}` kills it.",
+        service_id.map_or_else(
+            || "any service ID".to_owned(),
+            |id| format!("service ID {id}")
+        ),
+        code.as_str(),
+    );
+    Ok(())
+}
+
 fn list(config: &Config) -> Result<(), Failure> {
     let store = store::open(config).map_err(|e| fail(1, e))?;
     let all = store.list().map_err(|e| fail(1, e))?;
@@ -559,6 +641,31 @@ fn list(config: &Config) -> Result<(), Failure> {
         );
     }
     println!("{} enrolled", all.len());
+    let pending = store.pending_codes().map_err(|e| fail(1, e))?;
+    if !pending.is_empty() {
+        println!(
+            "\n{:<24} {:<20} {:<24} STATE",
+            "PENDING CODE FOR", "SERVICE ID", "EXPIRES (UTC)"
+        );
+        let now = crate::clock::since_epoch(SystemClock.now()).as_secs();
+        for c in &pending {
+            let state = if now >= c.expires {
+                "expired".to_owned()
+            } else if c.tries >= crate::enroll_code::MAX_TRIES {
+                format!("dead ({} wrong tries)", c.tries)
+            } else if c.redeemed {
+                "redeemed, waiting for the first code".to_owned()
+            } else {
+                "issued".to_owned()
+            };
+            println!(
+                "{:<24} {:<20} {:<24} {state}",
+                c.user,
+                c.service_id.as_deref().unwrap_or("*"),
+                audit::rfc3339(UNIX_EPOCH + Duration::from_secs(c.expires))
+            );
+        }
+    }
     Ok(())
 }
 

@@ -165,7 +165,8 @@ pub const KEYS: &[KeyDoc] = &[
         table: "",
         key: "issuer",
         default: "\"ticketgate\"",
-        doc: "The name authenticator apps show beside the account; no ':'.",
+        doc: "The name authenticator apps show beside the account, and the unlock page's \
+              title and heading; no ':'.",
     },
     KeyDoc {
         table: "",
@@ -551,10 +552,14 @@ impl Config {
                     id.is_empty()
                         || id.len() > crate::api::MAX_FIELD_LEN
                         || id.chars().any(|c| c.is_control() || c.is_whitespace())
+                        || *id == crate::store::ANY_SERVICE
                 }) {
                     return Err(invalid(
                         &key,
-                        format!("{bad:?} must be 1-256 bytes without spaces or control characters"),
+                        format!(
+                            "{bad:?} must be 1-256 bytes without spaces or control characters, \
+                             and not \"*\" (leave the key out to allow any service ID)"
+                        ),
                     ));
                 }
             }
@@ -939,7 +944,7 @@ mod tests {
             parse(&format!("{MINIMAL}{host}")).unwrap().hosts[0].service_ids,
             None
         );
-        for bad in ["[]", "[\"\"]", "[\"a b\"]"] {
+        for bad in ["[]", "[\"\"]", "[\"a b\"]", "[\"web\", \"*\"]"] {
             let err = parse(&format!("{MINIMAL}{host}service_ids = {bad}\n"))
                 .unwrap_err()
                 .to_string();

@@ -206,7 +206,11 @@ pub async fn handle(
     let mut verdict = String::new();
     let r = match (path, &parts.method) {
         ("/" | "/index.html", &Method::GET) => {
-            let mut r = response(200, "text/html; charset=utf-8", page::HTML);
+            let mut r = response(
+                200,
+                "text/html; charset=utf-8",
+                page::html(&app.protect.issuer, app.protect.window.as_secs()),
+            );
             let h = r.headers_mut();
             h.insert(
                 header::CONTENT_SECURITY_POLICY,
@@ -252,6 +256,24 @@ pub async fn handle(
             ),
             Err(reply) => json_reply(reply),
         },
+        ("/v1/enroll", &Method::POST) => match read_body(body).await {
+            Ok(bytes) => json_reply(
+                blocking(&app, "enroll", move |app| {
+                    app.protect.enroll(&bytes, peer, app.clock.now())
+                })
+                .await,
+            ),
+            Err(reply) => json_reply(reply),
+        },
+        ("/v1/enroll/confirm", &Method::POST) => match read_body(body).await {
+            Ok(bytes) => json_reply(
+                blocking(&app, "enroll_confirm", move |app| {
+                    app.protect.enroll_confirm(&bytes, peer, app.clock.now())
+                })
+                .await,
+            ),
+            Err(reply) => json_reply(reply),
+        },
         ("/v1/fleet/check", &Method::POST) => {
             fleet_route(
                 app,
@@ -289,13 +311,13 @@ pub async fn handle(
             agent_route(app, peer, auth_header(&parts), body).await
         }
         (
-            "/v1/attempt" | "/v1/unlock" | "/v1/fleet/check" | "/v1/fleet/failure"
-            | "/v1/fleet/success" | "/v1/agent/poll",
+            "/v1/attempt" | "/v1/unlock" | "/v1/enroll" | "/v1/enroll/confirm" | "/v1/fleet/check"
+            | "/v1/fleet/failure" | "/v1/fleet/success" | "/v1/agent/poll",
             _,
         ) => method_not_allowed("POST"),
         _ => json_reply(Reply::error(
             404,
-            "not found; the v1 API is /v1/attempt, /v1/unlock, /v1/health, /v1/fleet/check, /v1/fleet/failure, /v1/fleet/success, /v1/agent/poll",
+            "not found; the v1 API is /v1/attempt, /v1/unlock, /v1/enroll, /v1/enroll/confirm, /v1/health, /v1/fleet/check, /v1/fleet/failure, /v1/fleet/success, /v1/agent/poll",
         )),
     };
     metrics.record(

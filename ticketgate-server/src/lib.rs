@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod credentials;
+pub mod enroll_code;
 pub mod fleet;
 pub mod hosts;
 pub mod http;

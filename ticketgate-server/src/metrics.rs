@@ -105,7 +105,7 @@ impl Metrics {
             ("/v1/attempt", 401 | 403) => bump(&self.attempts_refused),
             ("/v1/unlock", 200) => bump(&self.unlocks),
             ("/v1/unlock", 403) => bump(&self.wrong_codes),
-            ("/v1/unlock", 429) => bump(&self.rate_limited),
+            ("/v1/unlock" | "/v1/enroll" | "/v1/enroll/confirm", 429) => bump(&self.rate_limited),
             (_, 500 | 503) => bump(&self.store_errors),
             (_, 400 | 413) => bump(&self.bad_requests),
             _ => {}

@@ -292,6 +292,7 @@ pub fn prepare(
         store,
         window: config.unlock_window,
         log: Arc::clone(&log),
+        issuer: config.issuer.clone(),
     };
     Ok(Prepared {
         listener,

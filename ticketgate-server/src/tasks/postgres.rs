@@ -1,4 +1,4 @@
-//! The task queue on PostgreSQL (`store = "postgres"`): table `ticketgate_agent_task` (migration 3
+//! The task queue on PostgreSQL (`store = "postgres"`): table `ticketgate_agent_task` (migration 4
 //! in `store/postgres/schema.rs`) on the protect store's pool, so every replica hands out and
 //! ends the same tasks.
 //!

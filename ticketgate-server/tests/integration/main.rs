@@ -39,5 +39,6 @@ mod metrics;
 mod pg;
 mod postgres;
 mod protocol;
+mod self_service;
 mod systemd;
 mod tls;

@@ -77,6 +77,21 @@ pub const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 3,
+        what: "protect: pending enrollment codes",
+        // Only the code's SHA-256; `secret` is drawn when the code is redeemed and becomes an
+        // enrollment once its first TOTP code is confirmed.
+        sql: "CREATE TABLE ticketgate_enroll_code (
+              username   TEXT PRIMARY KEY,
+              service_id TEXT,
+              code_hash  BYTEA NOT NULL,
+              created    BIGINT NOT NULL,
+              expires    BIGINT NOT NULL,
+              tries      INTEGER NOT NULL,
+              secret     BYTEA
+          );",
+    },
+    Migration {
+        version: 4,
         what: "agent: the task queue of the host agents",
         // The statements that use it are in `tasks/postgres.rs`. `sealed` holds a queued
         // password encrypted under [agent] task_key_file; NULL once the task has ended.
