@@ -174,9 +174,9 @@ impl TaskKind {
 #[derive(Debug, Subcommand)]
 pub enum StoreAction {
     /// Copy every enrollment, with its last used code step, the fleet's counts, locks and
-    /// remembered event ids, and the agents' tasks from one store to the other (the config gives both: data_dir and
-    /// postgres_url_file). Unlock windows and wrong-code counts are not copied. Stop the
-    /// servers first.
+    /// remembered event ids, and the agents' tasks from one store to the other (the config
+    /// gives both: data_dir and postgres_url_file). Unlock windows and wrong-code counts are
+    /// not copied. Stop the servers first.
     Copy {
         /// The store to read.
         #[arg(long, value_enum)]
