@@ -53,7 +53,10 @@ fn response(
 }
 
 fn json_reply(reply: Reply) -> Response<Full<Bytes>> {
-    let mut r = response(reply.status, "application/json", reply.body);
+    // Some answers carry a secret (a task's password to its agent, a new TOTP secret to the
+    // enrolling phone): every JSON body is zeroed when hyper drops it, not left in freed memory.
+    let body = Bytes::from_owner(zeroize::Zeroizing::new(reply.body.into_bytes()));
+    let mut r = response(reply.status, "application/json", body);
     if let Some(secs) = reply.retry_after
         && let Ok(v) = HeaderValue::from_str(&secs.to_string())
     {

@@ -287,11 +287,7 @@ impl Agent {
         }
         Reply {
             status: 200,
-            body: serde_json::json!({
-                "tasks": tasks,
-                "interval": enabled.interval.as_secs(),
-            })
-            .to_string(),
+            body: answer(tasks, enabled.interval),
             retry_after: None,
         }
     }
@@ -357,4 +353,35 @@ impl Agent {
             }
         }
     }
+}
+
+/// The poll's answer as JSON text, written into one buffer sized up front (a growing buffer
+/// would leave copies of the passwords in freed memory); the passwords in `tasks` are zeroed
+/// once written. The text itself is zeroed when the HTTP layer drops it (http.rs).
+pub(super) fn answer(mut tasks: Vec<serde_json::Value>, interval: Duration) -> String {
+    let secrets: usize = tasks
+        .iter()
+        .filter_map(|t| t.get("password").and_then(serde_json::Value::as_str))
+        .map(str::len)
+        .sum();
+    // JSON escapes a byte as at most six (\u00XX); the rest of a task is its id, kind, user
+    // (at most MAX_FIELD_LEN) and not_after.
+    let mut out = Vec::with_capacity(64 + secrets * 6 + tasks.len() * (128 + 6 * MAX_FIELD_LEN));
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        tasks: &'a [serde_json::Value],
+        interval: u64,
+    }
+    let answer = Answer {
+        tasks: &tasks,
+        interval: interval.as_secs(),
+    };
+    // Writing into a Vec cannot fail; an empty answer would be refused by the agent.
+    let _ = serde_json::to_writer(&mut out, &answer);
+    for t in &mut tasks {
+        if let Some(serde_json::Value::String(p)) = t.get_mut("password") {
+            zeroize::Zeroize::zeroize(p);
+        }
+    }
+    String::from_utf8(out).unwrap_or_default()
 }

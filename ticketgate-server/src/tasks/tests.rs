@@ -574,3 +574,18 @@ fn refusals_and_bad_requests_each_answer_with_one_log_line() {
             .contains("reason=no_agent_config")
     );
 }
+
+#[test]
+fn the_answer_carries_every_password_exactly_also_one_json_must_escape() {
+    let hostile = "quote\" back\\slash \u{1}ctl ü\u{2028}".to_string();
+    let tasks = vec![
+        serde_json::json!({"id": "a", "kind": "reset_password", "user": "alice", "not_after": 5, "password": hostile}),
+        serde_json::json!({"id": "b", "kind": "lock", "user": "bob", "not_after": 6}),
+    ];
+    let text = super::api::answer(tasks, std::time::Duration::from_secs(60));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["interval"], 60);
+    assert_eq!(v["tasks"][0]["password"], hostile.as_str());
+    assert_eq!(v["tasks"][1]["user"], "bob");
+    assert!(v["tasks"][1].get("password").is_none());
+}
