@@ -33,10 +33,30 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     (
         "POST",
         "/v1/unlock",
-        "From the user's device, with {\"service_id\",\"user\",\"code\"} (a TOTP code): answers \
-         200 {\"unlocked_until\":EPOCH_SECONDS}. A wrong or used code, an unknown user or another \
-         service ID all get the same 403; after 5 misses in 5 minutes 429 with Retry-After, even \
-         for a right code.",
+        "From the user's device, with {\"service_id\",\"user\",\"code\"} (a TOTP code; \
+         service_id optional): answers 200 {\"unlocked_until\":EPOCH_SECONDS,\"service_id\":ID}, \
+         the window opened: the service ID asked for, else the enrollment's, else \"*\", a \
+         wildcard window that the user's next attempt at any service ID takes (once, inside \
+         unlock_window, and only from a host whose service_ids allow that service ID). A wrong \
+         or used code, an unknown user or another service ID all get the same 403; after 5 \
+         misses in 5 minutes 429 with Retry-After, even for a right code. \"*\" is never a \
+         service ID in a request (400).",
+    ),
+    (
+        "POST",
+        "/v1/enroll",
+        "From the user's device, with {\"user\",\"code\"} (the code of enroll --code): draws \
+         the user's TOTP secret and answers 200 {\"otpauth_uri\",\"secret\",\"qr_svg\",\
+         \"issuer\",\"account\"}; not active until confirmed. Every refusal (no code, wrong, \
+         expired, dead after 5 wrong tries, already enrolled) gets the same 403; 429 as for \
+         /v1/unlock.",
+    ),
+    (
+        "POST",
+        "/v1/enroll/confirm",
+        "With {\"user\",\"code\",\"totp\"}: the first TOTP code of the new secret makes the \
+         enrollment active (that code is used up) and deletes the enrollment code; answers 200 \
+         {\"enrolled\":true,\"service_id\":ID}. A wrong totp gets 403 and counts as a wrong try.",
     ),
     (
         "POST",
@@ -65,6 +85,21 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
          newer than at was counted.",
     ),
     (
+        "POST",
+        "/v1/agent/poll",
+        "Host agents ([agent] set; else 404), with Authorization: Bearer TOKEN (a [[host]] \
+         token; that [[host]] name is the host, the host field is only logged) and \
+         {\"host\", \"results\": [{\"task_id\", \"status\": \"done\" | \"failed\" | \
+         \"refused\", \"detail\"}]}: takes the results first (a result ends only a pending \
+         task of that host; the first wins, others are ignored and logged), expires overdue \
+         tasks, then answers 200 {\"tasks\": [{\"id\", \"kind\", \"user\", \"not_after\": \
+         EPOCH_SECONDS, \"password\"}], \"interval\": SECONDS}: at most 50 of the host's \
+         pending tasks whose not_after is ahead, oldest first, handed out again on every poll \
+         until their result comes; password only for reset_password and verify_password. A \
+         password the key does not open is never handed out: its task ends failed with \
+         detail key_mismatch.",
+    ),
+    (
         "GET",
         "/v1/health",
         "200 {\"status\":\"ok\"}; it does not ask the store.",
@@ -72,8 +107,9 @@ pub const ENDPOINTS: &[(&str, &str, &str)] = &[
     (
         "GET",
         "/",
-        "The unlock page for a phone: user name, code, one Unlock button \
-         (?service_id=ID preselects the service).",
+        "The unlock page for a phone, titled with issuer: user name, code, an optional \
+         service ID (?service_id=ID or #service_id=ID fixes it) and one Unlock button; at \
+         /#enroll the enrollment with a code (QR code, then the first TOTP code).",
     ),
 ];
 
@@ -112,6 +148,15 @@ pub(crate) fn render() -> String {
              hold them.",
         )
         .para(
+            "enroll prints the new secret in the administrator's terminal. enroll --code prints a \
+             one-time enrollment code instead (12 characters from 23456789ABCDEFGHJKLMNPQRSTUVWXYZ): \
+             the user redeems it on the unlock page (/#enroll), the server draws the secret there, \
+             and the enrollment is active once the user types the app's first code. Only the \
+             code's SHA-256 is stored, with its expiry (--ttl) and wrong tries (dead after 5); a \
+             new code replaces a pending one, revoke kills it, list shows it, store copy moves it. \
+             Until it expires the code is a bearer secret: whoever holds it can enroll as the user.",
+        )
+        .para(
             "SIGTERM stops accepting connections and lets open requests finish for up to 10 s.",
         )
         .para(
@@ -133,7 +178,7 @@ pub(crate) fn render() -> String {
          taken from the file's directory. Keys:"
     ));
     page.para(&format!(
-        "A key naming a file (token_file, tls_key, tls_cert, postgres_url_file) takes a path or \
+        "A key naming a file (token_file, tls_key, tls_cert, postgres_url_file, task_key_file) takes a path or \
          {prefix}NAME: the systemd credential NAME, read from ${var}/NAME. The unit runs the \
          server as the system user _ticketgate-server and loads every file of \
          /etc/ticketgate-server/hosts, /etc/ticketgate-server/tls and /etc/ticketgate-server/db \
@@ -171,6 +216,21 @@ pub(crate) fn render() -> String {
             &format!("{} Default: {}.", k.doc, k.default),
         );
     }
+    page.para(
+        "The [agent] table turns on host agents (POST /v1/agent/poll, task add, task list): \
+         ticketgate-agent on each host polls with its [[host]] token and runs the tasks queued \
+         for it. A queued password is stored encrypted (ChaCha20-Poly1305, a random nonce per \
+         task, the task's id and host bound to it) under task_key_file's key and deleted in the \
+         statement that ends its task (a result, or expiry). Tasks live in \
+         data_dir/tasks.sqlite3, or with store = \"postgres\" in the table \
+         ticketgate_agent_task. Keys:",
+    );
+    for k in KEYS.iter().filter(|k| k.table == "agent") {
+        page.tp(
+            vec![roman("[agent] "), bold(k.key)],
+            &format!("{} Default: {}.", k.doc, k.default),
+        );
+    }
     page.example(
         "listen = \"[::]:8443\"\n\
          data_dir = \"/var/lib/ticketgate-server\"\n\
@@ -182,6 +242,9 @@ pub(crate) fn render() -> String {
          failed_logon = 5\n\
          reset_failed_after = \"15m\"\n\
          lockout_duration = \"30m\"\n\
+         \n\
+         [agent]\n\
+         task_key_file = \"credential:task_key\"\n\
          \n\
          [[host]]\n\
          name = \"web01\"\n\
@@ -206,8 +269,12 @@ pub(crate) fn render() -> String {
     page.sh("LOGGING").text(
         "One line per event on standard error (the journal under systemd): ts=... event=attempt \
          host_token=NAME service_id=... user=... host=... service=... rhost=... unlocked=true or false; \
-         also unlock, unlock_refused (reason= wrong_code, code_already_used, not_enrolled, \
-         wrong_service_id or rate_limited), attempt_refused (reason= wrong_token, no_token or \
+         also unlock (service_id=\"*\" for a wildcard window), unlock_refused (reason= wrong_code, \
+         code_already_used, not_enrolled, wrong_service_id or rate_limited), enroll_code_issued \
+         (enroll --code, on its standard error), enroll_code_redeemed, enroll_code_confirmed, \
+         enroll_code_refused (stage= redeem or confirm; reason= no_code, expired, \
+         too_many_tries, wrong_code, not_redeemed, wrong_totp, already_enrolled or \
+         rate_limited), attempt_refused (reason= wrong_token, no_token or \
          foreign_service_id), bad_request, listening, warning (reason=host_without_service_ids \
          names each host that may use any service ID), shutdown, error (reason=store_unavailable \
          or store_deadline when the store cannot be reached). Fleet mode adds \
@@ -216,7 +283,14 @@ pub(crate) fn render() -> String {
          replayed), fleet_lock (reason=failures with the host_token that reached the limit; \
          reason=admin with the operator), fleet_unlock and fleet_reset (operator=: SUDO_USER, \
          else the invoking uid's name), fleet_refused (reason= wrong_token or no_token) \
-         and fleet_prune. Tokens, secrets, codes and the connection string are never logged.",
+         and fleet_prune. Host agents add task_added (task_id, host, user, kind, operator; \
+         from task add), task_result (task_id, host, user, kind, status, detail), \
+         task_result_ignored (reason= not_pending_for_host or repeated_in_request), \
+         task_expired, task_key_mismatch, agent_refused (reason= wrong_token, no_token or \
+         no_agent_config) and agent_poll (host_token, host, peer, results, tasks) for a poll \
+         that carried results or got tasks; an idle poll leaves no line (it is counted in \
+         ticketgate_agent_polls_total on /metrics). Tokens, secrets, codes, enrollment codes, \
+         passwords and the connection string are never logged.",
     );
     page.sh("EXIT STATUS")
         .tp(
@@ -234,7 +308,8 @@ pub(crate) fn render() -> String {
         )
         .tp(
             vec![bold(EXIT_CONFIG_BROKEN.to_string())],
-            "lock, unlock, reset, status: the configuration is refused, or has no [fleet].",
+            "lock, unlock, reset, status: the configuration is refused, or has no [fleet]; \
+             task add, task list: refused, or no [agent].",
         )
         .tp(
             vec![bold(EXIT_CONFIG.to_string())],
@@ -242,17 +317,21 @@ pub(crate) fn render() -> String {
              type or out-of-range value, a file or a directory leading to one writable by \
              others, no [[host]], a token or key file that is unreadable, not root's, open to \
              others, a certificate others can write, a token under 16 characters, a \
-             credential named while $CREDENTIALS_DIRECTORY is unset or missing from it, a \
+             credential named while $CREDENTIALS_DIRECTORY is unset or missing from it, an \
+             [agent] task_key_file that is missing, not 32 bytes, or open to others, a \
              postgres_url_file refused by the token rule or with sslmode=disable to a host that \
              is not loopback, or a database schema newer than the server. \
              The systemd unit does not restart on it.",
         );
     page.sh("EXAMPLES").example(&format!(
         "# ticketgate-server --config {DEFAULT_CONFIG} enroll --service-id web-prod-01 alice\n\
+         # ticketgate-server --config {DEFAULT_CONFIG} enroll --code --ttl 1h bob\n\
          # ticketgate-server --config {DEFAULT_CONFIG} list\n\
          # ticketgate-server --config {DEFAULT_CONFIG} lock mallory\n\
          # ticketgate-server --config {DEFAULT_CONFIG} status --json\n\
          # ticketgate-server --config {DEFAULT_CONFIG} store copy --from sqlite --to postgres\n\
+         # ticketgate-server --config {DEFAULT_CONFIG} task add --host web01 reset-password --generate alice\n\
+         # ticketgate-server --config {DEFAULT_CONFIG} task list --host web01\n\
          # systemctl enable --now ticketgate-server"
     ));
     page.sh("FILES")
@@ -278,6 +357,15 @@ pub(crate) fn render() -> String {
             "Fleet counts, locks and the event ids seen (mode 0600, WAL), with [fleet] and \
              store = \"sqlite\"; with store = \"postgres\" they are in the database's \
              ticketgate_fleet_* tables, shared by every replica.",
+        )
+        .tp(
+            vec![italic("data_dir"), roman("/tasks.sqlite3")],
+            "The host agents' tasks (mode 0600, WAL), with [agent] and store = \"sqlite\".",
+        )
+        .tp(
+            vec![bold("/etc/ticketgate-server/task.key")],
+            "The [agent] task key (root, 0600), loaded by the unit's \
+             LoadCredential=task_key line (commented out until [agent] is used).",
         );
     see_also(
         &mut page,

@@ -383,7 +383,7 @@ fn server_page_shows_every_command_key_and_endpoint() {
         "ticketgate-server",
         &mut leaves,
     );
-    assert_eq!(leaves.len(), 9, "{leaves:?}");
+    assert_eq!(leaves.len(), 11, "{leaves:?}");
     for (name, longs) in leaves {
         assert_has(&text, &name, "ticketgate-server(8)");
         for l in longs {

@@ -9,9 +9,15 @@
 # FLEET_CONNECTIONS (default 32) spread over the replicas, bounded by FLEET_SECONDS (default 10)
 # or FLEET_MAX (default 200000), then again with FLEET_CONNECTIONS_LOW (default 8); the store
 # must hold each event once.
+# Then (BENCH "protect agents", the default; BENCH=agents for this part alone) host agents: on
+# each store one server with AGENTS (default 1000) [[host]] tables, each agent polling
+# POST /v1/agent/poll every AGENT_PERIOD (default 60) seconds with +/-10% jitter, on a fresh
+# connection each time, for AGENT_SECONDS (default 120), with AGENT_TASKS (default 200) tasks
+# queued; requests/s, p50/p99 and the server's CPU (utime+stime from /proc/PID/stat).
 #   ticketgate-server/bench/run.sh                   # defaults: 100000 users, 32 connections
 #   USERS=1000 SECONDS_=5 ticketgate-server/bench/run.sh
 #   STORES=postgres REPLICAS=3 ticketgate-server/bench/run.sh
+#   BENCH=agents ticketgate-server/bench/run.sh      # the host agents' load only
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -28,6 +34,11 @@ fleet_seconds=${FLEET_SECONDS:-10}
 fleet_max=${FLEET_MAX:-200000}
 stores=${STORES:-sqlite postgres}
 replicas=${REPLICAS:-2}
+bench=${BENCH:-protect agents}
+agents=${AGENTS:-1000}
+agent_period=${AGENT_PERIOD:-60}
+agent_seconds=${AGENT_SECONDS:-120}
+agent_tasks=${AGENT_TASKS:-200}
 
 cd "$root"
 CARGO_TARGET_DIR=$target cargo build --release -q -p ticketgate-server --bin ticketgate-server --example server-load
@@ -132,6 +143,7 @@ start_postgres() {
 }
 
 echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print $2/1048576 " GiB"}'), $(uname -r)"
+if [[ " $bench " == *" protect "* ]]; then
 "$load" populate "$work/data" "$users"
 echo "store size: $(du -sh "$work/data" | cut -f1)"
 if [[ " $stores " == *" postgres "* ]]; then
@@ -200,3 +212,53 @@ for store in $stores; do
         printf "%-28s %12s %12s %10s %10s\n" "$label" "${run#*:}" "$rate" "$p50" "$p99"
     done
 done
+fi
+
+if [[ " $bench " == *" agents "* ]]; then
+    # One server per store with AGENTS hosts and [agent]; a fresh PostgreSQL cluster.
+    mkdir -p "$work/agents"
+    head -c 32 /dev/urandom | base64 > "$work/task.key"
+    chmod 600 "$work/task.key"
+    {
+        echo 'listen = "127.0.0.1:0"'
+        echo "data_dir = \"$work/agents-data\""
+        echo '[agent]'
+        echo "task_key_file = \"$work/task.key\""
+        echo "interval = \"${agent_period}s\""
+        "$load" agents-setup "$work/agents/tokens" "$agents"
+    } > "$work/agents.toml"
+    chmod 600 "$work/agents.toml"
+    for store in $stores; do
+        echo
+        config=$work/agents.toml
+        case $store in
+        sqlite) echo "== host agents, store = \"sqlite\": one server" ;;
+        postgres)
+            echo "== host agents, store = \"postgres\": one server"
+            if [ -n "$pg" ]; then stop_postgres; rm -rf "$pg"; pg=; fi
+            start_postgres
+            { echo 'store = "postgres"'; echo "postgres_url_file = \"$work/pg.url\""; cat "$work/agents.toml"; } > "$work/agents-pg.toml"
+            chmod 600 "$work/agents-pg.toml"
+            config=$work/agents-pg.toml
+            ;;
+        *) echo "unknown store $store (sqlite or postgres)"; exit 2 ;;
+        esac
+        start_server "$config" "$work/agents-$store.log"
+        "$load" agents "$addrs" "$work/agents/tokens" "${server_pids[0]}" "$config" "$agents" "$agent_period" "$agent_seconds" "$agent_tasks" | tee "$work/agents-$store.out"
+        stop_servers
+        addrs=
+        echo "server log: $(grep -c 'event=agent_poll ' "$work/agents-$store.log") agent_poll lines (polls with results or tasks), $(grep -c 'event=task_result ' "$work/agents-$store.log") task_result lines, $(grep -c 'reason=store_' "$work/agents-$store.log") store failures"
+        [ "$store" = postgres ] && stop_postgres
+    done
+    echo
+    echo "== /v1/agent/poll side by side ($agents agents every ${agent_period}s +/-10%, ${agent_seconds}s, one server, $(nproc) cores shared by agents, server and database)"
+    printf "%-12s %12s %10s %10s %12s\n" store requests/s p50_ms p99_ms server_cpu
+    for store in $stores; do
+        out=$work/agents-$store.out
+        rate=$(grep -o '= [0-9.]* requests/s' "$out" | awk '{print $2}')
+        p50=$(grep -o 'p50 [0-9.]* ms' "$out" | awk '{print $2}')
+        p99=$(grep -o 'p99 [0-9.]* ms' "$out" | awk '{print $2}')
+        cpu=$(grep -o '= [0-9.]*% of one core' "$out" | awk '{print $2}')
+        printf "%-12s %12s %10s %10s %12s\n" "$store" "$rate" "$p50" "$p99" "$cpu"
+    done
+fi

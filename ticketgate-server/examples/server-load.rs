@@ -5,6 +5,10 @@
 //! and checks afterwards, through the server's own fleet store (SQLite or PostgreSQL, as the
 //! config says), that every event answered 200 was remembered and counted exactly once.
 //!
+//! `agents` plays N host agents polling `/v1/agent/poll` every PERIOD seconds with jitter (each
+//! on a fresh connection, its own host token, reporting the tasks it got on its next poll) and
+//! reports requests/s, latency and the server's CPU from /proc/PID/stat.
+//!
 //! Bounded: it stops at `--seconds` or `--max-requests`, whichever comes first.
 // A benchmark client: it reads the real clock to make TOTP codes the server accepts.
 #![allow(clippy::disallowed_methods)]
@@ -27,7 +31,7 @@ type Res<T> = Result<T, BoxError>;
 const SERVICE: &str = "bench-svc";
 
 fn usage() -> BoxError {
-    "usage: server-load populate DATA_DIR USERS | server-load load ADDRS TOKEN_FILE SERVER_PIDS DATA_DIR CONNECTIONS SECONDS MAX_REQUESTS UNLOCKS (ADDRS, SERVER_PIDS: comma-separated) | server-load fleet ADDRS TOKEN_FILE HOST CONFIG CONNECTIONS SECONDS MAX_EVENTS USERS".into()
+    "usage: server-load populate DATA_DIR USERS | server-load load ADDRS TOKEN_FILE SERVER_PIDS DATA_DIR CONNECTIONS SECONDS MAX_REQUESTS UNLOCKS (ADDRS, SERVER_PIDS: comma-separated) | server-load fleet ADDRS TOKEN_FILE HOST CONFIG CONNECTIONS SECONDS MAX_EVENTS USERS | server-load agents-setup DIR AGENTS | server-load agents ADDR TOKEN_DIR SERVER_PID CONFIG AGENTS PERIOD_S SECONDS TASKS".into()
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> Res<T> {
@@ -97,8 +101,220 @@ fn main() -> Res<()> {
             }
             Ok(())
         }
+        Some("agents-setup") => agents_setup(&arg::<PathBuf>(&args, 2)?, arg(&args, 3)?),
+        Some("agents") => {
+            let a = AgentsArgs {
+                addr: arg(&args, 2)?,
+                token_dir: arg(&args, 3)?,
+                pid: arg(&args, 4)?,
+                agents: arg(&args, 6)?,
+                period: Duration::from_secs(arg(&args, 7)?),
+                seconds: arg(&args, 8)?,
+            };
+            let config = ticketgate_server::config::Config::load(&arg::<PathBuf>(&args, 5)?)?;
+            agents(&config, a, arg(&args, 9)?)
+        }
         _ => Err(usage()),
     }
+}
+
+fn agent_name(i: usize) -> String {
+    format!("agent{i:04}")
+}
+
+/// Writes one token file per agent (mode 0600) into DIR and prints their [[host]] tables.
+fn agents_setup(dir: &std::path::Path, agents: usize) -> Res<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(dir)?;
+    for i in 0..agents {
+        let token = Secret::random(24)?;
+        let path = dir.join(format!("{}.token", agent_name(i)));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        writeln!(f, "{}", data_encoding::BASE64.encode(token.expose()))?;
+        println!(
+            "[[host]]\nname = \"{}\"\ntoken_file = \"{}\"\nservice_ids = [\"bench\"]",
+            agent_name(i),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+struct AgentsArgs {
+    addr: SocketAddr,
+    token_dir: PathBuf,
+    pid: u32,
+    agents: usize,
+    period: Duration,
+    seconds: u64,
+}
+
+/// utime + stime of `pid`, in seconds.
+fn cpu_seconds(pid: u32) -> Res<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which ends with the last ')': state is field 3, utime 14.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or("bad /proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks =
+        |i: usize| -> Res<u64> { Ok(fields.get(i).ok_or("short /proc/PID/stat")?.parse()?) };
+    // SAFETY: sysconf reads a constant of the system and touches no memory of ours.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    Ok((ticks(11)? + ticks(12)?) as f64 / hz)
+}
+
+/// Queues `tasks` tasks over the agents' hosts (every other one a reset_password with a
+/// sealed password), then plays the agents; checks afterwards that every result an agent
+/// reported ended its task.
+fn agents(config: &ticketgate_server::config::Config, a: AgentsArgs, tasks: usize) -> Res<()> {
+    use ticketgate_server::tasks::{self, Kind, TaskKey, TaskRow};
+    let settings = config.agent.as_ref().ok_or("the config has no [agent]")?;
+    let key = TaskKey::load(&settings.task_key_file)?;
+    let protect = ticketgate_server::store::open(config)?;
+    let (store, at) = tasks::open(&config.data_dir, protect.as_ref())?;
+    let now = i64::try_from(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)?
+            .as_secs(),
+    )?;
+    for n in 0..tasks {
+        let id = tasks::new_id()?;
+        let host = agent_name(n % a.agents.max(1));
+        let kind = if n % 2 == 0 {
+            Kind::ResetPassword
+        } else {
+            Kind::Lock
+        };
+        let sealed = match kind {
+            Kind::ResetPassword => Some(key.seal(&id, &host, b"bench-password-0123")?),
+            _ => None,
+        };
+        store.add(&TaskRow {
+            id,
+            host,
+            kind: kind.as_str().into(),
+            user: format!("user{n}"),
+            state: "pending".into(),
+            sealed,
+            queued_by: "bench".into(),
+            queued_at: now,
+            not_after: now + 3600,
+            finished_at: None,
+            detail: None,
+        })?;
+    }
+    let mut tokens = Vec::with_capacity(a.agents);
+    for i in 0..a.agents {
+        let t = std::fs::read_to_string(a.token_dir.join(format!("{}.token", agent_name(i))))?;
+        tokens.push(t.trim().to_owned());
+    }
+    println!(
+        "agents: {} agents polling every {} s (+/-10% jitter, first poll at a random point of the first period) for {} s, {tasks} tasks queued; task store {at}",
+        a.agents,
+        a.period.as_secs(),
+        a.seconds
+    );
+    let cpu_before = cpu_seconds(a.pid)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (lat, errors, handed, reported, elapsed) = rt.block_on(agents_load(&a, tokens))?;
+    drop(rt);
+    let cpu = cpu_seconds(a.pid)? - cpu_before;
+    let n = lat.len();
+    println!(
+        "agent poll: {n} polls in {elapsed:.1} s = {:.1} requests/s; {errors} non-200; {handed} tasks handed out, {reported} results reported",
+        n as f64 / elapsed
+    );
+    print_latency("agent poll (connect + request)", &lat);
+    println!(
+        "server CPU: {cpu:.2} s over {elapsed:.1} s = {:.1}% of one core ({:.2} ms per poll)",
+        100.0 * cpu / elapsed,
+        1000.0 * cpu / (n.max(1) as f64)
+    );
+    let done = store
+        .list(None)?
+        .iter()
+        .filter(|t| t.state == "done")
+        .count();
+    println!("task store: {done} tasks done (of {tasks} queued)");
+    if done as u64 != reported {
+        return Err(format!("{reported} results reported but {done} tasks done").into());
+    }
+    Ok(())
+}
+
+/// The agents' loop; answers the latencies (sorted), non-200 answers, tasks handed out,
+/// results reported (and answered 200), and the run's length in seconds.
+async fn agents_load(a: &AgentsArgs, tokens: Vec<String>) -> Res<(Vec<u32>, u64, u64, u64, f64)> {
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs(a.seconds);
+    let period_ms = u64::try_from(a.period.as_millis())?.max(1);
+    let mut joins = Vec::with_capacity(tokens.len());
+    for (i, token) in tokens.into_iter().enumerate() {
+        let addr = a.addr;
+        joins.push(tokio::spawn(async move {
+            let mut rng = Rng(0x2545_F491_4F6C_DD1D ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut next = t0 + Duration::from_millis(rng.next() % period_ms);
+            let mut lat = Vec::new();
+            let (mut errors, mut handed, mut reported) = (0_u64, 0_u64, 0_u64);
+            let mut results: Vec<String> = Vec::new();
+            while next < end {
+                tokio::time::sleep_until(next.into()).await;
+                let body = serde_json::json!({
+                    "host": format!("{}.example.com", agent_name(i)),
+                    "results": results.iter().map(|id| serde_json::json!({"task_id": id, "status": "done", "detail": "ok"})).collect::<Vec<_>>(),
+                })
+                .to_string();
+                let t = Instant::now();
+                let answer = async {
+                    let mut conn = Conn::open(addr).await?;
+                    conn.call(&post(addr, "/v1/agent/poll", Some(&token), &body)).await
+                }
+                .await;
+                lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                match answer {
+                    Ok((200, bytes)) => {
+                        reported += results.len() as u64;
+                        let v: serde_json::Value = serde_json::from_slice(&bytes)?;
+                        results = v
+                            .get("tasks")
+                            .and_then(serde_json::Value::as_array)
+                            .map(|t| t.iter().filter_map(|t| t.get("id").and_then(serde_json::Value::as_str).map(str::to_owned)).collect())
+                            .unwrap_or_default();
+                        handed += results.len() as u64;
+                    }
+                    _ => errors += 1,
+                }
+                // The next poll one period later, +/-10%.
+                let jitter = period_ms / 5;
+                let step = period_ms - period_ms / 10 + if jitter > 0 { rng.next() % jitter } else { 0 };
+                next += Duration::from_millis(step);
+            }
+            Ok::<_, BoxError>((lat, errors, handed, reported))
+        }));
+    }
+    let mut all = Vec::new();
+    let (mut errors, mut handed, mut reported) = (0, 0, 0);
+    for j in joins {
+        let (l, e, h, r) = j.await??;
+        all.extend(l);
+        errors += e;
+        handed += h;
+        reported += r;
+    }
+    let elapsed = t0.elapsed().as_secs_f64().max(1e-9);
+    all.sort_unstable();
+    Ok((all, errors, handed, reported, elapsed))
 }
 
 /// The fleet store the servers of `config` use, opened as they open it (one `store` setting

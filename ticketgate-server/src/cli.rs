@@ -1,5 +1,5 @@
-//! The command line: `serve`, `enroll`, `revoke`, `list`, `store copy`, and the fleet's `lock`,
-//! `unlock`, `reset`, `status`.
+//! The command line: `serve`, `enroll`, `revoke`, `list`, `store copy`, the fleet's `lock`,
+//! `unlock`, `reset`, `status`, and the host agents' `task add|list`.
 
 use crate::audit::{self, Event, Sink};
 use crate::clock::{Clock, SystemClock};
@@ -8,6 +8,7 @@ use crate::fleet::cli as fleet_cli;
 use crate::secret::Secret;
 use crate::server;
 use crate::store::{self, ProtectStore};
+use crate::tasks::cli as tasks_cli;
 use crate::totp;
 use clap::{Parser, Subcommand};
 use qrcode::QrCode;
@@ -40,20 +41,35 @@ pub struct Cli {
 pub enum Command {
     /// Serve the v1 protocol and the unlock page until SIGTERM.
     Serve,
-    /// Create USER's TOTP secret; prints the otpauth:// URI and a QR code to scan.
+    /// Create USER's TOTP secret; prints the otpauth:// URI and a QR code to scan. With
+    /// --code, prints a one-time enrollment code instead: the user redeems it on the unlock
+    /// page, where the server draws the secret (this terminal never sees it).
     Enroll {
         /// Only unlock this service ID (default: any service ID).
         #[arg(long, value_name = "ID")]
         service_id: Option<String>,
+        /// Issue a one-time enrollment code for the user to redeem on the unlock page (it
+        /// replaces an older pending one; dead after 5 wrong tries).
+        #[arg(long)]
+        code: bool,
+        /// How long the enrollment code is good (e.g. 15m, 2h; at most 7 days).
+        #[arg(
+            long,
+            value_name = "DURATION",
+            requires = "code",
+            default_value = "15m"
+        )]
+        ttl: String,
         /// The login name.
         user: String,
     },
-    /// Delete USER's enrollment (their codes stop working at once).
+    /// Delete USER's enrollment and any pending enrollment code (their codes stop working at
+    /// once).
     Revoke {
         /// The login name.
         user: String,
     },
-    /// List enrolled users (never their secrets).
+    /// List enrolled users and pending enrollment codes (never secrets or codes).
     List,
     /// Lock USER on every host of the fleet (every credential) until `unlock`.
     Lock {
@@ -83,15 +99,84 @@ pub enum Command {
         #[command(subcommand)]
         action: StoreAction,
     },
+    /// Queue tasks for a host's agent and show where they stand ([agent] in the config).
+    Task {
+        #[command(subcommand)]
+        action: TaskAction,
+    },
+}
+
+/// What `task` does.
+#[derive(Debug, Subcommand)]
+pub enum TaskAction {
+    /// Queue a task for a host's agent; prints the task's id. reset-password and
+    /// verify-password read the password from standard input (a terminal: one line, not echoed;
+    /// a pipe: its first line).
+    Add {
+        /// The [[host]] whose agent runs it.
+        #[arg(long, value_name = "NAME")]
+        host: String,
+        /// How long the task stays valid: "1m" to "168h" (default: [agent] not_after).
+        #[arg(long, value_name = "DURATION")]
+        not_after: Option<String>,
+        /// reset-password only: make a random 20-character password and print it once.
+        #[arg(long)]
+        generate: bool,
+        /// What the agent does.
+        #[arg(value_enum)]
+        kind: TaskKind,
+        /// The account on the host.
+        user: String,
+    },
+    /// List the queued and finished tasks, newest first (overdue ones are expired first).
+    List {
+        /// Only this host's tasks.
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The task `task add` queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TaskKind {
+    /// Set the password.
+    ResetPassword,
+    /// Compare a password with the account's: the result is match or mismatch.
+    VerifyPassword,
+    /// Lock the account (as ticketgate lock).
+    Lock,
+    /// Unlock it (as ticketgate unlock).
+    Unlock,
+    /// Make its user change the password at the next login (as ticketgate must-change).
+    MustChange,
+    /// End its sessions (as ticketgate terminate).
+    Terminate,
+}
+
+impl TaskKind {
+    fn kind(self) -> crate::tasks::Kind {
+        use crate::tasks::Kind;
+        match self {
+            Self::ResetPassword => Kind::ResetPassword,
+            Self::VerifyPassword => Kind::VerifyPassword,
+            Self::Lock => Kind::Lock,
+            Self::Unlock => Kind::Unlock,
+            Self::MustChange => Kind::MustChange,
+            Self::Terminate => Kind::Terminate,
+        }
+    }
 }
 
 /// What `store` does.
 #[derive(Debug, Subcommand)]
 pub enum StoreAction {
-    /// Copy every enrollment, with its last used code step, and the fleet's counts, locks and
-    /// remembered event ids from one store to the other (the config gives both: data_dir and
-    /// postgres_url_file). Unlock windows and wrong-code counts are not copied. Stop the
-    /// servers first.
+    /// Copy every enrollment, with its last used code step, the fleet's counts, locks and
+    /// remembered event ids, and the agents' tasks from one store to the other (the config
+    /// gives both: data_dir and postgres_url_file). Unlock windows and wrong-code counts are
+    /// not copied. Stop the servers first.
     Copy {
         /// The store to read.
         #[arg(long, value_enum)]
@@ -138,6 +223,14 @@ fn from_fleet((status, message): (u8, String)) -> Failure {
 }
 
 fn name_ok(what: &str, value: &str) -> Result<(), Failure> {
+    if value == store::ANY_SERVICE {
+        return Err(fail(
+            2,
+            format!(
+                "{what} \"*\" is the wildcard window's name; leave --service-id out to allow any"
+            ),
+        ));
+    }
     if value.is_empty()
         || value.len() > crate::api::MAX_FIELD_LEN
         || value.chars().any(|c| c.is_control() || c.is_whitespace())
@@ -169,6 +262,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             | Command::Unlock { .. }
             | Command::Reset { .. }
             | Command::Status { .. }
+            | Command::Task { .. }
     );
     let broken = if fleet_command {
         EXIT_CONFIG_BROKEN
@@ -176,16 +270,33 @@ fn run(cli: Cli) -> Result<(), Failure> {
         EXIT_CONFIG
     };
     let mut config = Config::load(&cli.config).map_err(|e| fail(broken, e))?;
+    let mut task_key = None;
     if !matches!(cli.command, Command::Serve) {
         let needs_db =
             config.store == StoreKind::Postgres || matches!(cli.command, Command::Store { .. });
         preload_postgres_url(&mut config, needs_db)?;
+        // The key is root's: read it before the command takes the server's user.
+        if let Command::Task {
+            action: TaskAction::Add { kind, .. },
+        } = &cli.command
+            && kind.kind().carries_password()
+        {
+            task_key = Some(tasks_cli::load_key(&config).map_err(from_fleet)?);
+        }
         // Files this command creates in data_dir must stay the server's (privileges.rs).
         crate::privileges::become_data_dir_owner(&config.data_dir).map_err(|e| fail(1, e))?;
     }
     match cli.command {
         Command::Serve => serve(&config),
-        Command::Enroll { service_id, user } => enroll(&config, service_id.as_deref(), &user),
+        Command::Enroll {
+            service_id,
+            code: true,
+            ttl,
+            user,
+        } => enroll_code(&config, service_id.as_deref(), &ttl, &user),
+        Command::Enroll {
+            service_id, user, ..
+        } => enroll(&config, service_id.as_deref(), &user),
         Command::Revoke { user } => {
             let store = store::open(&config).map_err(|e| fail(1, e))?;
             if store.revoke(&user).map_err(|e| fail(1, e))? {
@@ -194,7 +305,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 Err(fail(
                     1,
-                    format!("{user} is not enrolled (see `ticketgate-server list`)"),
+                    format!(
+                        "{user} is not enrolled and has no pending code (see `ticketgate-server list`)"
+                    ),
                 ))
             }
         }
@@ -208,6 +321,28 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Store {
             action: StoreAction::Copy { from, to, force },
         } => copy(&config, from, to, force),
+        Command::Task {
+            action:
+                TaskAction::Add {
+                    host,
+                    not_after,
+                    generate,
+                    kind,
+                    user,
+                },
+        } => {
+            let request = tasks_cli::AddRequest {
+                host,
+                kind: kind.kind(),
+                user,
+                not_after,
+                generate,
+            };
+            tasks_cli::add(&config, task_key.as_ref(), &request).map_err(from_fleet)
+        }
+        Command::Task {
+            action: TaskAction::List { host, json },
+        } => tasks_cli::list(&config, host.as_deref(), json).map_err(from_fleet),
     }
 }
 
@@ -273,14 +408,42 @@ fn copy(config: &Config, from: Backend, to: Backend, force: bool) -> Result<(), 
     }
     let source = open_backend(config, from)?;
     let target = open_backend(config, to)?;
-    let copied = store::copy(source.as_ref(), target.as_ref(), force).map_err(|e| fail(1, e))?;
+    let (copied, codes) =
+        store::copy(source.as_ref(), target.as_ref(), force).map_err(|e| fail(1, e))?;
     let total = source.count().map_err(|e| fail(1, e))?;
     println!(
-        "Copied {copied} of {total} enrollment(s) from {} to {}.",
+        "Copied {copied} of {total} enrollment(s) from {} to {}.\nCopied {codes} pending enrollment code(s).",
         source.backend(),
         target.backend()
     );
-    copy_fleet(config, source.as_ref(), target.as_ref())
+    copy_fleet(config, source.as_ref(), target.as_ref())?;
+    copy_tasks(config, source.as_ref(), target.as_ref())
+}
+
+/// The agents' tasks go too, their encrypted passwords as they are (the same task_key_file
+/// opens them on the new store). A SQLite source without `tasks.sqlite3` is left alone.
+fn copy_tasks(
+    config: &Config,
+    source: &dyn ProtectStore,
+    target: &dyn ProtectStore,
+) -> Result<(), Failure> {
+    let file = config.data_dir.join(crate::tasks::sqlite::DB_FILE);
+    if source.postgres_pool().is_none() && !file.exists() {
+        println!(
+            "No agent tasks to copy ({} does not exist).",
+            file.display()
+        );
+        return Ok(());
+    }
+    let open = |s: &dyn ProtectStore| {
+        crate::tasks::open(&config.data_dir, s)
+            .map(|(store, _)| store)
+            .map_err(|e| fail(1, e))
+    };
+    let rows = open(source)?.list(None).map_err(|e| fail(1, e))?;
+    let added = open(target)?.import(&rows).map_err(|e| fail(1, e))?;
+    println!("Copied {added} of {} agent task(s).", rows.len());
+    Ok(())
 }
 
 /// The fleet's counts, locks and remembered event ids go with the enrollments (rows the target
@@ -409,6 +572,54 @@ fn enroll(config: &Config, service_id: Option<&str>, user: &str) -> Result<(), F
     Ok(())
 }
 
+/// `enroll --code`: a one-time code for the user to redeem on the page; only its hash is stored.
+fn enroll_code(
+    config: &Config,
+    service_id: Option<&str>,
+    ttl: &str,
+    user: &str,
+) -> Result<(), Failure> {
+    use crate::enroll_code as ec;
+    name_ok("user", user)?;
+    if let Some(id) = service_id {
+        name_ok("service ID", id)?;
+    }
+    let ttl = crate::config::parse_duration(ttl)
+        .filter(|d| !d.is_zero() && *d <= ec::MAX_TTL)
+        .ok_or_else(|| {
+            fail(
+                2,
+                format!("--ttl {ttl:?}: give a duration such as 15m or 2h, at most 7 days"),
+            )
+        })?;
+    let code = ec::generate().map_err(|e| fail(1, format!("cannot draw random bytes: {e}")))?;
+    let store = store::open(config).map_err(|e| fail(1, e))?;
+    let now = SystemClock.now();
+    let expires = now + ttl;
+    store
+        .issue_code(user, service_id, &ec::hash(&code), now, expires)
+        .map_err(|e| fail(1, e))?;
+    let expires_text = audit::rfc3339(expires);
+    Event::new("enroll_code_issued", now)
+        .field("user", user)
+        .field("service_id", service_id.unwrap_or(store::ANY_SERVICE))
+        .field("expires", &expires_text)
+        .emit(&audit::Stderr);
+    println!(
+        "Enrollment code for {user} ({}), good until {expires_text} and for one enrollment:\n\n    {}\n\n\
+         Give it to {user} over a channel you trust. On the unlock page they choose \"Enroll\", type\n\
+         their user name and this code, scan the QR code the page shows and confirm with the first\n\
+         6-digit code. Until then anyone holding the code can enroll as {user}; \
+         `ticketgate-server revoke {user}` kills it.",
+        service_id.map_or_else(
+            || "any service ID".to_owned(),
+            |id| format!("service ID {id}")
+        ),
+        code.as_str(),
+    );
+    Ok(())
+}
+
 fn list(config: &Config) -> Result<(), Failure> {
     let store = store::open(config).map_err(|e| fail(1, e))?;
     let all = store.list().map_err(|e| fail(1, e))?;
@@ -430,6 +641,31 @@ fn list(config: &Config) -> Result<(), Failure> {
         );
     }
     println!("{} enrolled", all.len());
+    let pending = store.pending_codes().map_err(|e| fail(1, e))?;
+    if !pending.is_empty() {
+        println!(
+            "\n{:<24} {:<20} {:<24} STATE",
+            "PENDING CODE FOR", "SERVICE ID", "EXPIRES (UTC)"
+        );
+        let now = crate::clock::since_epoch(SystemClock.now()).as_secs();
+        for c in &pending {
+            let state = if now >= c.expires {
+                "expired".to_owned()
+            } else if c.tries >= crate::enroll_code::MAX_TRIES {
+                format!("dead ({} wrong tries)", c.tries)
+            } else if c.redeemed {
+                "redeemed, waiting for the first code".to_owned()
+            } else {
+                "issued".to_owned()
+            };
+            println!(
+                "{:<24} {:<20} {:<24} {state}",
+                c.user,
+                c.service_id.as_deref().unwrap_or("*"),
+                audit::rfc3339(UNIX_EPOCH + Duration::from_secs(c.expires))
+            );
+        }
+    }
     Ok(())
 }
 

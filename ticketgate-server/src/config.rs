@@ -1,6 +1,7 @@
 //! The server's TOML configuration: raw serde structs resolved into checked values in one step.
 
 use crate::fleet::{self, FleetPolicy};
+use crate::tasks::{self, AgentSettings};
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
@@ -70,6 +71,7 @@ struct RawConfig {
     tls_key: Option<PathBuf>,
     issuer: Option<String>,
     fleet: Option<RawFleet>,
+    agent: Option<RawAgent>,
     store: Option<String>,
     postgres_url_file: Option<PathBuf>,
     postgres_ca_file: Option<PathBuf>,
@@ -94,10 +96,19 @@ struct RawFleet {
     lock_root: Option<bool>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    task_key_file: Option<PathBuf>,
+    interval: Option<String>,
+    not_after: Option<String>,
+}
+
 /// One key of the server's file, for ticketgate-server(8); a test holds it to `RawConfig`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyDoc {
-    /// `""` for the top level, `"host"` for a `[[host]]` table, `"fleet"` for `[fleet]`.
+    /// `""` for the top level, `"host"` for a `[[host]]` table, `"fleet"` for `[fleet]`,
+    /// `"agent"` for `[agent]`.
     pub table: &'static str,
     pub key: &'static str,
     /// A TOML value, or `required` / `none`.
@@ -154,7 +165,8 @@ pub const KEYS: &[KeyDoc] = &[
         table: "",
         key: "issuer",
         default: "\"ticketgate\"",
-        doc: "The name authenticator apps show beside the account; no ':'.",
+        doc: "The name authenticator apps show beside the account, and the unlock page's \
+              title and heading; no ':'.",
     },
     KeyDoc {
         table: "",
@@ -238,6 +250,32 @@ pub const KEYS: &[KeyDoc] = &[
         doc: "Whether root can be locked by failures (its failures are counted either way; \
               ticketgate-server lock applies to root too).",
     },
+    KeyDoc {
+        table: "agent",
+        key: "task_key_file",
+        default: "required",
+        doc: "Host agents (the [agent] table turns on POST /v1/agent/poll and task add): the file \
+              holding the 32-byte key that encrypts the passwords of queued tasks, its first line \
+              in base64 or hex, by the token files' rule (root-owned or the server's user's, \
+              mode 0600 or stricter). Make one with (umask 077; head -c 32 /dev/urandom | base64 \
+              > /etc/ticketgate-server/task.key); or \"credential:task_key\", the credential the \
+              unit's LoadCredential=task_key:/etc/ticketgate-server/task.key line loads. Every \
+              replica, and task add, need the same key.",
+    },
+    KeyDoc {
+        table: "agent",
+        key: "interval",
+        default: "\"60s\"",
+        doc: "How often agents should poll, told to them in every answer: \"1s\" to \"1h\" (an \
+              agent never polls faster than its own interval; a longer one here slows it down).",
+    },
+    KeyDoc {
+        table: "agent",
+        key: "not_after",
+        default: "\"1h\"",
+        doc: "How long a queued task stays valid when task add gives no --not-after: \"1m\" to \
+              \"168h\"; after it the task is never handed out and is listed expired.",
+    },
 ];
 
 /// TLS certificate chain and key files (PEM).
@@ -320,6 +358,8 @@ pub struct Config {
     pub hosts: Vec<HostEntry>,
     /// The fleet lockout policy; `None` = fleet mode off (`/v1/fleet/*` answer 404).
     pub fleet: Option<FleetPolicy>,
+    /// Host agents' settings; `None` = off (`/v1/agent/poll` answers 404).
+    pub agent: Option<AgentSettings>,
     /// The backend `serve` uses.
     pub store: StoreKind,
     /// PostgreSQL's location when configured (required by `store = "postgres"`).
@@ -512,10 +552,14 @@ impl Config {
                     id.is_empty()
                         || id.len() > crate::api::MAX_FIELD_LEN
                         || id.chars().any(|c| c.is_control() || c.is_whitespace())
+                        || *id == crate::store::ANY_SERVICE
                 }) {
                     return Err(invalid(
                         &key,
-                        format!("{bad:?} must be 1-256 bytes without spaces or control characters"),
+                        format!(
+                            "{bad:?} must be 1-256 bytes without spaces or control characters, \
+                             and not \"*\" (leave the key out to allow any service ID)"
+                        ),
                     ));
                 }
             }
@@ -526,6 +570,49 @@ impl Config {
             });
         }
         let fleet = raw.fleet.map(|f| resolve_fleet(f, &invalid)).transpose()?;
+        let agent = match raw.agent {
+            None => None,
+            Some(a) => {
+                let Some(key) = a.task_key_file else {
+                    return Err(invalid(
+                        "agent.task_key_file",
+                        "is required in [agent]: a file holding the 32-byte key that encrypts queued passwords".into(),
+                    ));
+                };
+                let ranged = |key: &str,
+                              text: Option<String>,
+                              default,
+                              (low, high),
+                              range: &str| match text {
+                    None => Ok(default),
+                    Some(t) => parse_duration(&t)
+                        .filter(|d| (low..=high).contains(d))
+                        .ok_or_else(|| {
+                            invalid(
+                                key,
+                                format!("{t:?} must be a duration from {range} (units s, m, h)"),
+                            )
+                        }),
+                };
+                Some(AgentSettings {
+                    task_key_file: file("agent.task_key_file", key)?,
+                    interval: ranged(
+                        "agent.interval",
+                        a.interval,
+                        tasks::DEFAULT_INTERVAL,
+                        tasks::INTERVAL,
+                        "\"1s\" to \"1h\"",
+                    )?,
+                    not_after: ranged(
+                        "agent.not_after",
+                        a.not_after,
+                        tasks::DEFAULT_NOT_AFTER,
+                        tasks::NOT_AFTER,
+                        "\"1m\" to \"168h\"",
+                    )?,
+                })
+            }
+        };
         Ok(Self {
             listen,
             metrics_listen,
@@ -535,6 +622,7 @@ impl Config {
             issuer,
             hosts,
             fleet,
+            agent,
             store,
             postgres,
         })
@@ -727,7 +815,12 @@ mod tests {
         let mut want = documented("");
         want.insert("host".into());
         want.insert("fleet".into());
+        want.insert("agent".into());
         assert_eq!(expected_fields(&top), want, "{top}");
+        let agent = parse(&format!("{MINIMAL}[agent]\nzz_undocumented = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(expected_fields(&agent), documented("agent"), "{agent}");
         let fleet = parse(&format!("{MINIMAL}[fleet]\nzz_undocumented = 1\n"))
             .unwrap_err()
             .to_string();
@@ -791,6 +884,55 @@ mod tests {
     }
 
     #[test]
+    fn agent_table_needs_its_key_file_and_keeps_durations_in_range() {
+        assert_eq!(parse(MINIMAL).unwrap().agent, None);
+        let c = parse(&format!("{MINIMAL}[agent]\ntask_key_file = \"task.key\"\n")).unwrap();
+        assert_eq!(
+            c.agent,
+            Some(AgentSettings {
+                task_key_file: PathBuf::from("/etc/ticketgate/task.key"),
+                interval: Duration::from_secs(60),
+                not_after: Duration::from_secs(3600),
+            })
+        );
+        let documented = parse(&format!(
+            "{MINIMAL}[agent]\ntask_key_file = \"task.key\"\ninterval = \"60s\"\nnot_after = \"1h\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c, documented, "the documented defaults are the parser's");
+        let c = parse(&format!(
+            "{MINIMAL}[agent]\ntask_key_file = \"credential:task_key\"\ninterval = \"1s\"\nnot_after = \"168h\"\n"
+        ))
+        .unwrap();
+        let a = c.agent.unwrap();
+        assert_eq!(a.task_key_file, PathBuf::from("credential:task_key"));
+        assert_eq!(a.interval, Duration::from_secs(1));
+        assert_eq!(a.not_after, Duration::from_secs(7 * 24 * 3600));
+        for (lines, key) in [
+            ("interval = \"60s\"", "agent.task_key_file"),
+            ("task_key_file = \"k\"\ninterval = \"0s\"", "agent.interval"),
+            (
+                "task_key_file = \"k\"\ninterval = \"61m\"",
+                "agent.interval",
+            ),
+            (
+                "task_key_file = \"k\"\nnot_after = \"59s\"",
+                "agent.not_after",
+            ),
+            (
+                "task_key_file = \"k\"\nnot_after = \"169h\"",
+                "agent.not_after",
+            ),
+            ("task_key_file = \"credential:a/b\"", "agent.task_key_file"),
+        ] {
+            let err = parse(&format!("{MINIMAL}[agent]\n{lines}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("`{key}`")), "{lines}: {err}");
+        }
+    }
+
+    #[test]
     fn host_service_ids_are_kept_and_an_empty_list_is_refused() {
         let host = "[[host]]\nname = \"web01\"\ntoken_file = \"/t\"\n";
         let c = parse(&format!("{MINIMAL}{host}service_ids = [\"web\", \"db\"]\n")).unwrap();
@@ -802,7 +944,7 @@ mod tests {
             parse(&format!("{MINIMAL}{host}")).unwrap().hosts[0].service_ids,
             None
         );
-        for bad in ["[]", "[\"\"]", "[\"a b\"]"] {
+        for bad in ["[]", "[\"\"]", "[\"a b\"]", "[\"web\", \"*\"]"] {
             let err = parse(&format!("{MINIMAL}{host}service_ids = {bad}\n"))
                 .unwrap_err()
                 .to_string();
@@ -826,18 +968,28 @@ mod tests {
         let c = Config::parse(&path, &text).unwrap();
         assert_eq!(c.unlock_window, Duration::from_secs(60));
         assert!(!c.hosts.is_empty());
-        // Its commented [fleet] table, uncommented, is the default policy.
-        let mut in_fleet = false;
+        // Its commented [fleet] and [agent] tables, uncommented, are the defaults.
+        let mut in_table = false;
         let uncommented: String = text
             .lines()
             .map(|l| {
-                in_fleet =
-                    l == "# [fleet]" || (in_fleet && l.starts_with("# ") && l.contains(" = "));
-                if in_fleet { &l[2..] } else { l }
+                in_table = l == "# [fleet]"
+                    || l == "# [agent]"
+                    || (in_table && l.starts_with("# ") && l.contains(" = "));
+                if in_table { &l[2..] } else { l }
             })
             .collect::<Vec<_>>()
             .join("\n");
         let c = Config::parse(&path, &uncommented).unwrap();
         assert_eq!(c.fleet, Some(FleetPolicy::default()), "{uncommented}");
+        assert_eq!(
+            c.agent,
+            Some(AgentSettings {
+                task_key_file: PathBuf::from("credential:task_key"),
+                interval: tasks::DEFAULT_INTERVAL,
+                not_after: tasks::DEFAULT_NOT_AFTER,
+            }),
+            "{uncommented}"
+        );
     }
 }

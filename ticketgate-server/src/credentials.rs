@@ -28,12 +28,20 @@ pub const UNIT_DIRECTORIES: &[(&str, &str)] = &[
     ("db", "/etc/ticketgate-server/db"),
 ];
 
+/// Credentials the unit loads from one file each (`LoadCredential=ID:FILE`), commented out in
+/// the shipped unit until the feature is configured (systemd refuses to start a unit whose
+/// credential file is missing): `task_key` for `[agent] task_key_file`.
+pub const UNIT_FILES: &[(&str, &str)] = &[("task_key", "/etc/ticketgate-server/task.key")];
+
 /// The file the unit loads as credential `name` (`db_postgres.url` gives
 /// `/etc/ticketgate-server/db/postgres.url`), for an administrator's command run outside the
 /// service; `None` when no `LoadCredential=` line of the unit makes that name.
 pub fn unit_source(name: &str) -> Option<PathBuf> {
     if !valid_name(name) {
         return None;
+    }
+    if let Some((_, file)) = UNIT_FILES.iter().find(|(id, _)| *id == name) {
+        return Some(PathBuf::from(file));
     }
     UNIT_DIRECTORIES.iter().find_map(|(id, dir)| {
         name.strip_prefix(id)
@@ -267,6 +275,11 @@ mod tests {
             .map(|l| l.split_once(':').unwrap())
             .collect();
         assert_eq!(loaded, UNIT_DIRECTORIES);
+        // One-file credentials are commented out in the unit, to be enabled with their feature.
+        for (id, file) in UNIT_FILES {
+            let line = format!("#LoadCredential={id}:{file}");
+            assert!(unit.lines().any(|l| l == line), "the unit lacks {line}");
+        }
         let example = repo_file("conf/server.toml");
         let named: Vec<&str> = example
             .split(PREFIX)
@@ -276,12 +289,14 @@ mod tests {
         assert!(named.contains(&"hosts_web01.token"), "{named:?}");
         assert!(named.contains(&"tls_privkey.pem"), "{named:?}");
         assert!(named.contains(&"db_postgres.url"), "{named:?}");
+        assert!(named.contains(&"task_key"), "{named:?}");
         for n in named {
             assert!(valid_name(n), "{n}");
             assert!(
-                loaded
-                    .iter()
-                    .any(|(id, _)| n.starts_with(&format!("{id}_"))),
+                UNIT_FILES.iter().any(|(id, _)| *id == n)
+                    || loaded
+                        .iter()
+                        .any(|(id, _)| n.starts_with(&format!("{id}_"))),
                 "{n} is loaded by no LoadCredential= line"
             );
         }
@@ -289,6 +304,10 @@ mod tests {
 
     #[test]
     fn a_credential_name_maps_to_the_file_the_unit_loads() {
+        assert_eq!(
+            unit_source("task_key"),
+            Some(PathBuf::from("/etc/ticketgate-server/task.key"))
+        );
         assert_eq!(
             unit_source("db_postgres.url"),
             Some(PathBuf::from("/etc/ticketgate-server/db/postgres.url"))

@@ -27,6 +27,8 @@ pub struct App {
     pub protect: Arc<Protect>,
     /// The fleet endpoints (404 without `[fleet]`).
     pub fleet: Arc<Fleet>,
+    /// The host agents' endpoint (404 without `[agent]`).
+    pub agent: Arc<crate::tasks::api::Agent>,
     /// Where "now" comes from.
     pub clock: Arc<dyn Clock>,
     /// What `/metrics` reports.
@@ -51,7 +53,10 @@ fn response(
 }
 
 fn json_reply(reply: Reply) -> Response<Full<Bytes>> {
-    let mut r = response(reply.status, "application/json", reply.body);
+    // Some answers carry a secret (a task's password to its agent, a new TOTP secret to the
+    // enrolling phone): every JSON body is zeroed when hyper drops it, not left in freed memory.
+    let body = Bytes::from_owner(zeroize::Zeroizing::new(reply.body.into_bytes()));
+    let mut r = response(reply.status, "application/json", body);
     if let Some(secs) = reply.retry_after
         && let Ok(v) = HeaderValue::from_str(&secs.to_string())
     {
@@ -151,6 +156,38 @@ async fn fleet_route(
     )
 }
 
+/// `/v1/agent/poll`: the body read (a failure logged), the task store used on the blocking pool.
+async fn agent_route(
+    app: Arc<App>,
+    peer: Option<SocketAddr>,
+    auth: Option<Vec<u8>>,
+    body: Incoming,
+) -> Response<Full<Bytes>> {
+    let bytes = match read_body(body).await {
+        Ok(bytes) => bytes,
+        Err(reply) => {
+            crate::audit::Event::new("bad_request", app.clock.now())
+                .field("endpoint", "agent_poll")
+                .field("peer", &peer.map(|p| p.to_string()).unwrap_or_default())
+                .field("reason", &reply.body)
+                .emit(app.protect.log.as_ref());
+            return json_reply(reply);
+        }
+    };
+    json_reply(
+        blocking(&app, "agent_poll", move |app| {
+            app.agent.poll(
+                &app.protect.hosts,
+                auth.as_deref(),
+                &bytes,
+                peer,
+                app.clock.now(),
+            )
+        })
+        .await,
+    )
+}
+
 fn auth_header(parts: &http::request::Parts) -> Option<Vec<u8>> {
     parts
         .headers
@@ -172,7 +209,11 @@ pub async fn handle(
     let mut verdict = String::new();
     let r = match (path, &parts.method) {
         ("/" | "/index.html", &Method::GET) => {
-            let mut r = response(200, "text/html; charset=utf-8", page::HTML);
+            let mut r = response(
+                200,
+                "text/html; charset=utf-8",
+                page::html(&app.protect.issuer, app.protect.window.as_secs()),
+            );
             let h = r.headers_mut();
             h.insert(
                 header::CONTENT_SECURITY_POLICY,
@@ -218,6 +259,24 @@ pub async fn handle(
             ),
             Err(reply) => json_reply(reply),
         },
+        ("/v1/enroll", &Method::POST) => match read_body(body).await {
+            Ok(bytes) => json_reply(
+                blocking(&app, "enroll", move |app| {
+                    app.protect.enroll(&bytes, peer, app.clock.now())
+                })
+                .await,
+            ),
+            Err(reply) => json_reply(reply),
+        },
+        ("/v1/enroll/confirm", &Method::POST) => match read_body(body).await {
+            Ok(bytes) => json_reply(
+                blocking(&app, "enroll_confirm", move |app| {
+                    app.protect.enroll_confirm(&bytes, peer, app.clock.now())
+                })
+                .await,
+            ),
+            Err(reply) => json_reply(reply),
+        },
         ("/v1/fleet/check", &Method::POST) => {
             fleet_route(
                 app,
@@ -251,14 +310,17 @@ pub async fn handle(
             )
             .await
         }
+        ("/v1/agent/poll", &Method::POST) => {
+            agent_route(app, peer, auth_header(&parts), body).await
+        }
         (
-            "/v1/attempt" | "/v1/unlock" | "/v1/fleet/check" | "/v1/fleet/failure"
-            | "/v1/fleet/success",
+            "/v1/attempt" | "/v1/unlock" | "/v1/enroll" | "/v1/enroll/confirm" | "/v1/fleet/check"
+            | "/v1/fleet/failure" | "/v1/fleet/success" | "/v1/agent/poll",
             _,
         ) => method_not_allowed("POST"),
         _ => json_reply(Reply::error(
             404,
-            "not found; the v1 API is /v1/attempt, /v1/unlock, /v1/health, /v1/fleet/check, /v1/fleet/failure, /v1/fleet/success",
+            "not found; the v1 API is /v1/attempt, /v1/unlock, /v1/enroll, /v1/enroll/confirm, /v1/health, /v1/fleet/check, /v1/fleet/failure, /v1/fleet/success, /v1/agent/poll",
         )),
     };
     metrics.record(

@@ -12,12 +12,13 @@ pub const BUCKETS: [f64; 12] = [
 ];
 
 /// The endpoints a histogram is kept for; anything else is `other`.
-const ENDPOINTS: [&str; 7] = [
+const ENDPOINTS: [&str; 8] = [
     "/v1/attempt",
     "/v1/unlock",
     "/v1/fleet/check",
     "/v1/fleet/failure",
     "/v1/fleet/success",
+    "/v1/agent/poll",
     "/v1/health",
     "other",
 ];
@@ -55,8 +56,14 @@ pub struct Metrics {
     rate_limited: AtomicU64,
     store_errors: AtomicU64,
     bad_requests: AtomicU64,
+    agent_polls: AtomicU64,
+    /// done, failed, refused, expired (in [`TASK_STATES`] order).
+    task_results: [AtomicU64; 4],
     latency: [Histogram; ENDPOINTS.len()],
 }
+
+/// The end states of a task, as `ticketgate_task_results_total`'s `status` label.
+const TASK_STATES: [&str; 4] = ["done", "failed", "refused", "expired"];
 
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
@@ -66,6 +73,22 @@ impl Metrics {
     /// A fresh set, all zero.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Counts one `POST /v1/agent/poll` answered 200.
+    pub fn agent_poll(&self) {
+        bump(&self.agent_polls);
+    }
+
+    /// Counts `n` tasks that ended in `state` (`done`, `failed`, `refused`, `expired`).
+    pub fn task_results(&self, state: &str, n: u64) {
+        if let Some(c) = TASK_STATES
+            .iter()
+            .position(|s| *s == state)
+            .and_then(|i| self.task_results.get(i))
+        {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// Counts one answered request: its path, status, body (only `/v1/attempt`'s verdict is
@@ -82,7 +105,7 @@ impl Metrics {
             ("/v1/attempt", 401 | 403) => bump(&self.attempts_refused),
             ("/v1/unlock", 200) => bump(&self.unlocks),
             ("/v1/unlock", 403) => bump(&self.wrong_codes),
-            ("/v1/unlock", 429) => bump(&self.rate_limited),
+            ("/v1/unlock" | "/v1/enroll" | "/v1/enroll/confirm", 429) => bump(&self.rate_limited),
             (_, 500 | 503) => bump(&self.store_errors),
             (_, 400 | 413) => bump(&self.bad_requests),
             _ => {}
@@ -140,6 +163,25 @@ impl Metrics {
             "Requests refused as malformed (400) or too large (413).",
             &[("", get(&self.bad_requests))],
         );
+        counter(
+            "ticketgate_agent_polls_total",
+            "POST /v1/agent/poll answered 200 (host agents asking for tasks).",
+            &[("", get(&self.agent_polls))],
+        );
+        let labels: Vec<String> = TASK_STATES
+            .iter()
+            .map(|s| format!("{{status=\"{s}\"}}"))
+            .collect();
+        let samples: Vec<(&str, u64)> = labels
+            .iter()
+            .zip(&self.task_results)
+            .map(|(l, c)| (l.as_str(), get(c)))
+            .collect();
+        counter(
+            "ticketgate_task_results_total",
+            "Agent tasks that ended: by the agent's result (done, failed, refused; failed also when the server could not decrypt a password) or expired.",
+            &samples,
+        );
         let name = "ticketgate_request_duration_seconds";
         let _ = writeln!(
             out,
@@ -187,6 +229,11 @@ mod tests {
         m.record("/v1/unlock", 429, b"{}", ms);
         m.record("/v1/fleet/failure", 503, b"{}", Duration::from_secs(9));
         m.record("/nope", 400, b"{}", ms);
+        m.agent_poll();
+        m.agent_poll();
+        m.task_results("done", 3);
+        m.task_results("expired", 1);
+        m.task_results("pending", 9);
         let text = m.render();
         for line in [
             r#"ticketgate_attempts_total{result="unlocked"} 1"#,
@@ -197,6 +244,10 @@ mod tests {
             "ticketgate_rate_limited_total 1",
             "ticketgate_store_errors_total 1",
             "ticketgate_bad_requests_total 1",
+            "ticketgate_agent_polls_total 2",
+            r#"ticketgate_task_results_total{status="done"} 3"#,
+            r#"ticketgate_task_results_total{status="failed"} 0"#,
+            r#"ticketgate_task_results_total{status="expired"} 1"#,
             r#"ticketgate_request_duration_seconds_bucket{endpoint="/v1/attempt",le="0.0025"} 0"#,
             r#"ticketgate_request_duration_seconds_bucket{endpoint="/v1/attempt",le="0.005"} 4"#,
             r#"ticketgate_request_duration_seconds_count{endpoint="/v1/attempt"} 4"#,

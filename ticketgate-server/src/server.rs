@@ -9,6 +9,7 @@ use crate::fleet::api::Fleet;
 use crate::hosts::{HostTokens, TokenFileError, public_rule};
 use crate::http::{App, handle};
 use crate::store::{self, ProtectStore, StoreError};
+use crate::tasks::api::Agent;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -42,6 +43,10 @@ pub enum ServeError {
     Store(StoreError),
     /// The fleet store could not be opened.
     Fleet(crate::fleet::FleetError),
+    /// `[agent] task_key_file` was refused.
+    TaskKey(crate::tasks::KeyError),
+    /// The task store could not be opened.
+    Tasks(crate::tasks::TaskError),
     /// The listen address could not be bound.
     Bind {
         addr: SocketAddr,
@@ -59,6 +64,8 @@ impl fmt::Display for ServeError {
             Self::Tls { path, message } => write!(f, "TLS file {}: {message}", path.display()),
             Self::Store(e) => e.fmt(f),
             Self::Fleet(e) => e.fmt(f),
+            Self::TaskKey(e) => e.fmt(f),
+            Self::Tasks(e) => e.fmt(f),
             Self::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
         }
     }
@@ -74,6 +81,7 @@ impl ServeError {
             self,
             Self::Store(StoreError::Postgres { .. })
                 | Self::Fleet(crate::fleet::FleetError::Postgres { .. })
+                | Self::Tasks(crate::tasks::TaskError::Postgres { .. })
         )
     }
 }
@@ -183,6 +191,13 @@ pub fn prepare(
         return Err(ServeError::NoHosts);
     }
     let hosts = HostTokens::load(&config.hosts).map_err(ServeError::Token)?;
+    // Read before anything is opened or bound: a missing, short or unsafe key stops the start.
+    let task_key = config
+        .agent
+        .as_ref()
+        .map(|a| crate::tasks::TaskKey::load(&a.task_key_file))
+        .transpose()
+        .map_err(ServeError::TaskKey)?;
     let tls = config.tls.as_ref().map(tls_acceptor).transpose()?;
     let store = store::open(config).map_err(ServeError::Store)?;
     let enrolled = store.count().map_err(ServeError::Store)?;
@@ -252,11 +267,32 @@ pub fn prepare(
             Fleet::new(*policy, fleet_store, Arc::clone(&log))
         }
     };
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let agent = match (&config.agent, task_key) {
+        (Some(settings), Some(key)) => {
+            let (task_store, at) =
+                crate::tasks::open(&config.data_dir, store.as_ref()).map_err(ServeError::Tasks)?;
+            Event::new("agent", now)
+                .field("store", &at)
+                .num("interval_s", settings.interval.as_secs())
+                .num("not_after_s", settings.not_after.as_secs())
+                .emit(log.as_ref());
+            Agent::new(
+                key,
+                settings.interval,
+                task_store,
+                Arc::clone(&log),
+                Arc::clone(&metrics),
+            )
+        }
+        _ => Agent::disabled(Arc::clone(&log), Arc::clone(&metrics)),
+    };
     let protect = Protect {
         hosts,
         store,
         window: config.unlock_window,
         log: Arc::clone(&log),
+        issuer: config.issuer.clone(),
     };
     Ok(Prepared {
         listener,
@@ -265,8 +301,9 @@ pub fn prepare(
         app: Arc::new(App {
             protect: Arc::new(protect),
             fleet: Arc::new(fleet),
+            agent: Arc::new(agent),
             clock,
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metrics,
         }),
         log,
     })

@@ -3,6 +3,7 @@
 //! Kept out of the store on purpose: the attempt path then never touches disk, and a crash or
 //! restart can only drop open windows (users unlock again: fail closed), never bring back a used one.
 
+use crate::store::ANY_SERVICE;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -61,17 +62,21 @@ impl Unlocks {
             .insert((service_id.to_owned(), user.to_owned()), until);
     }
 
-    /// One login attempt: true when a window is open at `now`, and then it is closed.
-    /// Under the lock, so of any number of concurrent attempts at most one sees `true`.
+    /// One login attempt: true when the window at `service_id` or the user's
+    /// [`ANY_SERVICE`] window is open at `now`; both are then closed. Under the lock, so of any
+    /// number of concurrent attempts at most one sees `true`.
     pub fn take(&self, service_id: &str, user: &str, now: SystemTime) -> bool {
         let mut inner = self.lock();
         if inner.open.is_empty() {
             return false;
         }
-        match inner.open.remove(&(service_id.to_owned(), user.to_owned())) {
-            Some(until) => now < until,
-            None => false,
+        let mut open = false;
+        for key in [service_id, ANY_SERVICE] {
+            if let Some(until) = inner.open.remove(&(key.to_owned(), user.to_owned())) {
+                open |= now < until;
+            }
         }
+        open
     }
 
     /// How many windows are in the table (open or expired but not yet pruned).
@@ -121,6 +126,26 @@ mod tests {
         assert!(!u.take("db", "alice", at(101)));
         assert!(!u.take("web", "bob", at(101)));
         assert!(u.take("web", "alice", at(101)));
+    }
+
+    /// Issue 16 (item 7): an unlock without a service ID opens the user's wildcard window,
+    /// which one attempt at any service ID takes once, with any window for that service ID.
+    #[test]
+    fn a_wildcard_window_is_taken_once_by_any_service_id_of_its_user() {
+        let u = Unlocks::new();
+        u.open(ANY_SERVICE, "alice", at(100), W);
+        assert!(!u.take("web", "bob", at(101)));
+        assert!(u.take("db", "alice", at(101)));
+        assert!(!u.take("web", "alice", at(102)));
+        u.open(ANY_SERVICE, "alice", at(100), W);
+        u.open("web", "alice", at(100), W);
+        assert!(u.take("web", "alice", at(101)));
+        assert!(!u.take("db", "alice", at(101)), "one login used up both");
+        u.open(ANY_SERVICE, "alice", at(100), W);
+        assert!(
+            !u.take("web", "alice", at(160)),
+            "expired at the window's end"
+        );
     }
 
     #[test]

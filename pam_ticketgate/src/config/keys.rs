@@ -635,7 +635,7 @@ pub const KEYS: &[Key] = &[
         ),
     key("login_protect", "service_id", "string")
         .default_text(REQUIRED)
-        .ex("\"web-prod-01\"", "This host's service ID on the server."),
+        .ex("\"web-prod-01\"", "This host's service ID on the server (not \"*\", which the server reserves for unlocks made without one)."),
     key("login_protect", "secret_file", "path")
         .default_text(REQUIRED)
         .ex(

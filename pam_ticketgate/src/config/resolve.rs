@@ -380,14 +380,12 @@ impl Resolver<'_> {
             }
         }
         let protect_service_id = match &r.protect_service_id {
-            Some(v) if v.get_ref().is_empty() => {
-                return self.err(
-                    &key("protect_service_id"),
-                    Some(v.span()),
-                    "must not be empty",
-                );
-            }
-            Some(v) => Some(v.get_ref().clone()),
+            Some(v) => match service_id_problem(v.get_ref()) {
+                Some(problem) => {
+                    return self.err(&key("protect_service_id"), Some(v.span()), problem);
+                }
+                None => Some(v.get_ref().clone()),
+            },
             None => None,
         };
         let mode = match r.mode.as_ref().map(|v| (v.get_ref().as_str(), v.span())) {
@@ -475,11 +473,11 @@ impl Resolver<'_> {
     }
 
     fn protect(&self, p: &RawProtect) -> Result<Protect, ConfigError> {
-        if p.service_id.get_ref().is_empty() {
+        if let Some(problem) = service_id_problem(p.service_id.get_ref()) {
             return self.err(
                 "login_protect.service_id",
                 Some(p.service_id.span()),
-                "must not be empty",
+                problem,
             );
         }
         Ok(Protect {
@@ -569,5 +567,20 @@ impl Resolver<'_> {
                 None => self.default_duration("offline", "retry_after")?,
             },
         })
+    }
+}
+
+/// Why a login-protect service ID cannot be sent, if it cannot: the server refuses an empty one,
+/// `"*"` (its wildcard window, opened by an unlock without a service ID, is not a service ID a
+/// host may name), control characters and more than 256 bytes — every attempt would fail.
+fn service_id_problem(id: &str) -> Option<&'static str> {
+    if id.is_empty() {
+        Some("must not be empty")
+    } else if id == "*" {
+        Some("\"*\" is reserved: the server uses it for unlocks made without a service ID")
+    } else if id.len() > 256 || id.chars().any(char::is_control) {
+        Some("must be at most 256 bytes without control characters")
+    } else {
+        None
     }
 }

@@ -450,3 +450,35 @@ fn the_readme_example_parses_as_documented() {
     assert_eq!(c.scopes[1].policy.failed_logon, 3);
     assert!(example.contains("mode   = \"report\""));
 }
+
+#[test]
+fn a_service_id_the_server_would_refuse_is_a_config_error() {
+    let protect = |sid: &str| {
+        format!(
+            "version = 1\n[login_protect]\nurl = \"https://p.example.com\"\nservice_id = {sid}\nsecret_file = \"/etc/security/p.secret\"\n"
+        )
+    };
+    assert!(parse(&protect("\"web\"")).is_ok());
+    for (sid, want) in [
+        ("\"\"", "must not be empty"),
+        ("\"*\"", "reserved"),
+        ("\"a\\tb\"", "control characters"),
+    ] {
+        let e = err(&protect(sid));
+        assert!(
+            e.contains("login_protect.service_id") && e.contains(want),
+            "{sid}: {e}"
+        );
+    }
+    let long = "x".repeat(257);
+    assert!(err(&protect(&format!("\"{long}\""))).contains("256 bytes"));
+    let scope = format!(
+        "{}[[scope]]\nusers = [\"a\"]\nlogin_protect = true\nprotect_service_id = \"*\"\n",
+        protect("\"web\"")
+    );
+    let e = err(&scope);
+    assert!(
+        e.contains("protect_service_id") && e.contains("reserved"),
+        "{e}"
+    );
+}

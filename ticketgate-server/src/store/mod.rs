@@ -104,11 +104,17 @@ pub struct Enrollment {
     pub secret: Secret,
 }
 
+/// The window key an unlock without a service ID opens when the enrollment is bound to none:
+/// `/v1/attempt` for any service ID of the user takes it (after the `[[host]] service_ids`
+/// check). Never a service ID itself: requests naming it are refused.
+pub const ANY_SERVICE: &str = "*";
+
 /// What checking a typed code against the store found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redeem {
-    /// The code was right and fresh; its step is now used up.
-    Accepted,
+    /// The code was right and fresh; its step is now used up. `bound` is the only service ID
+    /// the enrollment unlocks (`None`: any).
+    Accepted { bound: Option<String> },
     /// No enrollment for this user.
     UnknownUser,
     /// The enrollment is bound to another service ID.
@@ -120,12 +126,51 @@ pub enum Redeem {
 }
 
 /// A typed code's fate: checked, or not even looked at because of the wrong-code limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// The code was checked; anything but `Accepted` counted as a miss.
-    Checked(Redeem),
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict<R = Redeem> {
+    /// The code was checked; anything but success counted as a miss.
+    Checked(R),
     /// Too many wrong codes for this user: try again after this long.
     RateLimited(Duration),
+}
+
+/// A pending enrollment code as `list` shows it (never the code, which is not stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCode {
+    /// The login name.
+    pub user: String,
+    /// The service ID the enrollment will be bound to; `None` means any.
+    pub service_id: Option<String>,
+    /// When it was issued (seconds since the epoch).
+    pub created: u64,
+    /// The first second it is no longer good (seconds since the epoch).
+    pub expires: u64,
+    /// Wrong tries so far (dead at `enroll_code::MAX_TRIES`).
+    pub tries: u32,
+    /// True once redeemed on the page (a secret is drawn, waiting for the first TOTP code).
+    pub redeemed: bool,
+}
+
+/// One pending code with its hash and any drawn secret: what `store copy` moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    /// Everything `list` shows.
+    pub info: PendingCode,
+    /// SHA-256 of the normalized code.
+    pub hash: Vec<u8>,
+    /// The secret drawn when the code was redeemed, not active until confirmed.
+    pub secret: Option<Secret>,
+}
+
+/// What redeeming or confirming an enrollment code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeOutcome {
+    /// Redeemed: the secret given is stored, waiting for the first TOTP code.
+    Redeemed { service_id: Option<String> },
+    /// Confirmed: the enrollment is active and the code gone.
+    Enrolled { service_id: Option<String> },
+    /// Refused (a wrong code or TOTP code counted as one of the code's tries and as a miss).
+    Refused(crate::enroll_code::Refused),
 }
 
 /// Everything the protect protocol shares, with each change atomic in the backend.
@@ -145,7 +190,8 @@ pub trait ProtectStore: Send + Sync {
         now: SystemTime,
     ) -> Result<(), StoreError>;
 
-    /// Removes a user's enrollment; false when there was none.
+    /// Removes a user's enrollment and any pending enrollment code; false when there was
+    /// neither.
     fn revoke(&self, user: &str) -> Result<bool, StoreError>;
 
     /// Every enrollment, sorted by user, without secrets.
@@ -156,14 +202,57 @@ pub trait ProtectStore: Send + Sync {
 
     /// The wrong-code limit, the code check and the miss as one step: of any number of
     /// concurrent wrong codes for a user (on any replica) at most the limit are checked; an
-    /// accepted code's step is committed as used before this returns.
+    /// accepted code's step is committed as used before this returns. Without `service_id`
+    /// the enrollment's binding is not checked (the caller opens the window it returns).
     fn check_code(
         &self,
         user: &str,
-        service_id: &str,
+        service_id: Option<&str>,
         code: &str,
         now: SystemTime,
     ) -> Result<Verdict, StoreError>;
+
+    /// Stores a pending enrollment code's hash for `user` (replacing an older pending code),
+    /// good until `expires`; refused when the user is already enrolled.
+    fn issue_code(
+        &self,
+        user: &str,
+        service_id: Option<&str>,
+        hash: &[u8; 32],
+        now: SystemTime,
+        expires: SystemTime,
+    ) -> Result<(), StoreError>;
+
+    /// Redeems `user`'s pending code: behind the wrong-code limit (as `check_code`), checks
+    /// expiry, tries and hash, and on success stores `secret` as the pending secret (a code
+    /// redeemed again replaces it). A wrong code counts a try.
+    fn redeem_code(
+        &self,
+        user: &str,
+        hash: &[u8; 32],
+        secret: &Secret,
+        now: SystemTime,
+    ) -> Result<Verdict<CodeOutcome>, StoreError>;
+
+    /// Confirms a redeemed code with the first TOTP code of its secret: on success the
+    /// enrollment is created (that code's step used) and the pending code deleted, atomically.
+    /// A wrong TOTP code counts a try.
+    fn confirm_code(
+        &self,
+        user: &str,
+        hash: &[u8; 32],
+        totp_code: &str,
+        now: SystemTime,
+    ) -> Result<Verdict<CodeOutcome>, StoreError>;
+
+    /// Every pending code, sorted by user.
+    fn pending_codes(&self) -> Result<Vec<PendingCode>, StoreError>;
+
+    /// Every pending code with its hash and secret (for `store copy`).
+    fn export_codes(&self) -> Result<Vec<CodeRecord>, StoreError>;
+
+    /// Adds pending codes in one transaction; users with one already are left as they are.
+    fn import_codes(&self, all: &[CodeRecord]) -> Result<u64, StoreError>;
 
     /// Opens (or reopens), at `now`, the unlock window for `user` at `service_id` until `until`.
     fn open_window(
@@ -174,8 +263,9 @@ pub trait ProtectStore: Send + Sync {
         until: SystemTime,
     ) -> Result<(), StoreError>;
 
-    /// One login attempt: true when a window is open at `now`, and then it is closed; of any
-    /// number of concurrent attempts at most one sees `true`.
+    /// One login attempt at `service_id`: true when the user's window for it or their
+    /// [`ANY_SERVICE`] window is open at `now`; both are then closed (one login uses up every
+    /// window that covers it). Of any number of concurrent attempts at most one sees `true`.
     fn take_window(
         &self,
         service_id: &str,
@@ -196,6 +286,12 @@ pub trait ProtectStore: Send + Sync {
     }
 }
 
+/// The window an accepted unlock opens: the one asked for, else the enrollment's bound
+/// service ID, else [`ANY_SERVICE`].
+pub fn window_for<'a>(asked: Option<&'a str>, bound: Option<&'a str>) -> &'a str {
+    asked.or(bound).unwrap_or(ANY_SERVICE)
+}
+
 /// Opens the store the config names (`store = "sqlite"` or `"postgres"`); PostgreSQL's schema is
 /// created or migrated before this returns.
 pub fn open(config: &Config) -> Result<Arc<dyn ProtectStore>, StoreError> {
@@ -211,32 +307,36 @@ pub fn open(config: &Config) -> Result<Arc<dyn ProtectStore>, StoreError> {
     }
 }
 
-/// Copies every enrollment of `from` into `to`: refused when `to` already holds enrollments
-/// unless `force`. Returns how many were copied.
+/// Copies every enrollment and pending enrollment code of `from` into `to`: refused when `to`
+/// already holds enrollments unless `force`. Returns how many enrollments and codes were copied.
 pub fn copy(
     from: &dyn ProtectStore,
     to: &dyn ProtectStore,
     force: bool,
-) -> Result<u64, StoreError> {
+) -> Result<(u64, u64), StoreError> {
     let there = to.count()?;
     if there > 0 && !force {
         return Err(StoreError::TargetNotEmpty { count: there });
     }
     let all = from.export()?;
-    to.import(&all)
+    let enrollments = to.import(&all)?;
+    let codes = to.import_codes(&from.export_codes()?)?;
+    Ok((enrollments, codes))
 }
 
 /// The code check both backends share: the fresh step `code` matches (to be recorded as used),
 /// or why it is refused.
 pub(crate) fn judge(
     bound: Option<&str>,
-    service_id: &str,
+    service_id: Option<&str>,
     secret: &Secret,
     code: &str,
     now: SystemTime,
     last_step: Option<u64>,
 ) -> Result<u64, Redeem> {
-    if bound.is_some_and(|b| b != service_id) {
+    if let (Some(b), Some(asked)) = (bound, service_id)
+        && b != asked
+    {
         return Err(Redeem::WrongService);
     }
     crate::totp::matching_step(secret, code, now, last_step).ok_or_else(|| {

@@ -7,8 +7,12 @@
 //! all there and an accepted code is still refused as a replay. Open unlock windows are *not* kept
 //! on disk (see `unlocks`): the attempt path never touches disk, and a restart only drops them.
 
-use super::{Enrollment, EnrollmentInfo, ProtectStore, Redeem, StoreError, Verdict};
+use super::{
+    CodeOutcome, CodeRecord, Enrollment, EnrollmentInfo, PendingCode, ProtectStore, Redeem,
+    StoreError, Verdict,
+};
 use crate::clock::since_epoch;
+use crate::enroll_code::{self, Refused};
 use crate::ratelimit::MissLimiter;
 use crate::secret::Secret;
 use crate::unlocks::Unlocks;
@@ -42,6 +46,22 @@ fn step_to_sql(step: u64) -> i64 {
 
 fn sql_to_step(v: Option<i64>) -> Option<u64> {
     v.and_then(|n| u64::try_from(n).ok())
+}
+
+/// A store error for the database at `path` (for use while `conn` is borrowed mutably).
+fn sql_at(path: PathBuf) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite {
+        path: path.clone(),
+        source,
+    }
+}
+
+fn secs_to_sql(t: SystemTime) -> i64 {
+    i64::try_from(since_epoch(t).as_secs()).unwrap_or(i64::MAX)
+}
+
+fn sql_to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
 }
 
 /// Why [`private_db_file`] could not give a database file.
@@ -118,6 +138,15 @@ impl Store {
                 secret     BLOB NOT NULL,
                 created    INTEGER NOT NULL,
                 last_step  INTEGER
+            ) STRICT;
+            CREATE TABLE IF NOT EXISTS enroll_code (
+                user       TEXT PRIMARY KEY NOT NULL,
+                service_id TEXT,
+                code_hash  BLOB NOT NULL,
+                created    INTEGER NOT NULL,
+                expires    INTEGER NOT NULL,
+                tries      INTEGER NOT NULL,
+                secret     BLOB
             ) STRICT;",
         )
         .map_err(sql)?;
@@ -179,12 +208,16 @@ impl Store {
         tx.commit().map_err(&sql)
     }
 
-    /// Removes a user's enrollment; false when there was none.
+    /// Removes a user's enrollment and pending enrollment code; false when there was neither.
     pub fn revoke(&mut self, user: &str) -> Result<bool, StoreError> {
-        let n = self
-            .conn
+        let sql = sql_at(self.path.clone());
+        let tx = self.conn.transaction().map_err(&sql)?;
+        let n = tx
             .execute("DELETE FROM enrollment WHERE user = ?1", params![user])
-            .map_err(self.sql())?;
+            .map_err(&sql)?
+            + tx.execute("DELETE FROM enroll_code WHERE user = ?1", params![user])
+                .map_err(&sql)?;
+        tx.commit().map_err(&sql)?;
         Ok(n > 0)
     }
 
@@ -222,7 +255,7 @@ impl Store {
     pub fn redeem(
         &mut self,
         user: &str,
-        service_id: &str,
+        service_id: Option<&str>,
         code: &str,
         now: SystemTime,
     ) -> Result<Redeem, StoreError> {
@@ -262,7 +295,225 @@ impl Store {
         )
         .map_err(&sql)?;
         tx.commit().map_err(&sql)?;
-        Ok(Redeem::Accepted)
+        Ok(Redeem::Accepted { bound })
+    }
+
+    /// Stores a pending enrollment code's hash (replacing an older one); refused when the user
+    /// is already enrolled.
+    pub fn issue_code(
+        &mut self,
+        user: &str,
+        service_id: Option<&str>,
+        hash: &[u8; 32],
+        now: SystemTime,
+        expires: SystemTime,
+    ) -> Result<(), StoreError> {
+        let sql = sql_at(self.path.clone());
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        let enrolled: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM enrollment WHERE user = ?1)",
+                params![user],
+                |row| row.get(0),
+            )
+            .map_err(&sql)?;
+        if enrolled {
+            return Err(StoreError::AlreadyEnrolled {
+                user: user.to_owned(),
+            });
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO enroll_code
+             (user, service_id, code_hash, created, expires, tries, secret)
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, NULL)",
+            params![
+                user,
+                service_id,
+                hash.as_slice(),
+                secs_to_sql(now),
+                secs_to_sql(expires)
+            ],
+        )
+        .map_err(&sql)?;
+        tx.commit().map_err(&sql)
+    }
+
+    /// Checks `user`'s pending code; with `then` run on success inside the same transaction.
+    /// A wrong code (or a `then` that refuses with a wrong try) counts a try.
+    fn with_code(
+        &mut self,
+        user: &str,
+        hash: &[u8; 32],
+        now: SystemTime,
+        then: impl FnOnce(
+            &rusqlite::Transaction<'_>,
+            Option<String>,
+            Option<Secret>,
+        ) -> Result<CodeOutcome, rusqlite::Error>,
+    ) -> Result<CodeOutcome, StoreError> {
+        let path = self.path.clone();
+        let sql = move |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        let row = tx
+            .query_row(
+                "SELECT service_id, code_hash, expires, tries, secret FROM enroll_code
+                 WHERE user = ?1",
+                params![user],
+                |row| {
+                    Ok((
+                        row.get::<_, Option<String>>(0)?,
+                        row.get::<_, Vec<u8>>(1)?,
+                        sql_to_u64(row.get(2)?),
+                        u32::try_from(row.get::<_, i64>(3)?).unwrap_or(u32::MAX),
+                        row.get::<_, Option<Vec<u8>>>(4)?.map(Secret::new),
+                    ))
+                },
+            )
+            .optional()
+            .map_err(&sql)?;
+        let Some((service_id, stored, expires, tries, secret)) = row else {
+            return Ok(CodeOutcome::Refused(Refused::NoCode));
+        };
+        let outcome = match enroll_code::judge(&stored, expires, tries, hash, now) {
+            Ok(()) => then(&tx, service_id, secret).map_err(&sql)?,
+            Err(refused) => CodeOutcome::Refused(refused),
+        };
+        if let CodeOutcome::Refused(r) = outcome
+            && r.is_wrong_try()
+        {
+            tx.execute(
+                "UPDATE enroll_code SET tries = tries + 1 WHERE user = ?1",
+                params![user],
+            )
+            .map_err(&sql)?;
+        }
+        tx.commit().map_err(&sql)?;
+        Ok(outcome)
+    }
+
+    /// Redeems `user`'s pending code: stores `secret` as its pending secret.
+    pub fn redeem_code(
+        &mut self,
+        user: &str,
+        hash: &[u8; 32],
+        secret: &Secret,
+        now: SystemTime,
+    ) -> Result<CodeOutcome, StoreError> {
+        self.with_code(user, hash, now, |tx, service_id, _| {
+            tx.execute(
+                "UPDATE enroll_code SET secret = ?2 WHERE user = ?1",
+                params![user, secret.expose()],
+            )?;
+            Ok(CodeOutcome::Redeemed { service_id })
+        })
+    }
+
+    /// Confirms a redeemed code with the first TOTP code: the enrollment is created with that
+    /// code's step used, and the pending code deleted.
+    pub fn confirm_code(
+        &mut self,
+        user: &str,
+        hash: &[u8; 32],
+        totp_code: &str,
+        now: SystemTime,
+    ) -> Result<CodeOutcome, StoreError> {
+        self.with_code(user, hash, now, |tx, service_id, secret| {
+            let Some(secret) = secret else {
+                return Ok(CodeOutcome::Refused(Refused::NotRedeemed));
+            };
+            let Some(step) = crate::totp::matching_step(&secret, totp_code, now, None) else {
+                return Ok(CodeOutcome::Refused(Refused::WrongTotp));
+            };
+            let added = tx.execute(
+                "INSERT INTO enrollment (user, service_id, secret, created, last_step)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user) DO NOTHING",
+                params![
+                    user,
+                    service_id,
+                    secret.expose(),
+                    secs_to_sql(now),
+                    step_to_sql(step)
+                ],
+            )?;
+            tx.execute("DELETE FROM enroll_code WHERE user = ?1", params![user])?;
+            Ok(if added == 1 {
+                CodeOutcome::Enrolled { service_id }
+            } else {
+                CodeOutcome::Refused(Refused::AlreadyEnrolled)
+            })
+        })
+    }
+
+    /// Every pending code with its hash and secret, sorted by user.
+    pub fn export_codes(&self) -> Result<Vec<CodeRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT user, service_id, created, expires, tries, code_hash, secret
+                 FROM enroll_code ORDER BY user",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |row| {
+                let secret = row.get::<_, Option<Vec<u8>>>(6)?.map(Secret::new);
+                Ok(CodeRecord {
+                    info: PendingCode {
+                        user: row.get(0)?,
+                        service_id: row.get(1)?,
+                        created: sql_to_u64(row.get(2)?),
+                        expires: sql_to_u64(row.get(3)?),
+                        tries: u32::try_from(row.get::<_, i64>(4)?).unwrap_or(u32::MAX),
+                        redeemed: secret.is_some(),
+                    },
+                    hash: row.get(5)?,
+                    secret,
+                })
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(self.sql())
+    }
+
+    /// Adds pending codes in one transaction; users with one already are left as they are.
+    pub fn import_codes(&mut self, all: &[CodeRecord]) -> Result<u64, StoreError> {
+        let sql = sql_at(self.path.clone());
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        let mut added = 0;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO enroll_code
+                     (user, service_id, code_hash, created, expires, tries, secret)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (user) DO NOTHING",
+                )
+                .map_err(&sql)?;
+            for c in all {
+                added += insert
+                    .execute(params![
+                        c.info.user,
+                        c.info.service_id,
+                        c.hash,
+                        i64::try_from(c.info.created).unwrap_or(i64::MAX),
+                        i64::try_from(c.info.expires).unwrap_or(i64::MAX),
+                        i64::from(c.info.tries),
+                        c.secret.as_ref().map(Secret::expose),
+                    ])
+                    .map_err(&sql)?;
+            }
+        }
+        tx.commit().map_err(&sql)?;
+        Ok(u64::try_from(added).unwrap_or(u64::MAX))
     }
 
     /// Every enrollment with its secret and used step, sorted by user.
@@ -357,6 +608,25 @@ impl SqliteStore {
         // A panic under the lock leaves SQLite's own transaction rolled back: still consistent.
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// An enrollment code's check behind the same wrong-code limit as `check_code`, under the
+    /// store's lock; any refusal counts as a miss.
+    fn limited(
+        &self,
+        user: &str,
+        now: SystemTime,
+        check: impl FnOnce(&mut Store) -> Result<CodeOutcome, StoreError>,
+    ) -> Result<Verdict<CodeOutcome>, StoreError> {
+        let mut store = self.lock();
+        if let Some(wait) = self.misses.blocked(user, now) {
+            return Ok(Verdict::RateLimited(wait));
+        }
+        let outcome = check(&mut store)?;
+        if matches!(outcome, CodeOutcome::Refused(_)) {
+            self.misses.miss(user, now);
+        }
+        Ok(Verdict::Checked(outcome))
+    }
 }
 
 impl ProtectStore for SqliteStore {
@@ -393,7 +663,7 @@ impl ProtectStore for SqliteStore {
     fn check_code(
         &self,
         user: &str,
-        service_id: &str,
+        service_id: Option<&str>,
         code: &str,
         now: SystemTime,
     ) -> Result<Verdict, StoreError> {
@@ -404,10 +674,62 @@ impl ProtectStore for SqliteStore {
             return Ok(Verdict::RateLimited(wait));
         }
         let verdict = store.redeem(user, service_id, code, now)?;
-        if verdict != Redeem::Accepted {
+        if !matches!(verdict, Redeem::Accepted { .. }) {
             self.misses.miss(user, now);
         }
         Ok(Verdict::Checked(verdict))
+    }
+
+    fn issue_code(
+        &self,
+        user: &str,
+        service_id: Option<&str>,
+        hash: &[u8; 32],
+        now: SystemTime,
+        expires: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.lock().issue_code(user, service_id, hash, now, expires)
+    }
+
+    fn redeem_code(
+        &self,
+        user: &str,
+        hash: &[u8; 32],
+        secret: &Secret,
+        now: SystemTime,
+    ) -> Result<Verdict<CodeOutcome>, StoreError> {
+        self.limited(user, now, |store| {
+            store.redeem_code(user, hash, secret, now)
+        })
+    }
+
+    fn confirm_code(
+        &self,
+        user: &str,
+        hash: &[u8; 32],
+        totp_code: &str,
+        now: SystemTime,
+    ) -> Result<Verdict<CodeOutcome>, StoreError> {
+        self.limited(user, now, |store| {
+            store.confirm_code(user, hash, totp_code, now)
+        })
+    }
+
+    fn pending_codes(&self) -> Result<Vec<PendingCode>, StoreError> {
+        Ok(self
+            .lock()
+            .export_codes()?
+            .into_iter()
+            .map(|c| c.info)
+            .collect())
+    }
+
+    fn export_codes(&self) -> Result<Vec<CodeRecord>, StoreError> {
+        self.lock().export_codes()
+    }
+
+    fn import_codes(&self, all: &[CodeRecord]) -> Result<u64, StoreError> {
+        self.lock().import_codes(all)
     }
 
     fn open_window(
@@ -494,28 +816,28 @@ mod tests {
             let mut s = Store::open(dir.path()).unwrap();
             s.enroll("alice", None, &secret(), now).unwrap();
             assert_eq!(
-                s.redeem("alice", "web", &code, now).unwrap(),
-                Redeem::Accepted
+                s.redeem("alice", Some("web"), &code, now).unwrap(),
+                Redeem::Accepted { bound: None }
             );
             assert_eq!(
-                s.redeem("alice", "web", &code, now).unwrap(),
+                s.redeem("alice", Some("web"), &code, now).unwrap(),
                 Redeem::Replayed
             );
         }
         let mut s = Store::open(dir.path()).unwrap();
         assert_eq!(
-            s.redeem("alice", "web", &code, now).unwrap(),
+            s.redeem("alice", Some("web"), &code, now).unwrap(),
             Redeem::Replayed
         );
         let previous = totp::code_for_step(&secret(), totp::step_at(now) - 1);
         assert_eq!(
-            s.redeem("alice", "web", &previous, now).unwrap(),
+            s.redeem("alice", Some("web"), &previous, now).unwrap(),
             Redeem::Replayed
         );
         let next = totp::code_for_step(&secret(), totp::step_at(now) + 1);
         assert_eq!(
-            s.redeem("alice", "web", &next, now).unwrap(),
-            Redeem::Accepted
+            s.redeem("alice", Some("web"), &next, now).unwrap(),
+            Redeem::Accepted { bound: None }
         );
     }
 
@@ -527,21 +849,23 @@ mod tests {
         s.enroll("bob", Some("web"), &secret(), now).unwrap();
         let code = totp::code_for_step(&secret(), totp::step_at(now));
         assert_eq!(
-            s.redeem("carol", "web", &code, now).unwrap(),
+            s.redeem("carol", Some("web"), &code, now).unwrap(),
             Redeem::UnknownUser
         );
         assert_eq!(
-            s.redeem("bob", "db", &code, now).unwrap(),
+            s.redeem("bob", Some("db"), &code, now).unwrap(),
             Redeem::WrongService
         );
         let wrong = if code == "000000" { "111111" } else { "000000" };
         assert_eq!(
-            s.redeem("bob", "web", wrong, now).unwrap(),
+            s.redeem("bob", Some("web"), wrong, now).unwrap(),
             Redeem::WrongCode
         );
         assert_eq!(
-            s.redeem("bob", "web", &code, now).unwrap(),
-            Redeem::Accepted
+            s.redeem("bob", Some("web"), &code, now).unwrap(),
+            Redeem::Accepted {
+                bound: Some("web".into())
+            }
         );
     }
 

@@ -1,11 +1,13 @@
 //! The unlock page in headless Chromium (Debian `chromium` + `chromium-driver`) driven over
-//! WebDriver: fill the form, press Unlock, read the message; screenshots go to the test artifacts.
+//! WebDriver on a phone-sized screen (Chromium's mobile emulation, 390×844 CSS pixels at
+//! device pixel ratio 1): fill the forms, press the buttons, read the messages; screenshots go
+//! to the test artifacts.
 
 use crate::harness::{SERVICE, Setup, request, require_program};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,9 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The W3C WebDriver key naming an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// The emulated phone's screen in CSS pixels (an iPhone 12-14's), and so the screenshots'
+/// size at device pixel ratio 1.
+const PHONE: (u32, u32) = (390, 844);
 
 /// Where screenshots go: `$TICKETGATE_TEST_ARTIFACTS/server`, else the target dir's tmp.
 fn artifacts_dir() -> PathBuf {
@@ -89,8 +94,12 @@ impl Driver {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
+                "mobileEmulation": {
+                    "deviceMetrics": {"width": PHONE.0, "height": PHONE.1, "pixelRatio": 1.0, "touch": true, "mobile": true},
+                    "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"
+                },
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=412,860", "--no-first-run", "--disable-extensions",
+                         format!("--window-size={},{}", PHONE.0, PHONE.1), "--no-first-run", "--disable-extensions",
                          "--disable-background-networking", "--disable-sync", "--disable-component-update",
                          format!("--user-data-dir={}", profile.display())]
             }
@@ -161,18 +170,31 @@ impl Driver {
 
     /// Waits (bounded) for the message box to hold text, and returns it.
     fn message(&self) -> String {
+        self.wait_text("#msg", |t| !t.is_empty())
+    }
+
+    /// Waits (bounded, 15 s) for the text of `css` to satisfy `ok`, and returns it.
+    fn wait_text(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let t = self.text("#msg");
-            if !t.is_empty() {
+            let t = self.text(css);
+            if ok(&t) {
                 return t;
             }
             assert!(
                 Instant::now() < deadline,
-                "no message appeared after pressing Unlock"
+                "{css} still shows {t:?} after 15 s"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The document's title.
+    fn title(&self) -> String {
+        self.call("GET", &self.s("/title"), None)["value"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     fn screenshot(&self, name: &str) -> PathBuf {
@@ -180,7 +202,10 @@ impl Driver {
         let png = data_encoding::BASE64
             .decode(v["value"].as_str().unwrap().as_bytes())
             .unwrap();
-        assert!(png.starts_with(b"\x89PNG"), "screenshot is not a PNG");
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "screenshot is not a PNG"
+        );
         let path = artifacts_dir().join(name);
         std::fs::write(&path, png).unwrap();
         eprintln!("screenshot: {}", path.display());
@@ -211,9 +236,17 @@ impl Drop for Driver {
     }
 }
 
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let png = std::fs::read(path).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && &png[12..16] == b"IHDR");
+    let be = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
 #[test]
 fn unlock_page_in_headless_chromium_unlocks_and_shows_success() {
-    let setup = Setup::new("60s", "");
+    let setup = Setup::new("60s", "issuer = \"Acme <Ops>\"\n");
     let alice = setup.enroll("alice", None);
     let server = setup.start();
     let profile = tempfile::tempdir().unwrap();
@@ -221,6 +254,9 @@ fn unlock_page_in_headless_chromium_unlocks_and_shows_success() {
     driver.new_session(profile.path());
     driver.go(&format!("http://{}/?service_id={SERVICE}", server.addr));
     assert_eq!(driver.text("#svcnote"), format!("Service: {SERVICE}"));
+    // Issue 16 (item 7): the configured issuer, as text (escaped in the HTML).
+    assert_eq!(driver.text("#issuer"), "Acme <Ops>");
+    assert_eq!(driver.title(), "Acme <Ops>: unlock login");
 
     // A wrong code first: a clear error, and nothing unlocked.
     driver.type_into("#user", "alice");
@@ -231,7 +267,7 @@ fn unlock_page_in_headless_chromium_unlocks_and_shows_success() {
         err.starts_with("Not unlocked: wrong or already used code"),
         "{err}"
     );
-    assert_eq!(driver.attribute("#msg", "class"), "err");
+    assert_eq!(driver.attribute("#msg", "class"), "msg err");
     driver.screenshot("unlock-page-wrong-code.png");
     assert!(
         !server
@@ -246,20 +282,99 @@ fn unlock_page_in_headless_chromium_unlocks_and_shows_success() {
     let deadline = Instant::now() + Duration::from_secs(15);
     let ok = loop {
         let t = driver.message();
-        if t.starts_with("Unlocked.") || Instant::now() > deadline {
+        if t.starts_with("Unlocked") || Instant::now() > deadline {
             break t;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(ok.starts_with("Unlocked. Log in before "), "{ok}");
-    assert_eq!(driver.attribute("#msg", "class"), "ok");
+    assert!(
+        ok.starts_with(&format!("Unlocked on {SERVICE}. Log in before ")),
+        "{ok}"
+    );
+    assert_eq!(driver.attribute("#msg", "class"), "msg ok");
     let shot = driver.screenshot("unlock-page-success.png");
-    assert!(std::fs::metadata(shot).unwrap().len() > 1000);
+    assert!(std::fs::metadata(&shot).unwrap().len() > 1000);
+    assert_eq!(
+        png_size(&shot),
+        PHONE,
+        "the screenshot is the phone's screen"
+    );
 
     server.wait_for_log(&["event=unlock ", "user=alice", "service_id=web-prod-01"]);
     assert!(
         server
             .attempt_with(Some(&setup.token), SERVICE, "alice")
+            .unlocked()
+    );
+}
+
+/// Issue 16 (item 7), on the phone: the administrator issues a code (`enroll --code`); the user
+/// redeems it on the page, which shows the otpauth URI and a QR code; a TOTP code computed here
+/// from that URI confirms the enrollment; then an unlock without a service ID opens the next
+/// login on any service ID, once.
+#[test]
+fn enroll_with_a_code_then_unlock_without_a_service_id_in_headless_chromium() {
+    let setup = Setup::new("60s", "issuer = \"Acme Ops\"\n");
+    let issued = setup.run(&["enroll", "--code", "bob"]);
+    assert!(issued.status.success());
+    let stdout = String::from_utf8_lossy(&issued.stdout).into_owned();
+    let code = stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 14 && l.matches('-').count() == 2)
+        .unwrap_or_else(|| panic!("no code in {stdout}"))
+        .to_owned();
+    let server = setup.start();
+    let profile = tempfile::tempdir().unwrap();
+    let mut driver = Driver::start();
+    driver.new_session(profile.path());
+    driver.go(&format!("http://{}/#enroll", server.addr));
+    assert_eq!(driver.text("#issuer"), "Acme Ops");
+
+    driver.type_into("#enroll-user", "bob");
+    driver.type_into("#enroll-code", &code.to_lowercase());
+    driver.click("#enroll-go");
+    let uri = driver.wait_text("#otpauth", |t| !t.is_empty());
+    assert!(
+        uri.starts_with("otpauth://totp/Acme%20Ops:bob?secret="),
+        "{uri}"
+    );
+    let qr = driver.find("#qr svg");
+    assert!(!qr.is_empty());
+    let shot = driver.screenshot("enroll-page-qr.png");
+    assert_eq!(png_size(&shot), PHONE);
+    let secret = crate::harness::secret_from_output(&uri);
+    let step = ticketgate_server::totp::step_at(std::time::SystemTime::now());
+    let first = ticketgate_server::totp::code_for_step(&secret, step);
+    driver.type_into("#enroll-totp", &first);
+    driver.click("#enroll-confirm");
+    let done = driver.wait_text("#enroll-msg", |t| !t.is_empty());
+    assert!(done.starts_with("Enrolled."), "{done}");
+    server.wait_for_log(&["event=enroll_code_confirmed", "user=bob"]);
+    let shot = driver.screenshot("enroll-page-done.png");
+    assert_eq!(png_size(&shot), PHONE);
+
+    // Back to the unlock form: the service ID left empty.
+    driver.click("#to-unlock");
+    let bob = crate::harness::User::new("bob", secret, Some(step));
+    driver.type_into("#user", "bob");
+    driver.type_into("#code", &bob.fresh_code());
+    driver.click("#unlock");
+    let ok = driver.message();
+    assert!(
+        ok.starts_with("Unlocked on any service. Log in before "),
+        "{ok}"
+    );
+    let shot = driver.screenshot("unlock-page-any-service.png");
+    assert_eq!(png_size(&shot), PHONE);
+    assert!(
+        server
+            .attempt_with(Some(&setup.token), "db-prod-07", "bob")
+            .unlocked()
+    );
+    assert!(
+        !server
+            .attempt_with(Some(&setup.token), SERVICE, "bob")
             .unlocked()
     );
 }

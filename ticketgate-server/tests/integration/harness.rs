@@ -164,6 +164,15 @@ pub struct User {
 }
 
 impl User {
+    /// A user enrolled some other way (the page), whose codes up to `used_step` are used.
+    pub fn new(name: &str, secret: Secret, used_step: Option<u64>) -> Self {
+        Self {
+            name: name.to_owned(),
+            secret,
+            next_step: Mutex::new(used_step.map(|s| s + 1)),
+        }
+    }
+
     /// A code the server has not seen yet: the current step's, or the next one's when the
     /// current one was used (a server accepts one step of skew, so two fresh codes per 30 s).
     pub fn fresh_code(&self) -> String {

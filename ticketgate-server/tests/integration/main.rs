@@ -26,6 +26,7 @@ macro_rules! on_both_stores {
     };
 }
 
+mod agent;
 mod browser;
 mod cli;
 mod fleet;
@@ -38,5 +39,6 @@ mod metrics;
 mod pg;
 mod postgres;
 mod protocol;
+mod self_service;
 mod systemd;
 mod tls;

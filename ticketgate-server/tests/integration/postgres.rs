@@ -524,6 +524,9 @@ fn store_copy_moves_enrollments_with_their_used_steps_once() {
     secret_file(setup.dir.path(), "pg.url", &url);
     let alice = setup.enroll("alice", None);
     let bob = setup.enroll("bob", Some(SERVICE));
+    // Issue 16 (item 7): a pending enrollment code moves too (its hash, expiry and tries).
+    let issued = setup.run(&["enroll", "--code", "carol"]);
+    assert!(issued.status.success());
     let used = alice.fresh_code();
     {
         let server = setup.start();
@@ -538,9 +541,19 @@ fn store_copy_moves_enrollments_with_their_used_steps_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("Copied 2 of 2 enrollment(s) from sqlite to postgres"),
+        stdout.contains("Copied 2 of 2 enrollment(s) from sqlite to postgres")
+            && stdout.contains("Copied 1 pending enrollment code(s)."),
         "{stdout}"
     );
+    let codes = crate::pg::shared_sql(
+        &db,
+        "SELECT username, length(code_hash), expires > created, tries FROM ticketgate_enroll_code",
+    );
+    let codes: Vec<(String, i32, bool, i32)> = codes
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(codes, vec![("carol".into(), 32, true, 0)]);
     let rows = crate::pg::shared_sql(
         &db,
         "SELECT username, service_id, last_step IS NOT NULL FROM ticketgate_enrollment ORDER BY username",
@@ -591,6 +604,11 @@ fn store_copy_moves_enrollments_with_their_used_steps_once() {
     assert_eq!(server.unlock("bob", &bob.fresh_code()).status, 200);
     let list = String::from_utf8_lossy(&setup.run(&["list"]).stdout).into_owned();
     assert!(list.contains("2 enrolled"), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("carol ") && l.ends_with("issued")),
+        "{list}"
+    );
 }
 
 #[test]
@@ -606,8 +624,8 @@ fn the_schema_is_created_once_and_a_newer_one_is_refused() {
     let versions: Vec<i32> = versions.iter().map(|r| r.get(0)).collect();
     assert_eq!(
         versions,
-        vec![1, 2],
-        "each migration once (2: the fleet's tables)"
+        vec![1, 2, 3, 4],
+        "each migration once (2: the fleet's tables, 3: enrollment codes, 4: the agents' task queue)"
     );
     drop((a, b));
     crate::pg::shared_sql(

@@ -457,3 +457,51 @@ fn the_postgres_url_loaded_as_a_credential_is_used_and_its_absence_refused() {
         assert!(!String::from_utf8_lossy(&out.stderr).contains(pw));
     }
 }
+
+/// The agents' task key loaded as a credential (`LoadCredential=task_key:…`): the server reads it
+/// from `$CREDENTIALS_DIRECTORY` and hands out a queued password it opens; without the directory
+/// it refuses to start with exit 78 and one line.
+#[test]
+fn the_task_key_loaded_as_a_credential_opens_queued_passwords() {
+    let key = "B3NlY3JldC1rZXktZm9yLXRoZS10ZXN0cy0wMDAwMDA=";
+    let setup = Setup::new("60s", "[agent]\ntask_key_file = \"task.key\"\n");
+    crate::harness::secret_file(setup.dir.path(), "task.key", key);
+    let mut add = Command::new(BIN)
+        .arg("--config")
+        .arg(&setup.config)
+        .args(["task", "add", "--host", "web01", "reset-password", "alice"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut add.stdin.take().unwrap(), b"via-credential-77\n").unwrap();
+    assert!(add.wait_with_output().unwrap().status.success());
+    let creds = credentials_dir(&setup, &[("task_key", &format!("{key}\n"))]);
+    let text = std::fs::read_to_string(&setup.config).unwrap();
+    let changed = text.replace(
+        "task_key_file = \"task.key\"",
+        "task_key_file = \"credential:task_key\"",
+    );
+    assert_ne!(text, changed);
+    std::fs::write(&setup.config, changed).unwrap();
+    std::fs::remove_file(setup.dir.path().join("task.key")).unwrap();
+
+    let server = setup.start_with_env(&[("CREDENTIALS_DIRECTORY", creds.as_os_str())]);
+    let auth = format!("Bearer {}", setup.token);
+    let r = crate::harness::request(
+        server.addr,
+        "POST",
+        "/v1/agent/poll",
+        &[("Authorization", &auth)],
+        Some(r#"{"host": "web01", "results": []}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["tasks"][0]["password"], "via-credential-77");
+    drop(server);
+
+    let out = serve(&setup, &[]);
+    refused(
+        &out,
+        &["credential:task_key", "$CREDENTIALS_DIRECTORY is not set"],
+    );
+}

@@ -4,16 +4,22 @@
 //! Each change is one atomic statement, never a read in Rust followed by a write: taking an
 //! unlock is a `DELETE … RETURNING`, a used step is an `UPDATE` that refuses a step not greater
 //! than the stored one, a wrong-code try is an `INSERT … ON CONFLICT DO UPDATE … WHERE` that
-//! only succeeds below the limit.
+//! only succeeds below the limit. The one exception is an enrollment code (several checks on
+//! one row, then a change): it is read `FOR UPDATE` in a transaction, so concurrent tries on any
+//! replica wait for each other.
 
 pub mod pool;
 pub mod schema;
 
 pub use pool::{Conn, Pool};
 
-use super::{Enrollment, EnrollmentInfo, ProtectStore, Redeem, StoreError, Verdict};
+use super::{
+    CodeOutcome, CodeRecord, Enrollment, EnrollmentInfo, PendingCode, ProtectStore, Redeem,
+    StoreError, Verdict,
+};
 use crate::clock::since_epoch;
 use crate::config::PostgresSettings;
+use crate::enroll_code::{self, Refused};
 use crate::ratelimit::{MAX_MISSES, PERIOD};
 use crate::secret::Secret;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +40,9 @@ fn from_sql(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-const TAKE: &str = "DELETE FROM ticketgate_unlock_window WHERE service_id = $1 AND username = $2
+/// Takes the window at `$1` and the user's wildcard window together: one login uses up both.
+const TAKE: &str = "DELETE FROM ticketgate_unlock_window
+                    WHERE username = $2 AND service_id IN ($1, '*')
                     RETURNING until_ms > $3";
 const OPEN: &str = "INSERT INTO ticketgate_unlock_window (service_id, username, until_ms)
                     VALUES ($1, $2, $3)
@@ -66,7 +74,30 @@ const USE_STEP: &str = "UPDATE ticketgate_enrollment SET last_step = $2
 const ENROLL: &str = "INSERT INTO ticketgate_enrollment
                       (username, service_id, secret, created, last_step)
                       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (username) DO NOTHING";
-const REVOKE: &str = "DELETE FROM ticketgate_enrollment WHERE username = $1";
+/// The enrollment and any pending code: how many rows went.
+const REVOKE: &str =
+    "WITH e AS (DELETE FROM ticketgate_enrollment WHERE username = $1 RETURNING 1),
+                           c AS (DELETE FROM ticketgate_enroll_code WHERE username = $1 RETURNING 1)
+                      SELECT (SELECT count(*) FROM e) + (SELECT count(*) FROM c)";
+/// A new pending code replaces an older one; nothing when the user is enrolled.
+const ISSUE_CODE: &str = "INSERT INTO ticketgate_enroll_code
+                          (username, service_id, code_hash, created, expires, tries, secret)
+                          SELECT $1, $2, $3, $4, $5, 0, NULL
+                          WHERE NOT EXISTS (SELECT 1 FROM ticketgate_enrollment WHERE username = $1)
+                          ON CONFLICT (username) DO UPDATE
+                          SET service_id = EXCLUDED.service_id, code_hash = EXCLUDED.code_hash,
+                              created = EXCLUDED.created, expires = EXCLUDED.expires,
+                              tries = 0, secret = NULL";
+const SELECT_CODE: &str = "SELECT service_id, code_hash, expires, tries, secret
+                           FROM ticketgate_enroll_code WHERE username = $1 FOR UPDATE";
+const CODE_TRY: &str = "UPDATE ticketgate_enroll_code SET tries = tries + 1 WHERE username = $1";
+const CODE_SECRET: &str = "UPDATE ticketgate_enroll_code SET secret = $2 WHERE username = $1";
+const DELETE_CODE: &str = "DELETE FROM ticketgate_enroll_code WHERE username = $1";
+const LIST_CODES: &str = "SELECT username, service_id, created, expires, tries, code_hash, secret
+                          FROM ticketgate_enroll_code ORDER BY username";
+const IMPORT_CODE: &str = "INSERT INTO ticketgate_enroll_code
+                           (username, service_id, code_hash, created, expires, tries, secret)
+                           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (username) DO NOTHING";
 const LIST: &str = "SELECT username, service_id, created, last_step, secret
                     FROM ticketgate_enrollment ORDER BY username";
 const COUNT: &str = "SELECT count(*) FROM ticketgate_enrollment";
@@ -132,7 +163,7 @@ impl PgStore {
     fn redeem(
         &self,
         user: &str,
-        service_id: &str,
+        service_id: Option<&str>,
         code: &str,
         now: SystemTime,
     ) -> Result<Redeem, StoreError> {
@@ -155,10 +186,77 @@ impl PgStore {
             .pool
             .with_client(|c| c.execute(USE_STEP, &[&user, &step]))?;
         Ok(if used == 1 {
-            Redeem::Accepted
+            Redeem::Accepted { bound }
         } else {
             Redeem::Replayed
         })
+    }
+}
+
+/// What `with_code`'s success step sees of the row: the bound service ID and any drawn secret.
+type CodeRow = (Option<String>, Option<Secret>);
+
+impl PgStore {
+    /// An enrollment code's check behind the wrong-code limit (as `check_code`): the row is
+    /// read `FOR UPDATE` in a transaction, judged, and on success `then` runs in the same
+    /// transaction; a wrong code (or a `then` refusing with a wrong try) counts a try.
+    fn with_code(
+        &self,
+        user: &str,
+        hash: &[u8; 32],
+        now: SystemTime,
+        then: impl Fn(&mut postgres::Transaction<'_>, CodeRow) -> Result<CodeOutcome, postgres::Error>,
+    ) -> Result<Verdict<CodeOutcome>, StoreError> {
+        let now_ms = ms(now);
+        if let Some(wait) = self.take_try(user, now_ms)? {
+            return Ok(Verdict::RateLimited(wait));
+        }
+        let outcome = self.pool.with_client(|c| {
+            let select = c.statement(SELECT_CODE)?;
+            let mut tx = c.client().transaction()?;
+            let Some(row) = tx.query_opt(&select, &[&user])? else {
+                return Ok(CodeOutcome::Refused(Refused::NoCode));
+            };
+            let stored: Vec<u8> = row.get(1);
+            let expires = from_sql(row.get(2));
+            let tries = u32::try_from(row.get::<_, i32>(3)).unwrap_or(u32::MAX);
+            let found = (
+                row.get(0),
+                row.get::<_, Option<Vec<u8>>>(4).map(Secret::new),
+            );
+            let outcome = match enroll_code::judge(&stored, expires, tries, hash, now) {
+                Ok(()) => then(&mut tx, found)?,
+                Err(refused) => CodeOutcome::Refused(refused),
+            };
+            if let CodeOutcome::Refused(r) = outcome
+                && r.is_wrong_try()
+            {
+                tx.execute(CODE_TRY, &[&user])?;
+            }
+            tx.commit()?;
+            Ok(outcome)
+        })?;
+        if !matches!(outcome, CodeOutcome::Refused(_)) {
+            self.pool
+                .with_client(|c| c.execute(UNTRY, &[&user, &now_ms]))?;
+        }
+        Ok(Verdict::Checked(outcome))
+    }
+
+    fn code_record(row: &postgres::Row) -> CodeRecord {
+        let secret = row.get::<_, Option<Vec<u8>>>(6).map(Secret::new);
+        CodeRecord {
+            info: PendingCode {
+                user: row.get(0),
+                service_id: row.get(1),
+                created: from_sql(row.get(2)),
+                expires: from_sql(row.get(3)),
+                tries: u32::try_from(row.get::<_, i32>(4)).unwrap_or(u32::MAX),
+                redeemed: secret.is_some(),
+            },
+            hash: row.get(5),
+            secret,
+        }
     }
 }
 
@@ -195,7 +293,108 @@ impl ProtectStore for PgStore {
     }
 
     fn revoke(&self, user: &str) -> Result<bool, StoreError> {
-        Ok(self.pool.with_client(|c| c.execute(REVOKE, &[&user]))? > 0)
+        let row = self.pool.with_client(|c| c.query_opt(REVOKE, &[&user]))?;
+        Ok(row.is_some_and(|r| r.get::<_, i64>(0) > 0))
+    }
+
+    fn issue_code(
+        &self,
+        user: &str,
+        service_id: Option<&str>,
+        hash: &[u8; 32],
+        now: SystemTime,
+        expires: SystemTime,
+    ) -> Result<(), StoreError> {
+        let (created, expires) = (
+            to_sql(since_epoch(now).as_secs()),
+            to_sql(since_epoch(expires).as_secs()),
+        );
+        let hash = hash.as_slice();
+        let stored = self.pool.with_client(|c| {
+            c.execute(ISSUE_CODE, &[&user, &service_id, &hash, &created, &expires])
+        })?;
+        if stored == 0 {
+            return Err(StoreError::AlreadyEnrolled {
+                user: user.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn redeem_code(
+        &self,
+        user: &str,
+        hash: &[u8; 32],
+        secret: &Secret,
+        now: SystemTime,
+    ) -> Result<Verdict<CodeOutcome>, StoreError> {
+        self.with_code(user, hash, now, |tx, (service_id, _)| {
+            tx.execute(CODE_SECRET, &[&user, &secret.expose()])?;
+            Ok(CodeOutcome::Redeemed { service_id })
+        })
+    }
+
+    fn confirm_code(
+        &self,
+        user: &str,
+        hash: &[u8; 32],
+        totp_code: &str,
+        now: SystemTime,
+    ) -> Result<Verdict<CodeOutcome>, StoreError> {
+        let created = to_sql(since_epoch(now).as_secs());
+        self.with_code(user, hash, now, |tx, (service_id, secret)| {
+            let Some(secret) = secret else {
+                return Ok(CodeOutcome::Refused(Refused::NotRedeemed));
+            };
+            let Some(step) = crate::totp::matching_step(&secret, totp_code, now, None) else {
+                return Ok(CodeOutcome::Refused(Refused::WrongTotp));
+            };
+            let step = Some(to_sql(step));
+            let added = tx.execute(
+                ENROLL,
+                &[&user, &service_id, &secret.expose(), &created, &step],
+            )?;
+            tx.execute(DELETE_CODE, &[&user])?;
+            Ok(if added == 1 {
+                CodeOutcome::Enrolled { service_id }
+            } else {
+                CodeOutcome::Refused(Refused::AlreadyEnrolled)
+            })
+        })
+    }
+
+    fn pending_codes(&self) -> Result<Vec<PendingCode>, StoreError> {
+        Ok(self.export_codes()?.into_iter().map(|c| c.info).collect())
+    }
+
+    fn export_codes(&self) -> Result<Vec<CodeRecord>, StoreError> {
+        let rows = self.pool.with_client(|c| c.query(LIST_CODES, &[]))?;
+        Ok(rows.iter().map(Self::code_record).collect())
+    }
+
+    fn import_codes(&self, all: &[CodeRecord]) -> Result<u64, StoreError> {
+        self.pool.with_client(|c| {
+            let insert = c.statement(IMPORT_CODE)?;
+            let mut tx = c.client().transaction()?;
+            let mut added = 0;
+            for r in all {
+                let tries = i32::try_from(r.info.tries).unwrap_or(i32::MAX);
+                added += tx.execute(
+                    &insert,
+                    &[
+                        &r.info.user,
+                        &r.info.service_id,
+                        &r.hash,
+                        &to_sql(r.info.created),
+                        &to_sql(r.info.expires),
+                        &tries,
+                        &r.secret.as_ref().map(Secret::expose),
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(added)
+        })
     }
 
     fn list(&self) -> Result<Vec<EnrollmentInfo>, StoreError> {
@@ -211,7 +410,7 @@ impl ProtectStore for PgStore {
     fn check_code(
         &self,
         user: &str,
-        service_id: &str,
+        service_id: Option<&str>,
         code: &str,
         now: SystemTime,
     ) -> Result<Verdict, StoreError> {
@@ -222,7 +421,7 @@ impl ProtectStore for PgStore {
             return Ok(Verdict::RateLimited(wait));
         }
         let verdict = self.redeem(user, service_id, code, now)?;
-        if verdict == Redeem::Accepted {
+        if matches!(verdict, Redeem::Accepted { .. }) {
             self.pool
                 .with_client(|c| c.execute(UNTRY, &[&user, &now_ms]))?;
         }
@@ -251,10 +450,10 @@ impl ProtectStore for PgStore {
         now: SystemTime,
     ) -> Result<bool, StoreError> {
         let now_ms = ms(now);
-        let row = self
+        let rows = self
             .pool
-            .with_client(|c| c.query_opt(TAKE, &[&service_id, &user, &now_ms]))?;
-        Ok(row.is_some_and(|r| r.get::<_, bool>(0)))
+            .with_client(|c| c.query(TAKE, &[&service_id, &user, &now_ms]))?;
+        Ok(rows.iter().any(|r| r.get::<_, bool>(0)))
     }
 
     fn export(&self) -> Result<Vec<Enrollment>, StoreError> {

@@ -75,6 +75,44 @@ pub const MIGRATIONS: &[Migration] = &[
               operator TEXT NOT NULL
           );",
     },
+    Migration {
+        version: 3,
+        what: "protect: pending enrollment codes",
+        // Only the code's SHA-256; `secret` is drawn when the code is redeemed and becomes an
+        // enrollment once its first TOTP code is confirmed.
+        sql: "CREATE TABLE ticketgate_enroll_code (
+              username   TEXT PRIMARY KEY,
+              service_id TEXT,
+              code_hash  BYTEA NOT NULL,
+              created    BIGINT NOT NULL,
+              expires    BIGINT NOT NULL,
+              tries      INTEGER NOT NULL,
+              secret     BYTEA
+          );",
+    },
+    Migration {
+        version: 4,
+        what: "agent: the task queue of the host agents",
+        // The statements that use it are in `tasks/postgres.rs`. `sealed` holds a queued
+        // password encrypted under [agent] task_key_file; NULL once the task has ended.
+        sql: "CREATE TABLE ticketgate_agent_task (
+              id          TEXT PRIMARY KEY,
+              host        TEXT NOT NULL,
+              kind        TEXT NOT NULL,
+              username    TEXT NOT NULL,
+              state       TEXT NOT NULL,
+              sealed      BYTEA,
+              queued_by   TEXT NOT NULL,
+              queued_at   BIGINT NOT NULL,
+              not_after   BIGINT NOT NULL,
+              finished_at BIGINT,
+              detail      TEXT,
+              seq         BIGINT GENERATED ALWAYS AS IDENTITY
+          );
+          CREATE INDEX ticketgate_agent_task_pending
+              ON ticketgate_agent_task (state, host, queued_at, seq);
+          CREATE INDEX ticketgate_agent_task_expiry ON ticketgate_agent_task (state, not_after);",
+    },
 ];
 
 /// Serializes migrations across replicas starting together ("tgschema" in ASCII).

@@ -1,10 +1,15 @@
 //! The v1 protocol (docs/design.md §5) as plain functions: bytes and `now` in, status and JSON out.
 //! The HTTP glue (`http`) only moves bytes; every decision and log line is made here.
+//! The enrollment endpoints are in `enroll`.
+
+mod enroll;
+
+pub use enroll::ENROLL_REFUSED;
 
 use crate::audit::{Event, Sink};
 use crate::clock::since_epoch;
 use crate::hosts::HostTokens;
-use crate::store::{ProtectStore, Redeem, StoreError, Verdict};
+use crate::store::{ANY_SERVICE, ProtectStore, Redeem, StoreError, Verdict};
 use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -58,7 +63,9 @@ struct AttemptRequest {
 
 #[derive(Deserialize)]
 struct UnlockRequest {
-    service_id: String,
+    /// Absent (or empty): the enrollment's bound service ID, else any (the wildcard window).
+    #[serde(default)]
+    service_id: Option<String>,
     user: String,
     code: zeroize::Zeroizing<String>,
 }
@@ -73,6 +80,8 @@ pub struct Protect {
     pub window: Duration,
     /// Where log lines go.
     pub log: Arc<dyn Sink>,
+    /// The issuer authenticator apps show (the page's title, new secrets' otpauth URIs).
+    pub issuer: String,
 }
 
 /// The answer when the store cannot be reached: a 5xx, so a module treats the server as
@@ -154,6 +163,7 @@ impl Protect {
             }
         };
         let all_ok = field_ok(&req.service_id, false)
+            && req.service_id != ANY_SERVICE
             && field_ok(&req.user, false)
             && [&req.host, &req.service, &req.rhost]
                 .iter()
@@ -163,7 +173,7 @@ impl Protect {
                 "attempt",
                 peer,
                 now,
-                "service_id and user must be non-empty; no field may exceed 256 bytes or hold control characters",
+                "service_id and user must be non-empty, service_id not \"*\"; no field may exceed 256 bytes or hold control characters",
             );
         }
         if !self.hosts.allows(host_name, &req.service_id) {
@@ -220,28 +230,28 @@ impl Protect {
                 );
             }
         };
-        if !field_ok(&req.service_id, false) || !field_ok(&req.user, false) {
+        let asked = req.service_id.as_deref().filter(|s| !s.is_empty());
+        if !asked.is_none_or(|s| field_ok(s, false) && s != ANY_SERVICE)
+            || !field_ok(&req.user, false)
+        {
             return self.bad_request(
                 "unlock",
                 peer,
                 now,
-                "service_id and user must be non-empty, at most 256 bytes, without control characters",
+                "user must be non-empty; user and service_id at most 256 bytes, without control characters; service_id not \"*\"",
             );
         }
         let code: zeroize::Zeroizing<String> =
             zeroize::Zeroizing::new(req.code.chars().filter(|c| !c.is_whitespace()).collect());
         let refused = |reason: &str| {
             Event::new("unlock_refused", now)
-                .field("service_id", &req.service_id)
+                .field("service_id", asked.unwrap_or_default())
                 .field("user", &req.user)
                 .field("peer", &peer_text(peer))
                 .field("reason", reason)
         };
         // The limiter, the code check and the miss are one step in the store (see `check_code`).
-        let verdict = match self
-            .store
-            .check_code(&req.user, &req.service_id, &code, now)
-        {
+        let verdict = match self.store.check_code(&req.user, asked, &code, now) {
             Ok(v) => v,
             Err(e) => return self.unavailable("unlock", &req.user, now, &e),
         };
@@ -258,22 +268,23 @@ impl Protect {
                 reply.retry_after = Some(secs);
                 return reply;
             }
-            Verdict::Checked(Redeem::Accepted) => {
+            Verdict::Checked(Redeem::Accepted { bound }) => {
                 let until = now + self.window;
-                if let Err(e) = self
-                    .store
-                    .open_window(&req.service_id, &req.user, now, until)
-                {
+                let window = crate::store::window_for(asked, bound.as_deref());
+                if let Err(e) = self.store.open_window(window, &req.user, now, until) {
                     return self.unavailable("unlock", &req.user, now, &e);
                 }
                 let until_secs = since_epoch(until).as_secs();
                 Event::new("unlock", now)
-                    .field("service_id", &req.service_id)
+                    .field("service_id", window)
                     .field("user", &req.user)
                     .field("peer", &peer_text(peer))
                     .num("unlocked_until", until_secs)
                     .emit(self.log.as_ref());
-                return Reply::json(200, &json!({ "unlocked_until": until_secs }));
+                return Reply::json(
+                    200,
+                    &json!({ "unlocked_until": until_secs, "service_id": window }),
+                );
             }
             Verdict::Checked(Redeem::UnknownUser) => "not_enrolled",
             Verdict::Checked(Redeem::WrongService) => "wrong_service_id",
@@ -287,24 +298,24 @@ impl Protect {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::audit::Memory;
     use crate::secret::Secret;
     use crate::totp;
     use std::time::UNIX_EPOCH;
 
-    const TOKEN: &[u8] = b"Bearer 0123456789abcdef-web01";
+    pub(crate) const TOKEN: &[u8] = b"Bearer 0123456789abcdef-web01";
 
-    fn at(secs: u64) -> SystemTime {
+    pub(crate) fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
     }
 
-    fn secret() -> Secret {
+    pub(crate) fn secret() -> Secret {
         Secret::new(b"12345678901234567890".to_vec())
     }
 
-    fn protect() -> (tempfile::TempDir, Arc<Memory>, Protect) {
+    pub(crate) fn protect() -> (tempfile::TempDir, Arc<Memory>, Protect) {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::SqliteStore::open(dir.path()).unwrap();
         store.enroll("alice", None, &secret(), at(0)).unwrap();
@@ -318,6 +329,7 @@ mod tests {
             store: Arc::new(store),
             window: Duration::from_secs(60),
             log: log.clone(),
+            issuer: "Example & Co".into(),
         };
         (dir, log, p)
     }
@@ -338,7 +350,10 @@ mod tests {
         let r = p.unlock(unlock_body(&code).as_bytes(), None, now);
         assert_eq!(
             r,
-            Reply::json(200, &json!({"unlocked_until": 1_000_000_080}))
+            Reply::json(
+                200,
+                &json!({"unlocked_until": 1_000_000_080, "service_id": "web"})
+            )
         );
         let a = p.attempt(Some(TOKEN), attempt_body(), None, at(1_000_000_030));
         assert_eq!(a.body, r#"{"unlocked":true}"#);
@@ -530,6 +545,98 @@ mod tests {
         );
     }
 
+    fn body_without_service_id(code: &str) -> String {
+        json!({"user": "alice", "code": code}).to_string()
+    }
+
+    fn attempt_at(service_id: &str) -> String {
+        json!({"service_id": service_id, "user": "alice", "host": "web01"}).to_string()
+    }
+
+    /// Issue 16 (item 7): alice's enrollment is bound to no service ID, so an unlock without one
+    /// opens the wildcard window, which the next attempt at any service ID takes, once.
+    #[test]
+    fn an_unlock_without_service_id_opens_the_next_login_anywhere_once() {
+        let (_d, log, p) = protect();
+        let now = at(1_000_000_020);
+        let code = totp::code_for_step(&secret(), totp::step_at(now));
+        let r = p.unlock(body_without_service_id(&code).as_bytes(), None, now);
+        assert_eq!(
+            r,
+            Reply::json(
+                200,
+                &json!({"unlocked_until": 1_000_000_080, "service_id": "*"})
+            )
+        );
+        assert!(log.lines()[0].contains(r#"event=unlock service_id="*" user=alice"#));
+        let first = p.attempt(
+            Some(TOKEN),
+            attempt_at("db").as_bytes(),
+            None,
+            at(1_000_000_030),
+        );
+        assert_eq!(first.body, r#"{"unlocked":true}"#);
+        let second = p.attempt(
+            Some(TOKEN),
+            attempt_at("web").as_bytes(),
+            None,
+            at(1_000_000_031),
+        );
+        assert_eq!(second.body, r#"{"unlocked":false}"#);
+    }
+
+    /// Without a service ID, an enrollment bound to one opens that one only.
+    #[test]
+    fn an_unlock_without_service_id_opens_the_bound_service_id() {
+        let (_d, _log, p) = protect();
+        p.store.revoke("alice").unwrap();
+        p.store
+            .enroll("alice", Some("web"), &secret(), at(0))
+            .unwrap();
+        let now = at(1_000_000_020);
+        let code = totp::code_for_step(&secret(), totp::step_at(now));
+        let r = p.unlock(body_without_service_id(&code).as_bytes(), None, now);
+        assert_eq!(r.status, 200);
+        assert!(r.body.contains(r#""service_id":"web""#), "{}", r.body);
+        let other = p.attempt(Some(TOKEN), attempt_at("db").as_bytes(), None, now);
+        assert_eq!(other.body, r#"{"unlocked":false}"#);
+        let bound = p.attempt(Some(TOKEN), attempt_at("web").as_bytes(), None, now);
+        assert_eq!(bound.body, r#"{"unlocked":true}"#);
+    }
+
+    /// The `[[host]] service_ids` check comes before the take: a host may not use up a
+    /// wildcard window with a service ID it may not ask about.
+    #[test]
+    fn a_wildcard_window_is_not_consumed_by_a_host_refused_that_service_id() {
+        let (_d, _log, mut p) = protect();
+        p.hosts.restrict("web01", vec!["web".into()]);
+        let now = at(1_000_000_020);
+        let code = totp::code_for_step(&secret(), totp::step_at(now));
+        assert_eq!(
+            p.unlock(body_without_service_id(&code).as_bytes(), None, now)
+                .status,
+            200
+        );
+        let refused = p.attempt(Some(TOKEN), attempt_at("db").as_bytes(), None, now);
+        assert_eq!(refused.status, 403);
+        let allowed = p.attempt(Some(TOKEN), attempt_at("web").as_bytes(), None, now);
+        assert_eq!(allowed.body, r#"{"unlocked":true}"#);
+    }
+
+    #[test]
+    fn the_wildcard_is_never_a_service_id_in_a_request() {
+        let (_d, _log, p) = protect();
+        let now = at(1_000_000_020);
+        let code = totp::code_for_step(&secret(), totp::step_at(now));
+        let unlock = json!({"service_id": "*", "user": "alice", "code": code}).to_string();
+        assert_eq!(p.unlock(unlock.as_bytes(), None, now).status, 400);
+        assert_eq!(
+            p.attempt(Some(TOKEN), attempt_at("*").as_bytes(), None, now)
+                .status,
+            400
+        );
+    }
+
     #[test]
     fn malformed_bodies_are_400() {
         let (_d, _log, p) = protect();
@@ -540,8 +647,10 @@ mod tests {
                 .status,
             400
         );
+        assert_eq!(p.unlock(br#"{"user":"a"}"#, None, now).status, 400);
+        assert_eq!(p.enroll(br#"{"user":"a"}"#, None, now).status, 400);
         assert_eq!(
-            p.unlock(br#"{"user":"a","code":"123456"}"#, None, now)
+            p.enroll_confirm(br#"{"user":"a","code":"x"}"#, None, now)
                 .status,
             400
         );
