@@ -66,8 +66,8 @@ fn listed(server: &Server, id: &str) -> Value {
         .as_array()
         .unwrap()
         .iter()
-        .cloned()
         .find(|r| r["id"] == id)
+        .cloned()
         .unwrap_or_else(|| panic!("{id} not listed"))
 }
 
