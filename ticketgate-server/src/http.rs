@@ -11,7 +11,7 @@ use hyper::body::{Bytes, Incoming};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -111,24 +111,15 @@ async fn read_body(body: Incoming) -> Result<Bytes, Reply> {
     }
 }
 
-/// One of `Fleet::check`, `Fleet::failure`, `Fleet::success`.
-type FleetEndpoint = fn(
-    &Fleet,
-    &crate::hosts::HostTokens,
-    Option<&[u8]>,
-    &[u8],
-    Option<SocketAddr>,
-    std::time::SystemTime,
-) -> Reply;
-
-/// `/v1/fleet/*`: the body read, the fleet store used on the blocking pool (it is SQLite).
-async fn fleet_route(
+/// A `POST` endpoint whose function reads or writes the store: the body read (a failure
+/// answered and logged with the endpoint's name), then `answer` on the blocking pool with the
+/// body and "now".
+async fn post_route(
     app: Arc<App>,
     peer: Option<SocketAddr>,
     endpoint: &'static str,
-    answer: FleetEndpoint,
-    auth: Option<Vec<u8>>,
     body: Incoming,
+    answer: impl FnOnce(&App, &[u8], SystemTime) -> Reply + Send + 'static,
 ) -> Response<Full<Bytes>> {
     let bytes = match read_body(body).await {
         Ok(bytes) => bytes,
@@ -143,49 +134,42 @@ async fn fleet_route(
     };
     json_reply(
         blocking(&app, endpoint, move |app| {
-            answer(
-                &app.fleet,
-                &app.protect.hosts,
-                auth.as_deref(),
-                &bytes,
-                peer,
-                app.clock.now(),
-            )
+            answer(app, &bytes, app.clock.now())
         })
         .await,
     )
 }
 
-/// `/v1/agent/poll`: the body read (a failure logged), the task store used on the blocking pool.
-async fn agent_route(
+/// One of `Fleet::check`, `Fleet::failure`, `Fleet::success`.
+type FleetEndpoint = fn(
+    &Fleet,
+    &crate::hosts::HostTokens,
+    Option<&[u8]>,
+    &[u8],
+    Option<SocketAddr>,
+    SystemTime,
+) -> Reply;
+
+/// `/v1/fleet/*`: the host's token and body handed to one of the fleet's functions.
+async fn fleet_route(
     app: Arc<App>,
     peer: Option<SocketAddr>,
+    endpoint: &'static str,
+    answer: FleetEndpoint,
     auth: Option<Vec<u8>>,
     body: Incoming,
 ) -> Response<Full<Bytes>> {
-    let bytes = match read_body(body).await {
-        Ok(bytes) => bytes,
-        Err(reply) => {
-            crate::audit::Event::new("bad_request", app.clock.now())
-                .field("endpoint", "agent_poll")
-                .field("peer", &peer.map(|p| p.to_string()).unwrap_or_default())
-                .field("reason", &reply.body)
-                .emit(app.protect.log.as_ref());
-            return json_reply(reply);
-        }
-    };
-    json_reply(
-        blocking(&app, "agent_poll", move |app| {
-            app.agent.poll(
-                &app.protect.hosts,
-                auth.as_deref(),
-                &bytes,
-                peer,
-                app.clock.now(),
-            )
-        })
-        .await,
-    )
+    post_route(app, peer, endpoint, body, move |app, bytes, now| {
+        answer(
+            &app.fleet,
+            &app.protect.hosts,
+            auth.as_deref(),
+            bytes,
+            peer,
+            now,
+        )
+    })
+    .await
 }
 
 fn auth_header(parts: &http::request::Parts) -> Option<Vec<u8>> {
@@ -250,33 +234,24 @@ pub async fn handle(
             }
             Err(reply) => json_reply(reply),
         },
-        ("/v1/unlock", &Method::POST) => match read_body(body).await {
-            Ok(bytes) => json_reply(
-                blocking(&app, "unlock", move |app| {
-                    app.protect.unlock(&bytes, peer, app.clock.now())
-                })
-                .await,
-            ),
-            Err(reply) => json_reply(reply),
-        },
-        ("/v1/enroll", &Method::POST) => match read_body(body).await {
-            Ok(bytes) => json_reply(
-                blocking(&app, "enroll", move |app| {
-                    app.protect.enroll(&bytes, peer, app.clock.now())
-                })
-                .await,
-            ),
-            Err(reply) => json_reply(reply),
-        },
-        ("/v1/enroll/confirm", &Method::POST) => match read_body(body).await {
-            Ok(bytes) => json_reply(
-                blocking(&app, "enroll_confirm", move |app| {
-                    app.protect.enroll_confirm(&bytes, peer, app.clock.now())
-                })
-                .await,
-            ),
-            Err(reply) => json_reply(reply),
-        },
+        ("/v1/unlock", &Method::POST) => {
+            post_route(app, peer, "unlock", body, move |app, bytes, now| {
+                app.protect.unlock(bytes, peer, now)
+            })
+            .await
+        }
+        ("/v1/enroll", &Method::POST) => {
+            post_route(app, peer, "enroll", body, move |app, bytes, now| {
+                app.protect.enroll(bytes, peer, now)
+            })
+            .await
+        }
+        ("/v1/enroll/confirm", &Method::POST) => {
+            post_route(app, peer, "enroll_confirm", body, move |app, bytes, now| {
+                app.protect.enroll_confirm(bytes, peer, now)
+            })
+            .await
+        }
         ("/v1/fleet/check", &Method::POST) => {
             fleet_route(
                 app,
@@ -311,7 +286,12 @@ pub async fn handle(
             .await
         }
         ("/v1/agent/poll", &Method::POST) => {
-            agent_route(app, peer, auth_header(&parts), body).await
+            let auth = auth_header(&parts);
+            post_route(app, peer, "agent_poll", body, move |app, bytes, now| {
+                app.agent
+                    .poll(&app.protect.hosts, auth.as_deref(), bytes, peer, now)
+            })
+            .await
         }
         (
             "/v1/attempt" | "/v1/unlock" | "/v1/enroll" | "/v1/enroll/confirm" | "/v1/fleet/check"
