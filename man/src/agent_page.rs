@@ -32,8 +32,9 @@ pub(crate) fn render() -> String {
              pulls: every **[agent] interval** (default 60 s, give or take 10 % at random) it sends \
              **POST /v1/agent/poll** to **ticketgate-server**(8) with this host's token, gets the \
              tasks an administrator queued for this host (**ticketgate-server task add**), runs \
-             each and reports its result in the next request. The server never connects to the \
-             host; no port is opened.",
+             each and reports the results at once in one more request (the tasks that request \
+             hands out wait for the next poll). The server never connects to the host; no port \
+             is opened.",
         )
         .para(
             "A task runs at most once: its id is written (fsync'd) under state_dir before it runs \

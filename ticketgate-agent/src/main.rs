@@ -114,12 +114,20 @@ fn run(agent: &Agent, interval: Duration) -> ExitCode {
     let mut failures: u32 = 0;
     let mut server_interval = None;
     loop {
-        // Never more often than the interval: the results of this poll's tasks go out with the
-        // next one.
+        // One poll per interval; a poll that ran (or refused) tasks is followed at once by one
+        // request that only reports their results (the tasks it hands out wait for the next
+        // poll), so a result reaches the server seconds after its task ran, not an interval
+        // later. At most one extra request per poll that made results: never a busy loop.
         let wait = match agent.poll(true) {
             Ok(polled) => {
                 failures = 0;
                 server_interval = polled.interval;
+                if polled.new_results > 0
+                    && let Err(e) = agent.poll(false)
+                {
+                    // The results stay recorded and go out with the next poll.
+                    log::line(&e.to_string());
+                }
                 next_wait(interval, server_interval, 0, random_unit())
             }
             Err(e) => {

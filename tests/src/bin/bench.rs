@@ -35,6 +35,12 @@
 //! fleet − baseline − bare round trip (goal ≤ 2 ms); dead server = fleet-dead − baseline (goal
 //! ≤ 5 ms). `--fleet-only` runs just these.
 //!
+//! The host agent (see `agent_figures`; `--agent-only` runs just these): the real
+//! ticketgate-server with `[agent] interval = "1s"` and the agent's service at `interval = "1s"`
+//! in a sandbox of its own (private /etc), `AGENT_TASKS` lock and unlock tasks queued one at a
+//! time with `ticketgate-server task add`: the time from starting `task add` to the task listed
+//! `done` by `task list --json`.
+//!
 //! Last, the load and first call in a new process per login (see `first_login_figures`;
 //! goal ≤ 5 ms) and the module's size.
 #![allow(
@@ -79,6 +85,10 @@ fn main() {
     std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
     if std::env::args().any(|a| a == "--fleet-only") {
         fleet_figures(d, per_round);
+        return;
+    }
+    if std::env::args().any(|a| a == "--agent-only") {
+        agent_figures();
         return;
     }
     let (permit, faillock, so) = (
@@ -257,6 +267,7 @@ fn main() {
     );
     protect_figures(d, per_round);
     fleet_figures(d, per_round);
+    agent_figures();
     first_login_figures(d);
 }
 
@@ -591,4 +602,66 @@ fn bare_check(fleet: &Fleet, token: &str) {
     let mut answer = String::new();
     c.read_to_string(&mut answer).unwrap();
     assert!(answer.contains(r#""locked":false"#), "{answer}");
+}
+
+/// Tasks queued one after another in `agent_figures`.
+const AGENT_TASKS: usize = 20;
+
+/// `task add` → result listed, with the real server and the agent's service at 1 s.
+fn agent_figures() {
+    use ticketgate_tests::agent::{agent_sandbox, spawn_service, stop_service};
+    use ticketgate_tests::sandbox::USER as HOST_USER;
+    use ticketgate_tests::server::{Host, Server};
+    const TOKEN: &str = "bench-agent-token";
+    const KEY: &str = "YmVuY2gtdGFzay1rZXktMzItYnl0ZXMtbG9uZy0wMDA=";
+    let server = Server::start_with_files(
+        false,
+        &[Host::new("web01", TOKEN)],
+        "[agent]\ntask_key_file = \"task.key\"\ninterval = \"1s\"\n",
+        &[("task.key", KEY)],
+    );
+    let host = agent_sandbox(&server.url(), TOKEN, "1s", None);
+    let agent = spawn_service(&host);
+    let state = |id: &str| -> String {
+        let out = server.cli(&["task", "list", "--host", "web01", "--json"]);
+        assert!(out.status.success(), "task list failed");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .map(|t| t["state"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let mut took = Vec::with_capacity(AGENT_TASKS);
+    for i in 0..AGENT_TASKS {
+        let kind = if i % 2 == 0 { "lock" } else { "unlock" };
+        let start = Instant::now();
+        let out = server.cli(&["task", "add", "--host", "web01", kind, HOST_USER]);
+        assert!(out.status.success(), "task add failed");
+        let id = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap()
+            .to_string();
+        // Bounded: the agent backs off at most to 10 s here; 30 s means it is stuck.
+        let mut s = state(&id);
+        while s == "pending" && start.elapsed().as_secs() < 30 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            s = state(&id);
+        }
+        assert_eq!(s, "done", "task {i} ({kind}) did not finish");
+        took.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let (status, err) = stop_service(agent);
+    assert!(status.success(), "the agent: {status}: {err}");
+    took.sort_by(f64::total_cmp);
+    println!("host agent, real server, interval = 1s, {AGENT_TASKS} tasks queued one at a time:");
+    println!(
+        "  task add -> result listed: median {:.0} ms, fastest {:.0} ms, slowest {:.0} ms",
+        median(&mut took.clone()),
+        took[0],
+        took[took.len() - 1]
+    );
 }
