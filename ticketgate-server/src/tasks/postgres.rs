@@ -17,11 +17,12 @@ INSERT INTO ticketgate_agent_task
 VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8)";
 
 /// $1 ids, $2 host, $3 states, $4 details, $5 now (ids distinct: the caller keeps the first).
+/// An expired task is ended too: handed out just before its `not_after`, it ran.
 const TAKE_RESULTS: &str = "
 UPDATE ticketgate_agent_task AS t
 SET state = r.state, detail = r.detail, finished_at = $5::BIGINT, sealed = NULL
 FROM unnest($1::TEXT[], $3::TEXT[], $4::TEXT[]) AS r(id, state, detail)
-WHERE t.id = r.id AND t.host = $2::TEXT AND t.state = 'pending'
+WHERE t.id = r.id AND t.host = $2::TEXT AND t.state IN ('pending', 'expired')
 RETURNING t.id, t.host, t.username, t.kind";
 
 const PENDING: &str = "

@@ -40,11 +40,12 @@ const ADD: &str = "
 INSERT INTO agent_task (id, host, kind, username, state, sealed, queued_by, queued_at, not_after)
 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)";
 
-/// Ends a pending task of this host with an agent's result. ?1 id, ?2 host, ?3 state,
+/// Ends a pending task of this host with an agent's result; also an expired one: handed out
+/// just before its `not_after`, it ran, and its result says so. ?1 id, ?2 host, ?3 state,
 /// ?4 detail, ?5 now.
 const TAKE_RESULT: &str = "
 UPDATE agent_task SET state = ?3, detail = ?4, finished_at = ?5, sealed = NULL
-WHERE id = ?1 AND host = ?2 AND state = 'pending'
+WHERE id = ?1 AND host = ?2 AND state IN ('pending', 'expired')
 RETURNING id, host, username, kind";
 
 /// The host's tasks to hand out. ?1 host, ?2 now, ?3 limit.
@@ -131,6 +132,10 @@ impl SqliteTasks {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        // A sealed password set to NULL is overwritten with zeros in the database file, not left
+        // in a free page (copies in the WAL go when it is checkpointed and reused).
+        conn.pragma_update(None, "secure_delete", "ON")
             .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         Ok(Self {

@@ -148,13 +148,31 @@ fn a_task_is_pending_until_exactly_its_not_after_then_expires() {
         (row.state.as_str(), row.finished_at),
         ("expired", Some(end))
     );
-    // Expired once: a second run finds nothing, and a late result changes nothing.
+    // Expired once: a second run finds nothing.
     assert!(s.expire(end + 10).unwrap().is_empty());
+    // Another host's late result changes nothing; the host's own says the task ran (it was
+    // handed out just before not_after) and ends it as it ended; then it is final.
+    assert!(
+        s.take_results("web02", &[result(1, TaskState::Done, "")], end + 15)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(listed(&s, 1).state, "expired");
     let late = s
         .take_results("web01", &[result(1, TaskState::Done, "")], end + 20)
         .unwrap();
-    assert!(late.is_empty());
-    assert_eq!(listed(&s, 1).state, "expired");
+    assert_eq!(late.len(), 1);
+    let row = listed(&s, 1);
+    assert_eq!(
+        (row.state.as_str(), row.finished_at),
+        ("done", Some(end + 20))
+    );
+    assert!(
+        s.take_results("web01", &[result(1, TaskState::Failed, "")], end + 30)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(listed(&s, 1).state, "done");
 }
 
 #[test]

@@ -237,16 +237,30 @@ fn an_overdue_task_is_never_handed_out_and_is_listed_expired(backend: Backend) {
     assert_eq!(poll(&server, &setup.token, json!([]))["tasks"], json!([]));
     server.wait_for_log(&["event=task_expired", &id, "kind=verify_password"]);
     assert!(password_deleted(&setup, &id));
-    // A result after expiry changes nothing.
+    let row = &list_json(&setup, None)[0];
+    assert_eq!(row["state"], "expired");
+    assert_eq!(row["detail"], Value::Null);
+    // Another host's result for it changes nothing.
+    poll(
+        &server,
+        DB_TOKEN,
+        json!([{"task_id": id, "status": "done", "detail": "match"}]),
+    );
+    server.wait_for_log(&["event=task_result_ignored", &id]);
+    assert_eq!(list_json(&setup, None)[0]["state"], "expired");
+    // Its own host's result, late (the task was handed out just before not_after and ran),
+    // ends it as it ended: `expired` means that no result has come.
     poll(
         &server,
         &setup.token,
         json!([{"task_id": id, "status": "done", "detail": "match"}]),
     );
-    server.wait_for_log(&["event=task_result_ignored", &id]);
+    server.wait_for_log(&["event=task_result", &id, "status=done"]);
     let row = &list_json(&setup, None)[0];
-    assert_eq!(row["state"], "expired");
-    assert_eq!(row["detail"], Value::Null);
+    assert_eq!(
+        (&row["state"], &row["detail"]),
+        (&json!("done"), &json!("match"))
+    );
 }
 
 fn task_list_expires_overdue_tasks_itself(backend: Backend) {
