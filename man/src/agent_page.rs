@@ -42,7 +42,8 @@ pub(crate) fn render() -> String {
              sent again. A task past its **not_after** by this host's clock is refused \
              (**expired**), a kind outside **[agent] tasks** is refused (**not_allowed**), a user \
              NSS does not know is refused (**unknown_user**), a task with a missing or malformed \
-             field is refused (**bad_task**). Each task is one **agent_task** audit event \
+             field, or a **not_after** more than 7 days and an hour ahead (longer than the agent \
+             remembers the tasks it ran), is refused (**bad_task**). Each task is one **agent_task** audit event \
              (task_id, kind, user, status, detail) and one log line; neither ever holds a password.",
         )
         .para(

@@ -270,7 +270,7 @@ fn terminate_ends_a_real_su_session() {
 }
 
 #[test]
-fn expired_unknown_disallowed_and_malformed_tasks_are_refused_with_their_reason() {
+fn expired_unknown_disallowed_malformed_and_far_ahead_tasks_are_refused_with_their_reason() {
     let server = AgentServer::start(TOKEN);
     let s = agent_sandbox(
         &server.url(),
@@ -290,6 +290,10 @@ fn expired_unknown_disallowed_and_malformed_tasks_are_refused_with_their_reason(
     server.queue(t);
     let (odd_kind, t) = task("reboot", USER, None);
     server.queue(t);
+    // Due further ahead than the agent remembers the tasks it ran (8 days): it could run twice.
+    let (far_ahead, mut t) = task("lock", USER, None);
+    t["not_after"] = json!(now() + 30 * 86_400);
+    server.queue(t);
     let before = shadow_hash(&s);
     let out = once(&s);
     assert!(out.status.success(), "{}", text(&out));
@@ -299,6 +303,7 @@ fn expired_unknown_disallowed_and_malformed_tasks_are_refused_with_their_reason(
         (&outside, "not_allowed"),
         (&malformed, "bad_task"),
         (&odd_kind, "bad_task"),
+        (&far_ahead, "bad_task"),
     ] {
         assert_eq!(
             result(&server, id),
@@ -309,7 +314,7 @@ fn expired_unknown_disallowed_and_malformed_tasks_are_refused_with_their_reason(
     assert_eq!(shadow_hash(&s), before);
     assert!(events(&s, "admin_lock").is_empty(), "nothing was locked");
     assert!(login_works(&s, PASSWORD));
-    assert_eq!(events(&s, "agent_task").len(), 5);
+    assert_eq!(events(&s, "agent_task").len(), 6);
     assert_nowhere(&s, &out, NEW);
 }
 

@@ -56,6 +56,10 @@ impl fmt::Display for PollError {
     }
 }
 
+/// How far ahead a task's `not_after` may lie: the server's longest (7 days) and an hour of
+/// clock difference, well inside the 8 days the record of tasks run keeps an id.
+pub const MAX_AHEAD_SECS: i64 = 7 * 86_400 + 3_600;
+
 /// What a poll did.
 #[derive(Debug, Default)]
 pub struct Polled {
@@ -179,7 +183,9 @@ impl Agent<'_> {
             let result = TaskResult {
                 task_id: id.clone(),
                 status: Status::Failed,
-                detail: "interrupted: the agent stopped while it ran; not run again".into(),
+                detail: "outcome_unknown: the agent stopped while it ran (it may have taken \
+                         effect: check the host); not run again"
+                    .into(),
             };
             ran.finish(&result).map_err(local)?;
             self.report(&kind, &user, &result, now);
@@ -213,10 +219,16 @@ impl Agent<'_> {
         Ok(1)
     }
 
-    /// Refuses an expired task or one outside the allowlist; runs the others.
+    /// Refuses an expired task, one due further ahead than the record of tasks run is kept
+    /// (its id could be forgotten while the server still hands it out), or one outside the
+    /// allowlist; runs the others.
     fn decide(&self, task: &Task, now: i64) -> (Status, String) {
-        if now > task.not_after {
+        // The server hands a task out while now < not_after.
+        if now >= task.not_after {
             return (Status::Refused, "expired".into());
+        }
+        if task.not_after.saturating_sub(now) > MAX_AHEAD_SECS {
+            return (Status::Refused, "bad_task".into());
         }
         if !self.settings.tasks.contains(&task.kind) {
             return (Status::Refused, "not_allowed".into());

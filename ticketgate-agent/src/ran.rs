@@ -3,7 +3,8 @@
 //! a server that hands it out again: a replayed id gets its remembered result re-sent. A
 //! result is kept until a poll that carried it was answered; a record is pruned 8 days after
 //! its task ran. The file is root's, 0600, replaced whole; one that does not parse is set
-//! aside (`agent-tasks.json.corrupt-<time>`) and the agent goes on with an empty record.
+//! aside (`agent-tasks.json.corrupt-<time>`) and the agent goes on with a record of the task ids
+//! still legible in it, each as taken on without a result (never run again).
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -92,7 +93,23 @@ impl RanFile {
             Err(FileError::Corrupt { detail, .. }) => {
                 let aside = path.with_file_name(format!("{FILE}.corrupt-{now}"));
                 fs::rename(&path, &aside).map_err(FileError::io(&path))?;
-                (Vec::new(), Some((aside, detail)))
+                // Every task id still legible in it is remembered as taken on with no result:
+                // handed out again, it is reported (outcome unknown), never run a second time.
+                let mut bytes = Vec::new();
+                let _ = File::open(&aside).and_then(|f| f.take(MAX_BYTES).read_to_end(&mut bytes));
+                let salvaged = salvage_ids(&bytes)
+                    .into_iter()
+                    .map(|id| Ran {
+                        id,
+                        kind: "?".into(),
+                        user: String::new(),
+                        at: now,
+                        status: None,
+                        detail: String::new(),
+                        sent: false,
+                    })
+                    .collect();
+                (salvaged, Some((aside, detail)))
             }
             Err(e) => return Err(e),
         };
@@ -104,7 +121,10 @@ impl RanFile {
         file.prune(now);
         Ok(match aside {
             None => Opened::Ok(file),
-            Some((aside, why)) => Opened::SetAside { file, aside, why },
+            Some((aside, why)) => {
+                file.save()?;
+                Opened::SetAside { file, aside, why }
+            }
         })
     }
 
@@ -212,6 +232,29 @@ fn read(path: &Path) -> Result<Vec<Ran>, FileError> {
     Ok(doc.tasks)
 }
 
+/// The task ids (UUID text, 8-4-4-4-12 hex digits) legible anywhere in `bytes`, lower case,
+/// each once, in order.
+fn salvage_ids(bytes: &[u8]) -> Vec<String> {
+    const DASHES: [usize; 4] = [8, 13, 18, 23];
+    let mut ids: Vec<String> = Vec::new();
+    for w in bytes.windows(36) {
+        let shaped = w.iter().enumerate().all(|(i, b)| {
+            if DASHES.contains(&i) {
+                *b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        });
+        if shaped {
+            let id = String::from_utf8_lossy(w).to_ascii_lowercase();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
@@ -309,10 +352,42 @@ mod tests {
             Opened::SetAside { file, aside, .. } => {
                 assert!(file.records().is_empty());
                 assert_eq!(aside, d.path().join(format!("{FILE}.corrupt-{NOW}")));
-                assert!(aside.exists() && !path.exists());
+                assert!(aside.exists());
             }
             Opened::Ok(_) => panic!("a corrupt file was read"),
         }
+    }
+
+    #[test]
+    fn the_ids_legible_in_a_corrupt_file_are_remembered_as_taken_on_without_a_result() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(FILE);
+        let done = "0a1b2c3d-0000-4000-8000-00000000000a";
+        let cut = "0A1B2C3D-0000-4000-8000-00000000000B";
+        std::fs::write(
+            &path,
+            format!(
+                "{{\"version\": 1, \"tasks\": [{{\"id\": \"{done}\", \"status\": \"done\"}}, \
+                 {{\"id\": \"{cut}\", \"kind\": \"lo"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let Opened::SetAside { file, .. } = RanFile::open(d.path(), NOW).unwrap() else {
+            panic!("a corrupt file was read");
+        };
+        let ids: Vec<String> = file.records().iter().map(|r| r.id.clone()).collect();
+        assert_eq!(ids, [done.to_string(), cut.to_ascii_lowercase()]);
+        assert!(file.records().iter().all(|r| r.status.is_none()));
+        assert!(
+            file.unsent().is_empty(),
+            "nothing to report until handed out again"
+        );
+        drop(file);
+        // Saved at once: the next open reads them from the new file.
+        let again = open(d.path(), NOW + 60);
+        assert!(again.get(done).is_some());
     }
 
     #[test]

@@ -142,7 +142,16 @@ fn reset(
         return (Status::Failed, v.rule.to_string());
     }
     if let Err(why) = crate::chpasswd::set(user.as_str(), password) {
-        return (Status::Failed, why);
+        // chpasswd's own words (its PAM stack's messages) stay in this host's log: a module in
+        // that stack is not ours, and the result goes to the server and the audit file.
+        (host.log)(&format!(
+            "reset_password {}: {why}",
+            pam_ticketgate::audit::quoted_user(user.as_str())
+        ));
+        return (
+            Status::Failed,
+            "chpasswd_failed: see the agent's log on the host".into(),
+        );
     }
     let Some(scope) = scope else {
         return (Status::Done, "password set".into());
