@@ -174,16 +174,28 @@ pub fn parse_answer(body: &[u8]) -> Result<Answer, String> {
         None | Some(serde_json::Value::Null) => None,
         Some(v) => match v.as_u64() {
             Some(s) if s > 0 => Some(Duration::from_secs(s)),
-            _ => return Err("malformed answer: interval is not a positive integer".into()),
+            _ => {
+                raw.tasks.into_iter().for_each(scrub);
+                return Err("malformed answer: interval is not a positive integer".into());
+            }
         },
     };
     let left_over = raw.tasks.len().saturating_sub(MAX_TASKS);
-    let tasks = raw.tasks.into_iter().take(MAX_TASKS).map(entry).collect();
+    let mut all = raw.tasks.into_iter();
+    let tasks = all.by_ref().take(MAX_TASKS).map(entry).collect();
+    all.for_each(scrub);
     Ok(Answer {
         tasks,
         interval,
         left_over,
     })
+}
+
+/// Drops a task that is not read, its password (if any) zeroed first.
+fn scrub(mut task: serde_json::Value) {
+    if let Some(serde_json::Value::String(p)) = task.get_mut("password") {
+        zeroize::Zeroize::zeroize(p);
+    }
 }
 
 /// A task id: a UUID's characters (hex digits and dashes), 1 to 64 of them.
