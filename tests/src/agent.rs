@@ -184,3 +184,28 @@ pub fn stop_service(mut agent: std::process::Child) -> (std::process::ExitStatus
     std::io::Read::read_to_string(agent.stderr.as_mut().unwrap(), &mut err).unwrap();
     (status, err)
 }
+
+/// A real `su` session of tguser inside the sandbox (`sleep 120`, the module's session line
+/// recording it), once `ticketgate sessions` lists it (bounded: 60 s, for a busy machine).
+pub fn su_session(s: &Sandbox) -> std::process::Child {
+    let (so, cfg) = (crate::module_so(), s.config());
+    s.service(
+        "su",
+        &format!(
+            "auth sufficient pam_rootok.so\naccount required pam_unix.so\nsession optional {} config={}\nsession required pam_unix.so\n",
+            so.display(),
+            cfg.display()
+        ),
+    );
+    let mut su = s.command(&["su", "-s", "/bin/sh", USER, "-c", "sleep 120"]);
+    su.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut su = su.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && !text(&s.ticketgate(&["sessions", USER])).contains(" su ") {
+        assert!(su.try_wait().unwrap().is_none(), "su ended early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    su
+}

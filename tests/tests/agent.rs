@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use ticketgate_tests::agent::{
     agent_sandbox, assert_nowhere, events, login_works, now, once, set_shadow_hash, shadow_hash,
-    spawn_service, stop_service, task,
+    spawn_service, stop_service, su_session, task,
 };
 use ticketgate_tests::fleet_responder::AgentServer;
 use ticketgate_tests::sandbox::{PASSWORD, Sandbox, USER, text};
@@ -236,26 +236,7 @@ fn lock_and_unlock_take_effect() {
 fn terminate_ends_a_real_su_session() {
     let server = AgentServer::start(TOKEN);
     let s = sandbox(&server);
-    let (so, cfg) = (module_so(), s.config());
-    s.service(
-        "su",
-        &format!(
-            "auth sufficient pam_rootok.so\naccount required pam_unix.so\nsession optional {} config={}\nsession required pam_unix.so\n",
-            so.display(),
-            cfg.display()
-        ),
-    );
-    let mut su = s.command(&["su", "-s", "/bin/sh", USER, "-c", "sleep 120"]);
-    su.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut su = su.spawn().unwrap();
-    // Bounded wait (60 s, for a busy machine) for su's session to be recorded.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline && !text(&s.ticketgate(&["sessions", USER])).contains(" su ") {
-        assert!(su.try_wait().unwrap().is_none(), "su ended early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut su = su_session(&s);
     let (id, t) = task("terminate", USER, None);
     server.queue(t);
     let out = once(&s);

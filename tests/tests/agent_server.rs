@@ -8,14 +8,13 @@
     clippy::indexing_slicing
 )]
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use ticketgate_tests::agent::{
     agent_sandbox, assert_nowhere, events, login_works, once, spawn_service, stop_service,
+    su_session,
 };
-use ticketgate_tests::module_so;
 use ticketgate_tests::sandbox::{PASSWORD, USER, text};
 use ticketgate_tests::server::{Host, Server, server_bin};
 
@@ -182,26 +181,7 @@ fn a_host_runs_only_its_own_tasks_and_reports_a_kind_it_does_not_allow_as_refuse
 fn a_terminate_queued_on_the_server_ends_a_real_su_session_on_the_host() {
     let server = server();
     let s = agent_sandbox(&server.url(), TOKEN, "1s", None);
-    let (so, cfg) = (module_so(), s.config());
-    s.service(
-        "su",
-        &format!(
-            "auth sufficient pam_rootok.so\naccount required pam_unix.so\nsession optional {} config={}\nsession required pam_unix.so\n",
-            so.display(),
-            cfg.display()
-        ),
-    );
-    let mut su = s.command(&["su", "-s", "/bin/sh", USER, "-c", "sleep 120"]);
-    su.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut su = su.spawn().unwrap();
-    // Bounded wait (60 s, for a busy machine) for su's session to be recorded.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline && !text(&s.ticketgate(&["sessions", USER])).contains(" su ") {
-        assert!(su.try_wait().unwrap().is_none(), "su ended early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut su = su_session(&s);
     let (id, _) = add(&server, &["terminate", USER]);
     let agent = once(&s);
     assert!(agent.status.success(), "{}", text(&agent));
