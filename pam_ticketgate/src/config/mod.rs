@@ -205,45 +205,9 @@ pub struct Agent {
     pub tasks: Vec<TaskKind>,
 }
 
-/// A kind of task the server can queue for a host's agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TaskKind {
-    ResetPassword,
-    VerifyPassword,
-    Lock,
-    Unlock,
-    MustChange,
-    Terminate,
-}
-
-impl TaskKind {
-    /// Every kind, in the order the docs list them (the default allowlist).
-    pub const ALL: [TaskKind; 6] = [
-        Self::ResetPassword,
-        Self::VerifyPassword,
-        Self::Lock,
-        Self::Unlock,
-        Self::MustChange,
-        Self::Terminate,
-    ];
-
-    /// The word on the wire and in `[agent] tasks`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ResetPassword => "reset_password",
-            Self::VerifyPassword => "verify_password",
-            Self::Lock => "lock",
-            Self::Unlock => "unlock",
-            Self::MustChange => "must_change",
-            Self::Terminate => "terminate",
-        }
-    }
-
-    /// The kind `word` names.
-    pub fn from_word(word: &str) -> Option<TaskKind> {
-        Self::ALL.into_iter().find(|k| k.as_str() == word)
-    }
-}
+/// A kind of task the server can queue for a host's agent (one definition, shared with the
+/// server through `ticketgate-wire`).
+pub use ticketgate_wire::TaskKind;
 
 /// `[offline]`: what to do when a server cannot be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -315,7 +315,7 @@ impl Agent {
             if let Some(obj) = v.as_object_mut() {
                 obj.insert("password".into(), password.as_str().into());
             }
-        } else if super::Kind::parse(&t.kind).is_some_and(super::Kind::carries_password) {
+        } else if super::Kind::from_word(&t.kind).is_some_and(super::Kind::carries_password) {
             // A password task without its password cannot run; end it like a wrong key.
             return None;
         }

@@ -55,56 +55,8 @@ pub struct AgentSettings {
     pub not_after: Duration,
 }
 
-/// What a task does on the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Set the password (carries one).
-    ResetPassword,
-    /// Compare a password with the shadow hash (carries one).
-    VerifyPassword,
-    /// `ticketgate lock`.
-    Lock,
-    /// `ticketgate unlock`.
-    Unlock,
-    /// `ticketgate must-change`.
-    MustChange,
-    /// `ticketgate terminate`.
-    Terminate,
-}
-
-impl Kind {
-    /// Every kind, in the order the docs list them.
-    pub const ALL: [Self; 6] = [
-        Self::ResetPassword,
-        Self::VerifyPassword,
-        Self::Lock,
-        Self::Unlock,
-        Self::MustChange,
-        Self::Terminate,
-    ];
-
-    /// The protocol's (and the store's) word: `reset_password`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ResetPassword => "reset_password",
-            Self::VerifyPassword => "verify_password",
-            Self::Lock => "lock",
-            Self::Unlock => "unlock",
-            Self::MustChange => "must_change",
-            Self::Terminate => "terminate",
-        }
-    }
-
-    /// Parses the protocol's word.
-    pub fn parse(word: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == word)
-    }
-
-    /// Whether the task carries a password.
-    pub fn carries_password(self) -> bool {
-        matches!(self, Self::ResetPassword | Self::VerifyPassword)
-    }
-}
+/// A task's kind: the words the agent and the server share (`ticketgate-wire`).
+pub use ticketgate_wire::TaskKind as Kind;
 
 /// Where a task stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
