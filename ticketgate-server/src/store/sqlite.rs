@@ -177,11 +177,7 @@ impl Store {
         items: impl IntoIterator<Item = (&'a str, Option<&'a str>, &'a Secret)>,
         now: SystemTime,
     ) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let sql = move |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = sql_at(self.path.clone());
         let created = i64::try_from(since_epoch(now).as_secs()).unwrap_or(i64::MAX);
         let tx = self
             .conn
@@ -259,11 +255,7 @@ impl Store {
         code: &str,
         now: SystemTime,
     ) -> Result<Redeem, StoreError> {
-        let path = self.path.clone();
-        let sql = move |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = sql_at(self.path.clone());
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -354,11 +346,7 @@ impl Store {
             Option<Secret>,
         ) -> Result<CodeOutcome, rusqlite::Error>,
     ) -> Result<CodeOutcome, StoreError> {
-        let path = self.path.clone();
-        let sql = move |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = sql_at(self.path.clone());
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -543,11 +531,7 @@ impl Store {
     /// Adds enrollments with their used steps in one transaction; users already present are
     /// left as they are. Returns how many were added.
     pub fn import(&mut self, all: &[Enrollment]) -> Result<u64, StoreError> {
-        let path = self.path.clone();
-        let sql = move |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sql = sql_at(self.path.clone());
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
