@@ -141,29 +141,8 @@ impl Gate<'_> {
             exempt,
         };
         if scope.ticket {
-            use crate::ticket::login::{self, Reach, Verdict};
-            let host = self.world.host();
-            let cfg = self.config.ticket.as_ref();
-            let request = login::Request {
-                config: self.config,
-                service: self.login.service,
-                rhost: self.login.rhost,
-                facts: crate::ticket::Facts {
-                    user: user.as_str().to_string(),
-                    host: host.short,
-                    host_fqdn: host.fqdn,
-                    rhost: self.login.rhost.to_string(),
-                    service: self.login.service.to_string(),
-                    user_map: cfg.and_then(|c| login::user_map(c, user.as_str())),
-                },
-                now: self.now,
-            };
-            let system = self.world.ticket_system(self.config);
-            let reach = Reach {
-                system: system.as_ref(),
-                files: self.files(),
-            };
-            match login::decide(&request, self.audit, &super::Ui(self), &reach) {
+            use crate::ticket::login::Verdict;
+            match self.ticket_verdict(&user) {
                 Verdict::Accepted(id) => {
                     if !self
                         .world
@@ -232,5 +211,32 @@ impl Gate<'_> {
                 Some(Outcome::SystemError)
             }
         }
+    }
+
+    /// Runs the ticket gate's prompt and check (the enforcing line and report mode's).
+    pub(super) fn ticket_verdict(&self, user: &UserName) -> crate::ticket::login::Verdict {
+        use crate::ticket::login::{self, Reach};
+        let host = self.world.host();
+        let cfg = self.config.ticket.as_ref();
+        let request = login::Request {
+            config: self.config,
+            service: self.login.service,
+            rhost: self.login.rhost,
+            facts: crate::ticket::Facts {
+                user: user.as_str().to_string(),
+                host: host.short,
+                host_fqdn: host.fqdn,
+                rhost: self.login.rhost.to_string(),
+                service: self.login.service.to_string(),
+                user_map: cfg.and_then(|c| login::user_map(c, user.as_str())),
+            },
+            now: self.now,
+        };
+        let system = self.world.ticket_system(self.config);
+        let reach = Reach {
+            system: system.as_ref(),
+            files: self.files(),
+        };
+        login::decide(&request, self.audit, &super::Ui(self), &reach)
     }
 }

@@ -9,7 +9,7 @@
 //! fleet server is asked for the user's standing but told of no failure or success (they would
 //! count towards real fleet locks).
 
-use super::{Gate, Outcome, Phase, Subject, Ui};
+use super::{Gate, Outcome, Phase, Subject};
 use crate::audit::{AuditSink, Event, EventName};
 use crate::config::Scope;
 use crate::lifecycle::{self, Standing};
@@ -425,33 +425,6 @@ impl Gate<'_> {
             };
         }
         Outcome::CredentialRefused
-    }
-
-    /// Runs the ticket gate's prompt and check.
-    fn ticket_verdict(&self, user: &UserName) -> crate::ticket::login::Verdict {
-        use crate::ticket::login::{self, Reach};
-        let host = self.world.host();
-        let cfg = self.config.ticket.as_ref();
-        let request = login::Request {
-            config: self.config,
-            service: self.login.service,
-            rhost: self.login.rhost,
-            facts: crate::ticket::Facts {
-                user: user.as_str().to_string(),
-                host: host.short,
-                host_fqdn: host.fqdn,
-                rhost: self.login.rhost.to_string(),
-                service: self.login.service.to_string(),
-                user_map: cfg.and_then(|c| login::user_map(c, user.as_str())),
-            },
-            now: self.now,
-        };
-        let system = self.world.ticket_system(self.config);
-        let reach = Reach {
-            system: system.as_ref(),
-            files: self.files(),
-        };
-        login::decide(&request, self.audit, &Ui(self), &reach)
     }
 }
 
